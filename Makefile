@@ -1,0 +1,34 @@
+# Two entry points: `make demo` (install, then train + compute + build on the embedded sample)
+# and `make test` (install with test extras and Chromium, then run the suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test install browser bench clean
+
+$(BIN)/robustviz: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/robustviz
+
+demo: install
+	$(BIN)/robustviz demo
+
+# The browser test drives Debian's chromium; install it when missing and we may (root + apt).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "the browser test needs Chromium at /usr/bin/chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+test: install browser
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf build

@@ -1,0 +1,93 @@
+"""The ``robustviz`` command: demo, train, compute, build, serve."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .config import ConfigError, RunConfig, load
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE.toml", help="TOML config; its values are saved in the manifest")
+    p.add_argument("--out", metavar="DIR", help="output root: results in DIR/results/<run>, site in DIR/site "
+                                                "(default build)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to compute (default auto)")
+    p.add_argument("--dataset", choices=("mnist-sample", "mnist", "stl10", "imagefolder"),
+                   help="dataset (default mnist-sample, embedded and offline)")
+    p.add_argument("--data-root", metavar="DIR", help="folder holding the dataset's files")
+    p.add_argument("--download", action="store_true", default=None,
+                   help="let torchvision download mnist or stl10 if missing")
+    p.add_argument("--name", help="run name (folder under results/)")
+    p.add_argument("--seed", type=int, help="seed for training, dropout masks and attacks")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _config(args: argparse.Namespace) -> RunConfig:
+    return load(args.config, out=args.out, device=args.device, name=args.name, seed=args.seed,
+                data__name=args.dataset, data__root=args.data_root, data__download=args.download)
+
+
+def _build(results: list[Path], site: Path) -> str:
+    from site_builder.build import build_site
+
+    start = time.perf_counter()
+    report = build_site(results, site)
+    return (f"build: {report.runs} run(s), {report.pages} pages, {report.files} files, "
+            f"{report.bytes / 1e6:.1f} MB, {time.perf_counter() - start:.1f} s -> {site / 'index.html'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="robustviz", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="train, compute and build the site on the embedded MNIST sample")
+    _add_run_options(demo)
+    for name, text in (("train", "train one model per dropout rate"),
+                       ("compute", "run MC dropout (and attacks) on every test image; write tables and tiles")):
+        _add_run_options(sub.add_parser(name, help=text))
+    build = sub.add_parser("build", help="build the static site from one or more results directories")
+    build.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="results/<run> directories")
+    build.add_argument("--out", type=Path, default=Path("build/site"), metavar="SITE", help="site folder")
+    serve = sub.add_parser("serve", help="preview a built site over HTTP")
+    serve.add_argument("site", type=Path, metavar="SITE")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    args = parser.parse_args(argv)
+
+    from site_builder.load import ResultsError
+
+    from .datasets import DataError
+    from .models import CheckpointError
+    from .uncertainty import NumericsError
+
+    user_errors = (ConfigError, DataError, CheckpointError, NumericsError, ResultsError, FileNotFoundError,
+                   NotADirectoryError, PermissionError)
+    try:
+        if args.command in ("demo", "train", "compute"):
+            cfg = _config(args)
+            from . import pipeline
+
+            if args.command in ("demo", "train"):
+                print(pipeline.train_all(cfg, progress=not args.quiet).line(), flush=True)
+            if args.command in ("demo", "compute"):
+                print(pipeline.compute(cfg, progress=not args.quiet).line(), flush=True)
+            if args.command == "demo":
+                print(_build([cfg.results_dir], cfg.site_dir), flush=True)
+        elif args.command == "build":
+            print(_build(args.results, args.out), flush=True)
+        elif args.command == "serve":
+            from site_builder.serve import serve as serve_site
+
+            serve_site(args.site, args.host, args.port)
+    except user_errors as exc:  # bad input: one clear line, no traceback
+        print(f"robustviz: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("robustviz: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

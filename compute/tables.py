@@ -1,0 +1,72 @@
+"""The Parquet tables of a results directory: their schemas, and one way to write them.
+
+Column names are the project's vocabulary: the same in Parquet, Python, templates and URLs.
+docs/data-contract.md describes every column.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+
+f32, f64, i64 = pa.float32(), pa.float64(), pa.int64()
+
+SCHEMAS: dict[str, pa.Schema] = {
+    # One row per test image.
+    "images": pa.schema([
+        ("image_id", i64), ("label", i64), ("class_name", pa.string()),
+        ("sheet", pa.string()), ("sheet_col", i64), ("sheet_row", i64),
+    ]),
+    # One row per (image_id, dropout_p, condition); condition is "clean" or an attack id.
+    "uncertainty": pa.schema([
+        ("image_id", i64), ("dropout_p", f64), ("condition", pa.string()), ("label", i64),
+        ("pred", i64), ("confidence", f64), ("true_prob", f64), ("top_prob", f64), ("entropy", f64),
+        ("mutual_info", f64), ("variation_ratio", f64), ("mean_probs", pa.list_(f32)),
+        ("var_probs", pa.list_(f32)), ("pass_true_prob", pa.list_(f32)),
+    ]),
+    # Run-level figures per (dropout_p, condition), for all images (class_name null) and per class.
+    "metrics": pa.schema([
+        ("dropout_p", f64), ("condition", pa.string()), ("class_name", pa.string()), ("images", i64),
+        ("accuracy", f64), ("ece", f64), ("nll", f64), ("brier", f64),
+    ]),
+    # Reliability diagram: equal-width bins of the top probability per (dropout_p, condition).
+    "calibration": pa.schema([
+        ("dropout_p", f64), ("condition", pa.string()), ("bin", i64), ("lower", f64), ("upper", f64),
+        ("count", i64), ("mean_top_prob", f64), ("accuracy", f64),
+    ]),
+}
+
+
+def write_table(rows: dict[str, list[Any]] | pa.Table, name: str, directory: str | Path) -> str:
+    """Write table ``name`` (columns as lists, cast to its schema) atomically; returns its sha256."""
+    schema = SCHEMAS[name]
+    table = rows if isinstance(rows, pa.Table) else pa.table({k: rows[k] for k in schema.names})
+    table = table.select(schema.names).cast(schema)
+    path = Path(directory) / f"{name}.parquet"
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+    return sha256_file(path)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_json(data: dict[str, Any], path: str | Path) -> None:
+    """Write JSON atomically with sorted keys (stable bytes for the same content)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

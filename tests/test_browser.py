@@ -1,0 +1,124 @@
+"""Headless Chromium opens the built site from file:// and checks what a visitor would see.
+
+Uses Debian's chromium at /usr/bin/chromium through Playwright; never downloads a browser.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"the browser test needs Chromium at {CHROMIUM}: apt-get install chromium "
+                    f"(make test does this when run as root)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+class Visit:
+    """One page load with every console message, page error and request recorded."""
+
+    def __init__(self, browser, url: str):
+        self.page = browser.new_page(viewport={"width": 1300, "height": 900})
+        self.console, self.errors, self.requests = [], [], []
+        self.page.on("console", lambda m: self.console.append((m.type, m.text)))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(url)
+        self.page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-spec]')].every(e => e.hasAttribute('data-rendered'))",
+            timeout=30_000)
+
+    def rendered(self) -> list[str]:
+        return self.page.eval_on_selector_all("[data-spec]", "els => els.map(e => e.getAttribute('data-rendered'))")
+
+
+LEGEND_SYMBOL_JS = """([specId, value]) => {
+  const view = window.robustvizViews[specId];
+  const [ox, oy] = view.origin();
+  let found = null;
+  const walk = (mark, x, y) => {
+    for (const item of mark.items || []) {
+      if (mark.role === 'legend-symbol' && item.datum && String(item.datum.value) === value && !found) {
+        found = [x + item.x, y + item.y];
+      }
+      if (mark.marktype === 'group') {
+        for (const child of item.items || []) walk(child, x + (item.x || 0), y + (item.y || 0));
+      }
+    }
+  };
+  walk(view.scenegraph().root, ox, oy);
+  return found;
+}"""
+
+
+def site_pages(site: Path) -> list[Path]:
+    return sorted(site.rglob("*.html"))
+
+
+def test_every_page_renders_offline_without_errors(browser, tiny_run, tmp_path):
+    site = tmp_path / "site"
+    shutil.copytree(tiny_run.site_dir, site)  # a copy: the site works wherever it is put
+    pages = site_pages(site)
+    assert len(pages) >= 3
+    charts = 0
+    for page in pages:
+        visit = Visit(browser, page.as_uri())
+        states = visit.rendered()
+        assert all(s == "true" for s in states), (page.name, states)
+        charts += len(states)
+        canvases = visit.page.eval_on_selector_all("[data-spec] canvas", "els => els.length")
+        assert canvases == len(states), page
+        assert not visit.errors, (page.name, visit.errors)
+        assert not [m for m in visit.console if m[0] in ("error", "warning")], (page.name, visit.console)
+        left = [u for u in visit.requests if not u.startswith(("file://", "data:", "blob:"))]
+        assert not left, (page.name, left)
+        broken = visit.page.evaluate(
+            "() => [...document.querySelectorAll('a[href]')].map(a => a.href)"
+            ".filter(h => h.startsWith('file://') && !h.includes('#'))")
+        for href in broken:
+            assert Path(href.removeprefix("file://")).is_file(), (page.name, href)
+        visit.page.close()
+    assert charts >= 3  # at least the summary and one dashboard per dropout rate
+
+
+def test_brushing_and_class_picking_select_in_the_linked_charts(browser, tiny_run):
+    visit = Visit(browser, (tiny_run.site_dir / "runs" / "tiny" / "uncertainty.html").as_uri())
+    spec_id = "spec-p0.2"
+    box = visit.page.eval_on_selector(
+        f"[data-spec='{spec_id}'] canvas",
+        "c => { c.scrollIntoView(); const r = c.getBoundingClientRect(); return [r.x, r.y]; }")
+    count = lambda store: visit.page.evaluate(  # noqa: E731
+        f"() => window.robustvizViews['{spec_id}'].data('{store}').length")
+    assert count("brush_store") == 0
+    # Drag across the scatter plot (its plot area starts about 60 px in, 40 px down).
+    x0, y0 = box[0] + 70, box[1] + 50
+    visit.page.mouse.move(x0, y0)
+    visit.page.mouse.down()
+    visit.page.mouse.move(x0 + 200, y0 + 150, steps=5)
+    visit.page.mouse.up()
+    visit.page.wait_for_timeout(200)
+    assert count("brush_store") == 1
+    assert count("legend_pick_store") == 0
+    # Click the legend symbol of class "3": find it in Vega's scenegraph, add up its group offsets.
+    where = visit.page.evaluate(LEGEND_SYMBOL_JS, [spec_id, "3"])
+    assert where, "no legend entry for class 3"
+    visit.page.mouse.click(box[0] + where[0], box[1] + where[1])
+    visit.page.wait_for_timeout(200)
+    assert count("legend_pick_store") == 1
+    assert not visit.errors
+    visit.page.close()

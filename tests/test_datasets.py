@@ -1,0 +1,104 @@
+"""Datasets: the embedded sample, STL-10 binary files and image folders that the tests write themselves."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from compute import datasets
+from compute.config import DataConfig
+from compute.datasets import DataError
+
+
+def test_mnist_sample_split_is_stratified_deterministic_and_disjoint():
+    train, test = datasets.load_mnist_sample(1000)
+    again_train, again_test = datasets.load_mnist_sample(1000)
+    assert (len(train), len(test)) == (4000, 1000)
+    assert test.image_shape == (1, 28, 28) and test.images.dtype.__str__() == "torch.uint8"
+    assert set(test.image_ids.tolist()).isdisjoint(train.image_ids.tolist())
+    assert (test.image_ids == again_test.image_ids).all()
+    counts = np.bincount(test.labels.numpy(), minlength=10)
+    overall = np.bincount(np.concatenate([train.labels.numpy(), test.labels.numpy()]), minlength=10)
+    assert np.all(np.abs(counts - overall / 5) <= 1)  # each class held out in proportion
+    assert 0 < test.floats(slice(0, 5)).max() <= 1
+
+
+def test_limits_take_the_first_images():
+    train, test = datasets.load(DataConfig(train_limit=50, test_limit=20))
+    full_train, full_test = datasets.load(DataConfig())
+    assert (len(train), len(test)) == (50, 20)
+    assert (test.image_ids == full_test.image_ids[:20]).all()
+
+
+def write_stl10(root, n_train=6, n_test=4, corrupt=None):
+    folder = root / "stl10_binary"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        x = rng.integers(0, 256, size=(n, 3, 96, 96), dtype=np.uint8)  # row-major (C, H, W)
+        y = rng.integers(0, 3, size=n).astype(np.uint8)
+        x.transpose(0, 1, 3, 2).tofile(folder / f"{split}_X.bin")  # on disk: column-major
+        (y + 1).tofile(folder / f"{split}_y.bin")  # on disk: 1-based
+        arrays[split] = (x, y)
+    (folder / "class_names.txt").write_text("airplane\nbird\ncar\n")
+    if corrupt:
+        with open(folder / corrupt, "r+b") as fh:
+            fh.truncate(1000)
+    return arrays
+
+
+def test_stl10_reader_reads_the_binary_layout_without_md5(tmp_path):
+    arrays = write_stl10(tmp_path)
+    train, test = datasets.load(DataConfig(name="stl10", root=str(tmp_path)))
+    assert test.class_names == ("airplane", "bird", "car")
+    assert test.image_shape == (3, 96, 96)
+    assert np.array_equal(test.images.numpy(), arrays["test"][0])
+    assert np.array_equal(test.labels.numpy(), arrays["test"][1])
+    assert len(train) == 6
+
+
+def test_stl10_missing_or_truncated_gives_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match=r"STL-10 not found under .*stl10_binary/train_X.bin.*--download"):
+        datasets.load(DataConfig(name="stl10", root=str(tmp_path / "nowhere")))
+    write_stl10(tmp_path, corrupt="test_X.bin")
+    with pytest.raises(DataError, match="truncated or corrupt"):
+        datasets.load(DataConfig(name="stl10", root=str(tmp_path)))
+
+
+def test_mnist_missing_gives_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match=r"MNIST not found under .*--download"):
+        datasets.load(DataConfig(name="mnist", root=str(tmp_path)))
+
+
+def write_folder(root, classes, n=5, size=(20, 20), mode="L"):
+    rng = np.random.default_rng(1)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            shape = size[::-1] if mode == "L" else (*size[::-1], 3)
+            Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8), mode).save(root / c / f"{i}.png")
+
+
+def test_imagefolder_takes_class_names_from_folders_grey_and_colour(tmp_path):
+    write_folder(tmp_path / "grey", ["cat", "dog", "eel"], size=(28, 28))
+    train, test = datasets.load(DataConfig(name="imagefolder", root=str(tmp_path / "grey"), test_size=6))
+    assert test.class_names == ("cat", "dog", "eel")
+    assert test.image_shape == (1, 28, 28) and len(test) == 6 and len(train) == 9
+    assert sorted(np.bincount(test.labels.numpy()).tolist()) == [2, 2, 2]
+    write_folder(tmp_path / "rgb", ["a", "b"], size=(30, 20), mode="RGB")
+    _, test = datasets.load(DataConfig(name="imagefolder", root=str(tmp_path / "rgb"), test_size=4, image_size=64))
+    assert test.image_shape == (3, 64, 64)
+
+
+def test_imagefolder_bad_input_is_named(tmp_path):
+    write_folder(tmp_path / "ok", ["a", "b"])
+    (tmp_path / "ok" / "empty").mkdir()
+    with pytest.raises(DataError, match=r"class folder .*empty holds no images"):
+        datasets.load(DataConfig(name="imagefolder", root=str(tmp_path / "ok")))
+    write_folder(tmp_path / "mixed", ["a", "b"])
+    Image.new("L", (31, 31)).save(tmp_path / "mixed" / "a" / "odd.png")
+    with pytest.raises(DataError, match="differ in size.*image_size"):
+        datasets.load(DataConfig(name="imagefolder", root=str(tmp_path / "mixed"), test_size=2))
+    with pytest.raises(DataError, match="not found"):
+        datasets.load(DataConfig(name="imagefolder", root=str(tmp_path / "absent")))

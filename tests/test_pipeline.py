@@ -1,0 +1,92 @@
+"""The batch stage end to end on a tiny run, and the command line's behaviour."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from compute import cli, pipeline
+from compute.models import file_sha256, load_checkpoint
+from compute.tables import SCHEMAS
+from conftest import tiny_config
+
+
+def test_tables_follow_the_contract(tiny_run):
+    out = tiny_run.results_dir
+    for name, schema in SCHEMAS.items():
+        table = pd.read_parquet(out / f"{name}.parquet")
+        assert list(table.columns) == schema.names, name
+    unc = pd.read_parquet(out / "uncertainty.parquet")
+    images = pd.read_parquet(out / "images.parquet")
+    assert len(images) == 120 and images["image_id"].is_unique
+    assert len(unc) == 120 * 2 and set(unc["condition"]) == {"clean"}
+    assert set(unc["dropout_p"]) == {0.2, 0.3}
+    assert all(len(v) == 10 for v in unc["pass_true_prob"])
+    assert np.allclose(np.stack(unc["mean_probs"]).sum(1), 1, atol=1e-5)
+    assert (unc["mutual_info"] <= unc["entropy"] + 1e-9).all()
+    assert (out / "tiles" / images["sheet"].iloc[0]).is_file()
+
+
+def test_per_class_metrics_match_a_direct_computation(tiny_run):
+    out = tiny_run.results_dir
+    unc = pd.read_parquet(out / "uncertainty.parquet")
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    for p in (0.2, 0.3):
+        rows = unc[unc["dropout_p"] == p]
+        overall = metrics[(metrics["dropout_p"] == p) & metrics["class_name"].isna()].iloc[0]
+        assert overall["accuracy"] == pytest.approx((rows["pred"] == rows["label"]).mean())
+        assert overall["images"] == len(rows)
+        for label in range(10):
+            sel = rows[rows["label"] == label]
+            got = metrics[(metrics["dropout_p"] == p) & (metrics["class_name"] == str(label))].iloc[0]
+            assert got["images"] == len(sel)
+            if len(sel) == 0:  # a class absent from the test images has no figures, not zeros
+                assert np.isnan(got["accuracy"]) and np.isnan(got["nll"])
+                continue
+            assert got["accuracy"] == pytest.approx((sel["pred"] == label).mean())
+            assert got["nll"] == pytest.approx(-np.log(np.clip(sel["true_prob"], 1e-12, None)).mean(), rel=1e-6)
+
+
+def test_manifest_records_config_hashes_versions_and_timings(tiny_run):
+    out = tiny_run.results_dir
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"] == tiny_run.to_dict()
+    assert manifest["dataset"]["test_images"] == 120 and manifest["dataset"]["class_names"][0] == "0"
+    for m in manifest["models"]:
+        assert m["checkpoint_sha256"] == file_sha256(out / m["checkpoint"])
+        assert 0 <= m["accuracy"] <= 1
+        assert load_checkpoint(out / m["checkpoint"]).meta["dropout"] == m["dropout_p"]
+    for name, digest in manifest["tables"].items():
+        assert digest == file_sha256(out / f"{name}.parquet")
+    assert {"torch", "numpy", "python"} <= set(manifest["versions"])
+    assert manifest["timings"]["total"] > 0
+
+
+def test_compute_without_checkpoints_says_to_train_first(tmp_path):
+    cfg = tiny_config(tmp_path)
+    with pytest.raises(Exception, match="run `robustviz train`"):
+        pipeline.compute(cfg, progress=False)
+    assert not (cfg.results_dir / "manifest.json").exists()
+
+
+def test_cli_reports_bad_input_with_exit_code_2(tmp_path, capsys):
+    bad = tmp_path / "c.toml"
+    bad.write_text("[uncertainty]\npasses = 0\n")
+    assert cli.main(["compute", "--config", str(bad), "--out", str(tmp_path)]) == 2
+    assert "passes must be >= 1" in capsys.readouterr().err
+    assert cli.main(["build", str(tmp_path / "missing"), "--out", str(tmp_path / "site")]) == 2
+    assert "run `robustviz compute` first" in capsys.readouterr().err
+
+
+def test_cli_demo_trains_computes_and_builds(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('name = "cli"\n[data]\ntrain_limit = 200\ntest_limit = 40\n[model]\ndropout = [0.25]\n'
+                   '[train]\nepochs = 1\n[uncertainty]\npasses = 4\n')
+    assert cli.main(["demo", "--config", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("train: 200 images") and lines[1].startswith("compute: 40 images")
+    assert lines[2].startswith("build: 1 run(s)") and lines[2].endswith("index.html")
+    assert (tmp_path / "o" / "site" / "index.html").is_file()
+    assert (tmp_path / "o" / "results" / "cli" / "manifest.json").is_file()

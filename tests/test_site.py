@@ -1,0 +1,109 @@
+"""The site builder: charts tested as data, deterministic builds, offline-safe pages."""
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from site_builder import charts
+from site_builder.build import build_site, render_files
+from site_builder.load import ResultsError, load_run
+from site_builder.render import script_json
+
+
+@pytest.fixture(scope="module")
+def run(tiny_run):
+    return load_run(tiny_run.results_dir)
+
+
+def test_image_points_has_one_row_per_image_with_class_names(run):
+    pts = charts.image_points(run.uncertainty, run.class_names, 0.2)
+    assert len(pts) == 120 and pts["image_id"].is_unique
+    assert set(pts["class_name"]) <= set(run.class_names)
+    assert list(pts.columns) == charts.POINT_COLUMNS
+
+
+def test_dashboard_links_brush_to_bars_and_class_pick_to_points(run):
+    pts = charts.image_points(run.uncertainty, run.class_names, 0.2)
+    cal = run.calibration[run.calibration["dropout_p"] == 0.2]
+    spec = charts.uncertainty_dashboard(pts, cal, run.class_names).to_dict()
+    params = {p["name"]: p for p in spec["params"]}
+    assert params["brush"]["select"]["type"] == "interval" and params["brush"]["views"] == ["scatter"]
+    assert params["legend_pick"]["bind"] == "legend"
+    assert sorted(params["bar_pick"]["views"]) == ["accuracy_bars", "confidence_bars"]
+    top, bottom = spec["vconcat"]
+    scatter, conf_bars, acc_bars = top["hconcat"]
+    assert scatter["title"] == "Confidence vs Accuracy"
+    assert scatter["encoding"]["x"]["field"] == "true_prob" and scatter["encoding"]["y"]["field"] == "confidence"
+    assert "param" in json.dumps(scatter["encoding"]["opacity"]["condition"])
+    for bars, field, title in ((conf_bars, "confidence", "Confidence vs Class"),
+                               (acc_bars, "true_prob", "Accuracy vs Class")):
+        assert bars["title"] == title
+        assert {"filter": {"param": "brush"}} in bars["transform"]
+        assert bars["encoding"]["y"]["field"] == field and bars["encoding"]["y"]["aggregate"] == "mean"
+        assert bars["encoding"]["x"]["sort"] == run.class_names
+    hist_fields = [c["encoding"]["x"]["field"] for c in bottom["hconcat"][:2]]
+    assert hist_fields == ["entropy", "mutual_info"]
+    rows = next(iter(spec["datasets"].values()))
+    assert len(rows) == 120
+
+
+def test_reliability_diagram_plots_only_filled_bins():
+    cal = pd.DataFrame({"lower": [0.0, 0.5], "upper": [0.5, 1.0], "count": [0, 3],
+                        "mean_top_prob": [float("nan"), 0.9], "accuracy": [float("nan"), 1.0]})
+    spec = charts.reliability_diagram(cal).to_dict()
+    data = spec["datasets"][spec["layer"][0]["data"]["name"]]
+    assert data == [{"lower": 0.5, "upper": 1.0, "count": 3, "mean_top_prob": 0.9, "accuracy": 1.0}]
+
+
+def test_building_twice_gives_identical_files(run, tmp_path):
+    build_site([run.path], tmp_path / "a")
+    build_site([run.path], tmp_path / "b")
+    a = {p.relative_to(tmp_path / "a"): p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()}
+    b = {p.relative_to(tmp_path / "b"): p.read_bytes() for p in (tmp_path / "b").rglob("*") if p.is_file()}
+    assert a.keys() == b.keys() and a == b
+    assert {str(p) for p in a} >= {"index.html", "runs/tiny/uncertainty.html", "runs/tiny/provenance.html",
+                                   "static/vega.js", "static/site.js", "static/style.css"}
+
+
+def test_pages_use_relative_urls_and_no_network(run):
+    files = render_files([run])
+    for path, data in files.items():
+        if not path.endswith(".html"):
+            continue
+        html = data.decode()
+        for url in re.findall(r'(?:src|href)="([^"]*)"', html) + re.findall(r"url\('([^']*)'\)", html):
+            assert not re.match(r"^(https?:)?//|^/", url), (path, url)
+            assert not url.startswith("file:"), (path, url)
+
+
+def test_inline_json_cannot_close_its_script_element():
+    text = str(script_json({"class_name": "</script><img src=x onerror=alert(1)>", "x": "a&b\u2028"}))
+    assert "</script" not in text and "<img" not in text and "&" not in text
+    assert json.loads(text) == {"class_name": "</script><img src=x onerror=alert(1)>", "x": "a&b\u2028"}
+
+
+def test_altered_or_unfinished_results_are_refused(run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run.path, copy)
+    with open(copy / "metrics.parquet", "ab") as fh:
+        fh.write(b"x")
+    with pytest.raises(ResultsError, match="does not match the sha256"):
+        load_run(copy)
+    (copy / "manifest.json").unlink()
+    with pytest.raises(ResultsError, match="compute did not finish"):
+        load_run(copy)
+
+
+def test_a_failed_build_leaves_the_previous_site(run, tmp_path):
+    site = tmp_path / "site"
+    build_site([run.path], site)
+    before = (site / "index.html").read_bytes()
+    with pytest.raises(ResultsError):
+        build_site([run.path, tmp_path / "nothing"], site)
+    assert (site / "index.html").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]

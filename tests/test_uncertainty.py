@@ -1,0 +1,115 @@
+"""MC dropout: properties of the per-image measures and the run-level metrics."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from compute.models import build_model
+from compute.uncertainty import (NumericsError, calibration_bins, image_measures, mc_dropout, mc_probs,
+                                 run_metrics)
+
+CLASSES = tuple(str(i) for i in range(10))
+
+
+def model(p: float, shape=(1, 28, 28), arch="mnist-cnn", seed=0):
+    torch.manual_seed(seed)
+    return build_model(arch, shape, CLASSES, p, (0.5,) * shape[0], (0.25,) * shape[0]).eval()
+
+
+def images(n=12, shape=(1, 28, 28), seed=1):
+    return torch.rand((n, *shape), generator=torch.Generator().manual_seed(seed))
+
+
+def test_probabilities_sum_to_one_and_bounds_hold():
+    x = images()
+    probs = mc_probs(model(0.3), x, list(range(len(x))), passes=20, seed=0)
+    assert probs.shape == (20, 12, 10)
+    assert torch.allclose(probs.sum(-1), torch.ones(20, 12), atol=1e-5)
+    labels = np.arange(12) % 10
+    m = image_measures(probs.numpy(), labels)
+    assert np.allclose(m["mean_probs"].sum(1), 1, atol=1e-5)
+    assert np.all(m["mutual_info"] >= 0)
+    assert np.all(m["mutual_info"] <= m["entropy"] + 1e-9)
+    assert np.all(m["entropy"] <= math.log(10) + 1e-9)
+    assert np.all((m["variation_ratio"] >= 0) & (m["variation_ratio"] <= 1 - 1 / 20 + 1e-12))
+    assert np.all((m["confidence"] <= 1) & (m["confidence"] >= 0.75))  # a variance of values in [0,1] is <= 1/4
+    assert np.allclose(m["true_prob"], m["mean_probs"][np.arange(12), labels])
+
+
+def test_dropout_zero_has_no_variance_and_equals_the_deterministic_pass():
+    net, x = model(0.0), images()
+    probs = mc_probs(net, x, list(range(len(x))), passes=7, seed=3)
+    with torch.no_grad():
+        plain = torch.softmax(net(x), 1)
+    assert torch.allclose(probs, plain.expand(7, -1, -1), atol=1e-6)
+    m = image_measures(probs.numpy(), np.zeros(12, dtype=int))
+    assert np.allclose(m["var_probs"], 0, atol=1e-12)
+    assert np.allclose(m["mutual_info"], 0, atol=1e-6)
+    assert np.all(m["variation_ratio"] == 0)
+
+
+@pytest.mark.parametrize("arch,shape", [("mnist-cnn", (1, 28, 28)), ("alexnet", (3, 64, 64))])
+def test_cached_prefix_equals_the_plain_path_for_the_same_seed(arch, shape):
+    net, x = model(0.4, shape, arch), images(6, shape)
+    ids = [10, 11, 12, 13, 14, 15]
+    cached = mc_probs(net, x, ids, passes=9, seed=5, cache=True)
+    plain = mc_probs(net, x, ids, passes=9, seed=5, cache=False)
+    assert torch.allclose(cached, plain, atol=1e-6)
+    assert cached.var(0).max() > 0  # dropout really was on
+
+
+def test_an_images_result_does_not_depend_on_its_batch():
+    net, x = model(0.3), images(8)
+    ids = list(range(100, 108))
+    together = mc_probs(net, x, ids, passes=10, seed=1)
+    alone = mc_probs(net, x[3:4], ids[3:4], passes=10, seed=1)
+    reordered = mc_probs(net, x.flip(0), ids[::-1], passes=10, seed=1)
+    assert torch.allclose(together[:, 3:4], alone, atol=1e-6)
+    assert torch.allclose(together, reordered.flip(1), atol=1e-6)
+    other_seed = mc_probs(net, x, ids, passes=10, seed=2)
+    assert not torch.allclose(together, other_seed)
+
+
+def test_mc_dropout_turns_on_dropout_only_and_restores_modes():
+    net = model(0.3)
+    net.train()
+    with mc_dropout(net):
+        assert all(m.training for m in net.modules() if isinstance(m, torch.nn.Dropout))
+        assert not any(m.training for m in net.modules() if not isinstance(m, torch.nn.Dropout))
+    assert all(m.training for m in net.modules())
+
+
+def test_nan_logits_are_reported_with_the_image_ids():
+    net, x = model(0.3), images(4)
+    x[2] = float("nan")
+    with pytest.raises(NumericsError, match=r"image ids \[42\]"):
+        mc_probs(net, x, [40, 41, 42, 43], passes=3, seed=0)
+
+
+def test_run_metrics_match_a_direct_computation():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(4), size=200)
+    y = rng.integers(0, 4, size=200)
+    got = run_metrics(p, y, bins=15)
+    assert got["accuracy"] == pytest.approx(np.mean(p.argmax(1) == y))
+    assert got["nll"] == pytest.approx(-np.mean(np.log(p[np.arange(200), y])))
+    assert got["brier"] == pytest.approx(np.mean(np.sum((p - np.eye(4)[y]) ** 2, axis=1)))
+    top, correct = p.max(1), (p.argmax(1) == y)
+    ece = 0.0
+    for k in range(15):
+        lo, hi = k / 15, (k + 1) / 15
+        sel = (top > lo) & (top <= hi) if k else (top >= lo) & (top <= hi)
+        if sel.any():
+            ece += sel.mean() * abs(correct[sel].mean() - top[sel].mean())
+    assert got["ece"] == pytest.approx(ece)
+
+
+def test_perfect_confident_predictions_are_calibrated():
+    p = np.eye(3)[[0, 1, 2, 0]]
+    got = run_metrics(p, np.array([0, 1, 2, 0]), bins=15)
+    assert got["accuracy"] == 1 and got["ece"] == pytest.approx(0) and got["brier"] == pytest.approx(0)
+    bins = calibration_bins(p.max(1), np.ones(4), 15)
+    assert [b["count"] for b in bins][-1] == 4 and sum(b["count"] for b in bins) == 4
