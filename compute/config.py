@@ -56,6 +56,53 @@ class UncertaintyConfig:
 
 
 @dataclass(frozen=True)
+class FgsmConfig:
+    eps: tuple[float, ...] = ()  # budgets to report; () = 0.05, 0.1, 0.2, 0.3 (MNIST-like) or 2, 4, 8 /255 (colour)
+    search_max: float = 0.0  # largest epsilon tried for each image's smallest flip (0 = 0.5 grey, 32/255 colour)
+    search_grid: int = 16  # grid steps up to search_max before bisection
+    search_refine: int = 8  # bisection steps inside the first flipping grid interval
+
+
+@dataclass(frozen=True)
+class LbfgsConfig:
+    c_init: float = 1.0  # first c of the search (weight of the cross-entropy term)
+    c_factor: float = 10.0  # c grows (or shrinks) by this factor until the outcome changes
+    c_min: float = 1e-3  # smallest c tried
+    c_max: float = 1e4  # largest c tried; images still not fooled count as failures
+    bisection_steps: int = 3  # geometric bisections of [c_fail, c_success]: c is minimal within c_factor**(1/2**steps)
+    iterations: int = 10  # L-BFGS iterations per value of c
+    history: int = 10  # L-BFGS memory (pairs of steps and gradient changes)
+    target: int = -1  # class to aim at; -1 = most likely wrong class (untargeted use)
+
+
+@dataclass(frozen=True)
+class IaaConfig:
+    k: float = 10.0  # sharpness of the smooth maximum in Gap(X)
+    m: int = 10  # pixels perturbed per iteration
+    delta: float = 0.0  # step per pixel per iteration (0 = 0.1 grey, 8/255 colour)
+    d_max: float = 300.0  # perceptual-distance budget D_max
+    window: int = 3  # neighbourhood side for SD(x_i); odd
+    margin: float = 0.0  # success needs max_{i != t} P_i - P_t above this
+    max_iterations: int = 500  # hard cap per image
+
+
+@dataclass(frozen=True)
+class AttacksConfig:
+    enabled: tuple[str, ...] = ("fgsm", "lbfgs", "iaa")  # attacks to run, each against every model
+    batch_size: int = 250  # images per attack batch
+    fgsm: FgsmConfig = field(default_factory=FgsmConfig)
+    lbfgs: LbfgsConfig = field(default_factory=LbfgsConfig)
+    iaa: IaaConfig = field(default_factory=IaaConfig)
+
+
+@dataclass(frozen=True)
+class ActivationsConfig:
+    per_class: int = 1  # most robust and most vulnerable images per class (by FGSM min_eps) to map
+    image_ids: tuple[int, ...] = ()  # further test image ids to map
+    max_maps: int = 64  # feature maps shown per layer (the first ones; AlexNet layers have up to 384)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str = "mnist-sample"  # run name: results/<name>/ and the site's URLs
     seed: int = 0  # seeds training, dropout masks and attacks; same seed, same tables
@@ -65,6 +112,8 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
+    attacks: AttacksConfig = field(default_factory=AttacksConfig)
+    activations: ActivationsConfig = field(default_factory=ActivationsConfig)
 
     @property
     def results_dir(self) -> Path:
@@ -76,14 +125,17 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain JSON-able data (tuples become lists)."""
-        return _plain(dataclasses.asdict(self))
+        return to_plain(self)
 
 
-def _plain(value: Any) -> Any:
+def to_plain(value: Any) -> Any:
+    """A config dataclass (or part of one) as JSON-able data: tuples become lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [to_plain(v) for v in value]
     return value
 
 
@@ -107,7 +159,12 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
         elif isinstance(default, tuple):
             if not isinstance(value, (list, tuple)):
                 raise ConfigError(f"config key {where}{name} must be a list, e.g. {list(default)}")
-            kwargs[name] = tuple(float(v) for v in value)
+            kinds = {f.name: f.type for f in fields(cls)}
+            item = str if "str" in str(kinds[name]) else int if "int" in str(kinds[name]) else float
+            try:
+                kwargs[name] = tuple(item(v) for v in value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"config key {where}{name} must list {item.__name__} values, got {value!r}") from exc
         elif isinstance(default, bool):
             if not isinstance(value, bool):
                 raise ConfigError(f"config key {where}{name} must be true or false, got {value!r}")
@@ -154,6 +211,29 @@ def validate(cfg: RunConfig) -> RunConfig:
         bad("uncertainty.passes", f"must be >= 1 (T stochastic passes), got {cfg.uncertainty.passes}")
     if cfg.uncertainty.batch_size < 1 or cfg.uncertainty.bins < 1:
         bad("uncertainty", "needs batch_size >= 1 and bins >= 1")
+    a = cfg.attacks
+    for name in a.enabled:
+        if name not in ATTACKS:
+            bad("attacks.enabled", f"names unknown attack {name!r}; valid attacks: {', '.join(ATTACKS)}")
+    if a.batch_size < 1:
+        bad("attacks.batch_size", "must be >= 1")
+    for eps in a.fgsm.eps:
+        if eps < 0:
+            bad("attacks.fgsm.eps", f"values must be >= 0 (an L-infinity budget in [0, 1]), got {eps}")
+    if a.fgsm.search_max < 0 or a.fgsm.search_grid < 1 or a.fgsm.search_refine < 0:
+        bad("attacks.fgsm", "needs search_max >= 0, search_grid >= 1 and search_refine >= 0")
+    lb = a.lbfgs
+    if not 0 < lb.c_min <= lb.c_init <= lb.c_max or lb.c_factor <= 1:
+        bad("attacks.lbfgs", "needs 0 < c_min <= c_init <= c_max and c_factor > 1")
+    if lb.iterations < 1 or lb.history < 1 or lb.bisection_steps < 0:
+        bad("attacks.lbfgs", "needs iterations >= 1, history >= 1 and bisection_steps >= 0")
+    ia = a.iaa
+    if ia.k <= 0 or ia.m < 1 or ia.delta < 0 or ia.d_max <= 0 or ia.max_iterations < 1:
+        bad("attacks.iaa", "needs k > 0, m >= 1, delta >= 0, d_max > 0 and max_iterations >= 1")
+    if ia.window < 3 or ia.window % 2 == 0:
+        bad("attacks.iaa.window", f"must be an odd number >= 3, got {ia.window}")
+    if cfg.activations.per_class < 0 or cfg.activations.max_maps < 1:
+        bad("activations", "needs per_class >= 0 and max_maps >= 1")
     return cfg
 
 

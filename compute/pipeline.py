@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import datasets, tables, tiles
-from .config import RunConfig
+from . import activations, attacks, datasets, tables, tiles
+from .config import RunConfig, to_plain
 from .models import CheckpointError, Classifier, file_sha256, load_checkpoint, save_checkpoint
 from .train import accuracy, train_model
 from .uncertainty import calibration_bins, image_measures, mc_probs, run_metrics
@@ -153,6 +153,66 @@ def _concat(parts: list[dict[str, list]]) -> dict[str, list]:
     return {k: [v for part in parts for v in part[k]] for k in parts[0]}
 
 
+def _empty(name: str) -> dict[str, list]:
+    return {column: [] for column in tables.SCHEMAS[name].names}
+
+
+
+def attack_tiles(test: datasets.Dataset, minimal: dict[str, torch.Tensor], p: float, directory: Path,
+                 fmt: str) -> dict[str, list]:
+    """Sheets of each attack's minimal adversarials and their heatmaps; rows of the tiles table."""
+    rows = _empty("tiles")
+    originals = test.images.numpy()
+    for attack, adv in minimal.items():
+        adv8 = tiles.to_uint8(adv.numpy())
+        for kind, pictures, kind_fmt in (("adversarial", adv8, fmt),
+                                         ("heatmap", tiles.heatmaps(originals, adv8), "png" if fmt == "png" else fmt)):
+            placed = tiles.write_sheets(pictures, directory, f"{kind}-p{p:g}-{attack}", kind_fmt)
+            rows["image_id"] += test.image_ids.tolist()
+            rows["dropout_p"] += [p] * len(test)
+            rows["attack"] += [attack] * len(test)
+            rows["kind"] += [kind] * len(test)
+            for key in ("sheet", "sheet_col", "sheet_row"):
+                rows[key] += placed[key]
+    return rows
+
+
+def activation_tiles(model: Classifier, test: datasets.Dataset, floats: torch.Tensor, attacked, p: float,  # noqa: ANN001
+                     cfg: RunConfig, device: torch.device, directory: Path) -> dict[str, list]:
+    """Activation-map grids of the selected images under every condition; rows of the activations table."""
+    rows = _empty("activations")
+    positions = activations.select_images(test.labels.numpy(), test.image_ids.numpy(), attacked.min_eps.numpy(),
+                                          cfg.activations.per_class, cfg.activations.image_ids)
+    if not positions:
+        return rows
+    sel = torch.tensor(positions)
+    conditions = {"clean": floats[sel], **{a: adv[sel] for a, adv in attacked.minimal.items()}}
+    maps = {c: activations.feature_maps(model, x.to(device)) for c, x in conditions.items()}
+    ids = test.image_ids[sel].tolist()
+    for layer in model.conv_layers():
+        peak = torch.stack([maps[c][layer].clamp_min(0).flatten(1).amax(1) for c in conditions]).amax(0)
+        grids, keys = [], []
+        for c in conditions:
+            for k, image_id in enumerate(ids):
+                grids.append(activations.grid(maps[c][layer][k], float(peak[k]), cfg.activations.max_maps))
+                keys.append((image_id, c))
+        stack = np.stack(grids)
+        placed = tiles.write_sheets(stack, directory, f"activations-p{p:g}-{layer}", "png")
+        n_maps = min(maps["clean"][layer].shape[1], cfg.activations.max_maps)
+        for (image_id, c), sheet, col, row in zip(keys, placed["sheet"], placed["sheet_col"], placed["sheet_row"]):
+            rows["image_id"].append(image_id)
+            rows["dropout_p"].append(p)
+            rows["condition"].append(c)
+            rows["layer"].append(layer)
+            rows["maps"].append(n_maps)
+            rows["tile_width"].append(stack.shape[3])
+            rows["tile_height"].append(stack.shape[2])
+            rows["sheet"].append(sheet)
+            rows["sheet_col"].append(col)
+            rows["sheet_row"].append(row)
+    return rows
+
+
 def compute(cfg: RunConfig, progress: bool = True) -> StageSummary:
     """Compute every table and tile of ``results/<run>/`` from the trained checkpoints."""
     start = time.perf_counter()
@@ -175,26 +235,44 @@ def compute(cfg: RunConfig, progress: bool = True) -> StageSummary:
     timings["tiles"] = time.perf_counter() - t
 
     floats = test.images.float().div_(255.0)
-    unc_parts, metric_parts, calib_parts = [], [], []
+    attack_cfg = attacks.resolve(cfg.attacks, test.image_shape[0])
+    colour_fmt = tiles.sheet_format(test.image_shape[0])
+    parts: dict[str, list[dict[str, list]]] = {name: [] for name in ("uncertainty", "metrics", "calibration",
+                                                                      "attacks", "tiles", "activations")}
     for p, model in models.items():
         t = time.perf_counter()
         model.to(device)
-        rows = uncertainty_rows(model, test, floats, p, "clean", cfg, device, progress)
-        metrics, calibration = metric_rows(rows, test.class_names, cfg.uncertainty.bins)
-        unc_parts.append(rows)
-        metric_parts.append(metrics)
-        calib_parts.append(calibration)
-        model.cpu()
+        conditions = {"clean": floats}
+        if attack_cfg.enabled:
+            out_attacks = attacks.run_attacks(model, floats, test.labels, test.image_ids.tolist(), p, attack_cfg,
+                                              device, progress)
+            parts["attacks"].append(out_attacks.rows)
+            for name, secs in out_attacks.seconds.items():
+                timings[f"{name} p={p:g}"] = secs
+            conditions.update(out_attacks.minimal)
+        timings[f"attacks p={p:g}"] = time.perf_counter() - t
+        t = time.perf_counter()
+        for condition, images in conditions.items():
+            rows = uncertainty_rows(model, test, images, p, condition, cfg, device, progress)
+            metrics, calibration = metric_rows(rows, test.class_names, cfg.uncertainty.bins)
+            parts["uncertainty"].append(rows)
+            parts["metrics"].append(metrics)
+            parts["calibration"].append(calibration)
         timings[f"mc_dropout p={p:g}"] = time.perf_counter() - t
+        t = time.perf_counter()
+        if attack_cfg.enabled:
+            parts["tiles"].append(attack_tiles(test, out_attacks.minimal, p, out / TILES_DIR, colour_fmt))
+            parts["activations"].append(activation_tiles(model, test, floats, out_attacks, p, cfg, device,
+                                                         out / TILES_DIR))
+        model.cpu()
+        timings[f"tiles p={p:g}"] = time.perf_counter() - t
 
-    hashes = {
-        "images": tables.write_table(images_table, "images", out),
-        "uncertainty": tables.write_table(_concat(unc_parts), "uncertainty", out),
-        "metrics": tables.write_table(_concat(metric_parts), "metrics", out),
-        "calibration": tables.write_table(_concat(calib_parts), "calibration", out),
-    }
+    hashes = {"images": tables.write_table(images_table, "images", out)}
+    for name, chunks in parts.items():
+        hashes[name] = tables.write_table(_concat(chunks) if chunks else _empty(name), name, out)
+    clean_rows = [part for part in parts["uncertainty"] if part["condition"][0] == "clean"]
     mc_acc = {p: float(np.mean(np.asarray(part["pred"]) == np.asarray(part["label"])))
-              for p, part in zip(models, unc_parts)}
+              for p, part in zip(models, clean_rows)}
     clean = {p: accuracy(m.to(device), test, device) for p, m in models.items()}
     timings["total"] = time.perf_counter() - start
     manifest = {
@@ -210,6 +288,7 @@ def compute(cfg: RunConfig, progress: bool = True) -> StageSummary:
                     "train_seconds": m.meta.get("train_seconds"), "epochs": m.meta.get("epochs")}
                    for p, m in models.items()],
         "config": cfg.to_dict(),
+        "attacks": {"enabled": list(attack_cfg.enabled), "resolved": to_plain(attack_cfg)},
         "device": str(device),
         "versions": versions(),
         "timings": {k: round(v, 3) for k, v in timings.items()},

@@ -28,8 +28,28 @@ SCHEMAS: dict[str, pa.Schema] = {
     "uncertainty": pa.schema([
         ("image_id", i64), ("dropout_p", f64), ("condition", pa.string()), ("label", i64),
         ("pred", i64), ("confidence", f64), ("true_prob", f64), ("top_prob", f64), ("entropy", f64),
-        ("mutual_info", f64), ("variation_ratio", f64), ("mean_probs", pa.list_(f32)),
+        ("mutual_info", f64), ("variation_ratio", f64), ("fooled_share", f64), ("mean_probs", pa.list_(f32)),
         ("var_probs", pa.list_(f32)), ("pass_true_prob", pa.list_(f32)),
+    ]),
+    # One row per (image_id, dropout_p, attack, eps); eps is null for the attack's minimal
+    # adversarial (FGSM at min_eps, L-BFGS at the smallest c, IAA where it stopped), minimal = true.
+    "attacks": pa.schema([
+        ("image_id", i64), ("dropout_p", f64), ("attack", pa.string()), ("eps", f64), ("minimal", pa.bool_()),
+        ("success", pa.bool_()), ("adv_pred", i64), ("adv_prob", f64), ("l0", i64), ("l2", f64), ("linf", f64),
+        ("perceptual_distance", f64), ("flat_pixels_changed", i64), ("iterations", i64), ("min_eps", f64),
+        ("c", f64), ("seconds", f64),
+    ]),
+    # Where each minimal adversarial (kind "adversarial") and its perturbation heatmap (kind "heatmap")
+    # sits in the sprite sheets; originals are in the images table.
+    "tiles": pa.schema([
+        ("image_id", i64), ("dropout_p", f64), ("attack", pa.string()), ("kind", pa.string()),
+        ("sheet", pa.string()), ("sheet_col", i64), ("sheet_row", i64),
+    ]),
+    # Activation-map grids of selected images: one tile per (image, model, condition, conv layer).
+    "activations": pa.schema([
+        ("image_id", i64), ("dropout_p", f64), ("condition", pa.string()), ("layer", pa.string()),
+        ("maps", i64), ("tile_width", i64), ("tile_height", i64), ("sheet", pa.string()), ("sheet_col", i64),
+        ("sheet_row", i64),
     ]),
     # Run-level figures per (dropout_p, condition), for all images (class_name null) and per class.
     "metrics": pa.schema([

@@ -23,16 +23,17 @@ def sheet_format(channels: int) -> str:
     return "png" if channels == 1 else "webp"
 
 
-def write_sheets(images: np.ndarray, directory: str | Path, kind: str) -> dict[str, list]:
+def write_sheets(images: np.ndarray, directory: str | Path, kind: str, fmt: str | None = None) -> dict[str, list]:
     """Pack uint8 ``images`` (N, C, H, W) into sheets ``<directory>/<kind>-NNN.<ext>``.
 
     Returns the columns ``sheet`` (file name relative to ``directory``), ``sheet_col`` and
     ``sheet_row`` for each image, in input order. Writes are atomic (temp name, then rename).
+    ``fmt`` ("png" or "webp") overrides the default by channel count.
     """
     n, c, h, w = images.shape
     cols = sheet_cols(w)
     per_sheet = cols * cols
-    ext = sheet_format(c)
+    ext = fmt or sheet_format(c)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     out: dict[str, list] = {"sheet": [], "sheet_col": [], "sheet_row": []}
@@ -55,3 +56,22 @@ def write_sheets(images: np.ndarray, directory: str | Path, kind: str) -> dict[s
             picture.save(tmp, format="WEBP", quality=90, method=4)
         os.replace(tmp, directory / name)
     return out
+
+
+def heatmaps(original: np.ndarray, adversarial: np.ndarray) -> np.ndarray:
+    """Amplified perturbation of each image as RGB uint8 (N, 3, H, W): the signed change (mean over
+    channels) divided by the image's largest |change|; red raises pixels, blue lowers them, white
+    is unchanged."""
+    delta = (adversarial.astype(np.float32) - original.astype(np.float32)).mean(axis=1)
+    peak = np.abs(delta).reshape(len(delta), -1).max(axis=1)
+    v = delta / np.where(peak > 0, peak, 1.0)[:, None, None]
+    fade = 1.0 - np.abs(v)
+    red = np.where(v > 0, 1.0, fade)
+    blue = np.where(v < 0, 1.0, fade)
+    rgb = np.stack([red, fade, blue], axis=1)
+    return np.round(rgb * 255).astype(np.uint8)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Float images in [0, 1] to uint8 (rounded), as they are saved and shown."""
+    return np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)

@@ -3,7 +3,8 @@
 Per image (probs of shape (T, C) for the T passes):
   mean_probs p̄, var_probs Var_t[p_t] (ddof 0), confidence = 1 - var_probs[label],
   true_prob = p̄[label], pred = argmax p̄, entropy H[p̄] (nats),
-  mutual_info = H[p̄] - mean_t H[p_t] (BALD, clamped >= 0), variation_ratio = 1 - mode count / T.
+  mutual_info = H[p̄] - mean_t H[p_t] (BALD, clamped >= 0), variation_ratio = 1 - mode count / T,
+  fooled_share = share of the T passes whose prediction is not the label.
 Per run: accuracy, ECE (equal-width bins on the top probability), NLL, Brier, also per class.
 """
 from __future__ import annotations
@@ -122,6 +123,7 @@ def image_measures(probs: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarra
         "entropy": entropy,
         "mutual_info": np.clip(entropy - expected, 0.0, None),
         "variation_ratio": 1.0 - votes.max(axis=1) / t,
+        "fooled_share": 1.0 - votes[rows, labels] / t,
         "pass_true_prob": probs[:, rows, labels].T.astype(np.float32),
     }
 

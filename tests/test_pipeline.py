@@ -21,7 +21,18 @@ def test_tables_follow_the_contract(tiny_run):
     unc = pd.read_parquet(out / "uncertainty.parquet")
     images = pd.read_parquet(out / "images.parquet")
     assert len(images) == 120 and images["image_id"].is_unique
-    assert len(unc) == 120 * 2 and set(unc["condition"]) == {"clean"}
+    assert len(unc) == 120 * 2 * 4 and set(unc["condition"]) == {"clean", "fgsm", "lbfgs", "iaa"}
+    attacks = pd.read_parquet(out / "attacks.parquet")
+    assert len(attacks) == 120 * 2 * (4 + 1 + 1 + 1)  # FGSM: 4 epsilons + minimal; L-BFGS; IAA
+    minimal = attacks[attacks["minimal"]]
+    assert sorted(minimal.groupby(["attack", "dropout_p"]).size().unique()) == [120]
+    assert attacks.loc[attacks["attack"] == "fgsm", "eps"].dropna().unique().tolist() == [0.05, 0.1, 0.2, 0.3]
+    assert (attacks.loc[attacks["eps"].notna(), "linf"] <= attacks.loc[attacks["eps"].notna(), "eps"] + 1e-6).all()
+    tiles = pd.read_parquet(out / "tiles.parquet")
+    assert len(tiles) == 120 * 2 * 3 * 2 and set(tiles["kind"]) == {"adversarial", "heatmap"}
+    acts = pd.read_parquet(out / "activations.parquet")
+    assert set(acts["layer"]) == {"conv1", "conv2"} and set(acts["condition"]) == {"clean", "fgsm", "lbfgs", "iaa"}
+    assert (acts.loc[acts["layer"] == "conv1", "maps"] == 16).all()
     assert set(unc["dropout_p"]) == {0.2, 0.3}
     assert all(len(v) == 10 for v in unc["pass_true_prob"])
     assert np.allclose(np.stack(unc["mean_probs"]).sum(1), 1, atol=1e-5)
@@ -29,18 +40,36 @@ def test_tables_follow_the_contract(tiny_run):
     assert (out / "tiles" / images["sheet"].iloc[0]).is_file()
 
 
+def test_accuracy_under_attack_never_exceeds_clean_accuracy(tiny_run):
+    attacks = pd.read_parquet(tiny_run.results_dir / "attacks.parquet")
+    unc = pd.read_parquet(tiny_run.results_dir / "uncertainty.parquet")
+    images = pd.read_parquet(tiny_run.results_dir / "images.parquet").set_index("image_id")
+    for p in (0.2, 0.3):
+        model_rows = attacks[(attacks["dropout_p"] == p) & attacks["minimal"]]
+        clean_rows = unc[(unc["dropout_p"] == p) & (unc["condition"] == "clean")]
+        for attack, rows in model_rows.groupby("attack"):
+            correct_before = (rows["image_id"].map(images["label"]) == rows["adv_pred"])
+            assert 1 - rows["success"].mean() <= (clean_rows["pred"] == clean_rows["label"]).mean() + 0.05, attack
+            assert not (rows["success"] & correct_before).any()  # success means the model is now wrong
+        clean = unc[(unc["dropout_p"] == p) & (unc["condition"] == "clean")].set_index("image_id")
+        for attack in ("fgsm", "lbfgs", "iaa"):
+            adv = unc[(unc["dropout_p"] == p) & (unc["condition"] == attack)].set_index("image_id")
+            assert adv["fooled_share"].mean() > clean["fooled_share"].mean()
+
+
 def test_per_class_metrics_match_a_direct_computation(tiny_run):
     out = tiny_run.results_dir
     unc = pd.read_parquet(out / "uncertainty.parquet")
     metrics = pd.read_parquet(out / "metrics.parquet")
     for p in (0.2, 0.3):
-        rows = unc[unc["dropout_p"] == p]
-        overall = metrics[(metrics["dropout_p"] == p) & metrics["class_name"].isna()].iloc[0]
+        rows = unc[(unc["dropout_p"] == p) & (unc["condition"] == "clean")]
+        metrics_p = metrics[(metrics["dropout_p"] == p) & (metrics["condition"] == "clean")]
+        overall = metrics_p[metrics_p["class_name"].isna()].iloc[0]
         assert overall["accuracy"] == pytest.approx((rows["pred"] == rows["label"]).mean())
         assert overall["images"] == len(rows)
         for label in range(10):
             sel = rows[rows["label"] == label]
-            got = metrics[(metrics["dropout_p"] == p) & (metrics["class_name"] == str(label))].iloc[0]
+            got = metrics_p[metrics_p["class_name"] == str(label)].iloc[0]
             assert got["images"] == len(sel)
             if len(sel) == 0:  # a class absent from the test images has no figures, not zeros
                 assert np.isnan(got["accuracy"]) and np.isnan(got["nll"])

@@ -1,0 +1,77 @@
+"""What all attacks share: input gradients, distortion norms, and the IAA perceptual distance.
+
+Images are float tensors in pixel space [0, 1], shape (B, C, H, W); a "pixel" is one value
+(channel, row, column). A pixel counts as changed when its 8-bit value would change, i.e. when
+|x' - x| >= 0.5 / 255: smaller changes vanish when the image is saved.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+CHANGE_TOL = 0.5 / 255
+
+
+def input_gradient(model: nn.Module, x: torch.Tensor, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    """(per-image loss (B,), gradient of its sum w.r.t. ``x``); parameters get no gradient."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        loss = loss_fn(model(x))
+        (grad,) = torch.autograd.grad(loss.sum(), x)
+    return loss.detach(), grad.detach()
+
+
+def local_sd(x: torch.Tensor, window: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Standard deviation of each pixel's ``window`` x ``window`` neighbourhood (edges replicated),
+    per channel, and the mask of flat pixels whose neighbourhood is constant (SD exactly 0)."""
+    pad = window // 2
+    b, c, h, w = x.shape
+    padded = F.pad(x.reshape(b * c, 1, h, w), (pad, pad, pad, pad), mode="replicate")
+    patches = F.unfold(padded, window)  # (B*C, window^2, H*W)
+    sd = patches.std(dim=1, unbiased=False).reshape(b, c, h, w)
+    flat = (patches.amax(dim=1) == patches.amin(dim=1)).reshape(b, c, h, w)
+    return sd.masked_fill(flat, 0.0), flat
+
+
+def sensitivity(x: torch.Tensor, window: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sen(x_i) = 1 / SD(x_i), infinite on flat pixels; returns (sen, flat)."""
+    sd, flat = local_sd(x, window)
+    return torch.where(flat, torch.full_like(sd, float("inf")), 1.0 / sd.clamp_min(1e-12)), flat
+
+
+def distortion(x: torch.Tensor, adv: torch.Tensor, window: int = 3) -> dict[str, torch.Tensor]:
+    """Per image: l0 (changed pixels), l2, linf, perceptual_distance (sum of |delta| * Sen over
+    changed pixels with SD > 0, Sen from the original image) and flat_pixels_changed."""
+    delta = (adv - x).flatten(1)
+    changed = delta.abs() >= CHANGE_TOL
+    sen, flat = sensitivity(x, window)
+    sen, flat = sen.flatten(1), flat.flatten(1)
+    textured = changed & ~flat
+    return {
+        "l0": changed.sum(1),
+        "l2": delta.norm(dim=1),
+        "linf": delta.abs().amax(dim=1),
+        "perceptual_distance": torch.where(textured, delta.abs() * sen.nan_to_num(posinf=0.0), 0.0).sum(1),
+        "flat_pixels_changed": (changed & flat).sum(1),
+    }
+
+
+def smooth_gap(probs: torch.Tensor, target: torch.Tensor, k: float) -> torch.Tensor:
+    """IAA's Gap(X) = P_t - log(sum_{i != t} exp(k P_i)) / k for probabilities (B, C).
+
+    It lies in [true_gap - log(C - 1) / k, true_gap] where true_gap = P_t - max_{i != t} P_i.
+    """
+    others = probs.masked_fill(F.one_hot(target, probs.shape[1]).bool(), float("-inf"))
+    return probs.gather(1, target[:, None]).squeeze(1) - torch.logsumexp(k * others, dim=1) / k
+
+
+def true_gap(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """P_t - max_{i != t} P_i: negative exactly when another class is more likely than ``target``."""
+    others = probs.masked_fill(F.one_hot(target, probs.shape[1]).bool(), float("-inf"))
+    return probs.gather(1, target[:, None]).squeeze(1) - others.amax(dim=1)
+
+
+def most_likely_wrong(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The most likely class other than the true one, per image."""
+    return logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf")).argmax(1)

@@ -1,0 +1,89 @@
+"""IAA, the imperceptible adversarial attack of Luo, Liu, Wei & Xu (AAAI 2018), batched over images.
+
+Threat model: white-box, untargeted (or targeted), perceptual budget D_max in pixel space.
+  Gap(X) = P_t - log(sum_{i != t} exp(k P_i)) / k       (P: softmax probabilities, t: true class)
+  SD(x_i): std of pixel i's window x window neighbourhood in the original image; Sen(x_i) = 1 / SD(x_i)
+  priority_i = |dGap/dx_i| / Sen(x_i)
+Each iteration moves the m pixels of highest priority by delta against the gradient of Gap (towards
+misclassification), clipped to [0, 1], and adds sum |change_i| * Sen(x_i) to the perceptual distance D.
+An image stops when it is misclassified by more than ``margin`` (max_{i != t} P_i - P_t > margin),
+when D >= D_max, or when no pixel can move. Flat pixels (SD = 0, infinite sensitivity) never move.
+Tensors: images (B, C, H, W) in [0, 1], labels (B,) int64; the model is used in eval mode.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .common import sensitivity, smooth_gap, true_gap
+
+
+@dataclass(frozen=True)
+class IaaResult:
+    adversarial: torch.Tensor  # (B, C, H, W)
+    success: torch.Tensor  # (B,) bool
+    distance: torch.Tensor  # (B,) accumulated perceptual distance D
+    iterations: torch.Tensor  # (B,) int64
+
+
+def iaa(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, k: float = 10.0, m: int = 10,
+        delta: float = 0.1, d_max: float = 300.0, window: int = 3, margin: float = 0.0,
+        max_iterations: int = 500, target: torch.Tensor | None = None) -> IaaResult:
+    """Run IAA on a batch; every image keeps its own state and stops on its own."""
+    b = images.shape[0]
+    sen, flat = sensitivity(images, window)
+    sd = torch.where(flat, torch.zeros_like(sen), 1.0 / sen)
+    adv = images.clone()
+    distance = torch.zeros(b, dtype=torch.float64, device=images.device)
+    iterations = torch.zeros(b, dtype=torch.int64, device=images.device)
+    success = torch.zeros(b, dtype=torch.bool, device=images.device)
+    active = torch.ones(b, dtype=torch.bool, device=images.device)
+    goal = labels if target is None else target
+    for _ in range(max_iterations + 1):
+        idx = torch.nonzero(active).squeeze(1)
+        if len(idx) == 0:
+            break
+        x = adv[idx].detach().requires_grad_(True)
+        with torch.enable_grad():
+            probs = torch.softmax(model(x), dim=1)
+            gap = smooth_gap(probs, goal[idx], k)
+            (grad,) = torch.autograd.grad(gap.sum(), x)
+        with torch.no_grad():
+            margin_now = -true_gap(probs, goal[idx])  # > 0: another class beats t
+            done = margin_now > margin if target is None else -margin_now > margin
+            step = -grad.sign() if target is None else grad.sign()  # lower Gap(t) / raise Gap(target)
+            if target is not None:
+                done = probs.argmax(1) == goal[idx]
+            priority = (grad.abs() * sd[idx]).flatten(1)
+            blocked = (flat[idx] | (grad == 0) | ((step > 0) & (x >= 1.0)) | ((step < 0) & (x <= 0.0))).flatten(1)
+            priority = priority.masked_fill(blocked, -1.0)
+            top = priority.topk(min(m, priority.shape[1]), dim=1)
+            movable = top.values >= 0  # fewer than m movable pixels: move only those
+            stuck = ~movable.any(dim=1)
+            x_flat = x.detach().flatten(1)
+            old = x_flat.gather(1, top.indices)
+            new = (old + delta * step.flatten(1).gather(1, top.indices)).clamp(0.0, 1.0)
+            new = torch.where(movable, new, old)
+            gained = ((new - old).abs() * sen[idx].flatten(1).gather(1, top.indices).nan_to_num(posinf=0.0)).sum(1)
+            go = ~done & ~stuck & (iterations[idx] < max_iterations)
+            rows = idx[go]
+            updated = x_flat[go].scatter(1, top.indices[go], new[go])
+            adv[rows] = updated.view(-1, *images.shape[1:])
+            distance[rows] += gained[go].double()
+            iterations[rows] += 1
+            success[idx[done]] = True
+            over = distance[idx] >= d_max
+            active[idx[done | stuck | over | (iterations[idx] >= max_iterations)]] = False
+    # Images that stopped on D_max or the iteration cap may have succeeded with their last step.
+    with torch.no_grad():
+        check = torch.nonzero(~success).squeeze(1)
+        if len(check):
+            probs = torch.softmax(model(adv[check]), dim=1)
+            if target is None:
+                ok = -true_gap(probs, labels[check]) > margin
+            else:
+                ok = probs.argmax(1) == target[check]
+            success[check[ok]] = True
+    return IaaResult(adv, success, distance.float(), iterations)

@@ -1,0 +1,181 @@
+"""Attacks: properties on small models the tests build, and FGSM against a reference library."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from compute import datasets
+from compute.attacks.common import distortion, local_sd, sensitivity, smooth_gap, true_gap
+from compute.attacks.fgsm import fgsm, fgsm_direction, min_flip_eps
+from compute.attacks.iaa import iaa
+from compute.attacks.lbfgs import bracket_ratio, lbfgs, minimise
+from compute.config import DataConfig
+from compute.models import load_checkpoint
+
+
+def linear_model(seed=0, n=16, classes=4):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(1), nn.Linear(n, classes)).eval()
+
+
+@pytest.fixture(scope="module")
+def cnn(tiny_run):
+    model = load_checkpoint(tiny_run.results_dir / "models" / "p0.2.pt")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+@pytest.fixture(scope="module")
+def digits():
+    _, test = datasets.load(DataConfig(test_limit=40))
+    return test.floats(slice(None)), test.labels
+
+
+def test_fgsm_equals_the_analytic_formula_on_a_linear_model():
+    model = linear_model()
+    w = model[1].weight.detach()
+    x = torch.rand(8, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    y = torch.arange(8) % 4
+    p = torch.softmax(model(x), 1)
+    grad = (p - F.one_hot(y, 4).float()) @ w  # d CE / d x for logits = W x + b
+    expected = (x + 0.1 * grad.sign().view_as(x)).clamp(0, 1)
+    assert torch.equal(fgsm(model, x, y, 0.1), expected)
+
+
+def test_fgsm_epsilon_zero_is_the_identity_and_budgets_hold(digits, cnn):
+    x, y = digits
+    assert torch.equal(fgsm(cnn, x, y, 0.0), x)
+    for eps in (0.05, 0.1, 0.3):
+        adv = fgsm(cnn, x, y, eps)
+        assert adv.min() >= 0 and adv.max() <= 1
+        assert (adv - x).abs().max() <= eps + 1e-6
+    with pytest.raises(ValueError, match=">= 0"):
+        fgsm(cnn, x, y, -0.1)
+
+
+def test_fgsm_success_never_falls_as_epsilon_rises(digits, cnn):
+    x, y = digits
+    rates = [float((cnn(fgsm(cnn, x, y, e)).argmax(1) != y).float().mean()) for e in np.linspace(0, 0.4, 9)]
+    assert rates == sorted(rates) and rates[-1] > rates[0]
+    # Per image on a linear model away from the box edges: once flipped, flipped for every larger epsilon.
+    model = linear_model(2)
+    x = 0.5 + 0.01 * torch.randn(64, 1, 4, 4, generator=torch.Generator().manual_seed(3))
+    y = torch.randint(0, 4, (64,), generator=torch.Generator().manual_seed(4))
+    flips = torch.stack([model(fgsm(model, x, y, e)).argmax(1) != y for e in np.linspace(0, 0.45, 10)])
+    assert torch.all(flips[1:] >= flips[:-1])
+
+
+def test_min_flip_eps_is_the_first_flip_within_resolution(digits, cnn):
+    x, y = digits
+    direction = fgsm_direction(cnn, x, y)
+    eps, _ = min_flip_eps(cnn, x, y, direction, 0.5, grid=16, refine=8)
+    found = ~torch.isnan(eps)
+    assert found.any()
+    flipped = lambda e: cnn((x + e.view(-1, 1, 1, 1) * direction).clamp(0, 1)).argmax(1) != y  # noqa: E731
+    assert flipped(eps.nan_to_num(0.5))[found].all()
+    below = (eps - 0.5 / 16 / 2 ** 8).clamp_min(0)
+    clean_right = cnn(x).argmax(1) == y
+    assert not flipped(below)[found & clean_right & (eps < 0.5 / 16)].any()
+    for k in range(1, 17):  # no grid epsilon flips an image reported as never flipping
+        assert not flipped(torch.full_like(eps, 0.5 * k / 16))[~found].any()
+
+
+def test_lbfgs_result_of_an_image_does_not_depend_on_its_batch(digits, cnn):
+    x, y = digits
+    batch = lbfgs(cnn, x[:6], y[:6], iterations=5, bisection_steps=2)
+    for i in (0, 4):
+        alone = lbfgs(cnn, x[i:i + 1], y[i:i + 1], iterations=5, bisection_steps=2)
+        assert alone.success[0] == batch.success[i]
+        assert torch.allclose(alone.c[0:1].nan_to_num(-1), batch.c[i:i + 1].nan_to_num(-1))
+        assert torch.allclose(alone.adversarial[0], batch.adversarial[i], atol=1e-5)
+        assert alone.iterations[0] == batch.iterations[i]
+
+
+def test_lbfgs_chosen_c_is_minimal_within_tolerance(digits, cnn):
+    x, y = digits
+    x, y = x[:8], y[:8]
+    r = lbfgs(cnn, x, y, iterations=8, bisection_steps=3)
+    assert r.success.all()
+    bracketed = r.c_failed > 0
+    assert bracketed.any()
+    assert torch.all(r.c[bracketed] / r.c_failed[bracketed] <= bracket_ratio(10.0, 3) * (1 + 1e-6))
+    z_fail, logits_fail = minimise(cnn, x[bracketed], r.target[bracketed], r.c_failed[bracketed], 8)
+    assert torch.all(logits_fail.argmax(1) == y[bracketed])  # c_failed really fails
+    out = cnn(r.adversarial).argmax(1)
+    assert torch.all(out != y)
+    assert torch.all(r.adversarial >= 0) and torch.all(r.adversarial <= 1)
+
+
+def test_local_sd_and_flat_pixels():
+    x = torch.zeros(1, 1, 6, 6)
+    x[0, 0, 2:4, 2:4] = 1.0
+    sd, flat = local_sd(x, 3)
+    assert flat[0, 0, 0, 0] and not flat[0, 0, 1, 1] and sd[0, 0, 0, 0] == 0
+    patch = x[0, 0, 0:3, 0:3]
+    assert sd[0, 0, 1, 1] == pytest.approx(patch.std(unbiased=False).item(), abs=1e-6)
+    sen, _ = sensitivity(x)
+    assert torch.isinf(sen[flat]).all() and torch.isfinite(sen[~flat]).all()
+
+
+def test_iaa_never_touches_flat_pixels_and_stops_near_the_budget(digits, cnn):
+    x, y = digits
+    _, flat = local_sd(x, 3)
+    r = iaa(cnn, x, y, k=10, m=10, delta=0.1, d_max=30)
+    changed = (r.adversarial - x).abs() > 0
+    assert not (changed & flat).any()
+    sen, _ = sensitivity(x)
+    largest_step = 10 * 0.1 * sen.nan_to_num(posinf=0).flatten(1).max(1).values
+    assert torch.all(r.distance < 30 + largest_step + 1e-4)
+    stopped_on_budget = ~r.success
+    assert torch.all(r.distance[stopped_on_budget] >= 30 - 1e-4)
+    d = distortion(x, r.adversarial)
+    assert d["flat_pixels_changed"].sum() == 0
+    assert torch.all(d["perceptual_distance"] <= r.distance + 1e-3)  # reversals only lower the final D
+
+
+def test_iaa_distance_never_decreases_over_iterations(digits, cnn):
+    x, y = digits
+    x, y = x[:10], y[:10]
+    previous = torch.zeros(10)
+    for cap in range(1, 12):
+        r = iaa(cnn, x, y, d_max=1000, max_iterations=cap)
+        assert torch.all(r.distance >= previous - 1e-5)
+        previous = r.distance
+    assert previous.max() > 0
+
+
+def test_iaa_success_rises_with_the_budget(digits, cnn):
+    x, y = digits
+    low = iaa(cnn, x, y, d_max=5).success.float().mean()
+    high = iaa(cnn, x, y, d_max=300).success.float().mean()
+    assert high >= low and high > 0.5
+
+
+def test_smooth_gap_obeys_its_bound():
+    gen = torch.Generator().manual_seed(0)
+    for k in (1.0, 10.0, 100.0):
+        probs = torch.softmax(torch.randn(500, 10, generator=gen) * 3, 1)
+        t = torch.randint(0, 10, (500,), generator=gen)
+        gap, exact = smooth_gap(probs, t, k), true_gap(probs, t)
+        assert torch.all(gap <= exact + 1e-6)
+        assert torch.all(gap >= exact - math.log(9) / k - 1e-6)
+
+
+def test_fgsm_matches_adversarial_robustness_toolbox(digits, cnn):
+    from art.attacks.evasion import FastGradientMethod
+    from art.estimators.classification import PyTorchClassifier
+
+    x, y = digits
+    reference = PyTorchClassifier(model=cnn, loss=nn.CrossEntropyLoss(), input_shape=(1, 28, 28), nb_classes=10,
+                                  clip_values=(0.0, 1.0), device_type="cpu")
+    for eps in (0.05, 0.1, 0.3):
+        theirs = FastGradientMethod(reference, eps=eps, norm=np.inf, targeted=False).generate(
+            x.numpy(), y=np.eye(10, dtype=np.float32)[y.numpy()])
+        ours = fgsm(cnn, x, y, eps).numpy()
+        assert np.abs(ours - theirs).max() < 1e-6, eps
