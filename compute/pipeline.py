@@ -165,9 +165,10 @@ def attack_tiles(test: datasets.Dataset, minimal: dict[str, torch.Tensor], p: fl
     originals = test.images.numpy()
     for attack, adv in minimal.items():
         adv8 = tiles.to_uint8(adv.numpy())
-        for kind, pictures, kind_fmt in (("adversarial", adv8, fmt),
-                                         ("heatmap", tiles.heatmaps(originals, adv8), "png" if fmt == "png" else fmt)):
-            placed = tiles.write_sheets(pictures, directory, f"{kind}-p{p:g}-{attack}", kind_fmt)
+        for kind, pictures, kind_fmt, palette in (("adversarial", adv8, fmt, None),
+                                                  ("heatmap", tiles.heatmaps(originals, adv8), "png",
+                                                   tiles.heat_palette())):
+            placed = tiles.write_sheets(pictures, directory, f"{kind}-p{p:g}-{attack}", kind_fmt, palette)
             rows["image_id"] += test.image_ids.tolist()
             rows["dropout_p"] += [p] * len(test)
             rows["attack"] += [attack] * len(test)
@@ -294,6 +295,7 @@ def compute(cfg: RunConfig, progress: bool = True) -> StageSummary:
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "tables": hashes,
         "tiles": {"directory": TILES_DIR, "tile_width": test.image_shape[2], "tile_height": test.image_shape[1],
+                  "sheet_cols": tiles.sheet_cols(test.image_shape[2]),
                   "format": tiles.sheet_format(test.image_shape[0])},
     }
     tables.write_json(manifest, manifest_path)

@@ -23,12 +23,14 @@ def sheet_format(channels: int) -> str:
     return "png" if channels == 1 else "webp"
 
 
-def write_sheets(images: np.ndarray, directory: str | Path, kind: str, fmt: str | None = None) -> dict[str, list]:
+def write_sheets(images: np.ndarray, directory: str | Path, kind: str, fmt: str | None = None,
+                 palette: list[int] | None = None) -> dict[str, list]:
     """Pack uint8 ``images`` (N, C, H, W) into sheets ``<directory>/<kind>-NNN.<ext>``.
 
     Returns the columns ``sheet`` (file name relative to ``directory``), ``sheet_col`` and
     ``sheet_row`` for each image, in input order. Writes are atomic (temp name, then rename).
-    ``fmt`` ("png" or "webp") overrides the default by channel count.
+    ``fmt`` ("png" or "webp") overrides the default by channel count; with a ``palette`` (RGB
+    triples), single-channel values are palette indices and the sheet is a palette PNG.
     """
     n, c, h, w = images.shape
     cols = sheet_cols(w)
@@ -49,6 +51,9 @@ def write_sheets(images: np.ndarray, directory: str | Path, kind: str, fmt: str 
         name = f"{kind}-{first // per_sheet:03d}.{ext}"
         out["sheet"] += [name] * len(chunk)
         picture = Image.fromarray(canvas[:, :, 0] if c == 1 else canvas)
+        if palette is not None:
+            picture = Image.frombytes("P", picture.size, picture.tobytes())  # values are palette indices
+            picture.putpalette(palette)
         tmp = directory / (name + ".tmp")
         if ext == "png":
             picture.save(tmp, format="PNG", optimize=True)
@@ -58,18 +63,30 @@ def write_sheets(images: np.ndarray, directory: str | Path, kind: str, fmt: str 
     return out
 
 
+HEAT_LEVELS = 4  # levels per sign: a heatmap has 2 * HEAT_LEVELS + 1 colours
+
+
+def heat_palette() -> list[int]:
+    """RGB palette of the heatmap levels: deep blue (lowered most) .. white (unchanged) .. deep red."""
+    palette = []
+    for k in range(2 * HEAT_LEVELS + 1):
+        v = (k - HEAT_LEVELS) / HEAT_LEVELS
+        fade = 1.0 - abs(v)
+        palette += [round(255 * (1.0 if v > 0 else fade)), round(255 * fade), round(255 * (1.0 if v < 0 else fade))]
+    return palette
+
+
 def heatmaps(original: np.ndarray, adversarial: np.ndarray) -> np.ndarray:
-    """Amplified perturbation of each image as RGB uint8 (N, 3, H, W): the signed change (mean over
-    channels) divided by the image's largest |change|; red raises pixels, blue lowers them, white
-    is unchanged."""
+    """Amplified perturbation of each image as palette levels (N, 1, H, W) uint8 in 0..2*HEAT_LEVELS.
+
+    The signed change (mean over channels) is divided by the image's largest |change| and rounded
+    to HEAT_LEVELS steps per sign; HEAT_LEVELS (the middle) means unchanged. Few colours keep the
+    sheets small even for attacks that change every pixel a little.
+    """
     delta = (adversarial.astype(np.float32) - original.astype(np.float32)).mean(axis=1)
     peak = np.abs(delta).reshape(len(delta), -1).max(axis=1)
     v = delta / np.where(peak > 0, peak, 1.0)[:, None, None]
-    fade = 1.0 - np.abs(v)
-    red = np.where(v > 0, 1.0, fade)
-    blue = np.where(v < 0, 1.0, fade)
-    rgb = np.stack([red, fade, blue], axis=1)
-    return np.round(rgb * 255).astype(np.uint8)
+    return (np.round(v * HEAT_LEVELS) + HEAT_LEVELS).astype(np.uint8)[:, None]
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

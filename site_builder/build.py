@@ -17,7 +17,7 @@ import altair as alt
 
 from .load import ResultsError, Run, load_run
 from .pages import gather_pages, run_dir
-from .render import STATIC_DIR, environment
+from .render import STATIC_DIR, environment, script_json
 
 VEGA_BUNDLE = "static/vega.js"
 
@@ -53,9 +53,13 @@ def render_files(runs: list[Run]) -> dict[str, bytes]:
         raise ResultsError(f"two results directories are both named run {dup!r}; give runs distinct names")
     env = environment()
     files: dict[str, bytes] = {}
-    for page in gather_pages(runs):
+    pages, data = gather_pages(runs)
+    for page in pages:
         html = env.get_template(page.template).render(**page.context, root=page.root, page_path=page.path)
         files[page.path] = html.encode("utf-8")
+    for path, records in data.items():
+        # Loaded by a <script> tag: fetch() of a local file fails from file://.
+        files[path] = f"window.robustvizImageChunk({script_json(records)});\n".encode("utf-8")
     for path in sorted(STATIC_DIR.rglob("*")):
         if path.is_file():
             files[f"static/{path.relative_to(STATIC_DIR).as_posix()}"] = path.read_bytes()

@@ -128,3 +128,254 @@ def accuracy_by_dropout(metrics: pd.DataFrame) -> alt.Chart:
         column=alt.Column("figure:N", title=None),
         tooltip=["dropout_p:O", "figure:N", alt.Tooltip("value:Q", format=".4f")],
     ).properties(width=140, height=160).resolve_scale(y="independent")
+
+
+ATTACK_COLORS = {"fgsm": "#4c78a8", "lbfgs": "#f58518", "iaa": "#54a24b", "clean": "#9d9d9d"}
+
+
+def robustness_points(attacks: pd.DataFrame, clean_accuracy: dict[float, float]) -> pd.DataFrame:
+    """Accuracy under FGSM per (dropout_p, eps), with eps = 0 the clean accuracy (dropout off)."""
+    rows = attacks[(attacks["attack"] == "fgsm") & attacks["eps"].notna()]
+    curve = rows.groupby(["dropout_p", "eps"], as_index=False)["success"].mean()
+    curve["accuracy"] = 1.0 - curve.pop("success")
+    zero = pd.DataFrame({"dropout_p": list(clean_accuracy), "eps": 0.0, "accuracy": list(clean_accuracy.values())})
+    out = pd.concat([zero, curve], ignore_index=True).sort_values(["dropout_p", "eps"], kind="stable")
+    out["dropout_p"] = out["dropout_p"].map(lambda p: f"p = {p:g}")
+    return out.round(5).reset_index(drop=True)
+
+
+def robustness_curve(points: pd.DataFrame) -> alt.Chart:
+    """Accuracy vs FGSM epsilon, one line per dropout rate."""
+    return alt.Chart(points).mark_line(point=True).encode(
+        x=alt.X("eps:Q", title="FGSM ε (L∞ budget)"),
+        y=alt.Y("accuracy:Q", title="accuracy under attack", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("dropout_p:N", title="model"),
+        tooltip=["dropout_p:N", alt.Tooltip("eps:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".1%")],
+    ).properties(title="Robustness curve (FGSM)", width=360, height=240)
+
+
+ATTACK_POINT_COLUMNS = ["image_id", "attack", "class_name", "adv_name", "success", "l2", "linf",
+                        "perceptual_distance", "entropy", "entropy_clean", "mutual_info", "mutual_info_clean",
+                        "fooled_share"]
+
+
+def attack_points(attacks: pd.DataFrame, uncertainty: pd.DataFrame, images: pd.DataFrame, class_names: list[str],
+                  p: float) -> pd.DataFrame:
+    """One row per (image, attack) for dropout rate ``p``: the minimal adversarial's outcome, its
+    distortion, and MC-dropout uncertainty of the adversarial next to the clean image's."""
+    rows = attacks[(attacks["dropout_p"] == p) & attacks["minimal"]]
+    unc = uncertainty[uncertainty["dropout_p"] == p].set_index(["image_id", "condition"])
+    clean = unc.xs("clean", level="condition")
+    names = pd.Series(class_names)
+    adv_key = pd.MultiIndex.from_arrays([rows["image_id"], rows["attack"]])
+    label = rows["image_id"].map(images.set_index("image_id")["label"])
+    out = pd.DataFrame({
+        "image_id": rows["image_id"].to_numpy(), "attack": rows["attack"].to_numpy(),
+        "class_name": names[label.to_numpy()].to_numpy(), "adv_name": names[rows["adv_pred"].to_numpy()].to_numpy(),
+        "success": rows["success"].to_numpy(), "l2": rows["l2"].to_numpy(), "linf": rows["linf"].to_numpy(),
+        "perceptual_distance": rows["perceptual_distance"].to_numpy(),
+        "entropy": unc.loc[adv_key, "entropy"].to_numpy(),
+        "entropy_clean": clean.loc[rows["image_id"], "entropy"].to_numpy(),
+        "mutual_info": unc.loc[adv_key, "mutual_info"].to_numpy(),
+        "mutual_info_clean": clean.loc[rows["image_id"], "mutual_info"].to_numpy(),
+        "fooled_share": unc.loc[adv_key, "fooled_share"].to_numpy(),
+    })
+    floats = ["l2", "linf", "perceptual_distance", "entropy", "entropy_clean", "mutual_info", "mutual_info_clean",
+              "fooled_share"]
+    out[floats] = out[floats].round(4)
+    return out.sort_values(["attack", "image_id"], kind="stable").reset_index(drop=True)
+
+
+def success_rates(attacks: pd.DataFrame, images: pd.DataFrame, class_names: list[str], p: float) -> pd.DataFrame:
+    """Success rate per (class, attack, budget) for dropout rate ``p``: FGSM at every configured epsilon
+    (its minimal adversarial always succeeds, so it says nothing here), L-BFGS and IAA within their
+    search limits."""
+    rows = attacks[(attacks["dropout_p"] == p) & ((attacks["attack"] != "fgsm") | attacks["eps"].notna())]
+    rows = rows[rows["minimal"] | rows["eps"].notna()]
+    label = rows["image_id"].map(images.set_index("image_id")["label"])
+    budget = rows["eps"].map(lambda e: "" if e != e else f" ε={e:g}")
+    frame = pd.DataFrame({"class_name": pd.Series(class_names)[label.to_numpy()].to_numpy(),
+                          "attack": rows["attack"].to_numpy(), "budget": (rows["attack"] + budget).to_numpy(),
+                          "success": rows["success"].to_numpy()})
+    out = frame.groupby(["class_name", "attack", "budget"], as_index=False, sort=False).agg(
+        success=("success", "mean"), images=("success", "size"))
+    return out.round(5).sort_values(["attack", "budget", "class_name"], kind="stable").reset_index(drop=True)
+
+
+def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: list[str],
+                     attack_names: list[str]) -> alt.VConcatChart:
+    """Success per class and attack, distortion distributions, true -> adversarial class matrix, and
+    uncertainty of clean vs adversarial images, for one dropout rate.
+
+    Clicking a bar picks a (class, attack); the legend picks an attack; brushing the L2 histogram
+    picks images by distortion. The distributions, matrix and uncertainty views show only what is
+    picked; ``rates`` (from ``success_rates``) feeds the success bars.
+    """
+    bar_pick = alt.selection_point(name="bar_pick", fields=["class_name", "attack"])
+    attack_pick = alt.selection_point(name="attack_pick", fields=["attack"], bind="legend")
+    l2_brush = alt.selection_interval(name="l2_brush", encodings=["x"])
+    picked = bar_pick & attack_pick
+    color = alt.Color("attack:N", title="attack", sort=attack_names,
+                      scale=alt.Scale(domain=attack_names, range=[ATTACK_COLORS.get(a, "#888") for a in attack_names]))
+    base = alt.Chart(points)
+
+    budgets = sorted(rates["budget"].unique().tolist(), key=lambda b: (attack_names.index(b.split()[0])
+                                                                       if b.split()[0] in attack_names else 99, b))
+    success = alt.Chart(rates).mark_bar().encode(
+        x=alt.X("class_name:N", title="true class", sort=class_names),
+        xOffset=alt.XOffset("budget:N", sort=budgets),
+        y=alt.Y("success:Q", title="success rate", scale=alt.Scale(domain=[0, 1])),
+        color=color,
+        opacity=alt.condition(picked, alt.value(1.0), alt.value(0.3)),
+        tooltip=["class_name:N", alt.Tooltip("budget:N", title="attack"),
+                 alt.Tooltip("success:Q", title="success rate", format=".1%"), alt.Tooltip("images:Q")],
+    ).add_params(bar_pick, attack_pick).properties(
+        title="Attack success per class (FGSM at each ε)", width=2 * WIDTH, height=HEIGHT, name="success_bars")
+
+    def distribution(field: str, title: str, name: str, brush: bool = False) -> alt.Chart:
+        chart = base.mark_bar(opacity=0.75).encode(
+            x=alt.X(f"{field}:Q", bin=alt.Bin(maxbins=30), title=title),
+            y=alt.Y("count():Q", title="images", stack=None),
+            color=color,
+            tooltip=["attack:N", alt.Tooltip("count():Q", title="images")],
+        ).transform_filter(picked).properties(title=f"Distribution of {title}", width=WIDTH, height=HEIGHT - 40,
+                                              name=name)
+        return chart.add_params(l2_brush) if brush else chart.transform_filter(l2_brush)
+
+    matrix = base.transform_filter(picked).transform_filter(l2_brush).transform_filter("datum.success").mark_rect().encode(
+        x=alt.X("adv_name:N", title="adversarial prediction", sort=class_names),
+        y=alt.Y("class_name:N", title="true class", sort=class_names),
+        color=alt.Color("count():Q", title="images", scale=alt.Scale(scheme="oranges")),
+        tooltip=["class_name:N", "adv_name:N", alt.Tooltip("count():Q", title="images")],
+    ).properties(title="True → adversarial class (successful attacks)", width=WIDTH, height=WIDTH, name="matrix")
+
+    def versus(field: str, title: str, name: str) -> alt.Chart:
+        return base.transform_filter(picked).transform_filter(l2_brush).transform_fold(
+            [f"{field}_clean", field], as_=["image", "value"]
+        ).transform_calculate(
+            image=f"datum.image == '{field}' ? 'adversarial' : 'clean'"
+        ).mark_bar(opacity=0.6).encode(
+            x=alt.X("value:Q", bin=alt.Bin(maxbins=30), title=title),
+            y=alt.Y("count():Q", title="images", stack=None),
+            color=alt.Color("image:N", title="image", scale=alt.Scale(domain=["clean", "adversarial"],
+                                                                      range=["#9d9d9d", "#e45756"])),
+            tooltip=["image:N", alt.Tooltip("count():Q", title="images")],
+        ).properties(title=f"{title}: clean vs adversarial", width=WIDTH, height=HEIGHT - 40, name=name)
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Automatically deduplicated selection parameter")
+        return alt.vconcat(
+            alt.hconcat(success, matrix),
+            alt.hconcat(distribution("l2", "L2 distortion", "l2_hist", brush=True),
+                        distribution("linf", "L∞ distortion", "linf_hist"),
+                        distribution("perceptual_distance", "perceptual distance D", "pd_hist")),
+            alt.hconcat(versus("entropy", "Entropy (nats)", "entropy_versus"),
+                        versus("mutual_info", "Mutual information (nats)", "mi_versus")),
+        ).resolve_scale(color="independent")
+
+
+EXPLORER_COLUMNS = ["image_id", "dropout_p", "class_name", "pred_name", "correct", "entropy", "mutual_info",
+                    "min_eps", "fooled", "href"]
+
+
+def explorer_points(uncertainty: pd.DataFrame, attacks: pd.DataFrame, class_names: list[str],
+                    attack_names: list[str], search_max: float) -> pd.DataFrame:
+    """One row per (image, dropout rate): clean prediction and uncertainty, FGSM robustness
+    (min_eps; never flipped = search_max), the attacks that fooled it, and its view's link."""
+    clean = uncertainty[uncertainty["condition"] == "clean"]
+    names = pd.Series(class_names)
+    out = pd.DataFrame({
+        "image_id": clean["image_id"].to_numpy(), "dropout_p": clean["dropout_p"].to_numpy(),
+        "class_name": names[clean["label"].to_numpy()].to_numpy(), "pred_name": names[clean["pred"].to_numpy()].to_numpy(),
+        "correct": (clean["pred"] == clean["label"]).to_numpy(),
+        "entropy": clean["entropy"].round(4).to_numpy(), "mutual_info": clean["mutual_info"].round(4).to_numpy(),
+    })
+    minimal = attacks[attacks["minimal"]].set_index(["image_id", "dropout_p", "attack"])
+    key = [out["image_id"], out["dropout_p"]]
+    fooled = pd.Series([""] * len(out))
+    for attack in attack_names:
+        idx = pd.MultiIndex.from_arrays([*key, [attack] * len(out)])
+        hit = minimal.loc[idx, "success"].to_numpy()
+        fooled = fooled.where(~hit, fooled + " " + attack)
+        if attack == "fgsm":
+            out["min_eps"] = minimal.loc[idx, "min_eps"].fillna(search_max).round(5).to_numpy()
+    if "min_eps" not in out:
+        out["min_eps"] = 0.0
+    out["fooled"] = fooled.str.strip().to_numpy()
+    out["href"] = [f"image.html#id={i}" for i in out["image_id"]]
+    return out[EXPLORER_COLUMNS].sort_values(["dropout_p", "image_id"], kind="stable").reset_index(drop=True)
+
+
+def explorer_chart(points: pd.DataFrame, class_names: list[str], attack_names: list[str],
+                   dropout_ps: list[float], max_entropy: float) -> alt.VConcatChart:
+    """Every test image as a point (FGSM robustness vs entropy), filtered by widgets for the model,
+    class, prediction, attack outcome and uncertainty; a click opens the image's view."""
+    model = alt.param(name="model", value=dropout_ps[0],
+                      bind=alt.binding_select(options=dropout_ps, labels=[f"p = {p:g}" for p in dropout_ps],
+                                              name="model "))
+    klass = alt.param(name="klass", value="all", bind=alt.binding_select(
+        options=["all", *class_names], name="class "))
+    outcome = alt.param(name="outcome", value="all", bind=alt.binding_select(
+        options=["all", "correct", "wrong"], name="clean prediction "))
+    attack_options = ["any outcome", *[f"fooled by {a}" for a in attack_names], "fooled by every attack",
+                      "fooled by none"]
+    fooled = alt.param(name="fooled", value="any outcome", bind=alt.binding_select(options=attack_options,
+                                                                                   name="attacks "))
+    min_entropy = alt.param(name="min_entropy", value=0.0, bind=alt.binding_range(
+        min=0.0, max=round(max_entropy, 3), step=0.01, name="entropy at least "))
+    every = " && ".join(f"indexof(split(datum.fooled, ' '), '{a}') >= 0" for a in attack_names) or "false"
+    condition = (
+        "datum.dropout_p == model && (klass == 'all' || datum.class_name == klass)"
+        " && (outcome == 'all' || (outcome == 'correct') == datum.correct)"
+        " && datum.entropy >= min_entropy"
+        " && (fooled == 'any outcome'"
+        " || (fooled == 'fooled by none' && datum.fooled == '')"
+        f" || (fooled == 'fooled by every attack' && {every})"
+        " || (indexof(fooled, 'fooled by ') == 0 && indexof(split(datum.fooled, ' '), slice(fooled, 10)) >= 0))"
+    )
+    base = alt.Chart(points).transform_filter(condition)
+    scatter = base.mark_point(filled=True, size=36, opacity=0.7, cursor="pointer").encode(
+        x=alt.X("min_eps:Q", title="FGSM robustness: smallest flipping ε"),
+        y=alt.Y("entropy:Q", title="entropy of the clean image (nats)"),
+        color=_class_color(class_names),
+        shape=alt.Shape("correct:N", title="clean prediction", scale=alt.Scale(domain=[True, False],
+                                                                                range=["circle", "cross"]),
+                        legend=alt.Legend(labelExpr="datum.value ? 'correct' : 'wrong'")),
+        href="href:N",
+        tooltip=[alt.Tooltip("image_id:Q", title="image"), alt.Tooltip("class_name:N", title="class"),
+                 alt.Tooltip("pred_name:N", title="predicted"), alt.Tooltip("min_eps:Q", format=".4f"),
+                 alt.Tooltip("entropy:Q", format=".3f"), alt.Tooltip("fooled:N", title="fooled by")],
+    ).add_params(model, klass, outcome, fooled, min_entropy).properties(
+        title="Every test image (click one to open its view)", width=640, height=360, name="explorer")
+    counts = base.mark_bar().encode(
+        x=alt.X("class_name:N", title="class", sort=class_names),
+        y=alt.Y("count():Q", title="images shown"),
+        color=_class_color(class_names),
+        tooltip=["class_name:N", alt.Tooltip("count():Q", title="images")],
+    ).properties(title="Images shown per class", width=640, height=120)
+    return alt.vconcat(scatter, counts)
+
+
+def image_probs_chart(class_names: list[str], conditions: list[str]) -> alt.Chart:
+    """Class probabilities (MC mean) of one image before and after each attack; the page fills the
+    named dataset ``probs`` with rows (condition, class_name, prob)."""
+    return alt.Chart(alt.NamedData(name="probs")).mark_bar().encode(
+        x=alt.X("class_name:N", title="class", sort=class_names),
+        xOffset=alt.XOffset("condition:N", sort=conditions),
+        y=alt.Y("prob:Q", title="mean probability", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("condition:N", title="image", sort=conditions,
+                        scale=alt.Scale(domain=conditions, range=[ATTACK_COLORS.get(c, "#888") for c in conditions])),
+        tooltip=["condition:N", "class_name:N", alt.Tooltip("prob:Q", format=".3f")],
+    ).properties(title="Class probabilities before and after each attack", width=420, height=200)
+
+
+def image_passes_chart(conditions: list[str]) -> alt.Chart:
+    """Spread of the true-class probability over the MC-dropout passes, per condition; the page
+    fills the named dataset ``passes`` with rows (condition, pass, true_prob)."""
+    return alt.Chart(alt.NamedData(name="passes")).mark_tick(thickness=2, opacity=0.6).encode(
+        x=alt.X("true_prob:Q", title="probability of the true class in one pass", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("condition:N", title=None, sort=conditions),
+        color=alt.Color("condition:N", legend=None, sort=conditions,
+                        scale=alt.Scale(domain=conditions, range=[ATTACK_COLORS.get(c, "#888") for c in conditions])),
+        tooltip=["condition:N", "pass:Q", alt.Tooltip("true_prob:Q", format=".3f")],
+    ).properties(title="Spread of the MC-dropout passes", width=420, height=30 * len(conditions))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 SUPPORTED_SCHEMA = 1
-TABLES = ("images", "uncertainty", "metrics", "calibration")
+TABLES = ("images", "uncertainty", "metrics", "calibration", "attacks", "tiles", "activations")
 
 
 class ResultsError(RuntimeError):
@@ -29,6 +29,9 @@ class Run:
     uncertainty: pd.DataFrame
     metrics: pd.DataFrame
     calibration: pd.DataFrame
+    attacks: pd.DataFrame
+    tiles: pd.DataFrame
+    activations: pd.DataFrame
 
     @property
     def name(self) -> str:
@@ -41,6 +44,11 @@ class Run:
     @property
     def dropout_ps(self) -> list[float]:
         return sorted(float(m["dropout_p"]) for m in self.manifest["models"])
+
+    @property
+    def attack_names(self) -> list[str]:
+        """Attacks of this run, in the order they were configured."""
+        return list(self.manifest.get("attacks", {}).get("enabled", []))
 
 
 def _sha256(path: Path) -> str:

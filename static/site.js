@@ -9,13 +9,10 @@
     console.error(err);
   }
 
-  function draw(el) {
-    var source = document.getElementById(el.getAttribute("data-spec"));
-    var spec;
-    try {
-      spec = JSON.parse(source.textContent);
-    } catch (err) {
-      fail(el, err);
+  // Draw one spec into a .chart element; data-rendered records the outcome ("true" or "error").
+  function draw(el, spec) {
+    if (typeof window.vegaEmbed !== "function") {
+      fail(el, "static/vega.js did not load");
       return;
     }
     window.vegaEmbed(el, spec, {
@@ -23,21 +20,25 @@
       actions: { export: true, source: false, compiled: false, editor: false }
     }).then(function (result) {
       // Kept for the browser test and for anyone scripting the page from the console.
-      (window.robustvizViews = window.robustvizViews || {})[el.getAttribute("data-spec")] = result.view;
+      (window.robustvizViews = window.robustvizViews || {})[el.id || el.getAttribute("data-spec")] = result.view;
       el.setAttribute("data-rendered", "true");
     }).catch(function (err) {
       fail(el, err);
     });
   }
+  window.robustvizDraw = draw;
 
   function drawAll() {
-    if (typeof window.vegaEmbed !== "function") {
-      document.querySelectorAll("[data-spec]").forEach(function (el) {
-        fail(el, "static/vega.js did not load");
-      });
-      return;
-    }
-    document.querySelectorAll("[data-spec]").forEach(draw);
+    document.querySelectorAll("[data-spec]").forEach(function (el) {
+      var spec;
+      try {
+        spec = JSON.parse(document.getElementById(el.getAttribute("data-spec")).textContent);
+      } catch (err) {
+        fail(el, err);
+        return;
+      }
+      draw(el, spec);
+    });
   }
 
   if (document.readyState === "loading") {

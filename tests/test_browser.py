@@ -39,12 +39,31 @@ class Visit:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.goto(url)
+        self.wait_for_charts()
+
+    def wait_for_charts(self) -> None:
         self.page.wait_for_function(
-            "() => [...document.querySelectorAll('[data-spec]')].every(e => e.hasAttribute('data-rendered'))",
+            "() => [...document.querySelectorAll('.chart')].every(e => e.hasAttribute('data-rendered'))",
             timeout=30_000)
 
     def rendered(self) -> list[str]:
-        return self.page.eval_on_selector_all("[data-spec]", "els => els.map(e => e.getAttribute('data-rendered'))")
+        return self.page.eval_on_selector_all(".chart", "els => els.map(e => e.getAttribute('data-rendered'))")
+
+    def find_point(self, spec_id: str) -> tuple[float, float, int]:
+        """Sweep the mouse over a chart until Vega reports a point with an image_id under it."""
+        self.page.evaluate("(id) => { window.hit = null; window.robustvizViews[id].addEventListener('mousemove',"
+                           " (e, item) => { if (!window.hit && item && item.datum && item.datum.href)"
+                           " window.hit = [e.clientX, e.clientY, item.datum.image_id]; }); return 1; }", spec_id)
+        box = self.page.eval_on_selector(
+            f"[data-spec='{spec_id}'] canvas",
+            "c => { c.scrollIntoView(); const r = c.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }")
+        for fy in range(5, 60, 3):
+            for fx in range(5, 80, 2):
+                self.page.mouse.move(box[0] + box[2] * fx / 100, box[1] + box[3] * fy / 100)
+                hit = self.page.evaluate("() => window.hit")
+                if hit:
+                    return hit[0], hit[1], int(hit[2])
+        raise AssertionError(f"no point found under the mouse in {spec_id}")
 
 
 LEGEND_SYMBOL_JS = """([specId, value]) => {
@@ -74,14 +93,16 @@ def test_every_page_renders_offline_without_errors(browser, tiny_run, tmp_path):
     site = tmp_path / "site"
     shutil.copytree(tiny_run.site_dir, site)  # a copy: the site works wherever it is put
     pages = site_pages(site)
-    assert len(pages) >= 3
+    names = {p.name for p in pages}
+    assert {"index.html", "uncertainty.html", "attacks.html", "good-bad.html", "explorer.html", "image.html",
+            "provenance.html"} <= names
     charts = 0
     for page in pages:
         visit = Visit(browser, page.as_uri())
         states = visit.rendered()
         assert all(s == "true" for s in states), (page.name, states)
         charts += len(states)
-        canvases = visit.page.eval_on_selector_all("[data-spec] canvas", "els => els.length")
+        canvases = visit.page.eval_on_selector_all(".chart canvas", "els => els.length")
         assert canvases == len(states), page
         assert not visit.errors, (page.name, visit.errors)
         assert not [m for m in visit.console if m[0] in ("error", "warning")], (page.name, visit.console)
@@ -93,7 +114,7 @@ def test_every_page_renders_offline_without_errors(browser, tiny_run, tmp_path):
         for href in broken:
             assert Path(href.removeprefix("file://")).is_file(), (page.name, href)
         visit.page.close()
-    assert charts >= 3  # at least the summary and one dashboard per dropout rate
+    assert charts >= 10  # summaries, one dashboard per dropout rate and page, the image view's charts
 
 
 def test_brushing_and_class_picking_select_in_the_linked_charts(browser, tiny_run):
@@ -122,3 +143,28 @@ def test_brushing_and_class_picking_select_in_the_linked_charts(browser, tiny_ru
     assert count("legend_pick_store") == 1
     assert not visit.errors
     visit.page.close()
+
+
+def test_a_click_on_an_explorer_point_opens_that_images_view(browser, tiny_run):
+    visit = Visit(browser, (tiny_run.site_dir / "runs" / "tiny" / "explorer.html").as_uri())
+    x, y, image_id = visit.find_point("spec-explorer")
+    visit.page.mouse.click(x, y)
+    visit.page.wait_for_url(f"**/image.html#id={image_id}", timeout=10_000)
+    visit.page.wait_for_function(f"() => document.getElementById('image-view').getAttribute('data-image-id') === '{image_id}'",
+                                 timeout=10_000)
+    visit.wait_for_charts()
+    states = visit.rendered()
+    assert len(states) == 2 * 2 and all(s == "true" for s in states)  # probabilities + passes, two models
+    assert f"#{image_id}" in visit.page.inner_text("#image-title")
+    tiles = visit.page.eval_on_selector_all("#image-view .tile", "els => els.map(e => e.style.backgroundImage)")
+    assert len(tiles) >= 2 * 7  # original, 3 adversarials, 3 heatmaps per model
+    for url in {t.split('"')[1] for t in tiles}:
+        assert (tiny_run.site_dir / "runs" / "tiny" / url).is_file(), url
+    assert not visit.errors
+
+
+def test_image_view_reports_an_unknown_id(browser, tiny_run):
+    visit = Visit(browser, (tiny_run.site_dir / "runs" / "tiny" / "image.html").as_uri() + "#id=999999")
+    visit.page.wait_for_function("() => document.getElementById('image-status').textContent.includes('999999')")
+    assert "No test image has id 999999" in visit.page.inner_text("#image-status")
+    assert not visit.errors

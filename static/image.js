@@ -1,0 +1,199 @@
+// The per-image view: one page for every test image, chosen by the link's #id=N. The image's
+// data comes from data/images-NNN.js, loaded by a <script> tag (fetch() fails from file://).
+// Everything from the data is inserted as text, never as markup.
+(function () {
+  "use strict";
+  var index = JSON.parse(document.getElementById("image-index").textContent);
+  var probsTemplate = document.getElementById("spec-probs-template").textContent;
+  var passesTemplate = document.getElementById("spec-passes-template").textContent;
+  var records = {};
+  var requested = {};
+  var wanted = null;
+
+  function status(text) {
+    document.getElementById("image-status").textContent = text;
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function tile(t, caption) {
+    var cell = el("span", "cell");
+    var pic = el("span", "tile");
+    pic.style.width = t.width + "px";
+    pic.style.height = t.height + "px";
+    pic.style.backgroundImage = "url('" + encodeURI(t.sheet) + "')";
+    pic.style.backgroundPosition = t.position;
+    pic.setAttribute("role", "img");
+    pic.setAttribute("aria-label", caption);
+    cell.appendChild(pic);
+    cell.appendChild(el("span", "caption", caption));
+    return cell;
+  }
+
+  function fmt(value, digits) {
+    return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
+  }
+
+  function table(headers, rows) {
+    var t = el("table", "figures");
+    var head = el("tr");
+    headers.forEach(function (h) { head.appendChild(el("th", null, h)); });
+    t.appendChild(el("thead")).appendChild(head);
+    var body = el("tbody");
+    rows.forEach(function (r) {
+      var tr = el("tr");
+      r.forEach(function (v) { tr.appendChild(el("td", null, v)); });
+      body.appendChild(tr);
+    });
+    t.appendChild(body);
+    return t;
+  }
+
+  function chart(parent, template, name, rows, label) {
+    var box = el("div", "chart");
+    box.id = "chart-" + name + "-" + parent.getAttribute("data-model");
+    box.setAttribute("role", "img");
+    box.setAttribute("aria-label", label);
+    parent.appendChild(box);
+    var spec = JSON.parse(template);
+    spec.datasets = spec.datasets || {};
+    spec.datasets[name] = rows;
+    window.robustvizDraw(box, spec);
+  }
+
+  // A record's lists follow index.fields; turn one into an object by those names.
+  function named(kind, values) {
+    var out = {};
+    index.fields[kind].forEach(function (name, k) { out[name] = values[k]; });
+    return out;
+  }
+
+  // Where the image at position pos sits in one of a kind's sheets (all kinds share one layout).
+  function place(sheets, pos) {
+    var t = index.tiles, k = pos % t.per_sheet;
+    return { sheet: sheets[Math.floor(pos / t.per_sheet)], width: t.width, height: t.height,
+             position: "-" + (k % t.cols) * t.width + "px -" + Math.floor(k / t.cols) * t.height + "px" };
+  }
+
+  function showModel(view, r, m, which) {
+    var p = index.dropout_ps[which];
+    var names = index.class_names;
+    var attacks = m.attacks.map(function (values, k) {
+      var a = named("attacks", values);
+      a.attack = index.attacks[k];
+      var sheets = index.tiles.attacks[which][a.attack];
+      a.adversarial = place(sheets.adversarial.map(function (s) { return "tiles/" + s; }), r.pos);
+      a.heatmap = place(sheets.heatmap.map(function (s) { return "tiles/" + s; }), r.pos);
+      return a;
+    });
+    var conditions = m.conditions.map(function (values, k) {
+      var c = named("conditions", values);
+      c.condition = index.conditions[k];
+      return c;
+    });
+    var section = el("section", "model");
+    section.setAttribute("data-model", String(p));
+    section.appendChild(el("h2", null, "Model with dropout p = " + p));
+    var pictures = el("div", "pictures");
+    var original = place(index.tiles.original.map(function (s) { return "tiles/" + s; }), r.pos);
+    pictures.appendChild(tile(original, "original (" + r.class_name + ")"));
+    attacks.forEach(function (a) {
+      pictures.appendChild(tile(a.adversarial, a.attack + " → " + names[a.adv_pred] + (a.success ? "" : " (failed)")));
+      pictures.appendChild(tile(a.heatmap, a.attack + " change"));
+    });
+    section.appendChild(pictures);
+    if (attacks.length) {
+      section.appendChild(table(
+        ["attack", "success", "prediction", "probability", "pixels changed", "L2", "L∞", "D", "flat pixels", "iterations", "min ε / c"],
+        attacks.map(function (a) {
+          return [a.attack, a.success ? "yes" : "no", names[a.adv_pred], fmt(a.adv_prob, 3), String(a.l0), fmt(a.l2, 3),
+                  fmt(a.linf, 3), fmt(a.perceptual_distance, 1), String(a.flat_pixels_changed), String(a.iterations),
+                  a.min_eps !== null ? "ε " + fmt(a.min_eps, 4) : (a.c !== null ? "c " + fmt(a.c, 3) : "–")];
+        })));
+    }
+    section.appendChild(table(
+      ["image", "MC prediction", "entropy", "mutual information", "passes wrong"],
+      conditions.map(function (c) {
+        return [c.condition, names[c.pred], fmt(c.entropy, 3), fmt(c.mutual_info, 3), fmt(100 * c.fooled_share, 0) + "%"];
+      })));
+    var row = el("div", "charts-row");
+    section.appendChild(row);
+    var probs = [], passes = [];
+    conditions.forEach(function (c) {
+      c.mean_probs.forEach(function (prob, k) {
+        probs.push({ condition: c.condition, class_name: names[k], prob: prob });
+      });
+      c.passes.forEach(function (percent, k) {
+        passes.push({ condition: c.condition, pass: k + 1, true_prob: percent / 100 });
+      });
+    });
+    chart(row, probsTemplate, "probs", probs, "class probabilities before and after each attack");
+    chart(row, passesTemplate, "passes", passes, "spread of the MC-dropout passes");
+    var maps = m.activations.map(function (values) { return named("activations", values); });
+    if (maps.length) {
+      section.appendChild(el("h3", null, "Activation maps (after each convolution, ReLU'd, one scale per layer)"));
+      var layers = [];
+      maps.forEach(function (a) { if (layers.indexOf(a.layer) < 0) layers.push(a.layer); });
+      layers.forEach(function (layer) {
+        section.appendChild(el("h4", null, layer));
+        var strip = el("div", "maps");
+        maps.filter(function (a) { return a.layer === layer; }).forEach(function (a) {
+          strip.appendChild(tile({ sheet: a.sheet, width: a.width, height: a.height,
+                                   position: "-" + a.col * a.width + "px -" + a.row * a.height + "px" },
+                                 a.condition + " (" + a.maps + " maps)"));
+        });
+        section.appendChild(strip);
+      });
+    }
+    view.appendChild(section);
+  }
+
+  function show(id) {
+    var r = records[id];
+    var view = document.getElementById("image-view");
+    view.textContent = "";
+    document.getElementById("image-title").textContent = "#" + id + " (class " + r.class_name + ")";
+    document.title = document.title.split(":")[0] + ": image #" + id;
+    var at = index.ids.indexOf(id);
+    var prev = document.getElementById("image-prev"), next = document.getElementById("image-next");
+    prev.href = "#id=" + index.ids[Math.max(at - 1, 0)];
+    next.href = "#id=" + index.ids[Math.min(at + 1, index.ids.length - 1)];
+    r.models.forEach(function (m, which) { showModel(view, r, m, which); });
+    status("");
+    view.setAttribute("data-image-id", String(id));
+  }
+
+  window.robustvizImageChunk = function (chunk) {
+    chunk.forEach(function (r) { records[r.image_id] = r; });
+    if (wanted !== null && records[wanted]) show(wanted);
+  };
+
+  function load() {
+    var match = /(?:^#|&)id=(-?\d+)/.exec(window.location.hash);
+    var id = match ? parseInt(match[1], 10) : index.ids[0];
+    wanted = id;
+    if (records[id]) {
+      show(id);
+      return;
+    }
+    var chunk = index.chunks.filter(function (c) { return id >= c.first && id <= c.last; })[0];
+    if (!chunk || index.ids.indexOf(id) < 0) {
+      status("No test image has id " + id + ".");
+      return;
+    }
+    if (requested[chunk.file]) return;
+    requested[chunk.file] = true;
+    var script = document.createElement("script");
+    script.src = chunk.file;
+    script.onerror = function () { status("Could not load " + chunk.file + "."); };
+    document.body.appendChild(script);
+  }
+
+  window.addEventListener("hashchange", load);
+  load();
+})();
