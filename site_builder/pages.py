@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from . import charts
@@ -14,6 +15,7 @@ from .render import chart_json
 GALLERY_SIZE = 12  # most uncertain images shown per dropout rate
 GOOD_BAD_PER_CLASS = 2  # most robust and most vulnerable images shown per class
 CHUNK_SIZE = 500  # images per data file of the per-image view
+PASS_BINS = 20  # bins of the true-class probability for the spread of the MC-dropout passes
 
 
 @dataclass(frozen=True)
@@ -281,8 +283,9 @@ def image_records(run: Run) -> list[dict[str, Any]]:
     """Everything the per-image view shows, one compact record per test image (in images-table order).
 
     Per model (in dropout order): conditions as lists of CONDITION_FIELDS (in "clean", *attacks order;
-    pass probabilities in whole percent), attacks as lists of ATTACK_FIELDS, activation-map tiles as
-    lists of ACTIVATION_FIELDS. Lists instead of objects keep the data files small.
+    "passes" counts the MC passes in PASS_BINS equal bins of the true-class probability), attacks as
+    lists of ATTACK_FIELDS, activation-map tiles as lists of ACTIVATION_FIELDS. Lists instead of
+    objects keep the data files small (the full MNIST test set must fit a free host).
     """
     conditions = ["clean", *run.attack_names]
     unc = {(int(r.image_id), float(r.dropout_p), r.condition): r for r in run.uncertainty.itertuples()}
@@ -302,7 +305,9 @@ def image_records(run: Run) -> list[dict[str, Any]]:
             for c in conditions:
                 u = unc[(image_id, p, c)]
                 cond.append([int(u.pred), _num(u.entropy, 4), _num(u.mutual_info, 4), _num(u.fooled_share, 3),
-                             [_num(v, 3) for v in u.mean_probs], [int(round(100 * float(v))) for v in u.pass_true_prob]])
+                             [_num(v, 3) for v in u.mean_probs],
+                             np.histogram(np.asarray(u.pass_true_prob, dtype=np.float64), bins=PASS_BINS,
+                                          range=(0.0, 1.0))[0].tolist()])
             results = []
             for a in run.attack_names:
                 r = att[(image_id, p, a)]
@@ -336,4 +341,4 @@ def image_page(run: Run, index: list[dict[str, Any]]) -> Page:
                   "fields": {"conditions": CONDITION_FIELDS, "attacks": ATTACK_FIELDS,
                              "activations": ACTIVATION_FIELDS}},
         "probs_spec": chart_json(charts.image_probs_chart(run.class_names, conditions)),
-        "passes_spec": chart_json(charts.image_passes_chart(conditions))})
+        "passes_spec": chart_json(charts.image_passes_chart(conditions, run.manifest["config"]["uncertainty"]["passes"]))})

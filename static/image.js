@@ -128,8 +128,9 @@
       c.mean_probs.forEach(function (prob, k) {
         probs.push({ condition: c.condition, class_name: names[k], prob: prob });
       });
-      c.passes.forEach(function (percent, k) {
-        passes.push({ condition: c.condition, pass: k + 1, true_prob: percent / 100 });
+      var width = 1 / c.passes.length;
+      c.passes.forEach(function (count, k) {
+        passes.push({ condition: c.condition, lower: k * width, upper: (k + 1) * width, count: count });
       });
     });
     chart(row, probsTemplate, "probs", probs, "class probabilities before and after each attack");

@@ -107,3 +107,68 @@ def test_a_failed_build_leaves_the_previous_site(run, tmp_path):
         build_site([run.path, tmp_path / "nothing"], site)
     assert (site / "index.html").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
+def test_success_rates_report_fgsm_per_epsilon_and_the_other_attacks(run):
+    rates = charts.success_rates(run.attacks, run.images, run.class_names, 0.2)
+    assert set(rates["budget"]) == {"fgsm ε=0.05", "fgsm ε=0.1", "fgsm ε=0.2", "fgsm ε=0.3", "lbfgs", "iaa"}
+    rows = run.attacks[(run.attacks["dropout_p"] == 0.2) & (run.attacks["eps"] == 0.1)]
+    label = rows["image_id"].map(run.images.set_index("image_id")["label"])
+    for name, group in rows.groupby(label):
+        got = rates[(rates["budget"] == "fgsm ε=0.1") & (rates["class_name"] == run.class_names[name])]
+        assert got["success"].iloc[0] == pytest.approx(group["success"].mean(), abs=1e-5)
+        assert got["images"].iloc[0] == len(group)
+
+
+def test_attack_dashboard_is_linked(run):
+    points = charts.attack_points(run.attacks, run.uncertainty, run.images, run.class_names, 0.3)
+    assert len(points) == 120 * 3 and set(points["attack"]) == {"fgsm", "lbfgs", "iaa"}
+    clean = run.uncertainty[(run.uncertainty["dropout_p"] == 0.3) & (run.uncertainty["condition"] == "clean")]
+    first = points.iloc[0]
+    assert first["entropy_clean"] == pytest.approx(
+        clean.set_index("image_id").loc[first["image_id"], "entropy"], abs=1e-4)
+    rates = charts.success_rates(run.attacks, run.images, run.class_names, 0.3)
+    spec = charts.attack_dashboard(points, rates, run.class_names, ["fgsm", "lbfgs", "iaa"]).to_dict()
+    params = {p["name"]: p for p in spec["params"]}
+    assert params["bar_pick"]["views"] == ["success_bars"] and params["attack_pick"]["bind"] == "legend"
+    assert params["l2_brush"]["views"] == ["l2_hist"]
+    text = json.dumps(spec)
+    views = [v for row in spec["vconcat"] for v in row["hconcat"]]
+    by_name = {v.get("name"): v for v in views}
+    for name in ("matrix", "linf_hist", "pd_hist", "entropy_versus", "mi_versus"):
+        filters = json.dumps(by_name[name]["transform"])
+        assert "bar_pick" in filters and "l2_brush" in filters, name
+    assert by_name["matrix"]["encoding"]["x"]["field"] == "adv_name"
+    assert '"datum.success"' in text
+
+
+def test_explorer_filters_and_links_every_image(run):
+    search_max = run.manifest["attacks"]["resolved"]["fgsm"]["search_max"]
+    points = charts.explorer_points(run.uncertainty, run.attacks, run.class_names, run.attack_names, search_max)
+    assert len(points) == 120 * 2
+    assert (points["href"] == "image.html#id=" + points["image_id"].astype(str)).all()
+    assert points["min_eps"].between(0, search_max).all()
+    fooled = run.attacks[run.attacks["minimal"] & (run.attacks["attack"] == "lbfgs") & run.attacks["success"]]
+    row = points[(points["image_id"] == fooled["image_id"].iloc[0]) & (points["dropout_p"] == fooled["dropout_p"].iloc[0])]
+    assert "lbfgs" in row["fooled"].iloc[0].split()
+    spec = charts.explorer_chart(points, run.class_names, run.attack_names, run.dropout_ps, 2.3).to_dict()
+    scatter = spec["vconcat"][0]
+    assert scatter["encoding"]["href"]["field"] == "href"
+    bound = {p["name"] for p in spec.get("params", []) + scatter.get("params", []) if "bind" in p}
+    assert bound == {"model", "klass", "outcome", "fooled", "min_entropy"}
+
+
+def test_robustness_curve_starts_at_clean_accuracy(run):
+    clean = {float(m["dropout_p"]): m["accuracy"] for m in run.manifest["models"]}
+    points = charts.robustness_points(run.attacks, clean)
+    first = points[points["eps"] == 0].set_index("dropout_p")["accuracy"]
+    assert first["p = 0.2"] == pytest.approx(clean[0.2], abs=1e-5)
+    assert len(points) == 2 * 5
+
+
+def test_auroc_matches_its_definition():
+    from site_builder.pages import auroc
+
+    assert auroc(pd.Series([0.1, 0.2]), pd.Series([0.3, 0.4])) == 1.0
+    assert auroc(pd.Series([0.3, 0.4]), pd.Series([0.1, 0.2])) == 0.0
+    assert auroc(pd.Series([0.5, 0.5]), pd.Series([0.5])) == 0.5

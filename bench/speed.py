@@ -1,0 +1,137 @@
+"""Throughput of MC dropout and each attack, batched vs one image at a time, and FGSM vs ART.
+
+    .venv/bin/python bench/speed.py --results build/results/mnist-sample [--device auto] [--images 500]
+
+Uses a trained checkpoint of a results directory (run `robustviz demo` first) and the first
+``--images`` test images. Prints a Markdown table for docs/benchmarks.md; ``--json`` also writes
+the figures to a file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from compute import config, datasets  # noqa: E402
+from compute.attacks import resolve  # noqa: E402
+from compute.attacks.fgsm import fgsm, fgsm_direction, min_flip_eps  # noqa: E402
+from compute.attacks.iaa import iaa  # noqa: E402
+from compute.attacks.lbfgs import lbfgs  # noqa: E402
+from compute.models import load_checkpoint  # noqa: E402
+from compute.pipeline import resolve_device  # noqa: E402
+from compute.uncertainty import mc_probs  # noqa: E402
+
+
+def timed(fn, device: torch.device, repeat: int = 1) -> float:  # noqa: ANN001
+    """Best wall time of ``repeat`` runs of ``fn`` (synchronised on CUDA)."""
+    best = float("inf")
+    for _ in range(repeat):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=Path("build/results/mnist-sample"))
+    parser.add_argument("--dropout", type=float, default=0.25, help="which model of the run")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--images", type=int, default=500, help="images for the batched runs")
+    parser.add_argument("--single", type=int, default=20, help="images for the one-at-a-time loops")
+    parser.add_argument("--batch", type=int, default=250, help="attack batch size")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    manifest = json.loads((args.results / "manifest.json").read_text())
+    cfg = config.from_dict(manifest["config"])
+    model = load_checkpoint(args.results / "models" / f"p{args.dropout:g}.pt").to(device)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    _, test = datasets.load(cfg.data)
+    n = min(args.images, len(test))
+    x, y = test.floats(slice(0, n)).to(device), test.labels[:n].to(device)
+    ids = test.image_ids[:n].tolist()
+    a = resolve(cfg.attacks, test.image_shape[0])
+    fg, lb, ia = a.fgsm, a.lbfgs, a.iaa
+
+    def batched(fn):  # noqa: ANN001, ANN202
+        def run() -> None:
+            for s in range(0, n, args.batch):
+                fn(x[s:s + args.batch], y[s:s + args.batch], ids[s:s + args.batch])
+        return run
+
+    def single(fn):  # noqa: ANN001, ANN202
+        def run() -> None:
+            for i in range(args.single):
+                fn(x[i:i + 1], y[i:i + 1], ids[i:i + 1])
+        return run
+
+    run_mc = lambda xb, yb, ib: mc_probs(model, xb, ib, cfg.uncertainty.passes, 0)  # noqa: E731
+
+    def run_fgsm(xb, yb, ib) -> None:  # noqa: ANN001
+        d = fgsm_direction(model, xb, yb)
+        for eps in fg.eps:
+            fgsm(model, xb, yb, eps, d)
+        min_flip_eps(model, xb, yb, d, fg.search_max, fg.search_grid, fg.search_refine)
+
+    run_fgsm_one = lambda xb, yb, ib: fgsm(model, xb, yb, 0.1)  # noqa: E731
+    run_lbfgs = lambda xb, yb, ib: lbfgs(model, xb, yb, None, lb.c_init, lb.c_factor, lb.c_min, lb.c_max,  # noqa: E731
+                                         lb.bisection_steps, lb.iterations, lb.history)
+    run_iaa = lambda xb, yb, ib: iaa(model, xb, yb, ia.k, ia.m, ia.delta, ia.d_max, ia.window, ia.margin,  # noqa: E731
+                                     ia.max_iterations)
+
+    rows = {}
+    mc_batch = cfg.uncertainty.batch_size
+    rows["MC dropout (T = %d)" % cfg.uncertainty.passes] = n / timed(
+        lambda: [run_mc(x[s:s + mc_batch], None, ids[s:s + mc_batch]) for s in range(0, n, mc_batch)], device)
+    rows["FGSM, one ε"] = n / timed(batched(run_fgsm_one), device, repeat=3)
+    rows[f"FGSM, {len(fg.eps)} ε + smallest-ε search"] = n / timed(batched(run_fgsm), device)
+    rows["L-BFGS (smallest-c search), batched"] = n / timed(batched(run_lbfgs), device)
+    rows["L-BFGS, one image at a time"] = args.single / timed(single(run_lbfgs), device)
+    rows["IAA, batched"] = n / timed(batched(run_iaa), device)
+    rows["IAA, one image at a time"] = args.single / timed(single(run_iaa), device)
+
+    try:
+        import numpy as np
+        from art.attacks.evasion import FastGradientMethod
+        from art.estimators.classification import PyTorchClassifier
+
+        reference = PyTorchClassifier(model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=test.image_shape,
+                                      nb_classes=len(test.class_names), clip_values=(0.0, 1.0),
+                                      device_type="gpu" if device.type == "cuda" else "cpu")
+        attack = FastGradientMethod(reference, eps=0.1, norm=np.inf, batch_size=args.batch)
+        xn, yn = x.cpu().numpy(), np.eye(len(test.class_names), dtype=np.float32)[y.cpu().numpy()]
+        rows["FGSM, one ε, adversarial-robustness-toolbox"] = n / timed(lambda: attack.generate(xn, y=yn), device,
+                                                                        repeat=3)
+    except ImportError:
+        print("adversarial-robustness-toolbox is not installed: pip install -e '.[test]'", file=sys.stderr)
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"device: {name}; torch {torch.__version__}; python {platform.python_version()}; "
+          f"model p={args.dropout:g} of {args.results}; {n} images (batched), {args.single} (one at a time)")
+    print("| what | images/s |\n| --- | ---: |")
+    for what, rate in rows.items():
+        print(f"| {what} | {rate:,.1f} |")
+    lb_ratio = rows["L-BFGS (smallest-c search), batched"] / rows["L-BFGS, one image at a time"]
+    ia_ratio = rows["IAA, batched"] / rows["IAA, one image at a time"]
+    print(f"\nbatched / one-at-a-time: L-BFGS {lb_ratio:.1f}x, IAA {ia_ratio:.1f}x")
+    if args.json:
+        args.json.write_text(json.dumps({"device": name, "images": n, "rates": rows,
+                                         "lbfgs_ratio": lb_ratio, "iaa_ratio": ia_ratio}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
