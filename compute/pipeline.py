@@ -1,14 +1,15 @@
 """The one orchestration of the batch stage: train the models, then compute every table and tile.
 
-``results/<run>/`` holds ``models/`` (checkpoints), the Parquet tables, ``tiles/`` and
-``manifest.json``. The manifest is written last and removed first, so a directory without one is
-never taken for a finished result.
+``results/<run>/`` holds ``models/`` (checkpoints), ``parts/`` (see compute/parts.py), and, once
+every part of every shard is there, the Parquet tables, ``tiles/`` and ``manifest.json``. The
+manifest is written last and removed first, so a directory without one is never taken for a
+finished result. A re-run reuses every part whose inputs did not change.
 """
 from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -16,14 +17,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import activations, attacks, datasets, tables, tiles
+from . import activations, assemble, attacks, datasets, parts, tables, tiles
 from .config import RunConfig, to_plain
 from .models import CheckpointError, Classifier, file_sha256, load_checkpoint, save_checkpoint
-from .train import accuracy, train_model
-from .uncertainty import calibration_bins, image_measures, mc_probs, run_metrics
+from .metrics import image_measures
+from .train import train_model
+from .uncertainty import mc_probs
 
 MODELS_DIR = "models"
-TILES_DIR = "tiles"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -52,7 +53,8 @@ class StageSummary:
     def line(self) -> str:
         acc = ", ".join(f"p={p:g} {a:.1%}" for p, a in self.accuracies.items())
         extra = "".join(f"; {n}" for n in self.notes)
-        return f"{self.stage}: {self.images} images, accuracy {acc}, {self.seconds:.1f} s{extra} -> {self.path}"
+        accuracy = f", accuracy {acc}" if acc else ""
+        return f"{self.stage}: {self.images} images{accuracy}, {self.seconds:.1f} s{extra} -> {self.path}"
 
 
 def train_all(cfg: RunConfig, progress: bool = True) -> StageSummary:
@@ -102,22 +104,22 @@ def versions() -> dict[str, str]:
     return out
 
 
-def uncertainty_rows(model: Classifier, data: datasets.Dataset, images: torch.Tensor, p: float,
+def uncertainty_rows(model: Classifier, images: torch.Tensor, labels: torch.Tensor, image_ids: list[int], p: float,
                      condition: str, cfg: RunConfig, device: torch.device, progress: bool) -> dict[str, list]:
-    """MC-dropout measures of ``images`` (float, same order as ``data``) as uncertainty-table columns."""
+    """MC-dropout measures of ``images`` (float, CPU) as uncertainty-table columns."""
     rows: dict[str, list] = {name: [] for name in tables.SCHEMAS["uncertainty"].names}
     batch = cfg.uncertainty.batch_size
-    bar = tqdm(total=len(data), desc=f"mc-dropout p={p:g} {condition}", unit="img", disable=not progress,
+    bar = tqdm(total=len(image_ids), desc=f"mc-dropout p={p:g} {condition}", unit="img", disable=not progress,
                leave=False)
-    for start in range(0, len(data), batch):
-        ids = data.image_ids[start:start + batch].tolist()
-        labels = data.labels[start:start + batch].numpy()
+    for start in range(0, len(image_ids), batch):
+        ids = image_ids[start:start + batch]
+        batch_labels = labels[start:start + batch].numpy()
         probs = mc_probs(model, images[start:start + batch].to(device), ids, cfg.uncertainty.passes, cfg.seed)
-        measures = image_measures(probs.cpu().numpy(), labels)
+        measures = image_measures(probs.cpu().numpy(), batch_labels)
         rows["image_id"] += ids
         rows["dropout_p"] += [p] * len(ids)
         rows["condition"] += [condition] * len(ids)
-        rows["label"] += labels.tolist()
+        rows["label"] += batch_labels.tolist()
         for name, values in measures.items():
             rows[name] += list(values)
         bar.update(len(ids))
@@ -125,178 +127,140 @@ def uncertainty_rows(model: Classifier, data: datasets.Dataset, images: torch.Te
     return rows
 
 
-def metric_rows(unc: dict[str, list], class_names: tuple[str, ...], bins: int) -> tuple[dict, dict]:
-    """Metrics (all images and per class) and calibration bins for one (dropout_p, condition)."""
-    p, condition = unc["dropout_p"][0], unc["condition"][0]
-    mean_probs = np.stack(unc["mean_probs"])
-    labels = np.asarray(unc["label"])
-    metrics: dict[str, list] = {name: [] for name in tables.SCHEMAS["metrics"].names}
-    for label, name in [(None, None)] + list(enumerate(class_names)):
-        sel = slice(None) if label is None else labels == label
-        values = run_metrics(mean_probs[sel], labels[sel], bins)
-        metrics["dropout_p"].append(p)
-        metrics["condition"].append(condition)
-        metrics["class_name"].append(name)
-        for key in ("images", "accuracy", "ece", "nll", "brier"):
-            metrics[key].append(values[key])
-    correct = (mean_probs.argmax(1) == labels).astype(np.float64)
-    calibration: dict[str, list] = {name: [] for name in tables.SCHEMAS["calibration"].names}
-    for b in calibration_bins(mean_probs.max(1), correct, bins):
-        calibration["dropout_p"].append(p)
-        calibration["condition"].append(condition)
-        for key, value in b.items():
-            calibration[key].append(value)
-    return metrics, calibration
+@torch.no_grad()
+def plain_predictions(model: Classifier, images: torch.Tensor, device: torch.device, batch: int = 512) -> np.ndarray:
+    """Predictions with dropout off (eval mode)."""
+    model.eval()
+    return np.concatenate([model(images[s:s + batch].to(device)).argmax(1).cpu().numpy()
+                           for s in range(0, len(images), batch)]) if len(images) else np.zeros(0, dtype=np.int64)
 
 
-def _concat(parts: list[dict[str, list]]) -> dict[str, list]:
-    return {k: [v for part in parts for v in part[k]] for k in parts[0]}
-
-
-def _empty(name: str) -> dict[str, list]:
-    return {column: [] for column in tables.SCHEMAS[name].names}
-
-
-
-def attack_tiles(test: datasets.Dataset, minimal: dict[str, torch.Tensor], p: float, directory: Path,
-                 fmt: str) -> dict[str, list]:
-    """Sheets of each attack's minimal adversarials and their heatmaps; rows of the tiles table."""
-    rows = _empty("tiles")
-    originals = test.images.numpy()
-    for attack, adv in minimal.items():
-        adv8 = tiles.to_uint8(adv.numpy())
-        for kind, pictures, kind_fmt, palette in (("adversarial", adv8, fmt, None),
-                                                  ("heatmap", tiles.heatmaps(originals, adv8), "png",
-                                                   tiles.heat_palette())):
-            placed = tiles.write_sheets(pictures, directory, f"{kind}-p{p:g}-{attack}", kind_fmt, palette)
-            rows["image_id"] += test.image_ids.tolist()
-            rows["dropout_p"] += [p] * len(test)
-            rows["attack"] += [attack] * len(test)
-            rows["kind"] += [kind] * len(test)
-            for key in ("sheet", "sheet_col", "sheet_row"):
-                rows[key] += placed[key]
-    return rows
-
-
-def activation_tiles(model: Classifier, test: datasets.Dataset, floats: torch.Tensor, attacked, p: float,  # noqa: ANN001
-                     cfg: RunConfig, device: torch.device, directory: Path) -> dict[str, list]:
-    """Activation-map grids of the selected images under every condition; rows of the activations table."""
-    rows = _empty("activations")
-    positions = activations.select_images(test.labels.numpy(), test.image_ids.numpy(), attacked.min_eps.numpy(),
-                                          cfg.activations.per_class, cfg.activations.image_ids)
-    if not positions:
-        return rows
-    sel = torch.tensor(positions)
-    conditions = {"clean": floats[sel], **{a: adv[sel] for a, adv in attacked.minimal.items()}}
-    maps = {c: activations.feature_maps(model, x.to(device)) for c, x in conditions.items()}
-    ids = test.image_ids[sel].tolist()
-    for layer in model.conv_layers():
-        peak = torch.stack([maps[c][layer].clamp_min(0).flatten(1).amax(1) for c in conditions]).amax(0)
-        grids, keys = [], []
-        for c in conditions:
-            for k, image_id in enumerate(ids):
-                grids.append(activations.grid(maps[c][layer][k], float(peak[k]), cfg.activations.max_maps))
-                keys.append((image_id, c))
-        stack = np.stack(grids)
-        placed = tiles.write_sheets(stack, directory, f"activations-p{p:g}-{layer}", "png")
-        n_maps = min(maps["clean"][layer].shape[1], cfg.activations.max_maps)
-        for (image_id, c), sheet, col, row in zip(keys, placed["sheet"], placed["sheet_col"], placed["sheet_row"]):
-            rows["image_id"].append(image_id)
-            rows["dropout_p"].append(p)
-            rows["condition"].append(c)
-            rows["layer"].append(layer)
-            rows["maps"].append(n_maps)
-            rows["tile_width"].append(stack.shape[3])
-            rows["tile_height"].append(stack.shape[2])
-            rows["sheet"].append(sheet)
-            rows["sheet_col"].append(col)
-            rows["sheet_row"].append(row)
-    return rows
-
-
-def compute(cfg: RunConfig, progress: bool = True) -> StageSummary:
-    """Compute every table and tile of ``results/<run>/`` from the trained checkpoints."""
-    start = time.perf_counter()
-    out = cfg.results_dir
-    out.mkdir(parents=True, exist_ok=True)
-    manifest_path = out / "manifest.json"
-    manifest_path.unlink(missing_ok=True)  # until rewritten, this run is not a finished result
-    device = resolve_device(cfg.device)
-    timings: dict[str, float] = {}
-
-    t = time.perf_counter()
-    train, test = datasets.load(cfg.data)
-    models = load_models(cfg, test)
-    timings["load"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    sheets = tiles.write_sheets(test.images.numpy(), out / TILES_DIR, "images")
-    images_table = {"image_id": test.image_ids.tolist(), "label": test.labels.tolist(),
-                    "class_name": [test.class_names[i] for i in test.labels.tolist()], **sheets}
-    timings["tiles"] = time.perf_counter() - t
-
-    floats = test.images.float().div_(255.0)
-    attack_cfg = attacks.resolve(cfg.attacks, test.image_shape[0])
-    colour_fmt = tiles.sheet_format(test.image_shape[0])
-    parts: dict[str, list[dict[str, list]]] = {name: [] for name in ("uncertainty", "metrics", "calibration",
-                                                                      "attacks", "tiles", "activations")}
-    for p, model in models.items():
-        t = time.perf_counter()
-        model.to(device)
-        conditions = {"clean": floats}
-        if attack_cfg.enabled:
-            out_attacks = attacks.run_attacks(model, floats, test.labels, test.image_ids.tolist(), p, attack_cfg,
-                                              device, progress)
-            parts["attacks"].append(out_attacks.rows)
-            for name, secs in out_attacks.seconds.items():
-                timings[f"{name} p={p:g}"] = secs
-            conditions.update(out_attacks.minimal)
-        timings[f"attacks p={p:g}"] = time.perf_counter() - t
-        t = time.perf_counter()
-        for condition, images in conditions.items():
-            rows = uncertainty_rows(model, test, images, p, condition, cfg, device, progress)
-            metrics, calibration = metric_rows(rows, test.class_names, cfg.uncertainty.bins)
-            parts["uncertainty"].append(rows)
-            parts["metrics"].append(metrics)
-            parts["calibration"].append(calibration)
-        timings[f"mc_dropout p={p:g}"] = time.perf_counter() - t
-        t = time.perf_counter()
-        if attack_cfg.enabled:
-            parts["tiles"].append(attack_tiles(test, out_attacks.minimal, p, out / TILES_DIR, colour_fmt))
-            parts["activations"].append(activation_tiles(model, test, floats, out_attacks, p, cfg, device,
-                                                         out / TILES_DIR))
-        model.cpu()
-        timings[f"tiles p={p:g}"] = time.perf_counter() - t
-
-    hashes = {"images": tables.write_table(images_table, "images", out)}
-    for name, chunks in parts.items():
-        hashes[name] = tables.write_table(_concat(chunks) if chunks else _empty(name), name, out)
-    clean_rows = [part for part in parts["uncertainty"] if part["condition"][0] == "clean"]
-    mc_acc = {p: float(np.mean(np.asarray(part["pred"]) == np.asarray(part["label"])))
-              for p, part in zip(models, clean_rows)}
-    clean = {p: accuracy(m.to(device), test, device) for p, m in models.items()}
-    timings["total"] = time.perf_counter() - start
-    manifest = {
-        "schema_version": tables.SCHEMA_VERSION,
-        "run": cfg.name,
+def make_plan(cfg: RunConfig, test: datasets.Dataset, models: dict[float, Classifier], attack_cfg, shards: int,  # noqa: ANN001
+              device: torch.device) -> dict:
+    """Every part of every shard with its key and path. Keys name exactly what each part depends on."""
+    images, labels, ids = test.images.numpy(), test.labels.numpy(), test.image_ids.numpy()
+    entries = []
+    for k in range(shards):
+        pos = parts.shard_positions(len(test), k, shards)
+        data_key = parts.key(schema=tables.SCHEMA_VERSION, data=parts.data_fingerprint(images[pos], labels[pos], ids[pos]))
+        entries.append({"shard": k, "p": None, "unit": "data", "key": data_key})
+        for p, model in models.items():
+            weights = model.meta["weights_sha256"]
+            common = {"schema": tables.SCHEMA_VERSION, "data": data_key, "weights": weights, "seed": cfg.seed,
+                      "uncertainty": {"passes": cfg.uncertainty.passes}}
+            unit_keys = {"clean": parts.key(unit="clean", **common)}
+            for a in attack_cfg.enabled:
+                unit_keys[a] = parts.key(unit=a, attack=to_plain(getattr(attack_cfg, a)), **common)
+            for unit, digest in unit_keys.items():
+                entries.append({"shard": k, "p": p, "unit": unit, "key": digest})
+            for condition in ["clean", *attack_cfg.enabled]:
+                entries.append({"shard": k, "p": p, "unit": f"activations-{condition}", "key": parts.key(
+                    unit="activations", condition=unit_keys[condition], selection=unit_keys.get("fgsm"),
+                    activations=to_plain(cfg.activations), **common)})
+    results = cfg.results_dir
+    for e in entries:
+        e["path"] = parts.part_dir(results, e["p"], e["unit"], e["shard"], shards, e["key"]).relative_to(results).as_posix()
+    return {
+        "schema_version": tables.SCHEMA_VERSION, "run": cfg.name, "shards": shards, "config": cfg.to_dict(),
+        "attacks": {"enabled": list(attack_cfg.enabled), "resolved": to_plain(attack_cfg)},
         "dataset": {"name": test.name, "split": test.split, "class_names": list(test.class_names),
                     "image_shape": list(test.image_shape), "test_images": len(test),
-                    "train_images": len(train), "sha256": test.fingerprint()},
+                    "sha256": test.fingerprint()},
         "models": [{"dropout_p": p, "architecture": m.meta["architecture"],
                     "checkpoint": f"{MODELS_DIR}/{checkpoint_path(cfg, p).name}",
                     "checkpoint_sha256": file_sha256(checkpoint_path(cfg, p)),
-                    "accuracy": clean[p], "mc_accuracy": mc_acc[p],
                     "train_seconds": m.meta.get("train_seconds"), "epochs": m.meta.get("epochs")}
                    for p, m in models.items()],
-        "config": cfg.to_dict(),
-        "attacks": {"enabled": list(attack_cfg.enabled), "resolved": to_plain(attack_cfg)},
-        "device": str(device),
-        "versions": versions(),
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-        "tables": hashes,
-        "tiles": {"directory": TILES_DIR, "tile_width": test.image_shape[2], "tile_height": test.image_shape[1],
-                  "sheet_cols": tiles.sheet_cols(test.image_shape[2]),
-                  "format": tiles.sheet_format(test.image_shape[0])},
+        "device": str(device), "versions": versions(), "parts": entries,
     }
-    tables.write_json(manifest, manifest_path)
-    return StageSummary("compute", len(test), clean, time.perf_counter() - start, out)
+
+
+def compute_part(entry: dict, plan: dict, model: Classifier | None, test: datasets.Dataset, pos: np.ndarray,
+                 cfg: RunConfig, attack_cfg, device: torch.device, progress: bool) -> None:  # noqa: ANN001
+    """Compute and write one part (see compute/parts.py for what each unit holds)."""
+    results = cfg.results_dir
+    ids = test.image_ids[pos].tolist()
+    labels = test.labels[pos]
+    unit, p = entry["unit"], entry["p"]
+    started = time.perf_counter()
+    rows: dict[str, dict[str, list]] = {}
+    arrays: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
+    if unit == "data":
+        arrays = {"images": test.images[pos].numpy(), "labels": labels.numpy(), "image_ids": np.asarray(ids)}
+    elif unit == "clean":
+        floats = test.floats(torch.as_tensor(pos))
+        rows["uncertainty"] = uncertainty_rows(model, floats, labels, ids, p, "clean", cfg, device, progress)
+        arrays["plain_pred"] = plain_predictions(model, floats, device)
+        seconds["mc_dropout"] = time.perf_counter() - started
+    elif unit in attack_cfg.enabled:
+        floats = test.floats(torch.as_tensor(pos))
+        single = replace(attack_cfg, enabled=(unit,))
+        out = attacks.run_attacks(model, floats, labels, ids, p, single, device, progress)
+        seconds[unit] = out.seconds[unit]
+        rows["attacks"] = out.rows
+        t = time.perf_counter()
+        rows["uncertainty"] = uncertainty_rows(model, out.minimal[unit], labels, ids, p, unit, cfg, device, progress)
+        seconds["mc_dropout"] = time.perf_counter() - t
+        arrays["adversarial"] = tiles.to_uint8(out.minimal[unit].numpy())
+    else:  # activations-<condition>: feature maps of this shard's candidate images
+        condition = unit.split("-", 1)[1]
+        plan_parts = {(e["p"], e["unit"], e["shard"]): e for e in plan["parts"]}
+        fgsm_entry = plan_parts.get((p, "fgsm", entry["shard"]))
+        if fgsm_entry is not None:
+            fg = parts.read_part(results / fgsm_entry["path"]).tables["attacks"]
+            fg = fg[fg["minimal"]].set_index("image_id")["min_eps"].reindex(ids).to_numpy(dtype=np.float64)
+            per_class = cfg.activations.per_class
+        else:
+            fg, per_class = np.full(len(ids), np.nan), 0
+        chosen = activations.select_images(labels.numpy(), np.asarray(ids), fg, per_class, cfg.activations.image_ids)
+        if condition == "clean":
+            images = test.floats(torch.as_tensor(pos[chosen])) if chosen else torch.zeros(0)
+        else:
+            adv = parts.read_part(results / plan_parts[(p, condition, entry["shard"])]["path"]).arrays["adversarial"]
+            images = torch.from_numpy(adv[chosen]).float().div_(255.0) if chosen else torch.zeros(0)
+        arrays["image_ids"] = np.asarray([ids[i] for i in chosen], dtype=np.int64)
+        if chosen:
+            for layer, values in activations.feature_maps(model, images.to(device), cfg.activations.max_maps).items():
+                arrays[f"layer-{layer}"] = values
+        seconds["activations"] = time.perf_counter() - started
+    parts.write_part(results / entry["path"], rows, arrays,
+                     {"key": entry["key"], "unit": unit, "dropout_p": p, "shard": entry["shard"], "seconds": seconds})
+
+
+
+def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 1)) -> StageSummary:
+    """Compute the missing parts of shard ``shard`` = (k, n) of ``results/<run>/``; when every part of
+    every shard exists, assemble the tables, tiles and manifest."""
+    start = time.perf_counter()
+    k, n = shard
+    out = cfg.results_dir
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)  # until reassembled, this run is not a finished result
+    device = resolve_device(cfg.device)
+    train, test = datasets.load(cfg.data)
+    models = load_models(cfg, test)
+    attack_cfg = attacks.resolve(cfg.attacks, test.image_shape[0])
+    plan = make_plan(cfg, test, models, attack_cfg, n, device)
+    plan["dataset"]["train_images"] = len(train)
+    (out / parts.PARTS_DIR).mkdir(exist_ok=True)
+    tables.write_json(plan, out / parts.PARTS_DIR / parts.PLAN_FILE)
+    pos = parts.shard_positions(len(test), k, n)
+    reused = computed = 0
+    for entry in plan["parts"]:
+        if entry["shard"] != k:
+            continue
+        if (out / entry["path"]).is_dir():
+            reused += 1
+            continue
+        model = None if entry["p"] is None else models[entry["p"]].to(device)
+        compute_part(entry, plan, model, test, pos, cfg, attack_cfg, device, progress)
+        computed += 1
+    notes = [f"shard {k + 1}/{n}" if n > 1 else "", f"reused {reused} part(s), computed {computed}"]
+    accuracies: dict[float, float] = {}
+    try:
+        manifest = assemble.assemble(out)
+        accuracies = {m["dropout_p"]: m["accuracy"] for m in manifest["models"]}
+    except assemble.IncompleteError as exc:
+        notes.append(f"not assembled yet: {exc}")
+    return StageSummary("compute", len(pos), accuracies, time.perf_counter() - start, out, [x for x in notes if x])

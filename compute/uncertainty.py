@@ -1,11 +1,6 @@
-"""Monte Carlo dropout: T stochastic passes per image, the seed's two figures and the standard measures.
+"""Monte Carlo dropout: T stochastic passes per image with dropout on and everything else in eval mode.
 
-Per image (probs of shape (T, C) for the T passes):
-  mean_probs p̄, var_probs Var_t[p_t] (ddof 0), confidence = 1 - var_probs[label],
-  true_prob = p̄[label], pred = argmax p̄, entropy H[p̄] (nats),
-  mutual_info = H[p̄] - mean_t H[p_t] (BALD, clamped >= 0), variation_ratio = 1 - mode count / T,
-  fooled_share = share of the T passes whose prediction is not the label.
-Per run: accuracy, ECE (equal-width bins on the top probability), NLL, Brier, also per class.
+The measures computed from the passes live in compute/metrics.py (numpy only).
 """
 from __future__ import annotations
 
@@ -13,7 +8,6 @@ import hashlib
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -93,69 +87,3 @@ def mc_probs(model: Classifier, images: torch.Tensor, image_ids: Sequence[int], 
         raise NumericsError(f"the model gave NaN or infinite logits for image ids {ids[:20]}"
                             f"{' ...' if len(ids) > 20 else ''}; check the checkpoint and the input data")
     return torch.softmax(logits.float(), dim=2)
-
-
-def _entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
-    return -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=axis)
-
-
-def image_measures(probs: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-image measures from MC softmax outputs ``probs`` (T, B, C) and true ``labels`` (B,).
-
-    Returns arrays of length B (``mean_probs``, ``var_probs``: (B, C); ``pass_true_prob``: (B, T)).
-    """
-    probs = probs.astype(np.float64)
-    t, b, c = probs.shape
-    rows = np.arange(b)
-    mean = probs.mean(axis=0)
-    var = probs.var(axis=0)  # population variance, ddof = 0
-    entropy = _entropy(mean)
-    expected = _entropy(probs).mean(axis=0)
-    votes = np.zeros((b, c), dtype=np.int64)
-    np.add.at(votes, (np.repeat(rows[None], t, 0), probs.argmax(axis=2)), 1)
-    return {
-        "mean_probs": mean.astype(np.float32),
-        "var_probs": var.astype(np.float32),
-        "confidence": 1.0 - var[rows, labels],
-        "true_prob": mean[rows, labels],
-        "pred": mean.argmax(axis=1),
-        "top_prob": mean.max(axis=1),
-        "entropy": entropy,
-        "mutual_info": np.clip(entropy - expected, 0.0, None),
-        "variation_ratio": 1.0 - votes.max(axis=1) / t,
-        "fooled_share": 1.0 - votes[rows, labels] / t,
-        "pass_true_prob": probs[:, rows, labels].T.astype(np.float32),
-    }
-
-
-def calibration_bins(top_prob: np.ndarray, correct: np.ndarray, bins: int) -> list[dict[str, float]]:
-    """Equal-width bins over [0, 1] of the top probability: count, mean confidence, accuracy."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(top_prob, edges[1:-1], right=True), 0, bins - 1)
-    out = []
-    for k in range(bins):
-        sel = which == k
-        n = int(sel.sum())
-        out.append({"bin": k, "lower": float(edges[k]), "upper": float(edges[k + 1]), "count": n,
-                    "mean_top_prob": float(top_prob[sel].mean()) if n else float("nan"),
-                    "accuracy": float(correct[sel].mean()) if n else float("nan")})
-    return out
-
-
-def run_metrics(mean_probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict[str, float]:
-    """Accuracy, ECE (``bins`` equal-width bins, top label), NLL and Brier of mean probabilities (N, C)."""
-    n = len(labels)
-    if n == 0:
-        return {"images": 0, "accuracy": float("nan"), "ece": float("nan"), "nll": float("nan"),
-                "brier": float("nan")}
-    p = mean_probs.astype(np.float64)
-    rows = np.arange(n)
-    top = p.max(axis=1)
-    correct = (p.argmax(axis=1) == labels).astype(np.float64)
-    ece = sum(b["count"] / n * abs(b["accuracy"] - b["mean_top_prob"])
-              for b in calibration_bins(top, correct, bins) if b["count"])
-    onehot = np.zeros_like(p)
-    onehot[rows, labels] = 1.0
-    return {"images": n, "accuracy": float(correct.mean()), "ece": float(ece),
-            "nll": float(-np.log(np.clip(p[rows, labels], 1e-12, None)).mean()),
-            "brier": float(((p - onehot) ** 2).sum(axis=1).mean())}

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from compute.models import build_model
-from compute.uncertainty import (NumericsError, calibration_bins, image_measures, mc_dropout, mc_probs,
-                                 run_metrics)
+from compute.metrics import calibration_bins, image_measures, run_metrics
+from compute.uncertainty import NumericsError, mc_dropout, mc_probs
 
 CLASSES = tuple(str(i) for i in range(10))
 
