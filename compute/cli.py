@@ -32,7 +32,14 @@ def _config(args: argparse.Namespace) -> RunConfig:
 def _build(results: list[Path], site: Path) -> str:
     from site_builder.build import build_site
 
+    from .assemble import assemble
+    from .parts import PARTS_DIR
+
     start = time.perf_counter()
+    for path in results:
+        # A sharded run whose shards all finished but never assembled (e.g. run on several machines).
+        if not (path / "manifest.json").is_file() and (path / PARTS_DIR).is_dir():
+            assemble(path)
     report = build_site(results, site)
     return (f"build: {report.runs} run(s), {report.pages} pages, {report.files} files, "
             f"{report.bytes / 1e6:.1f} MB, {time.perf_counter() - start:.1f} s -> {site / 'index.html'}")
@@ -43,9 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train, compute and build the site on the embedded MNIST sample")
     _add_run_options(demo)
-    for name, text in (("train", "train one model per dropout rate"),
-                       ("compute", "run MC dropout (and attacks) on every test image; write tables and tiles")):
-        _add_run_options(sub.add_parser(name, help=text))
+    _add_run_options(sub.add_parser("train", help="train one model per dropout rate"))
+    compute = sub.add_parser("compute", help="MC dropout and attacks on every test image; writes tables and tiles "
+                                             "(re-runs reuse finished parts)")
+    _add_run_options(compute)
+    compute.add_argument("--shard", metavar="K/N", help="compute only shard K of N (a disjoint slice of the test "
+                                                        "images); the last shard to finish assembles the results")
     build = sub.add_parser("build", help="build the static site from one or more results directories")
     build.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="results/<run> directories")
     build.add_argument("--out", type=Path, default=Path("build/site"), metavar="SITE", help="site folder")
@@ -57,12 +67,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from site_builder.load import ResultsError
 
+    from .assemble import IncompleteError
     from .datasets import DataError
+    from .parts import ShardError
     from .models import CheckpointError
     from .uncertainty import NumericsError
 
-    user_errors = (ConfigError, DataError, CheckpointError, NumericsError, ResultsError, FileNotFoundError,
-                   NotADirectoryError, PermissionError)
+    user_errors = (ConfigError, DataError, CheckpointError, NumericsError, ResultsError, IncompleteError, ShardError,
+                   FileNotFoundError, NotADirectoryError, PermissionError)
     try:
         if args.command in ("demo", "train", "compute"):
             cfg = _config(args)
@@ -71,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.command in ("demo", "train"):
                 print(pipeline.train_all(cfg, progress=not args.quiet).line(), flush=True)
             if args.command in ("demo", "compute"):
-                print(pipeline.compute(cfg, progress=not args.quiet).line(), flush=True)
+                from .parts import parse_shard
+
+                shard = parse_shard(getattr(args, "shard", None))
+                print(pipeline.compute(cfg, progress=not args.quiet, shard=shard).line(), flush=True)
             if args.command == "demo":
                 print(_build([cfg.results_dir], cfg.site_dir), flush=True)
         elif args.command == "build":

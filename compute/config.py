@@ -89,7 +89,7 @@ class IaaConfig:
 @dataclass(frozen=True)
 class AttacksConfig:
     enabled: tuple[str, ...] = ("fgsm", "lbfgs", "iaa")  # attacks to run, each against every model
-    batch_size: int = 250  # images per attack batch
+    batch_size: int = 256  # images per attack batch (shards are cut at multiples of it and of uncertainty.batch_size)
     fgsm: FgsmConfig = field(default_factory=FgsmConfig)
     lbfgs: LbfgsConfig = field(default_factory=LbfgsConfig)
     iaa: IaaConfig = field(default_factory=IaaConfig)

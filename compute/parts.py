@@ -43,9 +43,19 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return k - 1, n
 
 
-def shard_positions(count: int, shard: int, shards: int) -> np.ndarray:
-    """Positions of the test images in ``shard`` of ``shards``: contiguous, disjoint, covering all."""
-    return np.array_split(np.arange(count), shards)[shard]
+def shard_positions(count: int, shard: int, shards: int, block: int) -> np.ndarray:
+    """Positions of the test images in ``shard`` of ``shards``: contiguous, disjoint, covering all.
+
+    Shards are cut only at multiples of ``block`` (a multiple of every batch size), so each image
+    meets exactly the same batch mates as in an unsharded run: float results then agree to the
+    last bit, not merely to rounding.
+    """
+    blocks = -(-count // block)
+    if shards > blocks:
+        raise ShardError(f"{shards} shards for {count} images in batches of {block}: use at most {blocks} shards, "
+                         f"or smaller attacks.batch_size / uncertainty.batch_size")
+    mine = np.array_split(np.arange(blocks), shards)[shard]
+    return np.arange(mine[0] * block, min((mine[-1] + 1) * block, count))
 
 
 def key(**deps: Any) -> str:

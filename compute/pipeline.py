@@ -7,6 +7,7 @@ finished result. A re-run reuses every part whose inputs did not change.
 """
 from __future__ import annotations
 
+import math
 import platform
 import time
 from dataclasses import dataclass, field, replace
@@ -49,6 +50,8 @@ class StageSummary:
     seconds: float
     path: Path
     notes: list[str] = field(default_factory=list)
+    reused: int = 0  # parts found up to date
+    computed: int = 0  # parts computed by this call
 
     def line(self) -> str:
         acc = ", ".join(f"p={p:g} {a:.1%}" for p, a in self.accuracies.items())
@@ -135,19 +138,26 @@ def plain_predictions(model: Classifier, images: torch.Tensor, device: torch.dev
                            for s in range(0, len(images), batch)]) if len(images) else np.zeros(0, dtype=np.int64)
 
 
+def batch_block(cfg: RunConfig) -> int:
+    """Smallest run of images that is a whole number of MC and attack batches: shards are cut there."""
+    return math.lcm(cfg.uncertainty.batch_size, cfg.attacks.batch_size)
+
+
 def make_plan(cfg: RunConfig, test: datasets.Dataset, models: dict[float, Classifier], attack_cfg, shards: int,  # noqa: ANN001
               device: torch.device) -> dict:
     """Every part of every shard with its key and path. Keys name exactly what each part depends on."""
     images, labels, ids = test.images.numpy(), test.labels.numpy(), test.image_ids.numpy()
     entries = []
     for k in range(shards):
-        pos = parts.shard_positions(len(test), k, shards)
+        pos = parts.shard_positions(len(test), k, shards, batch_block(cfg))
         data_key = parts.key(schema=tables.SCHEMA_VERSION, data=parts.data_fingerprint(images[pos], labels[pos], ids[pos]))
         entries.append({"shard": k, "p": None, "unit": "data", "key": data_key})
         for p, model in models.items():
             weights = model.meta["weights_sha256"]
+            # Batch sizes are inputs too: float kernels round differently for different batch shapes.
             common = {"schema": tables.SCHEMA_VERSION, "data": data_key, "weights": weights, "seed": cfg.seed,
-                      "uncertainty": {"passes": cfg.uncertainty.passes}}
+                      "uncertainty": {"passes": cfg.uncertainty.passes, "batch_size": cfg.uncertainty.batch_size},
+                      "attack_batch": cfg.attacks.batch_size}
             unit_keys = {"clean": parts.key(unit="clean", **common)}
             for a in attack_cfg.enabled:
                 unit_keys[a] = parts.key(unit=a, attack=to_plain(getattr(attack_cfg, a)), **common)
@@ -245,7 +255,7 @@ def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 
     plan["dataset"]["train_images"] = len(train)
     (out / parts.PARTS_DIR).mkdir(exist_ok=True)
     tables.write_json(plan, out / parts.PARTS_DIR / parts.PLAN_FILE)
-    pos = parts.shard_positions(len(test), k, n)
+    pos = parts.shard_positions(len(test), k, n, batch_block(cfg))
     reused = computed = 0
     for entry in plan["parts"]:
         if entry["shard"] != k:
@@ -263,4 +273,5 @@ def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 
         accuracies = {m["dropout_p"]: m["accuracy"] for m in manifest["models"]}
     except assemble.IncompleteError as exc:
         notes.append(f"not assembled yet: {exc}")
-    return StageSummary("compute", len(pos), accuracies, time.perf_counter() - start, out, [x for x in notes if x])
+    return StageSummary("compute", len(pos), accuracies, time.perf_counter() - start, out, [x for x in notes if x],
+                        reused, computed)

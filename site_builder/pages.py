@@ -135,7 +135,6 @@ def attack_summary(run: Run, p: float) -> list[dict[str, Any]]:
         r = rows[rows["attack"] == attack]
         hit = r[r["success"]]
         adv = unc[unc["condition"] == attack]
-        seconds = float(r["seconds"].sum())
         out.append({
             "attack": attack, "images": len(r), "success": float(r["success"].mean()),
             "l2": float(hit["l2"].mean()) if len(hit) else float("nan"),
@@ -144,7 +143,6 @@ def attack_summary(run: Run, p: float) -> list[dict[str, Any]]:
             "flat_pixels_changed": float(hit["flat_pixels_changed"].mean()) if len(hit) else float("nan"),
             "l0": float(hit["l0"].mean()) if len(hit) else float("nan"),
             "iterations": float(r["iterations"].mean()),
-            "rate": len(r) / seconds if seconds > 0 else float("nan"),
             "entropy_clean": float(clean["entropy"].mean()), "entropy": float(adv["entropy"].mean()),
             "fooled_share": float(adv["fooled_share"].mean()),
             "entropy_auroc": auroc(clean["entropy"], adv["entropy"]),
