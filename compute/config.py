@@ -7,6 +7,7 @@ run the defaults.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -187,8 +188,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     def bad(key: str, why: str) -> None:
         raise ConfigError(f"config key {key} {why}")
 
-    if not cfg.name or any(c in cfg.name for c in "/\\") or cfg.name in (".", ".."):
-        bad("name", f"must be a plain folder name (no slashes), got {cfg.name!r}")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", cfg.name):
+        bad("name", f"must be 1-64 letters, digits, '.', '_' or '-' (it names a folder and the site's URLs), "
+                    f"got {cfg.name!r}")
     if cfg.device not in DEVICES:
         bad("device", f"must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
     if cfg.data.name not in DATASETS:

@@ -8,6 +8,7 @@ finished result. A re-run reuses every part whose inputs did not change.
 from __future__ import annotations
 
 import math
+import os
 import platform
 import time
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import activations, assemble, attacks, datasets, parts, tables, tiles
-from .config import RunConfig, to_plain
+from .config import ConfigError, RunConfig, to_plain
 from .models import CheckpointError, Classifier, file_sha256, load_checkpoint, save_checkpoint
 from .metrics import image_measures
 from .train import train_model
@@ -34,6 +35,21 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda was asked for but no CUDA GPU is visible; use --device auto or cpu")
     return torch.device(name)
+
+
+def ensure_writable(directory: Path) -> None:
+    """Create ``directory`` or fail with a ConfigError saying why and what to do."""
+    for parent in [directory, *directory.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"output path {parent} is a file, not a folder; choose another --out")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot write to output folder {directory} ({exc.strerror or exc}); choose a writable "
+                          f"--out") from exc
 
 
 def checkpoint_path(cfg: RunConfig, p: float) -> Path:
@@ -63,6 +79,7 @@ class StageSummary:
 def train_all(cfg: RunConfig, progress: bool = True) -> StageSummary:
     """Train one model per dropout rate and save each checkpoint under ``results/<run>/models/``."""
     start = time.perf_counter()
+    ensure_writable(cfg.results_dir / MODELS_DIR)
     device = resolve_device(cfg.device)
     train, test = datasets.load(cfg.data)
     accuracies, timings = {}, {}
@@ -91,6 +108,10 @@ def load_models(cfg: RunConfig, test: datasets.Dataset) -> dict[float, Classifie
         if tuple(meta["image_shape"]) != test.image_shape:
             raise CheckpointError(f"checkpoint {path} expects images of shape {meta['image_shape']} but the data "
                                   f"has {list(test.image_shape)}; retrain with `robustviz train`")
+        wanted = cfg.model.architecture
+        if wanted != "auto" and meta["architecture"] != wanted:
+            raise CheckpointError(f"checkpoint {path} is a {meta['architecture']} but the config asks for {wanted}; "
+                                  f"retrain with `robustviz train` or set model.architecture = \"{meta['architecture']}\"")
         if abs(float(meta["dropout"]) - p) > 1e-12:
             raise CheckpointError(f"checkpoint {path} has dropout {meta['dropout']}, not {p}; retrain")
         models[p] = model
@@ -245,7 +266,7 @@ def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 
     start = time.perf_counter()
     k, n = shard
     out = cfg.results_dir
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_writable(out)
     (out / "manifest.json").unlink(missing_ok=True)  # until reassembled, this run is not a finished result
     device = resolve_device(cfg.device)
     train, test = datasets.load(cfg.data)

@@ -34,7 +34,11 @@ def test_toml_values_and_overrides_are_applied(tmp_path):
     ("[model]\ndropout = [1.0]", r"rates must lie in \[0, 1\)"),
     ("[uncertainty]\npasses = 0", "passes must be >= 1"),
     ("[train]\nepochs = 1.5", "whole number"),
-    ("name = \"a/b\"", "plain folder name"),
+    ("name = \"a/b\"", "letters, digits"),
+    ("name = \"<img src=x onerror=alert(1)>\"", "letters, digits"),
+    ("[attacks]\nenabled = [\"pgd\"]", "unknown attack 'pgd'; valid attacks: fgsm, lbfgs, iaa"),
+    ("[attacks.fgsm]\neps = [-0.1]", "eps values must be >= 0"),
+    ("[attacks.iaa]\nwindow = 4", "odd number"),
     ("[model]\ndropout = 0.2", "must be a list"),
 ])
 def test_invalid_configs_name_the_key(tmp_path, text, message):

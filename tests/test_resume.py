@@ -136,3 +136,21 @@ def to_toml(values: dict, prefix: str = "") -> str:
             scalars.append(f"{key} = {json.dumps(value)}")
     head = f"[{prefix.rstrip('.')}]\n" if prefix else ""
     return head + "\n".join(scalars) + "\n" + "".join(tables)
+
+
+def test_same_config_and_seed_give_identical_tables_and_site(tiny_run, tmp_path):
+    """Train, compute and build again from scratch: everything but wall-time figures is identical."""
+    again = config.from_dict({**tiny_run.to_dict(), "out": str(tmp_path)})
+    pipeline.train_all(again, progress=False)
+    for p in (0.2, 0.3):
+        ours = torch.load(pipeline.checkpoint_path(again, p), weights_only=True)["state_dict"]
+        theirs = torch.load(pipeline.checkpoint_path(tiny_run, p), weights_only=True)["state_dict"]
+        assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    pipeline.compute(again, progress=False)
+    assert_same_tables(again.results_dir, tiny_run.results_dir)
+    build_site([again.results_dir], again.site_dir)
+    files = [p for p in sorted(tiny_run.site_dir.rglob("*")) if p.is_file()]
+    assert len(files) == len([p for p in again.site_dir.rglob("*") if p.is_file()])
+    for path in files:
+        if path.name != "provenance.html":  # provenance shows timings and the output path
+            assert path.read_bytes() == (again.site_dir / path.relative_to(tiny_run.site_dir)).read_bytes(), path
