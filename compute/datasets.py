@@ -116,13 +116,20 @@ def load_mnist(root: str, download: bool) -> tuple[Dataset, Dataset]:
 
     splits = []
     for train in (True, False):
+        raw = Path(root) / "MNIST" / "raw"
         try:
             ds = MNIST(root, train=train, download=download)
         except RuntimeError as exc:
-            raise DataError(
-                f"MNIST not found under {root}: expected {root}/MNIST/raw/train-images-idx3-ubyte and "
-                f"the three other idx files; download them with --download or point --data-root at them"
-            ) from exc
+            if "not found" in str(exc).lower():
+                raise DataError(
+                    f"MNIST not found under {root}: expected {raw}/train-images-idx3-ubyte and the three other "
+                    f"idx files; download them with --download or point --data-root at them") from exc
+            raise DataError(f"MNIST files under {raw} are truncated or corrupt ({exc}); download them again") from exc
+        except (ValueError, AssertionError, OSError, EOFError) as exc:
+            raise DataError(f"MNIST files under {raw} are truncated or corrupt ({exc}); download them again") from exc
+        if len(ds.data) != len(ds.targets):
+            raise DataError(f"MNIST files under {raw} disagree: {len(ds.data)} images but {len(ds.targets)} labels; "
+                            f"download them again")
         images = ds.data.unsqueeze(1).to(torch.uint8)
         labels = ds.targets.to(torch.int64)
         splits.append(Dataset("mnist", "train" if train else "test", images, labels,

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .tables import file_sha256
+
 CHECKPOINT_FORMAT = "robustviz-checkpoint"
 CHECKPOINT_VERSION = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -207,14 +209,6 @@ def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
     for key in sorted(state_dict):
         h.update(key.encode())
         h.update(state_dict[key].detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
     return h.hexdigest()
 
 

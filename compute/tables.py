@@ -73,10 +73,11 @@ def write_table(rows: dict[str, list[Any]] | pa.Table, name: str, directory: str
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
-    return sha256_file(path)
+    return file_sha256(path)
 
 
-def sha256_file(path: str | Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

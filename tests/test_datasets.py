@@ -102,3 +102,34 @@ def test_imagefolder_bad_input_is_named(tmp_path):
         datasets.load(DataConfig(name="imagefolder", root=str(tmp_path / "mixed"), test_size=2))
     with pytest.raises(DataError, match="not found"):
         datasets.load(DataConfig(name="imagefolder", root=str(tmp_path / "absent")))
+
+
+def write_mnist(root, n=(12, 5), corrupt=False):
+    """MNIST's idx files (big-endian headers, uint8 payload) for tiny train and test sets."""
+    import struct
+
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    for prefix, count in (("train", n[0]), ("t10k", n[1])):
+        images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=count, dtype=np.uint8)
+        data = struct.pack(">IIII", 2051, count, 28, 28) + images.tobytes()
+        if corrupt and prefix == "t10k":
+            data = data[: len(data) // 2]
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(data)
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, count) + labels.tobytes())
+    return images, labels
+
+
+def test_full_mnist_reads_torchvision_idx_files(tmp_path):
+    images, labels = write_mnist(tmp_path)
+    train, test = datasets.load(DataConfig(name="mnist", root=str(tmp_path)))
+    assert (len(train), len(test)) == (12, 5) and test.image_shape == (1, 28, 28)
+    assert np.array_equal(test.images.numpy()[:, 0], images) and np.array_equal(test.labels.numpy(), labels)
+
+
+def test_full_mnist_truncated_gives_a_clear_error(tmp_path):
+    write_mnist(tmp_path, corrupt=True)
+    with pytest.raises(DataError, match="truncated or corrupt.*download them again"):
+        datasets.load(DataConfig(name="mnist", root=str(tmp_path)))
