@@ -60,10 +60,6 @@ def seconds(value: float | None) -> str:
     return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
 
 
-def megabytes(value: int) -> str:
-    return f"{value / 1e6:.1f} MB"
-
-
 def pretty_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
 
@@ -78,7 +74,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline';
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(pct=pct, num=num, seconds=seconds, megabytes=megabytes, pretty_json=pretty_json,
+    env.filters.update(pct=pct, num=num, seconds=seconds, pretty_json=pretty_json,
                        tojson_script=script_json)
     env.globals["csp"] = CSP
     return env

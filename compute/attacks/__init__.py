@@ -38,7 +38,6 @@ def resolve(cfg: AttacksConfig, channels: int) -> AttacksConfig:
 class AttackOutput:
     rows: dict[str, list]  # columns of the attacks table
     minimal: dict[str, torch.Tensor]  # attack -> minimal adversarials (N, C, H, W), CPU float32
-    min_eps: torch.Tensor  # (N,) FGSM smallest flipping epsilon (NaN: none up to search_max)
     seconds: dict[str, float]
 
 
@@ -82,7 +81,6 @@ def run_attacks(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, im
         param.requires_grad_(False)
     rows: dict[str, list] = {k: [] for k in ROW_COLUMNS}
     minimal = {a: torch.empty_like(images) for a in cfg.enabled}
-    min_eps_all = torch.full((len(images),), float("nan"))
     seconds = {a: 0.0 for a in cfg.enabled}
     window = cfg.iaa.window
     bar = tqdm(total=len(images) * len(cfg.enabled), desc=f"attacks p={p:g}", unit="img", disable=not progress,
@@ -109,7 +107,6 @@ def run_attacks(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, im
             _append(rows, ids, p, "fgsm", None, True, model, x, adv_min, y, torch.full_like(ones, passes),
                     dt / (len(fg.eps) + 1), window, min_eps, success=~torch.isnan(min_eps))
             minimal["fgsm"][sl] = adv_min.cpu()
-            min_eps_all[sl] = min_eps.cpu()
             bar.update(len(ids))
         if "lbfgs" in cfg.enabled:
             t = time.perf_counter()
@@ -134,4 +131,4 @@ def run_attacks(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, im
             minimal["iaa"][sl] = r.adversarial.cpu()
             bar.update(len(ids))
     bar.close()
-    return AttackOutput(rows, minimal, min_eps_all, seconds)
+    return AttackOutput(rows, minimal, seconds)
