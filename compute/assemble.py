@@ -109,7 +109,7 @@ def assemble(results: Path) -> dict[str, Any]:
     tile_dir = results / TILES_DIR
     if tile_dir.exists():
         for old in tile_dir.iterdir():
-            old.unlink()
+            old.unlink(missing_ok=True)
     fmt = tiles.sheet_format(originals.shape[1])
     placed = tiles.write_sheets(originals, tile_dir, "images")
     images = pd.DataFrame({"image_id": ids, "label": labels, "class_name": [class_names[i] for i in labels], **placed})

@@ -218,7 +218,7 @@ def save_checkpoint(model: Classifier, path: str | Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     meta = dict(model.meta, weights_sha256=weights_sha256(state))
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "meta": meta, "state_dict": state}, tmp)
     os.replace(tmp, path)
     return file_sha256(path)

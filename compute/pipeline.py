@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 
 from . import activations, assemble, attacks, datasets, parts, tables, tiles
 from .config import ConfigError, RunConfig, to_plain
-from .models import CheckpointError, Classifier, file_sha256, load_checkpoint, save_checkpoint
 from .metrics import image_measures
+from .models import CheckpointError, Classifier, file_sha256, load_checkpoint, save_checkpoint
 from .train import train_model
 from .uncertainty import mc_probs
 
@@ -33,7 +33,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but no CUDA GPU is visible; use --device auto or cpu")
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is visible; use --device auto or cpu")
     return torch.device(name)
 
 
@@ -82,12 +82,12 @@ def train_all(cfg: RunConfig, progress: bool = True) -> StageSummary:
     ensure_writable(cfg.results_dir / MODELS_DIR)
     device = resolve_device(cfg.device)
     train, test = datasets.load(cfg.data)
-    accuracies, timings = {}, {}
+    accuracies = {}
     for i, p in enumerate(cfg.model.dropout):
         result = train_model(train, test, p, cfg.model, cfg.train, cfg.seed + i, device, progress)
         result.model.meta["train_seconds"] = round(result.seconds, 3)
         save_checkpoint(result.model.cpu(), checkpoint_path(cfg, p))
-        accuracies[p], timings[p] = result.accuracy, result.seconds
+        accuracies[p] = result.accuracy
     return StageSummary("train", len(train), accuracies, time.perf_counter() - start,
                         cfg.results_dir / MODELS_DIR)
 

@@ -70,7 +70,7 @@ def write_table(rows: dict[str, list[Any]] | pa.Table, name: str, directory: str
     table = rows if isinstance(rows, pa.Table) else pa.table({k: rows[k] for k in schema.names})
     table = table.select(schema.names).cast(schema)
     path = Path(directory) / f"{name}.parquet"
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")  # per process: two shards may assemble at once
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
     return file_sha256(path)
@@ -88,6 +88,6 @@ def file_sha256(path: str | Path) -> str:
 def write_json(data: dict[str, Any], path: str | Path) -> None:
     """Write JSON atomically with sorted keys (stable bytes for the same content)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, path)

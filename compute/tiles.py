@@ -54,7 +54,7 @@ def write_sheets(images: np.ndarray, directory: str | Path, kind: str, fmt: str 
         if palette is not None:
             picture = Image.frombytes("P", picture.size, picture.tobytes())  # values are palette indices
             picture.putpalette(palette)
-        tmp = directory / (name + ".tmp")
+        tmp = directory / f"{name}.tmp-{os.getpid()}"  # per process: two shards may assemble at once
         if ext == "png":
             picture.save(tmp, format="PNG", optimize=True)
         else:

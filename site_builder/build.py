@@ -67,7 +67,7 @@ def render_files(runs: list[Run]) -> dict[str, bytes]:
     for run in runs:
         tiles = run.path / run.manifest["tiles"]["directory"]
         for path in sorted(tiles.glob("*")):
-            if path.is_file() and not path.name.endswith(".tmp"):
+            if path.is_file() and ".tmp" not in path.name:
                 files[f"{run_dir(run)}/tiles/{path.name}"] = path.read_bytes()
     return files
 

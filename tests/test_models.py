@@ -67,7 +67,7 @@ def test_checkpoint_round_trip_returns_an_eval_model_with_metadata(tmp_path):
     assert back.meta["accuracy"] == 0.9
     x = torch.rand(4, 1, 28, 28)
     assert torch.equal(back(x), net.eval()(x))
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob("*.tmp*"))
 
 
 def test_corrupt_truncated_or_foreign_checkpoints_are_refused(tmp_path):
