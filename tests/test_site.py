@@ -172,3 +172,20 @@ def test_auroc_matches_its_definition():
     assert auroc(pd.Series([0.1, 0.2]), pd.Series([0.3, 0.4])) == 1.0
     assert auroc(pd.Series([0.3, 0.4]), pd.Series([0.1, 0.2])) == 0.0
     assert auroc(pd.Series([0.5, 0.5]), pd.Series([0.5])) == 0.5
+
+
+def test_a_site_shows_every_run_and_refuses_two_with_one_name(run, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(run.path, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["run"] = "second"
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    report = build_site([run.path, other], tmp_path / "site")
+    assert report.runs == 2
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert 'href="runs/tiny/uncertainty.html"' in index and 'href="runs/second/uncertainty.html"' in index
+    assert (tmp_path / "site" / "runs" / "second" / "attacks.html").is_file()
+    with pytest.raises(ResultsError, match="both named run 'tiny'; give runs distinct names"):
+        build_site([run.path, run.path], tmp_path / "site2")
