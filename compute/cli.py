@@ -57,10 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     compute.add_argument("--shard", metavar="K/N", help="compute only shard K of N (a disjoint slice of the test "
                                                         "images); the last shard to finish assembles the results")
     build = sub.add_parser("build", help="build the static site from one or more results directories")
-    build.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="results/<run> directories")
-    build.add_argument("--out", type=Path, default=Path("build/site"), metavar="SITE", help="site folder")
+    build.add_argument("results", nargs="*", type=Path, metavar="RESULTS",
+                       help="results/<run> directories (default: the run of --config)")
+    build.add_argument("--out", type=Path, metavar="SITE", help="site folder (default: <out>/site of --config)")
+    build.add_argument("--config", metavar="FILE.toml", help="run config whose results and site folders are the defaults")
     serve = sub.add_parser("serve", help="preview a built site over HTTP")
-    serve.add_argument("site", type=Path, metavar="SITE")
+    serve.add_argument("site", type=Path, nargs="?", metavar="SITE", help="site folder (default: <out>/site of --config)")
+    serve.add_argument("--config", metavar="FILE.toml", help="run config whose site folder is the default")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     args = parser.parse_args(argv)
@@ -90,11 +93,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "demo":
                 print(_build([cfg.results_dir], cfg.site_dir), flush=True)
         elif args.command == "build":
-            print(_build(args.results, args.out), flush=True)
+            cfg = load(args.config)
+            print(_build(args.results or [cfg.results_dir], args.out or cfg.site_dir), flush=True)
         elif args.command == "serve":
             from site_builder.serve import serve as serve_site
 
-            serve_site(args.site, args.host, args.port)
+            serve_site(args.site or load(args.config).site_dir, args.host, args.port)
     except user_errors as exc:  # bad input: one clear line, no traceback
         print(f"robustviz: error: {exc}", file=sys.stderr)
         return 2

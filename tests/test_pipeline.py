@@ -119,3 +119,8 @@ def test_cli_demo_trains_computes_and_builds(tmp_path, capsys):
     assert lines[2].startswith("build: 1 run(s)") and lines[2].endswith("index.html")
     assert (tmp_path / "o" / "site" / "index.html").is_file()
     assert (tmp_path / "o" / "results" / "cli" / "manifest.json").is_file()
+    # build takes its folders from the same config
+    cfg.write_text(cfg.read_text().replace('name = "cli"', f'name = "cli"\nout = "{tmp_path / "o"}"'))
+    (tmp_path / "o" / "site" / "index.html").unlink()
+    assert cli.main(["build", "--config", str(cfg)]) == 0
+    assert (tmp_path / "o" / "site" / "index.html").is_file()
