@@ -66,7 +66,8 @@ def uncertainty_dashboard(points: pd.DataFrame, calibration: pd.DataFrame, class
         title="Confidence vs Accuracy", width=WIDTH + 40, height=HEIGHT, name="scatter")
 
     def per_class(field: str, title: str, axis: str, name: str) -> alt.Chart:
-        return base.mark_bar().encode(
+        # Dots, not bars: the means sit close to 1, and bars on a cut axis would overstate differences.
+        return base.mark_circle(size=160, opacity=1).encode(
             x=alt.X("class_name:N", title="class", sort=class_names),
             y=alt.Y(f"mean({field}):Q", title=axis, scale=alt.Scale(zero=False)),
             color=color,
