@@ -64,15 +64,9 @@ def replicate(source: Path, target: Path, copies: int) -> None:
     out = {"images": images, "tiles": pd.concat(parts, ignore_index=True), "uncertainty": grow(frames["uncertainty"]),
            "attacks": grow(frames["attacks"]), "metrics": frames["metrics"], "calibration": frames["calibration"],
            "activations": frames["activations"]}
-    manifest["tables"] = {name: tables.write_table(pa_table(frame, name), name, target) for name, frame in out.items()}
+    manifest["tables"] = {name: tables.write_table(frame, name, target) for name, frame in out.items()}
     manifest["dataset"]["test_images"] = len(images)
     tables.write_json(manifest, target / "manifest.json")
-
-
-def pa_table(frame: pd.DataFrame, name: str):  # noqa: ANN201
-    import pyarrow as pa
-
-    return pa.Table.from_pandas(frame[tables.SCHEMAS[name].names], preserve_index=False)
 
 
 def main() -> None:

@@ -128,15 +128,14 @@ def assemble(results: Path) -> dict[str, Any]:
     timings["tiles"] = time.perf_counter() - t
 
     hashes = {
-        "images": tables.write_table(pa_table(images, "images"), "images", results),
-        "uncertainty": tables.write_table(pa_table(unc, "uncertainty"), "uncertainty", results),
-        "metrics": tables.write_table(pa_table(metrics, "metrics"), "metrics", results),
-        "calibration": tables.write_table(pa_table(calibration, "calibration"), "calibration", results),
-        "attacks": tables.write_table(pa_table(att, "attacks"), "attacks", results),
-        "tiles": tables.write_table(pa_table(pd.DataFrame(tile_rows, columns=tables.SCHEMAS["tiles"].names), "tiles"),
-                                    "tiles", results),
-        "activations": tables.write_table(pa_table(pd.DataFrame(act_rows, columns=tables.SCHEMAS["activations"].names),
-                                                   "activations"), "activations", results),
+        "images": tables.write_table(images, "images", results),
+        "uncertainty": tables.write_table(unc, "uncertainty", results),
+        "metrics": tables.write_table(metrics, "metrics", results),
+        "calibration": tables.write_table(calibration, "calibration", results),
+        "attacks": tables.write_table(att, "attacks", results),
+        "tiles": tables.write_table(pd.DataFrame(tile_rows, columns=tables.SCHEMAS["tiles"].names), "tiles", results),
+        "activations": tables.write_table(pd.DataFrame(act_rows, columns=tables.SCHEMAS["activations"].names),
+                                          "activations", results),
     }
     models = []
     for m in plan["models"]:
@@ -158,13 +157,6 @@ def assemble(results: Path) -> dict[str, Any]:
     parts.clean_stale(results, {results / p["path"] for p in plan["parts"]})
     tables.write_json(manifest, manifest_path)
     return manifest
-
-
-def pa_table(frame: pd.DataFrame, name: str):  # noqa: ANN201
-    import pyarrow as pa
-
-    schema = tables.SCHEMAS[name]
-    return pa.Table.from_pandas(frame[schema.names], preserve_index=False).cast(schema)
 
 
 def _activation_tiles(plan: dict[str, Any], loaded: dict, att: pd.DataFrame, labels: np.ndarray, ids: np.ndarray,

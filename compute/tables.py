@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -64,10 +65,14 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 
 
-def write_table(rows: dict[str, list[Any]] | pa.Table, name: str, directory: str | Path) -> str:
-    """Write table ``name`` (columns as lists, cast to its schema) atomically; returns its sha256."""
+def write_table(rows: dict[str, list[Any]] | pd.DataFrame, name: str, directory: str | Path) -> str:
+    """Write table ``name`` (columns as lists, or a DataFrame; cast to its schema) atomically;
+    returns its sha256."""
     schema = SCHEMAS[name]
-    table = rows if isinstance(rows, pa.Table) else pa.table({k: rows[k] for k in schema.names})
+    if isinstance(rows, pd.DataFrame):
+        table = pa.Table.from_pandas(rows[schema.names], preserve_index=False)
+    else:
+        table = pa.table({k: rows[k] for k in schema.names})
     table = table.select(schema.names).cast(schema)
     path = Path(directory) / f"{name}.parquet"
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")  # per process: two shards may assemble at once
