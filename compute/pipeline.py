@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -234,30 +235,41 @@ def compute_part(entry: dict, plan: dict, model: Classifier | None, test: datase
         rows["uncertainty"] = uncertainty_rows(model, out.minimal[unit], labels, ids, p, unit, cfg, device, progress)
         seconds["mc_dropout"] = time.perf_counter() - t
         arrays["adversarial"] = tiles.to_uint8(out.minimal[unit].numpy())
-    else:  # activations-<condition>: feature maps of this shard's candidate images
-        condition = unit.split("-", 1)[1]
-        plan_parts = {(e["p"], e["unit"], e["shard"]): e for e in plan["parts"]}
-        fgsm_entry = plan_parts.get((p, "fgsm", entry["shard"]))
-        if fgsm_entry is not None:
-            fg = parts.read_part(results / fgsm_entry["path"]).tables["attacks"]
-            fg = fg[fg["minimal"]].set_index("image_id")["min_eps"].reindex(ids).to_numpy(dtype=np.float64)
-            per_class = cfg.activations.per_class
-        else:
-            fg, per_class = np.full(len(ids), np.nan), 0
-        chosen = activations.select_images(labels.numpy(), np.asarray(ids), fg, per_class, cfg.activations.image_ids)
-        if condition == "clean":
-            images = test.floats(torch.as_tensor(pos[chosen])) if chosen else torch.zeros(0)
-        else:
-            adv = parts.read_part(results / plan_parts[(p, condition, entry["shard"])]["path"]).arrays["adversarial"]
-            images = torch.from_numpy(adv[chosen]).float().div_(255.0) if chosen else torch.zeros(0)
-        arrays["image_ids"] = np.asarray([ids[i] for i in chosen], dtype=np.int64)
-        if chosen:
-            for layer, values in activations.feature_maps(model, images.to(device), cfg.activations.max_maps).items():
-                arrays[f"layer-{layer}"] = values
+    else:  # activations-<condition>
+        arrays = activation_arrays(entry, plan, model, test, pos, cfg, device)
         seconds["activations"] = time.perf_counter() - started
     parts.write_part(results / entry["path"], rows, arrays,
                      {"key": entry["key"], "unit": unit, "dropout_p": p, "shard": entry["shard"], "seconds": seconds})
 
+
+def activation_arrays(entry: dict, plan: dict, model: Classifier, test: datasets.Dataset, pos: np.ndarray,
+                      cfg: RunConfig, device: torch.device) -> dict[str, np.ndarray]:
+    """Feature maps of this shard's candidate images (its most robust and most vulnerable per class by
+    FGSM's min_eps, plus configured ids) under one condition: ids and one float16 array per layer."""
+    results, p, shard = cfg.results_dir, entry["p"], entry["shard"]
+    condition = entry["unit"].split("-", 1)[1]
+    ids = test.image_ids[pos].tolist()
+    path_of = {(e["p"], e["unit"], e["shard"]): results / e["path"] for e in plan["parts"]}
+    fgsm_part = path_of.get((p, "fgsm", shard))
+    if fgsm_part is not None:  # only its table is needed: the selection uses min_eps
+        fg = pd.read_parquet(fgsm_part / "attacks.parquet", columns=["image_id", "minimal", "min_eps"])
+        min_eps = fg[fg["minimal"]].set_index("image_id")["min_eps"].reindex(ids).to_numpy(dtype=np.float64)
+        per_class = cfg.activations.per_class
+    else:
+        min_eps, per_class = np.full(len(ids), np.nan), 0
+    chosen = activations.select_images(test.labels[pos].numpy(), np.asarray(ids), min_eps, per_class,
+                                       cfg.activations.image_ids)
+    arrays = {"image_ids": np.asarray([ids[i] for i in chosen], dtype=np.int64)}
+    if not chosen:
+        return arrays
+    if condition == "clean":
+        images = test.floats(torch.as_tensor(pos[chosen]))
+    else:  # the 8-bit adversarial that the tiles show
+        images = torch.from_numpy(parts.read_part(path_of[(p, condition, shard)]).arrays["adversarial"][chosen])
+        images = images.float().div_(255.0)
+    for layer, values in activations.feature_maps(model, images.to(device), cfg.activations.max_maps).items():
+        arrays[f"layer-{layer}"] = values
+    return arrays
 
 
 def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 1)) -> StageSummary:
