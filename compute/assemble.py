@@ -6,16 +6,17 @@ so the tables do not depend on how the images were split into shards.
 """
 from __future__ import annotations
 
-import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import activations, parts, tables, tiles
+from . import activations, parts, summaries, tables, tiles
 from .metrics import calibration_bins, run_metrics
+from .parts import Part, Plan, Stored
 
 TILES_DIR = "tiles"
 
@@ -24,150 +25,128 @@ class IncompleteError(RuntimeError):
     """Some parts of the run are missing; the message names the shards still to run."""
 
 
-def load_plan(results: Path) -> dict[str, Any]:
-    path = results / parts.PARTS_DIR / parts.PLAN_FILE
-    if not path.is_file():
+def load_plan(results: Path) -> Plan:
+    """The run's plan; raises IncompleteError when compute never ran or some part is missing."""
+    plan = Plan.read(results)
+    if plan is None:
         raise IncompleteError(f"{results} has no computed parts; run `robustviz compute` first")
-    return json.loads(path.read_text())
+    missing = [p for p in plan.parts if not p.done(results)]
+    if missing:
+        shards = sorted({m.shard + 1 for m in missing})
+        n = plan.shards
+        raise IncompleteError(
+            f"{results} is missing {len(missing)} part(s) of shard(s) {', '.join(f'{k}/{n}' for k in shards)}; "
+            f"run `robustviz compute --shard K/{n}` for each of them (same config), then build again")
+    return plan
 
 
-def missing_parts(results: Path, plan: dict[str, Any]) -> list[dict[str, Any]]:
-    return [p for p in plan["parts"] if not (results / p["path"]).is_dir()]
+@dataclass(frozen=True)
+class Loaded:
+    """Every part of a complete plan, read."""
+
+    plan: Plan
+    stored: dict[Part, Stored]
+
+    def shards(self, unit: str, dropout_p: float | None, condition: str | None) -> list[Stored]:
+        return [self.stored[part] for part in self.plan.shard_parts(unit, dropout_p, condition)]
+
+    def array(self, unit: str, dropout_p: float | None, condition: str | None, name: str) -> np.ndarray:
+        """One array of a unit, concatenated over the shards."""
+        return np.concatenate([s.arrays[name] for s in self.shards(unit, dropout_p, condition)])
+
+    def table(self, unit: str, dropout_p: float | None, condition: str | None, name: str) -> pd.DataFrame:
+        return pd.concat([s.tables[name] for s in self.shards(unit, dropout_p, condition)], ignore_index=True)
 
 
-def _ordered(frame: pd.DataFrame, plan: dict[str, Any], by: str, position: pd.Series) -> pd.DataFrame:
-    order = {name: k for k, name in enumerate(["clean", *plan["attacks"]["enabled"]])}
+def _ordered(frame: pd.DataFrame, conditions: list[str], by: str, position: pd.Series) -> pd.DataFrame:
+    """Rows sorted by model, condition (clean first, then attacks as configured), eps, image position."""
+    order = {name: k for k, name in enumerate(conditions)}
     keys = pd.DataFrame({"p": frame["dropout_p"], "c": frame[by].map(order), "pos": frame["image_id"].map(position)})
+    sort = ["p", "c", "pos"]
     if "eps" in frame:
-        keys["budget"] = frame["eps"].fillna(np.inf)
-        sort = ["p", "c", "budget", "pos"]
-    else:
-        sort = ["p", "c", "pos"]
+        keys["eps"] = frame["eps"].fillna(np.inf)  # fixed budgets first, the minimal adversarial last
+        sort = ["p", "c", "eps", "pos"]
     return frame.iloc[keys.sort_values(sort, kind="stable").index].reset_index(drop=True)
 
 
-def _metric_rows(unc: pd.DataFrame, class_names: list[str], bins: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def gather_rows(loaded: Loaded, ps: list[float], attack_names: list[str], position: pd.Series) -> dict[str, pd.DataFrame]:
+    """The uncertainty and attacks tables of every model, in a shard-independent order."""
+    conditions = ["clean", *attack_names]
+    unc = pd.concat([loaded.table("clean" if c == "clean" else "attack", p, c, "uncertainty")
+                     for p in ps for c in conditions], ignore_index=True)
+    if attack_names:
+        att = pd.concat([loaded.table("attack", p, a, "attacks") for p in ps for a in attack_names], ignore_index=True)
+        att = _ordered(att, conditions, "attack", position)
+    else:
+        att = pd.DataFrame({c: [] for c in tables.SCHEMAS["attacks"].names})
+    return {"uncertainty": _ordered(unc, conditions, "condition", position), "attacks": att}
+
+
+def metric_tables(unc: pd.DataFrame, class_names: list[str], bins: int) -> dict[str, pd.DataFrame]:
+    """Run-level figures per (model, condition), overall and per class, and reliability bins."""
     metrics, calibration = [], []
     for (p, condition), rows in unc.groupby(["dropout_p", "condition"], sort=False):
         mean_probs = np.stack(rows["mean_probs"].to_numpy())
         labels = rows["label"].to_numpy()
         for label, name in [(None, None)] + list(enumerate(class_names)):
-            sel = slice(None) if label is None else labels == label
+            sel = np.ones(len(labels), dtype=bool) if label is None else labels == label
+            means = {f"mean_{c}": float(rows[c].to_numpy()[sel].mean()) if sel.any() else float("nan")
+                     for c in ("entropy", "mutual_info", "fooled_share")}
             metrics.append({"dropout_p": p, "condition": condition, "class_name": name,
-                            **run_metrics(mean_probs[sel], labels[sel], bins)})
+                            **run_metrics(mean_probs[sel], labels[sel], bins), **means})
         correct = (mean_probs.argmax(1) == labels).astype(np.float64)
         for b in calibration_bins(mean_probs.max(1), correct, bins):
             calibration.append({"dropout_p": p, "condition": condition, **b})
-    return pd.DataFrame(metrics), pd.DataFrame(calibration)
+    return {"metrics": pd.DataFrame(metrics), "calibration": pd.DataFrame(calibration)}
 
 
-def assemble(results: Path) -> dict[str, Any]:
-    """Write tables, tiles and manifest.json of ``results`` from its parts; returns the manifest.
+def model_summaries(loaded: Loaded, unc: pd.DataFrame, labels: np.ndarray) -> list[dict[str, Any]]:
+    """The manifest's models, with clean accuracy dropout off and of the MC mean."""
+    models = []
+    for m in loaded.plan.run["models"]:
+        p = m["dropout_p"]
+        plain = loaded.array("clean", p, "clean", "plain_pred")
+        clean = unc[(unc["dropout_p"] == p) & (unc["condition"] == "clean")]
+        models.append({**m, "accuracy": float(np.mean(plain == labels)),
+                       "mc_accuracy": float(np.mean(clean["pred"].to_numpy() == clean["label"].to_numpy()))})
+    return models
 
-    Raises IncompleteError naming the shards that still have to run.
-    """
-    start = time.perf_counter()
-    plan = load_plan(results)
-    missing = missing_parts(results, plan)
-    if missing:
-        shards = sorted({m["shard"] + 1 for m in missing})
-        n = plan["shards"]
-        raise IncompleteError(
-            f"{results} is missing {len(missing)} part(s) of shard(s) {', '.join(f'{k}/{n}' for k in shards)}; "
-            f"run `robustviz compute --shard K/{n}` for each of them (same config), then build again")
-    manifest_path = results / "manifest.json"
-    manifest_path.unlink(missing_ok=True)
-    loaded = {(p["p"], p["unit"], p["shard"]): parts.read_part(results / p["path"]) for p in plan["parts"]}
-    n_shards = plan["shards"]
-    data = [loaded[(None, "data", k)] for k in range(n_shards)]
-    originals = np.concatenate([d.arrays["images"] for d in data])
-    labels = np.concatenate([d.arrays["labels"] for d in data])
-    ids = np.concatenate([d.arrays["image_ids"] for d in data])
-    class_names = plan["dataset"]["class_names"]
-    position = pd.Series(np.arange(len(ids)), index=ids)
-    attacks_enabled = plan["attacks"]["enabled"]
-    ps = [m["dropout_p"] for m in plan["models"]]
-    timings: dict[str, float] = {}
-    for (p, unit, _), part in loaded.items():
-        for name, secs in part.meta.get("seconds", {}).items():
-            label = name if p is None else f"{name} p={p:g}"
-            timings[label] = timings.get(label, 0.0) + secs
 
-    def gather(p: float, unit: str, table: str) -> pd.DataFrame:
-        return pd.concat([loaded[(p, unit, k)].tables[table] for k in range(n_shards)], ignore_index=True)
-
-    unc = pd.concat([gather(p, u, "uncertainty") for p in ps for u in ["clean", *attacks_enabled]],
-                    ignore_index=True)
-    unc = _ordered(unc, plan, "condition", position)
-    att = (pd.concat([gather(p, a, "attacks") for p in ps for a in attacks_enabled], ignore_index=True)
-           if attacks_enabled else pd.DataFrame({c: [] for c in tables.SCHEMAS["attacks"].names}))
-    if attacks_enabled:
-        att = _ordered(att, plan, "attack", position)
-    metrics, calibration = _metric_rows(unc, class_names, plan["config"]["uncertainty"]["bins"])
-
-    t = time.perf_counter()
-    tile_dir = results / TILES_DIR
+def write_tiles(tile_dir: Path, loaded: Loaded, originals: np.ndarray, ids: np.ndarray, labels: np.ndarray,
+                att: pd.DataFrame, class_names: list[str]) -> dict[str, pd.DataFrame]:
+    """Sprite sheets of the originals, every adversarial and its heatmap, and the activation grids;
+    returns the images, tiles and activations tables that say where each tile sits."""
     if tile_dir.exists():
         for old in tile_dir.iterdir():
             old.unlink(missing_ok=True)
+    run = loaded.plan.run
     fmt = tiles.sheet_format(originals.shape[1])
     placed = tiles.write_sheets(originals, tile_dir, "images")
     images = pd.DataFrame({"image_id": ids, "label": labels, "class_name": [class_names[i] for i in labels], **placed})
     tile_rows: list[dict[str, Any]] = []
-    for p in ps:
-        for a in attacks_enabled:
-            adv = np.concatenate([loaded[(p, a, k)].arrays["adversarial"] for k in range(n_shards)])
-            for kind, pictures, kind_fmt, palette in (("adversarial", adv, fmt, None),
-                                                      ("heatmap", tiles.heatmaps(originals, adv), "png",
-                                                       tiles.heat_palette())):
-                where = tiles.write_sheets(pictures, tile_dir, f"{kind}-p{p:g}-{a}", kind_fmt, palette)
-                tile_rows += [{"image_id": int(i), "dropout_p": p, "attack": a, "kind": kind, "sheet": s,
+    for p in (m["dropout_p"] for m in run["models"]):
+        for a in run["attacks"]["enabled"]:
+            adv = loaded.array("attack", p, a, "adversarial")
+            for picture, sheets, sheet_fmt, palette in (("adversarial", adv, fmt, None),
+                                                        ("heatmap", tiles.heatmaps(originals, adv), "png",
+                                                         tiles.heat_palette())):
+                where = tiles.write_sheets(sheets, tile_dir, f"{picture}-p{p:g}-{a}", sheet_fmt, palette)
+                tile_rows += [{"image_id": int(i), "dropout_p": p, "attack": a, "picture": picture, "sheet": s,
                                "sheet_col": c, "sheet_row": r}
                               for i, s, c, r in zip(ids, where["sheet"], where["sheet_col"], where["sheet_row"])]
-    act_rows = _activation_tiles(plan, loaded, att, labels, ids, tile_dir)
-    timings["tiles"] = time.perf_counter() - t
-
-    hashes = {
-        "images": tables.write_table(images, "images", results),
-        "uncertainty": tables.write_table(unc, "uncertainty", results),
-        "metrics": tables.write_table(metrics, "metrics", results),
-        "calibration": tables.write_table(calibration, "calibration", results),
-        "attacks": tables.write_table(att, "attacks", results),
-        "tiles": tables.write_table(pd.DataFrame(tile_rows, columns=tables.SCHEMAS["tiles"].names), "tiles", results),
-        "activations": tables.write_table(pd.DataFrame(act_rows, columns=tables.SCHEMAS["activations"].names),
-                                          "activations", results),
-    }
-    models = []
-    for m in plan["models"]:
-        p = m["dropout_p"]
-        plain = np.concatenate([loaded[(p, "clean", k)].arrays["plain_pred"] for k in range(n_shards)])
-        clean = unc[(unc["dropout_p"] == p) & (unc["condition"] == "clean")]
-        models.append({**m, "accuracy": float(np.mean(plain == labels)),
-                       "mc_accuracy": float(np.mean(clean["pred"].to_numpy() == clean["label"].to_numpy()))})
-    timings["assemble"] = time.perf_counter() - start
-    timings["total"] = sum(timings.values())  # compute time of every part (possibly on several machines) + assembly
-    manifest = {
-        "schema_version": tables.SCHEMA_VERSION, "run": plan["run"], "dataset": plan["dataset"], "models": models,
-        "config": plan["config"], "attacks": plan["attacks"], "device": plan["device"], "versions": plan["versions"],
-        "timings": {k: round(v, 3) for k, v in sorted(timings.items())}, "tables": hashes,
-        "parts": {"shards": n_shards, "count": len(plan["parts"])},
-        "tiles": {"directory": TILES_DIR, "tile_width": int(originals.shape[3]), "tile_height": int(originals.shape[2]),
-                  "sheet_cols": tiles.sheet_cols(int(originals.shape[3])), "format": fmt},
-    }
-    parts.clean_stale(results, {results / p["path"] for p in plan["parts"]})
-    tables.write_json(manifest, manifest_path)
-    return manifest
+    act_rows = activation_tiles(loaded, att, labels, ids, tile_dir)
+    return {"images": images, "tiles": pd.DataFrame(tile_rows, columns=tables.SCHEMAS["tiles"].names),
+            "activations": pd.DataFrame(act_rows, columns=tables.SCHEMAS["activations"].names)}
 
 
-def _activation_tiles(plan: dict[str, Any], loaded: dict, att: pd.DataFrame, labels: np.ndarray, ids: np.ndarray,
-                      tile_dir: Path) -> list[dict[str, Any]]:
+def activation_tiles(loaded: Loaded, att: pd.DataFrame, labels: np.ndarray, ids: np.ndarray,
+                     tile_dir: Path) -> list[dict[str, Any]]:
     """Select the images to map over the whole test set, then draw their grids from the parts."""
-    cfg = plan["config"]["activations"]
-    conditions = ["clean", *plan["attacks"]["enabled"]]
+    run = loaded.plan.run
+    cfg = run["config"]["activations"]
+    conditions = ["clean", *run["attacks"]["enabled"]]
     rows: list[dict[str, Any]] = []
-    n_shards = plan["shards"]
-    for m in plan["models"]:
-        p = m["dropout_p"]
+    for p in (m["dropout_p"] for m in run["models"]):
         fg = att[(att["dropout_p"] == p) & (att["attack"] == "fgsm") & att["minimal"]]
         if len(fg):
             min_eps = fg.set_index("image_id")["min_eps"].reindex(ids).to_numpy(dtype=np.float64)
@@ -177,19 +156,8 @@ def _activation_tiles(plan: dict[str, Any], loaded: dict, att: pd.DataFrame, lab
         chosen = ids[activations.select_images(labels, ids, min_eps, per_class, tuple(cfg["image_ids"]))]
         if len(chosen) == 0:
             continue
-        maps: dict[str, dict[str, dict[int, np.ndarray]]] = {}
-        for c in conditions:
-            maps[c] = {}
-            for k in range(n_shards):
-                part = loaded[(p, f"activations-{c}", k)]
-                part_ids = part.arrays["image_ids"].tolist()
-                for name, values in part.arrays.items():
-                    if name.startswith("layer-"):
-                        layer = maps[c].setdefault(name[len("layer-"):], {})
-                        for j, image_id in enumerate(part_ids):
-                            layer[int(image_id)] = values[j]
-        layers = list(maps["clean"])
-        for layer in layers:
+        maps = {c: _feature_maps(loaded.shards("activations", p, c)) for c in conditions}
+        for layer in maps["clean"]:
             peak = {int(i): max(float(np.clip(maps[c][layer][int(i)].astype(np.float32), 0, None).max())
                                 for c in conditions) for i in chosen}
             grids, keys = [], []
@@ -205,3 +173,74 @@ def _activation_tiles(plan: dict[str, Any], loaded: dict, att: pd.DataFrame, lab
                              "tile_width": int(stack.shape[3]), "tile_height": int(stack.shape[2]), "sheet": sheet,
                              "sheet_col": col, "sheet_row": row})
     return rows
+
+
+def _feature_maps(shards: list[Stored]) -> dict[str, dict[int, np.ndarray]]:
+    """layer -> image id -> maps, from the activation parts of every shard."""
+    out: dict[str, dict[int, np.ndarray]] = {}
+    for part in shards:
+        part_ids = part.arrays["image_ids"].tolist()
+        for name, values in part.arrays.items():
+            if name.startswith("layer-"):
+                layer = out.setdefault(name[len("layer-"):], {})
+                for j, image_id in enumerate(part_ids):
+                    layer[int(image_id)] = values[j]
+    return out
+
+
+def part_timings(loaded: Loaded) -> dict[str, float]:
+    """Seconds per stage and model, summed over the shards (possibly run on several machines)."""
+    timings: dict[str, float] = {}
+    for part, stored in loaded.stored.items():
+        for name, secs in stored.meta.get("seconds", {}).items():
+            label = name if part.dropout_p is None else f"{name} p={part.dropout_p:g}"
+            timings[label] = timings.get(label, 0.0) + secs
+    return timings
+
+
+def assemble(results: Path) -> dict[str, Any]:
+    """Write tables, tiles and manifest.json of ``results`` from its parts; returns the manifest.
+
+    Raises IncompleteError naming the shards that still have to run.
+    """
+    start = time.perf_counter()
+    plan = load_plan(results)
+    manifest_path = results / "manifest.json"
+    manifest_path.unlink(missing_ok=True)
+    loaded = Loaded(plan, {part: parts.read_part(results / part.path) for part in plan.parts})
+    run = plan.run
+    class_names, attack_names = run["dataset"]["class_names"], run["attacks"]["enabled"]
+    ps = [m["dropout_p"] for m in run["models"]]
+    originals, labels, ids = (loaded.array("data", None, None, name) for name in ("images", "labels", "image_ids"))
+
+    found = gather_rows(loaded, ps, attack_names, pd.Series(np.arange(len(ids)), index=ids))
+    unc, att = found["uncertainty"], found["attacks"]
+    models = model_summaries(loaded, unc, labels)
+    t = time.perf_counter()
+    placed = write_tiles(results / TILES_DIR, loaded, originals, ids, labels, att, class_names)
+    tiles_seconds = time.perf_counter() - t
+    label_of = pd.Series(labels, index=ids)
+    frames = {
+        **found, **placed, **metric_tables(unc, class_names, run["config"]["uncertainty"]["bins"]),
+        "attack_summary": summaries.attack_summary(att, unc, attack_names, ps),
+        "robustness": summaries.robustness(att, {m["dropout_p"]: m["accuracy"] for m in models}, len(ids)),
+        "success_rates": summaries.success_rates(att, label_of, class_names),
+    }
+    hashes = {name: tables.write_table(frame, name, results) for name, frame in frames.items()}
+
+    timings = part_timings(loaded)
+    computed = sum(timings.values())
+    timings["tiles"] = tiles_seconds  # part of assemble, shown on its own
+    timings["assemble"] = time.perf_counter() - start
+    timings["total"] = computed + timings["assemble"]  # every part (possibly on several machines) + assembly
+    manifest = {
+        "schema_version": tables.SCHEMA_VERSION, "run": run["run"], "dataset": run["dataset"], "models": models,
+        "config": run["config"], "attacks": run["attacks"], "device": run["device"], "versions": run["versions"],
+        "timings": {k: round(v, 3) for k, v in sorted(timings.items())}, "tables": hashes,
+        "parts": {"shards": plan.shards, "count": len(plan.parts)},
+        "tiles": {"directory": TILES_DIR, "tile_width": int(originals.shape[3]), "tile_height": int(originals.shape[2]),
+                  "sheet_cols": tiles.sheet_cols(int(originals.shape[3])), "format": tiles.sheet_format(originals.shape[1])},
+    }
+    parts.clean_stale(results, {results / p.path for p in plan.parts})
+    tables.write_json(manifest, manifest_path)
+    return manifest

@@ -6,16 +6,18 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ConfigError, RunConfig, load
+from .attacks import ATTACKS
+from .config import DATASETS, DEVICES, ConfigError, RunConfig, load
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE.toml", help="TOML config; its values are saved in the manifest")
     p.add_argument("--out", metavar="DIR", help="output root: results in DIR/results/<run>, site in DIR/site "
                                                 "(default build)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to compute (default auto)")
-    p.add_argument("--dataset", choices=("mnist-sample", "mnist", "stl10", "imagefolder"),
-                   help="dataset (default mnist-sample, embedded and offline)")
+    p.add_argument("--device", choices=DEVICES, help="where to compute (default auto)")
+    p.add_argument("--dataset", choices=DATASETS, help="dataset (default mnist-sample, embedded and offline)")
+    p.add_argument("--attack", action="append", choices=tuple(ATTACKS), metavar="NAME",
+                   help=f"run this attack (repeat for several; default all: {', '.join(ATTACKS)})")
     p.add_argument("--data-root", metavar="DIR", help="folder holding the dataset's files")
     p.add_argument("--download", action="store_true", default=None,
                    help="let torchvision download mnist or stl10 if missing")
@@ -26,10 +28,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> RunConfig:
     return load(args.config, out=args.out, device=args.device, name=args.name, seed=args.seed,
-                data__name=args.dataset, data__root=args.data_root, data__download=args.download)
+                data__name=args.dataset, data__root=args.data_root, data__download=args.download,
+                attacks__enabled=tuple(args.attack) if args.attack else None)
 
 
-def _build(results: list[Path], site: Path) -> str:
+def _build_site(results: list[Path], site: Path) -> str:
     from site_builder.build import build_site
 
     from .assemble import assemble
@@ -91,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
                 shard = parse_shard(getattr(args, "shard", None))
                 print(pipeline.compute(cfg, progress=not args.quiet, shard=shard).line(), flush=True)
             if args.command == "demo":
-                print(_build([cfg.results_dir], cfg.site_dir), flush=True)
+                print(_build_site([cfg.results_dir], cfg.site_dir), flush=True)
         elif args.command == "build":
             cfg = load(args.config)
-            print(_build(args.results or [cfg.results_dir], args.out or cfg.site_dir), flush=True)
+            print(_build_site(args.results or [cfg.results_dir], args.out or cfg.site_dir), flush=True)
         elif args.command == "serve":
             from site_builder.serve import serve as serve_site
 

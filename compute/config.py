@@ -9,14 +9,15 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, make_dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from .attacks import ATTACKS
 
 DATASETS = ("mnist-sample", "mnist", "stl10", "imagefolder")
 ARCHITECTURES = ("auto", "mnist-cnn", "alexnet")
 DEVICES = ("auto", "cpu", "cuda")
-ATTACKS = ("fgsm", "lbfgs", "iaa")
 
 
 class ConfigError(ValueError):
@@ -56,44 +57,14 @@ class UncertaintyConfig:
     bins: int = 15  # equal-width confidence bins for ECE and the reliability diagram
 
 
-@dataclass(frozen=True)
-class FgsmConfig:
-    eps: tuple[float, ...] = ()  # budgets to report; () = 0.05, 0.1, 0.2, 0.3 (MNIST-like) or 2, 4, 8 /255 (colour)
-    search_max: float = 0.0  # largest epsilon tried for each image's smallest flip (0 = 0.5 grey, 32/255 colour)
-    search_grid: int = 16  # grid steps up to search_max before bisection
-    search_refine: int = 8  # bisection steps inside the first flipping grid interval
-
-
-@dataclass(frozen=True)
-class LbfgsConfig:
-    c_init: float = 1.0  # first c of the search (weight of the cross-entropy term)
-    c_factor: float = 10.0  # c grows (or shrinks) by this factor until the outcome changes
-    c_min: float = 1e-3  # smallest c tried
-    c_max: float = 1e4  # largest c tried; images still not fooled count as failures
-    bisection_steps: int = 3  # geometric bisections of [c_fail, c_success]: c is minimal within c_factor**(1/2**steps)
-    iterations: int = 10  # L-BFGS iterations per value of c
-    history: int = 10  # L-BFGS memory (pairs of steps and gradient changes)
-    target: int = -1  # class to aim at; -1 = most likely wrong class (untargeted use)
-
-
-@dataclass(frozen=True)
-class IaaConfig:
-    k: float = 10.0  # sharpness of the smooth maximum in Gap(X)
-    m: int = 10  # pixels perturbed per iteration
-    delta: float = 0.0  # step per pixel per iteration (0 = 0.1 grey, 8/255 colour)
-    d_max: float = 300.0  # perceptual-distance budget D_max
-    window: int = 3  # neighbourhood side for SD(x_i); odd
-    margin: float = 0.0  # success needs max_{i != t} P_i - P_t above this
-    max_iterations: int = 500  # hard cap per image
-
-
-@dataclass(frozen=True)
-class AttacksConfig:
-    enabled: tuple[str, ...] = ("fgsm", "lbfgs", "iaa")  # attacks to run, each against every model
-    batch_size: int = 256  # images per attack batch (shards are cut at multiples of it and of uncertainty.batch_size)
-    fgsm: FgsmConfig = field(default_factory=FgsmConfig)
-    lbfgs: LbfgsConfig = field(default_factory=LbfgsConfig)
-    iaa: IaaConfig = field(default_factory=IaaConfig)
+# One section per registered attack ([attacks.fgsm], ...): each attack's file defines its config
+# dataclass, so adding an attack adds its section here without touching this file.
+AttacksConfig = make_dataclass("AttacksConfig", [
+    ("enabled", tuple[str, ...], field(default=tuple(ATTACKS))),  # attacks to run, each against every model
+    ("batch_size", int, field(default=256)),  # images per attack batch (shards are cut at multiples of it and of uncertainty.batch_size)
+    *[(name, attack.config, field(default_factory=attack.config)) for name, attack in ATTACKS.items()],
+], frozen=True)
+AttacksConfig.__doc__ = "[attacks]: which attacks run, their batch size, and one section per registered attack."
 
 
 @dataclass(frozen=True)
@@ -113,7 +84,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
-    attacks: AttacksConfig = field(default_factory=AttacksConfig)
+    attacks: AttacksConfig = field(default_factory=AttacksConfig)  # type: ignore[valid-type]
     activations: ActivationsConfig = field(default_factory=ActivationsConfig)
 
     @property
@@ -140,7 +111,7 @@ def to_plain(value: Any) -> Any:
     return value
 
 
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+def _from_values(cls: type, values: dict[str, Any], where: str) -> Any:
     """Instantiate dataclass ``cls`` from ``values``, rejecting unknown keys and wrong types."""
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(values) - set(known))
@@ -156,7 +127,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
         if dataclasses.is_dataclass(default):
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {where}{name} must be a table ([{where}{name}])")
-            kwargs[name] = _build(type(default), value, f"{where}{name}.")
+            kwargs[name] = _from_values(type(default), value, f"{where}{name}.")
         elif isinstance(default, tuple):
             if not isinstance(value, (list, tuple)):
                 raise ConfigError(f"config key {where}{name} must be a list, e.g. {list(default)}")
@@ -219,28 +190,16 @@ def validate(cfg: RunConfig) -> RunConfig:
             bad("attacks.enabled", f"names unknown attack {name!r}; valid attacks: {', '.join(ATTACKS)}")
     if a.batch_size < 1:
         bad("attacks.batch_size", "must be >= 1")
-    for eps in a.fgsm.eps:
-        if eps < 0:
-            bad("attacks.fgsm.eps", f"values must be >= 0 (an L-infinity budget in [0, 1]), got {eps}")
-    if a.fgsm.search_max < 0 or a.fgsm.search_grid < 1 or a.fgsm.search_refine < 0:
-        bad("attacks.fgsm", "needs search_max >= 0, search_grid >= 1 and search_refine >= 0")
-    lb = a.lbfgs
-    if not 0 < lb.c_min <= lb.c_init <= lb.c_max or lb.c_factor <= 1:
-        bad("attacks.lbfgs", "needs 0 < c_min <= c_init <= c_max and c_factor > 1")
-    if lb.iterations < 1 or lb.history < 1 or lb.bisection_steps < 0:
-        bad("attacks.lbfgs", "needs iterations >= 1, history >= 1 and bisection_steps >= 0")
-    ia = a.iaa
-    if ia.k <= 0 or ia.m < 1 or ia.delta < 0 or ia.d_max <= 0 or ia.max_iterations < 1:
-        bad("attacks.iaa", "needs k > 0, m >= 1, delta >= 0, d_max > 0 and max_iterations >= 1")
-    if ia.window < 3 or ia.window % 2 == 0:
-        bad("attacks.iaa.window", f"must be an odd number >= 3, got {ia.window}")
+    for name in ATTACKS:
+        for key, why in getattr(a, name).problems():
+            bad(f"attacks.{name}" + (f".{key}" if key else ""), why)
     if cfg.activations.per_class < 0 or cfg.activations.max_maps < 1:
         bad("activations", "needs per_class >= 0 and max_maps >= 1")
     return cfg
 
 
 def from_dict(values: dict[str, Any]) -> RunConfig:
-    return validate(_build(RunConfig, values, ""))
+    return validate(_from_values(RunConfig, values, ""))
 
 
 def load(path: str | Path | None, **overrides: Any) -> RunConfig:
@@ -255,7 +214,7 @@ def load(path: str | Path | None, **overrides: Any) -> RunConfig:
             values = tomllib.loads(p.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {p} is not valid TOML: {exc}") from exc
-    cfg = _build(RunConfig, values, "")
+    cfg = _from_values(RunConfig, values, "")
     for key, value in overrides.items():
         if value is None:
             continue

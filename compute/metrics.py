@@ -1,4 +1,4 @@
-"""Measures of MC-dropout outputs (numpy only, so results can be assembled without torch).
+"""Measures of MC-dropout outputs (numpy and pandas only, so results can be assembled without torch).
 
 Per image (probs of shape (T, C) for the T passes):
   mean_probs p̄, var_probs Var_t[p_t] (ddof 0), confidence = 1 - var_probs[label],
@@ -6,10 +6,12 @@ Per image (probs of shape (T, C) for the T passes):
   mutual_info = H[p̄] - mean_t H[p_t] (BALD, clamped >= 0), variation_ratio = 1 - mode count / T,
   fooled_share = share of the T passes whose prediction is not the label.
 Per run: accuracy, ECE (equal-width bins on the top probability), NLL, Brier, also per class.
+Between two sets of images: the AUROC of a score.
 """
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 def _entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -76,3 +78,13 @@ def run_metrics(mean_probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> d
     return {"images": n, "accuracy": float(correct.mean()), "ece": float(ece),
             "nll": float(-np.log(np.clip(p[rows, labels], 1e-12, None)).mean()),
             "brier": float(((p - onehot) ** 2).sum(axis=1).mean())}
+
+
+def auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
+    """Area under the ROC curve of a score separating ``positives`` from ``negatives`` (ties count
+    half): the chance that a random positive scores higher than a random negative. NaN if either is empty."""
+    n_neg, n_pos = len(negatives), len(positives)
+    if n_neg == 0 or n_pos == 0:
+        return float("nan")
+    ranks = pd.Series(np.concatenate([negatives, positives])).rank(method="average").to_numpy()
+    return float((ranks[n_neg:].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

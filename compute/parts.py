@@ -1,14 +1,20 @@
-"""Results in parts: one directory per (model, unit, shard of images), written atomically.
+"""Results in parts: one directory per (shard of images, model, unit, condition), written atomically.
 
-A unit is "clean" (MC dropout of the test images), an attack id (its table rows, MC dropout of its
-minimal adversarials, and those adversarials as uint8) or "activations-<condition>" (feature maps
-of the shard's candidate images). Each part is keyed by the sha256 of what it depends on (the
-shard's data, the model's weights, the config it uses, the schema version), so a re-run reuses
-every part whose inputs did not change and computes only the rest. A part is written into a
-temporary directory and renamed into place: it either exists whole or not at all.
+A ``Part`` says what one piece of work reads and where it writes. Units:
+- ``data``: the shard's test images, labels and ids (no model);
+- ``clean``: MC dropout of the clean images, and the predictions with dropout off;
+- ``attack``: one attack (``condition`` names it): its attacks-table rows, MC dropout of its minimal
+  adversarials, and those adversarials as uint8;
+- ``activations``: feature maps of the shard's selected images under ``condition`` (clean or an
+  attack); it reads the ranking part (FGSM's ``min_eps`` picks the images) and, for an attack, the
+  part holding the adversarials.
+Each part is keyed by the sha256 of what it depends on (the shard's data, the model's weights, the
+config it uses, the schema version), so a re-run reuses every part whose inputs did not change. A
+part is written into a temporary directory and renamed into place: it exists whole or not at all.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -24,10 +30,58 @@ from . import tables
 
 PARTS_DIR = "parts"
 PLAN_FILE = "plan.json"
+UNITS = ("data", "clean", "attack", "activations")
 
 
 class ShardError(ValueError):
     """A --shard value is malformed."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the plan; every input it reads is a field."""
+
+    shard: int  # 0-based shard index
+    dropout_p: float | None  # the model; None for the data part
+    unit: str  # one of UNITS
+    condition: str | None  # "clean" or an attack name (the images the part is about); None for data
+    key: str  # sha256 of the part's inputs
+    path: str  # its directory, relative to the results directory
+    ranking: str | None = None  # activations: the FGSM part whose min_eps selects the images (None: ids only)
+    source: str | None = None  # activations of an attack: the part holding its adversarials
+
+    def done(self, results: Path) -> bool:
+        return (results / self.path).is_dir()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every part of every shard, and the run's metadata (what the manifest reports about it)."""
+
+    shards: int
+    run: dict[str, Any]  # schema_version, run, config, attacks, dataset, models, device, versions
+    parts: tuple[Part, ...]
+
+    def find(self, unit: str, dropout_p: float | None, condition: str | None, shard: int) -> Part:
+        return next(p for p in self.parts if (p.unit, p.dropout_p, p.condition, p.shard) ==
+                    (unit, dropout_p, condition, shard))
+
+    def shard_parts(self, unit: str, dropout_p: float | None, condition: str | None) -> list[Part]:
+        """The part of every shard, in shard order."""
+        return [self.find(unit, dropout_p, condition, k) for k in range(self.shards)]
+
+    def write(self, results: Path) -> None:
+        (results / PARTS_DIR).mkdir(parents=True, exist_ok=True)
+        tables.write_json({"shards": self.shards, "run": self.run,
+                           "parts": [dataclasses.asdict(p) for p in self.parts]}, results / PARTS_DIR / PLAN_FILE)
+
+    @staticmethod
+    def read(results: Path) -> Plan | None:
+        path = results / PARTS_DIR / PLAN_FILE
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        return Plan(data["shards"], data["run"], tuple(Part(**p) for p in data["parts"]))
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -70,13 +124,18 @@ def data_fingerprint(images: np.ndarray, labels: np.ndarray, ids: np.ndarray) ->
     return h.hexdigest()
 
 
-def part_dir(results: Path, p: float | None, unit: str, shard: int, shards: int, digest: str) -> Path:
-    model = "data" if p is None else f"p{p:g}"
-    return results / PARTS_DIR / model / unit / f"shard-{shard + 1}of{shards}-{digest[:16]}"
+def part_path(dropout_p: float | None, unit: str, condition: str | None, shard: int, shards: int,
+              digest: str) -> str:
+    """parts/<p0.25|data>/<data|clean|attack name|activations-condition>/shard-<k>of<N>-<key>."""
+    model = "data" if dropout_p is None else f"p{dropout_p:g}"
+    folder = f"activations-{condition}" if unit == "activations" else condition or unit
+    return f"{PARTS_DIR}/{model}/{folder}/shard-{shard + 1}of{shards}-{digest[:16]}"
 
 
 @dataclass(frozen=True)
-class Part:
+class Stored:
+    """What a part directory holds."""
+
     tables: dict[str, pd.DataFrame]
     arrays: dict[str, np.ndarray]
     meta: dict[str, Any]
@@ -99,13 +158,13 @@ def write_part(path: Path, rows: dict[str, dict[str, list]], arrays: dict[str, n
     os.replace(tmp, path)
 
 
-def read_part(path: Path) -> Part:
+def read_part(path: Path) -> Stored:
     frames = {f.stem: pd.read_parquet(f) for f in sorted(path.glob("*.parquet"))}
     arrays = {}
     if (path / "arrays.npz").is_file():
         with np.load(path / "arrays.npz") as npz:
             arrays = {k: npz[k] for k in npz.files}
-    return Part(frames, arrays, json.loads((path / "meta.json").read_text()))
+    return Stored(frames, arrays, json.loads((path / "meta.json").read_text()))
 
 
 def clean_stale(results: Path, keep: set[Path]) -> int:

@@ -11,9 +11,10 @@ import math
 import os
 import platform
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,9 +22,10 @@ import torch
 from tqdm.auto import tqdm
 
 from . import activations, assemble, attacks, datasets, parts, tables, tiles
-from .config import ConfigError, RunConfig, to_plain
+from .config import AttacksConfig, ConfigError, RunConfig, to_plain
 from .metrics import image_measures
 from .models import CheckpointError, Classifier, file_sha256, load_checkpoint, save_checkpoint
+from .parts import Part, Plan
 from .train import train_model
 from .uncertainty import mc_probs
 
@@ -130,11 +132,12 @@ def versions() -> dict[str, str]:
 
 
 def uncertainty_rows(model: Classifier, images: torch.Tensor, labels: torch.Tensor, image_ids: list[int], p: float,
-                     condition: str, cfg: RunConfig, device: torch.device, progress: bool) -> dict[str, list]:
+                     condition: str, job: Job) -> dict[str, list]:
     """MC-dropout measures of ``images`` (float, CPU) as uncertainty-table columns."""
+    cfg, device = job.cfg, job.device
     rows: dict[str, list] = {name: [] for name in tables.SCHEMAS["uncertainty"].names}
     batch = cfg.uncertainty.batch_size
-    bar = tqdm(total=len(image_ids), desc=f"mc-dropout p={p:g} {condition}", unit="img", disable=not progress,
+    bar = tqdm(total=len(image_ids), desc=f"mc-dropout p={p:g} {condition}", unit="img", disable=not job.progress,
                leave=False)
     for start in range(0, len(image_ids), batch):
         ids = image_ids[start:start + batch]
@@ -165,111 +168,132 @@ def batch_block(cfg: RunConfig) -> int:
     return math.lcm(cfg.uncertainty.batch_size, cfg.attacks.batch_size)
 
 
-def make_plan(cfg: RunConfig, test: datasets.Dataset, models: dict[float, Classifier], attack_cfg, shards: int,  # noqa: ANN001
-              device: torch.device) -> dict:
-    """Every part of every shard with its key and path. Keys name exactly what each part depends on."""
-    images, labels, ids = test.images.numpy(), test.labels.numpy(), test.image_ids.numpy()
-    entries = []
-    for k in range(shards):
-        pos = parts.shard_positions(len(test), k, shards, batch_block(cfg))
-        data_key = parts.key(schema=tables.SCHEMA_VERSION, data=parts.data_fingerprint(images[pos], labels[pos], ids[pos]))
-        entries.append({"shard": k, "p": None, "unit": "data", "key": data_key})
-        for p, model in models.items():
-            weights = model.meta["weights_sha256"]
-            # Batch sizes are inputs too: float kernels round differently for different batch shapes.
-            common = {"schema": tables.SCHEMA_VERSION, "data": data_key, "weights": weights, "seed": cfg.seed,
-                      "uncertainty": {"passes": cfg.uncertainty.passes, "batch_size": cfg.uncertainty.batch_size},
-                      "attack_batch": cfg.attacks.batch_size}
-            unit_keys = {"clean": parts.key(unit="clean", **common)}
-            for a in attack_cfg.enabled:
-                unit_keys[a] = parts.key(unit=a, attack=to_plain(getattr(attack_cfg, a)), **common)
-            for unit, digest in unit_keys.items():
-                entries.append({"shard": k, "p": p, "unit": unit, "key": digest})
-            for condition in ["clean", *attack_cfg.enabled]:
-                entries.append({"shard": k, "p": p, "unit": f"activations-{condition}", "key": parts.key(
-                    unit="activations", condition=unit_keys[condition], selection=unit_keys.get("fgsm"),
-                    activations=to_plain(cfg.activations), **common)})
-    results = cfg.results_dir
-    for e in entries:
-        e["path"] = parts.part_dir(results, e["p"], e["unit"], e["shard"], shards, e["key"]).relative_to(results).as_posix()
+def run_metadata(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset, models: dict[float, Classifier],
+                 attack_cfg: AttacksConfig, device: torch.device) -> dict[str, Any]:
+    """What the manifest says about the run besides its results: config, data, models, versions."""
     return {
-        "schema_version": tables.SCHEMA_VERSION, "run": cfg.name, "shards": shards, "config": cfg.to_dict(),
+        "schema_version": tables.SCHEMA_VERSION, "run": cfg.name, "config": cfg.to_dict(),
         "attacks": {"enabled": list(attack_cfg.enabled), "resolved": to_plain(attack_cfg)},
         "dataset": {"name": test.name, "split": test.split, "class_names": list(test.class_names),
-                    "image_shape": list(test.image_shape), "test_images": len(test),
+                    "image_shape": list(test.image_shape), "test_images": len(test), "train_images": len(train),
                     "sha256": test.fingerprint()},
         "models": [{"dropout_p": p, "architecture": m.meta["architecture"],
                     "checkpoint": f"{MODELS_DIR}/{checkpoint_path(cfg, p).name}",
                     "checkpoint_sha256": file_sha256(checkpoint_path(cfg, p)),
                     "train_seconds": m.meta.get("train_seconds"), "epochs": m.meta.get("epochs")}
                    for p, m in models.items()],
-        "device": str(device), "versions": versions(), "parts": entries,
+        "device": str(device), "versions": versions(),
     }
 
 
-def compute_part(entry: dict, plan: dict, model: Classifier | None, test: datasets.Dataset, pos: np.ndarray,
-                 cfg: RunConfig, attack_cfg, device: torch.device, progress: bool) -> None:  # noqa: ANN001
-    """Compute and write one part (see compute/parts.py for what each unit holds)."""
-    results = cfg.results_dir
-    ids = test.image_ids[pos].tolist()
-    labels = test.labels[pos]
-    unit, p = entry["unit"], entry["p"]
-    started = time.perf_counter()
-    rows: dict[str, dict[str, list]] = {}
-    arrays: dict[str, np.ndarray] = {}
-    seconds: dict[str, float] = {}
-    if unit == "data":
-        arrays = {"images": test.images[pos].numpy(), "labels": labels.numpy(), "image_ids": np.asarray(ids)}
-    elif unit == "clean":
-        floats = test.floats(torch.as_tensor(pos))
-        rows["uncertainty"] = uncertainty_rows(model, floats, labels, ids, p, "clean", cfg, device, progress)
-        arrays["plain_pred"] = plain_predictions(model, floats, device)
-        seconds["mc_dropout"] = time.perf_counter() - started
-    elif unit in attack_cfg.enabled:
-        floats = test.floats(torch.as_tensor(pos))
-        single = replace(attack_cfg, enabled=(unit,))
-        out = attacks.run_attacks(model, floats, labels, ids, p, single, device, progress)
-        seconds[unit] = out.seconds[unit]
-        rows["attacks"] = out.rows
-        t = time.perf_counter()
-        rows["uncertainty"] = uncertainty_rows(model, out.minimal[unit], labels, ids, p, unit, cfg, device, progress)
-        seconds["mc_dropout"] = time.perf_counter() - t
-        arrays["adversarial"] = tiles.to_uint8(out.minimal[unit].numpy())
-    else:  # activations-<condition>
-        arrays = activation_arrays(entry, plan, model, test, pos, cfg, device)
-        seconds["activations"] = time.perf_counter() - started
-    parts.write_part(results / entry["path"], rows, arrays,
-                     {"key": entry["key"], "unit": unit, "dropout_p": p, "shard": entry["shard"], "seconds": seconds})
+def make_plan(cfg: RunConfig, test: datasets.Dataset, models: dict[float, Classifier], attack_cfg: AttacksConfig,
+              shards: int) -> tuple[Part, ...]:
+    """Every part of every shard. Keys name exactly what each part depends on."""
+    images, labels, ids = test.images.numpy(), test.labels.numpy(), test.image_ids.numpy()
+    plan: list[Part] = []
+
+    def add(shard: int, p: float | None, unit: str, condition: str | None, digest: str, **reads: str | None) -> Part:
+        part = Part(shard, p, unit, condition, digest, parts.part_path(p, unit, condition, shard, shards, digest),
+                    **reads)
+        plan.append(part)
+        return part
+
+    for k in range(shards):
+        pos = parts.shard_positions(len(test), k, shards, batch_block(cfg))
+        data_key = parts.key(schema=tables.SCHEMA_VERSION, data=parts.data_fingerprint(images[pos], labels[pos], ids[pos]))
+        add(k, None, "data", None, data_key)
+        for p, model in models.items():
+            # Batch sizes are inputs too: float kernels round differently for different batch shapes.
+            common = {"schema": tables.SCHEMA_VERSION, "data": data_key, "weights": model.meta["weights_sha256"],
+                      "seed": cfg.seed, "uncertainty": {"passes": cfg.uncertainty.passes,
+                                                        "batch_size": cfg.uncertainty.batch_size},
+                      "attack_batch": cfg.attacks.batch_size}
+            made = {"clean": add(k, p, "clean", "clean", parts.key(unit="clean", **common))}
+            for a in attack_cfg.enabled:
+                made[a] = add(k, p, "attack", a, parts.key(unit=a, attack=to_plain(getattr(attack_cfg, a)), **common))
+            ranking = made.get("fgsm")
+            for condition, images_part in made.items():
+                add(k, p, "activations", condition, parts.key(
+                    unit="activations", condition=images_part.key, selection=ranking.key if ranking else None,
+                    activations=to_plain(cfg.activations), **common),
+                    ranking=ranking.path if ranking else None,
+                    source=images_part.path if condition != "clean" else None)
+    return tuple(plan)
 
 
-def activation_arrays(entry: dict, plan: dict, model: Classifier, test: datasets.Dataset, pos: np.ndarray,
-                      cfg: RunConfig, device: torch.device) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class Job:
+    """What every part of one shard is computed with."""
+
+    cfg: RunConfig
+    attack_cfg: AttacksConfig  # resolved for the data
+    test: datasets.Dataset
+    positions: np.ndarray  # the shard's positions in the test set
+    models: dict[float, Classifier]  # on ``device``
+    device: torch.device
+    progress: bool
+
+    @property
+    def image_ids(self) -> list[int]:
+        return self.test.image_ids[self.positions].tolist()
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.test.labels[self.positions]
+
+    def floats(self) -> torch.Tensor:
+        return self.test.floats(torch.as_tensor(self.positions))
+
+
+def compute_data(part: Part, job: Job) -> dict[str, Any]:
+    return {"arrays": {"images": job.test.images[job.positions].numpy(), "labels": job.labels.numpy(),
+                       "image_ids": np.asarray(job.image_ids)}}
+
+
+def compute_clean(part: Part, job: Job) -> dict[str, Any]:
+    model, floats, t = job.models[part.dropout_p], job.floats(), time.perf_counter()
+    rows = uncertainty_rows(model, floats, job.labels, job.image_ids, part.dropout_p, "clean", job)
+    return {"rows": {"uncertainty": rows}, "arrays": {"plain_pred": plain_predictions(model, floats, job.device)},
+            "seconds": {"mc_dropout": time.perf_counter() - t}}
+
+
+def compute_attack(part: Part, job: Job) -> dict[str, Any]:
+    model, p, name = job.models[part.dropout_p], part.dropout_p, part.condition
+    out = attacks.run_attack(name, model, job.floats(), job.labels, job.image_ids, p, job.attack_cfg, job.device,
+                             job.progress)
+    t = time.perf_counter()
+    rows = uncertainty_rows(model, out.adversarial, job.labels, job.image_ids, p, name, job)
+    return {"rows": {"attacks": out.rows, "uncertainty": rows},
+            "arrays": {"adversarial": tiles.to_uint8(out.adversarial.numpy())},
+            "seconds": {name: out.seconds, "mc_dropout": time.perf_counter() - t}}
+
+
+def compute_activations(part: Part, job: Job) -> dict[str, Any]:
     """Feature maps of this shard's candidate images (its most robust and most vulnerable per class by
     FGSM's min_eps, plus configured ids) under one condition: ids and one float16 array per layer."""
-    results, p, shard = cfg.results_dir, entry["p"], entry["shard"]
-    condition = entry["unit"].split("-", 1)[1]
-    ids = test.image_ids[pos].tolist()
-    path_of = {(e["p"], e["unit"], e["shard"]): results / e["path"] for e in plan["parts"]}
-    fgsm_part = path_of.get((p, "fgsm", shard))
-    if fgsm_part is not None:  # only its table is needed: the selection uses min_eps
-        fg = pd.read_parquet(fgsm_part / "attacks.parquet", columns=["image_id", "minimal", "min_eps"])
+    results, ids, t = job.cfg.results_dir, job.image_ids, time.perf_counter()
+    if part.ranking is not None:  # only its table is needed: the selection uses min_eps
+        fg = pd.read_parquet(results / part.ranking / "attacks.parquet", columns=["image_id", "minimal", "min_eps"])
         min_eps = fg[fg["minimal"]].set_index("image_id")["min_eps"].reindex(ids).to_numpy(dtype=np.float64)
-        per_class = cfg.activations.per_class
+        per_class = job.cfg.activations.per_class
     else:
         min_eps, per_class = np.full(len(ids), np.nan), 0
-    chosen = activations.select_images(test.labels[pos].numpy(), np.asarray(ids), min_eps, per_class,
-                                       cfg.activations.image_ids)
+    chosen = activations.select_images(job.labels.numpy(), np.asarray(ids), min_eps, per_class,
+                                       job.cfg.activations.image_ids)
     arrays = {"image_ids": np.asarray([ids[i] for i in chosen], dtype=np.int64)}
-    if not chosen:
-        return arrays
-    if condition == "clean":
-        images = test.floats(torch.as_tensor(pos[chosen]))
-    else:  # the 8-bit adversarial that the tiles show
-        images = torch.from_numpy(parts.read_part(path_of[(p, condition, shard)]).arrays["adversarial"][chosen])
-        images = images.float().div_(255.0)
-    for layer, values in activations.feature_maps(model, images.to(device), cfg.activations.max_maps).items():
-        arrays[f"layer-{layer}"] = values
-    return arrays
+    if chosen:
+        if part.source is None:
+            images = job.test.floats(torch.as_tensor(job.positions[chosen]))
+        else:  # the 8-bit adversarial that the tiles show
+            adversarial = parts.read_part(results / part.source).arrays["adversarial"][chosen]
+            images = torch.from_numpy(adversarial).float().div_(255.0)
+        maps = activations.feature_maps(job.models[part.dropout_p], images.to(job.device), job.cfg.activations.max_maps)
+        arrays.update({f"layer-{layer}": values for layer, values in maps.items()})
+    return {"arrays": arrays, "seconds": {"activations": time.perf_counter() - t}}
+
+
+# unit -> function computing a part's tables ("rows"), arrays and timings ("seconds").
+UNITS = {"data": compute_data, "clean": compute_clean, "attack": compute_attack, "activations": compute_activations}
 
 
 def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 1)) -> StageSummary:
@@ -282,22 +306,23 @@ def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 
     (out / "manifest.json").unlink(missing_ok=True)  # until reassembled, this run is not a finished result
     device = resolve_device(cfg.device)
     train, test = datasets.load(cfg.data)
-    models = load_models(cfg, test)
+    models = {p: m.to(device) for p, m in load_models(cfg, test).items()}
     attack_cfg = attacks.resolve(cfg.attacks, test.image_shape[0])
-    plan = make_plan(cfg, test, models, attack_cfg, n, device)
-    plan["dataset"]["train_images"] = len(train)
-    (out / parts.PARTS_DIR).mkdir(exist_ok=True)
-    tables.write_json(plan, out / parts.PARTS_DIR / parts.PLAN_FILE)
-    pos = parts.shard_positions(len(test), k, n, batch_block(cfg))
+    plan = Plan(n, run_metadata(cfg, train, test, models, attack_cfg, device),
+                make_plan(cfg, test, models, attack_cfg, n))
+    plan.write(out)
+    job = Job(cfg, attack_cfg, test, parts.shard_positions(len(test), k, n, batch_block(cfg)), models, device, progress)
     reused = computed = 0
-    for entry in plan["parts"]:
-        if entry["shard"] != k:
+    for part in plan.parts:
+        if part.shard != k:
             continue
-        if (out / entry["path"]).is_dir():
+        if part.done(out):
             reused += 1
             continue
-        model = None if entry["p"] is None else models[entry["p"]].to(device)
-        compute_part(entry, plan, model, test, pos, cfg, attack_cfg, device, progress)
+        made = UNITS[part.unit](part, job)
+        meta = {"key": part.key, "unit": part.unit, "condition": part.condition, "dropout_p": part.dropout_p,
+                "shard": part.shard, "seconds": made.get("seconds", {})}
+        parts.write_part(out / part.path, made.get("rows", {}), made.get("arrays", {}), meta)
         computed += 1
     notes = [f"shard {k + 1}/{n}" if n > 1 else "", f"reused {reused} part(s), computed {computed}"]
     accuracies: dict[float, float] = {}
@@ -306,5 +331,5 @@ def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 
         accuracies = {m["dropout_p"]: m["accuracy"] for m in manifest["models"]}
     except assemble.IncompleteError as exc:
         notes.append(f"not assembled yet: {exc}")
-    return StageSummary("compute", len(pos), accuracies, time.perf_counter() - start, out, [x for x in notes if x],
-                        reused, computed)
+    return StageSummary("compute", len(job.positions), accuracies, time.perf_counter() - start, out,
+                        [x for x in notes if x], reused, computed)

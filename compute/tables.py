@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 f32, f64, i64 = pa.float32(), pa.float64(), pa.int64()
 
@@ -40,10 +40,10 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("perceptual_distance", f64), ("flat_pixels_changed", i64), ("iterations", i64), ("min_eps", f64),
         ("c", f64), ("seconds", f64),
     ]),
-    # Where each minimal adversarial (kind "adversarial") and its perturbation heatmap (kind "heatmap")
-    # sits in the sprite sheets; originals are in the images table.
+    # Where each minimal adversarial (picture "adversarial") and its perturbation heatmap (picture
+    # "heatmap") sits in the sprite sheets; originals are in the images table.
     "tiles": pa.schema([
-        ("image_id", i64), ("dropout_p", f64), ("attack", pa.string()), ("kind", pa.string()),
+        ("image_id", i64), ("dropout_p", f64), ("attack", pa.string()), ("picture", pa.string()),
         ("sheet", pa.string()), ("sheet_col", i64), ("sheet_row", i64),
     ]),
     # Activation-map grids of selected images: one tile per (image, model, condition, conv layer).
@@ -55,12 +55,30 @@ SCHEMAS: dict[str, pa.Schema] = {
     # Run-level figures per (dropout_p, condition), for all images (class_name null) and per class.
     "metrics": pa.schema([
         ("dropout_p", f64), ("condition", pa.string()), ("class_name", pa.string()), ("images", i64),
-        ("accuracy", f64), ("ece", f64), ("nll", f64), ("brier", f64),
+        ("accuracy", f64), ("ece", f64), ("nll", f64), ("brier", f64), ("mean_entropy", f64),
+        ("mean_mutual_info", f64), ("mean_fooled_share", f64),
     ]),
     # Reliability diagram: equal-width bins of the top probability per (dropout_p, condition).
     "calibration": pa.schema([
         ("dropout_p", f64), ("condition", pa.string()), ("bin", i64), ("lower", f64), ("upper", f64),
         ("count", i64), ("mean_top_prob", f64), ("accuracy", f64),
+    ]),
+    # Per (dropout_p, attack), over the minimal adversarials of all images: success rate, mean
+    # distortions of the successful ones, mean iterations, and the AUROC of MC-dropout entropy and
+    # mutual information separating the adversarials from the clean images.
+    "attack_summary": pa.schema([
+        ("dropout_p", f64), ("attack", pa.string()), ("images", i64), ("success_rate", f64), ("mean_l2", f64),
+        ("mean_linf", f64), ("mean_perceptual_distance", f64), ("mean_flat_pixels_changed", f64),
+        ("mean_l0", f64), ("mean_iterations", f64), ("entropy_auroc", f64), ("mutual_info_auroc", f64),
+    ]),
+    # Accuracy (dropout off) under FGSM per (dropout_p, eps) over all images; eps 0 = clean accuracy.
+    "robustness": pa.schema([
+        ("dropout_p", f64), ("eps", f64), ("accuracy", f64), ("images", i64),
+    ]),
+    # Success rate per (dropout_p, attack, eps, class_name); eps null: the attack's minimal adversarials.
+    "success_rates": pa.schema([
+        ("dropout_p", f64), ("attack", pa.string()), ("eps", f64), ("class_name", pa.string()),
+        ("success_rate", f64), ("images", i64),
     ]),
 }
 

@@ -23,9 +23,9 @@ def sheet_format(channels: int) -> str:
     return "png" if channels == 1 else "webp"
 
 
-def write_sheets(images: np.ndarray, directory: str | Path, kind: str, fmt: str | None = None,
+def write_sheets(images: np.ndarray, directory: str | Path, prefix: str, fmt: str | None = None,
                  palette: list[int] | None = None) -> dict[str, list]:
-    """Pack uint8 ``images`` (N, C, H, W) into sheets ``<directory>/<kind>-NNN.<ext>``.
+    """Pack uint8 ``images`` (N, C, H, W) into sheets ``<directory>/<prefix>-NNN.<ext>``.
 
     Returns the columns ``sheet`` (file name relative to ``directory``), ``sheet_col`` and
     ``sheet_row`` for each image, in input order. Writes are atomic (temp name, then rename).
@@ -48,7 +48,7 @@ def write_sheets(images: np.ndarray, directory: str | Path, kind: str, fmt: str 
             canvas[r * h:(r + 1) * h, q * w:(q + 1) * w] = tile.transpose(1, 2, 0)
             out["sheet_col"].append(q)
             out["sheet_row"].append(r)
-        name = f"{kind}-{first // per_sheet:03d}.{ext}"
+        name = f"{prefix}-{first // per_sheet:03d}.{ext}"
         out["sheet"] += [name] * len(chunk)
         picture = Image.fromarray(canvas[:, :, 0] if c == 1 else canvas)
         if palette is not None:

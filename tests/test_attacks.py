@@ -1,6 +1,7 @@
 """Attacks: properties on small models the tests build, and FGSM against a reference library."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,12 +10,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from compute import datasets
+from compute import cli, datasets
+from compute.attacks import ATTACKS, OWN_COLUMNS, resolve
 from compute.attacks.common import distortion, local_sd, sensitivity, smooth_gap, true_gap
 from compute.attacks.fgsm import fgsm, fgsm_direction, min_flip_eps
 from compute.attacks.iaa import iaa
 from compute.attacks.lbfgs import bracket_ratio, lbfgs, minimise
-from compute.config import DataConfig
+from compute.config import AttacksConfig, DataConfig, RunConfig
+from compute.metrics import auroc
 from compute.models import load_checkpoint
 
 
@@ -35,6 +38,49 @@ def cnn(tiny_run):
 def digits():
     _, test = datasets.load(DataConfig(test_limit=40))
     return test.floats(slice(None)), test.labels
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_every_registered_attack_keeps_the_shared_contract(name, digits, cnn):
+    x, y = digits[0][:12], digits[1][:12]
+    cfg = getattr(resolve(AttacksConfig(), channels=1), name)
+    result = ATTACKS[name].run(model=cnn, images=x, labels=y, cfg=cfg)
+    for r in [result, *result.budgets.values()]:
+        assert r.adversarial.shape == x.shape and r.adversarial.dtype == torch.float32
+        assert r.adversarial.min() >= 0 and r.adversarial.max() <= 1
+        assert r.success.shape == (12,) and r.success.dtype == torch.bool
+        assert r.iterations.shape == (12,) and r.iterations.dtype == torch.int64 and (r.iterations >= 0).all()
+        assert set(r.columns) <= set(OWN_COLUMNS)
+        with torch.no_grad():
+            wrong = cnn(r.adversarial).argmax(1) != y
+        assert torch.all(wrong | ~r.success)  # a success is misclassified
+    assert result.success.any()
+    # An image's result does not depend on its batch mates.
+    for i in (0, 7):
+        alone = ATTACKS[name].run(model=cnn, images=x[i:i + 1], labels=y[i:i + 1], cfg=cfg)
+        assert alone.success[0] == result.success[i]
+        assert torch.allclose(alone.adversarial[0], result.adversarial[i], atol=1e-5)
+
+
+def test_config_sections_and_cli_choices_come_from_the_registry():
+    sections = {f.name for f in dataclasses.fields(AttacksConfig)}
+    assert sections == {"enabled", "batch_size", *ATTACKS}
+    assert RunConfig().attacks.enabled == tuple(ATTACKS)
+    for name, attack in ATTACKS.items():
+        assert isinstance(getattr(RunConfig().attacks, name), attack.config)
+    with pytest.raises(SystemExit):
+        cli.main(["compute", "--attack", "nonesuch"])
+    cfg = cli._config(cli.argparse.Namespace(config=None, out=None, device=None, name=None, seed=None, dataset=None,
+                                             data_root=None, download=None, attack=["iaa", "fgsm"]))
+    assert cfg.attacks.enabled == ("iaa", "fgsm")
+
+
+def test_auroc_matches_its_definition():
+    assert auroc(np.array([0.1, 0.2]), np.array([0.3, 0.4])) == 1.0
+    assert auroc(np.array([0.3, 0.4]), np.array([0.1, 0.2])) == 0.0
+    assert auroc(np.array([0.5, 0.5]), np.array([0.5])) == 0.5
+    assert auroc(np.array([0.1, 0.4]), np.array([0.3])) == 0.5
+    assert math.isnan(auroc(np.array([]), np.array([0.3])))
 
 
 def test_fgsm_equals_the_analytic_formula_on_a_linear_model():

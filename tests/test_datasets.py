@@ -8,6 +8,7 @@ from PIL import Image
 from compute import datasets
 from compute.config import DataConfig
 from compute.datasets import DataError
+from conftest import write_folder, write_mnist, write_stl10
 
 
 def test_mnist_sample_split_is_stratified_deterministic_and_disjoint():
@@ -28,24 +29,6 @@ def test_limits_take_the_first_images():
     full_train, full_test = datasets.load(DataConfig())
     assert (len(train), len(test)) == (50, 20)
     assert (test.image_ids == full_test.image_ids[:20]).all()
-
-
-def write_stl10(root, n_train=6, n_test=4, corrupt=None):
-    folder = root / "stl10_binary"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        x = rng.integers(0, 256, size=(n, 3, 96, 96), dtype=np.uint8)  # row-major (C, H, W)
-        y = rng.integers(0, 3, size=n).astype(np.uint8)
-        x.transpose(0, 1, 3, 2).tofile(folder / f"{split}_X.bin")  # on disk: column-major
-        (y + 1).tofile(folder / f"{split}_y.bin")  # on disk: 1-based
-        arrays[split] = (x, y)
-    (folder / "class_names.txt").write_text("airplane\nbird\ncar\n")
-    if corrupt:
-        with open(folder / corrupt, "r+b") as fh:
-            fh.truncate(1000)
-    return arrays
 
 
 def test_stl10_reader_reads_the_binary_layout_without_md5(tmp_path):
@@ -71,15 +54,6 @@ def test_mnist_missing_gives_a_clear_error(tmp_path):
         datasets.load(DataConfig(name="mnist", root=str(tmp_path)))
 
 
-def write_folder(root, classes, n=5, size=(20, 20), mode="L"):
-    rng = np.random.default_rng(1)
-    for c in classes:
-        (root / c).mkdir(parents=True)
-        for i in range(n):
-            shape = size[::-1] if mode == "L" else (*size[::-1], 3)
-            Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8), mode).save(root / c / f"{i}.png")
-
-
 def test_imagefolder_takes_class_names_from_folders_grey_and_colour(tmp_path):
     write_folder(tmp_path / "grey", ["cat", "dog", "eel"], size=(28, 28))
     train, test = datasets.load(DataConfig(name="imagefolder", root=str(tmp_path / "grey"), test_size=6))
@@ -102,24 +76,6 @@ def test_imagefolder_bad_input_is_named(tmp_path):
         datasets.load(DataConfig(name="imagefolder", root=str(tmp_path / "mixed"), test_size=2))
     with pytest.raises(DataError, match="not found"):
         datasets.load(DataConfig(name="imagefolder", root=str(tmp_path / "absent")))
-
-
-def write_mnist(root, n=(12, 5), corrupt=False):
-    """MNIST's idx files (big-endian headers, uint8 payload) for tiny train and test sets."""
-    import struct
-
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(2)
-    for prefix, count in (("train", n[0]), ("t10k", n[1])):
-        images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, size=count, dtype=np.uint8)
-        data = struct.pack(">IIII", 2051, count, 28, 28) + images.tobytes()
-        if corrupt and prefix == "t10k":
-            data = data[: len(data) // 2]
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(data)
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, count) + labels.tobytes())
-    return images, labels
 
 
 def test_full_mnist_reads_torchvision_idx_files(tmp_path):

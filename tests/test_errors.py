@@ -8,8 +8,7 @@ import torch
 
 from compute import cli, config
 from compute.models import build_model, load_checkpoint, save_checkpoint
-from test_datasets import write_folder, write_stl10
-from test_resume import to_toml
+from conftest import to_toml, write_folder, write_stl10
 
 
 @pytest.fixture

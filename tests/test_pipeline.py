@@ -29,7 +29,7 @@ def test_tables_follow_the_contract(tiny_run):
     assert attacks.loc[attacks["attack"] == "fgsm", "eps"].dropna().unique().tolist() == [0.05, 0.1, 0.2, 0.3]
     assert (attacks.loc[attacks["eps"].notna(), "linf"] <= attacks.loc[attacks["eps"].notna(), "eps"] + 1e-6).all()
     tiles = pd.read_parquet(out / "tiles.parquet")
-    assert len(tiles) == 120 * 2 * 3 * 2 and set(tiles["kind"]) == {"adversarial", "heatmap"}
+    assert len(tiles) == 120 * 2 * 3 * 2 and set(tiles["picture"]) == {"adversarial", "heatmap"}
     acts = pd.read_parquet(out / "activations.parquet")
     assert set(acts["layer"]) == {"conv1", "conv2"} and set(acts["condition"]) == {"clean", "fgsm", "lbfgs", "iaa"}
     assert (acts.loc[acts["layer"] == "conv1", "maps"] == 16).all()

@@ -16,33 +16,15 @@ import torch
 from compute import config, pipeline
 from compute.assemble import IncompleteError, assemble
 from compute.models import load_checkpoint, save_checkpoint
-from compute.tables import SCHEMAS
+from compute.parts import Plan
+from conftest import ROOT, assert_same_tables, copy_models, part_dirs, to_toml
 from site_builder.build import build_site
 
-ROOT = Path(__file__).resolve().parent.parent
-TIMING = {"seconds"}  # columns that measure wall time, the only ones allowed to differ
 
-
-def copy_models(tiny_run, out: Path, values: dict | None = None) -> config.RunConfig:
-    """A fresh results directory holding only the tiny run's checkpoints, with its config (or ``values``)."""
-    cfg = config.from_dict({**(values or tiny_run.to_dict()), "out": str(out)})
-    shutil.copytree(tiny_run.results_dir / "models", cfg.results_dir / "models")
-    return cfg
-
-
-def assert_same_tables(a: Path, b: Path) -> None:
-    for name in SCHEMAS:
-        left, right = pd.read_parquet(a / f"{name}.parquet"), pd.read_parquet(b / f"{name}.parquet")
-        keep = [c for c in left.columns if c not in TIMING]
-        pd.testing.assert_frame_equal(left[keep], right[keep], check_exact=True, obj=name)
-    sheets = sorted(p.name for p in (a / "tiles").iterdir())
-    assert sheets == sorted(p.name for p in (b / "tiles").iterdir())
-    for sheet in sheets:
-        assert (a / "tiles" / sheet).read_bytes() == (b / "tiles" / sheet).read_bytes(), sheet
-
-
-def part_dirs(results: Path) -> list[Path]:
-    return [p for p in (results / "parts").glob("*/*/shard-*") if p.is_dir()]
+def plan_of(cfg: config.RunConfig) -> Plan:
+    plan = Plan.read(cfg.results_dir)
+    assert plan is not None
+    return plan
 
 
 def test_compute_killed_mid_run_resumes_and_matches_an_uninterrupted_run(tiny_run, tmp_path):
@@ -57,11 +39,11 @@ def test_compute_killed_mid_run_resumes_and_matches_an_uninterrupted_run(tiny_ru
     assert proc.poll() is None, "compute finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = len(part_dirs(cfg.results_dir))
-    assert 4 <= done < 17 and not (cfg.results_dir / "manifest.json").exists()
+    done, total = len(part_dirs(cfg.results_dir)), len(plan_of(cfg).parts)
+    assert 4 <= done < total and not (cfg.results_dir / "manifest.json").exists()
     summary = pipeline.compute(cfg, progress=False)
-    assert summary.reused == done and summary.computed == 17 - done
-    assert f"reused {done} part(s), computed {17 - done}" in summary.line()
+    assert summary.reused == done and summary.computed == total - done
+    assert f"reused {done} part(s), computed {total - done}" in summary.line()
     assert_same_tables(cfg.results_dir, tiny_run.results_dir)
     assert not [p for p in (cfg.results_dir / "parts").glob("*/*/.*")]  # no half-written part left
 
@@ -70,17 +52,22 @@ def test_retraining_one_model_recomputes_only_its_parts(tiny_run, tmp_path):
     cfg = copy_models(tiny_run, tmp_path)
     shutil.copytree(tiny_run.results_dir / "parts", cfg.results_dir / "parts")
     first = pipeline.compute(cfg, progress=False)
-    assert (first.reused, first.computed) == (17, 0)
+    plan = plan_of(cfg).parts
+    assert (first.reused, first.computed) == (len(plan), 0)
     model = load_checkpoint(pipeline.checkpoint_path(cfg, 0.3))
     with torch.no_grad():
         model.layers.fc.bias += 0.01  # stands in for retraining this model
     save_checkpoint(model, pipeline.checkpoint_path(cfg, 0.3))
     second = pipeline.compute(cfg, progress=False)
-    assert (second.reused, second.computed) == (9, 8)  # data + p=0.2's 8 parts kept; p=0.3's 8 redone
+    of_model = [p for p in plan if p.dropout_p == 0.3]  # its clean, attack and activation parts
+    assert len(of_model) == 1 + 2 * len(cfg.attacks.enabled) + 1
+    assert (second.reused, second.computed) == (len(plan) - len(of_model), len(of_model))
     changed = config.from_dict({**cfg.to_dict(), "attacks": {**cfg.to_dict()["attacks"],
                                                               "iaa": {**cfg.to_dict()["attacks"]["iaa"], "d_max": 50.0}}})
     third = pipeline.compute(changed, progress=False)
-    assert (third.reused, third.computed) == (13, 4)  # iaa and its activation maps, for both models
+    of_iaa = [p for p in plan if p.condition == "iaa"]  # the attack and its activation maps, for both models
+    assert len(of_iaa) == 2 * 2
+    assert (third.reused, third.computed) == (len(plan) - len(of_iaa), len(of_iaa))
     iaa = pd.read_parquet(changed.results_dir / "attacks.parquet").query("attack == 'iaa'")
     assert iaa["perceptual_distance"].max() < 50 + 10 * 0.1 * 1e3  # the new budget was used
 
@@ -94,7 +81,8 @@ def test_three_shards_give_the_same_tables_and_site_as_one_run(tiny_run, tmp_pat
     cfg = copy_models(tiny_run, tmp_path / "sharded", values)
     for k in (2, 0):  # out of order, like independent jobs
         summary = pipeline.compute(cfg, progress=False, shard=(k, 3))
-        assert summary.images == 40 and summary.computed == 17 and f"shard {k + 1}/3" in summary.line()
+        per_shard = len([p for p in plan_of(cfg).parts if p.shard == k])
+        assert summary.images == 40 and summary.computed == per_shard and f"shard {k + 1}/3" in summary.line()
         assert "not assembled yet" in summary.line()
         assert not (cfg.results_dir / "manifest.json").exists()
     with pytest.raises(IncompleteError, match=r"shard\(s\) 2/3"):
@@ -129,20 +117,6 @@ def test_shards_must_be_whole_batches():
     for bad in ("3", "0/3", "4/3", "a/b"):
         with pytest.raises(ShardError, match="K/N|between 1 and N"):
             parse_shard(bad)
-
-
-def to_toml(values: dict, prefix: str = "") -> str:
-    """A minimal TOML writer for config dicts (strings, numbers, booleans, lists, nested tables)."""
-    import json
-
-    scalars, tables = [], []
-    for key, value in values.items():
-        if isinstance(value, dict):
-            tables.append(to_toml(value, f"{prefix}{key}."))
-        else:
-            scalars.append(f"{key} = {json.dumps(value)}")
-    head = f"[{prefix.rstrip('.')}]\n" if prefix else ""
-    return head + "\n".join(scalars) + "\n" + "".join(tables)
 
 
 def test_same_config_and_seed_give_identical_tables_and_site(tiny_run, tmp_path):

@@ -11,8 +11,7 @@ from compute import config, pipeline
 from site_builder.build import build_site
 from site_builder.render import CSP
 from site_builder.serve import make_server
-from test_browser import CHROMIUM, FLAGS
-from test_datasets import write_stl10
+from conftest import CHROMIUM, CHROMIUM_FLAGS, write_stl10
 
 HOSTILE = ["</script><img src=x onerror=alert(1)>", "\"><svg onload=alert(2)>", "' onmouseover='alert(3)"]
 
@@ -75,7 +74,7 @@ def test_hostile_class_names_run_nothing_in_the_browser(hostile_site):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         for page_path in sorted(hostile_site.rglob("*.html")):
             page = browser.new_page()
             dialogs, errors, console = [], [], []

@@ -1,4 +1,5 @@
-"""What all attacks share: input gradients, distortion norms, and the IAA perceptual distance.
+"""What all attacks share: the result type, input gradients, distortion norms, and the IAA
+perceptual distance.
 
 Images are float tensors in pixel space [0, 1], shape (B, C, H, W); a "pixel" is one value
 (channel, row, column). A pixel counts as changed when its 8-bit value would change, i.e. when
@@ -6,11 +7,42 @@ Images are float tensors in pixel space [0, 1], shape (B, C, H, W); a "pixel" is
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 CHANGE_TOL = 0.5 / 255
+
+
+class AttackConfig:
+    """Base of every attack's frozen config dataclass (one ``[attacks.<name>]`` section)."""
+
+    def resolve(self, channels: int) -> AttackConfig:
+        """The config with its data-dependent defaults (0 or empty) filled for ``channels``."""
+        return self
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(key within the section, or "" for the section; what is wrong) per invalid value."""
+        return []
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    """What every attack's ``run`` returns for a batch of B images.
+
+    ``adversarial`` is each image's minimal adversarial (the one shown, tiled and run through MC
+    dropout); ``columns`` holds the attack's own per-image columns of the attacks table (FGSM's
+    ``min_eps``, L-BFGS's ``c``; NaN = none). ``budgets`` maps a fixed budget (FGSM's epsilons) to
+    the result at that budget; those rows carry the budget in the table's ``eps`` column.
+    """
+
+    adversarial: torch.Tensor  # (B, C, H, W) in [0, 1]
+    success: torch.Tensor  # (B,) bool: the model (dropout off) gets the adversarial wrong
+    iterations: torch.Tensor  # (B,) int64
+    columns: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (B,) float
+    budgets: dict[float, "AttackResult"] = field(default_factory=dict)
 
 
 def input_gradient(model: nn.Module, x: torch.Tensor, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001

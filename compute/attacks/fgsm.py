@@ -6,11 +6,37 @@ Tensors: images (B, C, H, W) in [0, 1], labels (B,) int64. The model is used in 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .common import input_gradient
+from .common import AttackConfig, AttackResult, input_gradient
+
+GREY_EPS = (0.05, 0.1, 0.2, 0.3)
+COLOUR_EPS = (2 / 255, 4 / 255, 8 / 255)
+
+
+@dataclass(frozen=True)
+class FgsmConfig(AttackConfig):
+    eps: tuple[float, ...] = ()  # budgets to report; () = 0.05, 0.1, 0.2, 0.3 (MNIST-like) or 2, 4, 8 /255 (colour)
+    search_max: float = 0.0  # largest epsilon tried for each image's smallest flip (0 = 0.5 grey, 32/255 colour)
+    search_grid: int = 16  # grid steps up to search_max before bisection
+    search_refine: int = 8  # bisection steps inside the first flipping grid interval
+
+    def resolve(self, channels: int) -> FgsmConfig:
+        """Fill the defaults that depend on the data: greyscale (1 channel) or colour."""
+        grey = channels == 1
+        return replace(self, eps=self.eps or (GREY_EPS if grey else COLOUR_EPS),
+                       search_max=self.search_max or (0.5 if grey else 32 / 255))
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(key, what is wrong) for every invalid value; empty when valid."""
+        out = [("eps", f"values must be >= 0 (an L-infinity budget in [0, 1]), got {eps}") for eps in self.eps if eps < 0]
+        if self.search_max < 0 or self.search_grid < 1 or self.search_refine < 0:
+            out.append(("", "needs search_max >= 0, search_grid >= 1 and search_refine >= 0"))
+        return out
 
 
 def fgsm_direction(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -70,3 +96,20 @@ def min_flip_eps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, d
         lo[idx[~flip]] = mid[~flip]
         passes += 1
     return hi, passes
+
+
+def run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: FgsmConfig) -> AttackResult:
+    """FGSM at each image's smallest flipping epsilon (``min_eps``; at ``search_max`` where nothing
+    flips, a failure) and at every epsilon of ``cfg.eps`` (the budgets). ``cfg`` is resolved."""
+    direction = fgsm_direction(model, images, labels)
+    min_eps, passes = min_flip_eps(model, images, labels, direction, cfg.search_max, cfg.search_grid,
+                                   cfg.search_refine)
+    columns = {"min_eps": min_eps}
+    budgets = {}
+    for eps in cfg.eps:
+        adv = fgsm(model, images, labels, eps, direction)
+        with torch.no_grad():
+            wrong = model(adv).argmax(1) != labels
+        budgets[eps] = AttackResult(adv, wrong, torch.ones_like(labels), columns)
+    adversarial = (images + min_eps.nan_to_num(cfg.search_max).view(-1, 1, 1, 1) * direction).clamp(0.0, 1.0)
+    return AttackResult(adversarial, ~torch.isnan(min_eps), torch.full_like(labels, passes), columns, budgets)

@@ -12,12 +12,36 @@ Tensors: images (B, C, H, W) in [0, 1], labels (B,) int64; the model is used in 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
-from .common import sensitivity, smooth_gap, true_gap
+from .common import AttackConfig, AttackResult, sensitivity, smooth_gap, true_gap
+
+
+@dataclass(frozen=True)
+class IaaConfig(AttackConfig):
+    k: float = 10.0  # sharpness of the smooth maximum in Gap(X)
+    m: int = 10  # pixels perturbed per iteration
+    delta: float = 0.0  # step per pixel per iteration (0 = 0.1 grey, 8/255 colour)
+    d_max: float = 300.0  # perceptual-distance budget D_max
+    window: int = 3  # neighbourhood side for SD(x_i); odd
+    margin: float = 0.0  # success needs max_{i != t} P_i - P_t above this
+    max_iterations: int = 500  # hard cap per image
+
+    def resolve(self, channels: int) -> IaaConfig:
+        """Fill the defaults that depend on the data: greyscale (1 channel) or colour."""
+        return replace(self, delta=self.delta or (0.1 if channels == 1 else 8 / 255))
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(key, what is wrong) for every invalid value; empty when valid."""
+        out = []
+        if self.k <= 0 or self.m < 1 or self.delta < 0 or self.d_max <= 0 or self.max_iterations < 1:
+            out.append(("", "needs k > 0, m >= 1, delta >= 0, d_max > 0 and max_iterations >= 1"))
+        if self.window < 3 or self.window % 2 == 0:
+            out.append(("window", f"must be an odd number >= 3, got {self.window}"))
+        return out
 
 
 @dataclass(frozen=True)
@@ -87,3 +111,9 @@ def iaa(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, k: float =
                 ok = probs.argmax(1) == target[check]
             success[check[ok]] = True
     return IaaResult(adv, success, distance.float(), iterations)
+
+
+def run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: IaaConfig) -> AttackResult:
+    """IAA where each image stopped (success, D_max, no movable pixel or the iteration cap)."""
+    r = iaa(model, images, labels, cfg.k, cfg.m, cfg.delta, cfg.d_max, cfg.window, cfg.margin, cfg.max_iterations)
+    return AttackResult(r.adversarial, r.success, r.iterations)

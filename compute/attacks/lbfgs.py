@@ -21,10 +21,31 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .common import most_likely_wrong
+from .common import AttackConfig, AttackResult, most_likely_wrong
 
 ARMIJO = 1e-4
 BACKTRACKS = 8
+
+
+@dataclass(frozen=True)
+class LbfgsConfig(AttackConfig):
+    c_init: float = 1.0  # first c of the search (weight of the cross-entropy term)
+    c_factor: float = 10.0  # c grows (or shrinks) by this factor until the outcome changes
+    c_min: float = 1e-3  # smallest c tried
+    c_max: float = 1e4  # largest c tried; images still not fooled count as failures
+    bisection_steps: int = 3  # geometric bisections of [c_fail, c_success]: c is minimal within c_factor**(1/2**steps)
+    iterations: int = 10  # L-BFGS iterations per value of c
+    history: int = 10  # L-BFGS memory (pairs of steps and gradient changes)
+    target: int = -1  # class to aim at; -1 = most likely wrong class (untargeted use)
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(key, what is wrong) for every invalid value; empty when valid."""
+        out = []
+        if not 0 < self.c_min <= self.c_init <= self.c_max or self.c_factor <= 1:
+            out.append(("", "needs 0 < c_min <= c_init <= c_max and c_factor > 1"))
+        if self.iterations < 1 or self.history < 1 or self.bisection_steps < 0:
+            out.append(("", "needs iterations >= 1, history >= 1 and bisection_steps >= 0"))
+        return out
 
 
 @dataclass(frozen=True)
@@ -166,3 +187,11 @@ def lbfgs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, target: 
 def bracket_ratio(c_factor: float, bisection_steps: int) -> float:
     """Upper bound of c / c_failed after the search: the tolerance on c's minimality."""
     return math.exp(math.log(c_factor) / 2 ** bisection_steps)
+
+
+def run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: LbfgsConfig) -> AttackResult:
+    """The smallest-c adversarial of every image; ``c`` is NaN where nothing up to ``c_max`` succeeds."""
+    target = None if cfg.target < 0 else torch.full_like(labels, cfg.target)
+    r = lbfgs(model, images, labels, target, cfg.c_init, cfg.c_factor, cfg.c_min, cfg.c_max, cfg.bisection_steps,
+              cfg.iterations, cfg.history)
+    return AttackResult(r.adversarial, r.success, r.iterations, {"c": r.c})
