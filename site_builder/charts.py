@@ -1,6 +1,9 @@
 """Charts as pure functions: DataFrame in, Altair chart out (tested as data through ``to_dict()``).
+The rows they plot come from site_builder/chart_data.py.
 
-Every selection parameter is named explicitly, so a chart's spec is the same on every build.
+Every selection parameter is named explicitly, so a chart's spec is the same on every build. Chart
+data is inlined (the site must open from file://, where nothing can be fetched); the build lifts
+Altair's 5,000-row guard while it renders (site_builder/build.py), nowhere else.
 """
 from __future__ import annotations
 
@@ -9,30 +12,7 @@ import warnings
 import altair as alt
 import pandas as pd
 
-# Chart data is inlined on purpose (the site must open from file://, where nothing can be fetched);
-# render.compact_spec stores it as CSV. Altair's 5,000-row guard would stop the full MNIST test set.
-alt.data_transformers.disable_max_rows()
-
-POINT_COLUMNS = ["image_id", "class_name", "pred_name", "correct", "confidence", "true_prob", "top_prob",
-                 "entropy", "mutual_info", "variation_ratio"]
 WIDTH, HEIGHT = 260, 220
-
-
-def image_points(uncertainty: pd.DataFrame, class_names: list[str], p: float,
-                 condition: str = "clean") -> pd.DataFrame:
-    """One row per image for dropout rate ``p`` and ``condition``: the columns the charts plot."""
-    rows = uncertainty[(uncertainty["dropout_p"] == p) & (uncertainty["condition"] == condition)]
-    names = pd.Series(class_names)
-    out = pd.DataFrame({
-        "image_id": rows["image_id"].astype(int).to_numpy(),
-        "class_name": names[rows["label"].to_numpy()].to_numpy(),
-        "pred_name": names[rows["pred"].to_numpy()].to_numpy(),
-        "correct": (rows["pred"] == rows["label"]).to_numpy(),
-    })
-    for col in POINT_COLUMNS[4:]:
-        out[col] = rows[col].to_numpy().round(5)
-    return out.sort_values("image_id", kind="stable").reset_index(drop=True)
-
 
 def _class_color(class_names: list[str]) -> alt.Color:
     return alt.Color("class_name:N", title="class", sort=class_names,
@@ -138,17 +118,6 @@ def accuracy_by_dropout(metrics: pd.DataFrame) -> alt.Chart:
 ATTACK_COLORS = {"fgsm": "#4c78a8", "lbfgs": "#f58518", "iaa": "#54a24b", "clean": "#9d9d9d"}
 
 
-def robustness_points(attacks: pd.DataFrame, clean_accuracy: dict[float, float]) -> pd.DataFrame:
-    """Accuracy under FGSM per (dropout_p, eps), with eps = 0 the clean accuracy (dropout off)."""
-    rows = attacks[(attacks["attack"] == "fgsm") & attacks["eps"].notna()]
-    curve = rows.groupby(["dropout_p", "eps"], as_index=False)["success"].mean()
-    curve["accuracy"] = 1.0 - curve.pop("success")
-    zero = pd.DataFrame({"dropout_p": list(clean_accuracy), "eps": 0.0, "accuracy": list(clean_accuracy.values())})
-    out = pd.concat([zero, curve], ignore_index=True).sort_values(["dropout_p", "eps"], kind="stable")
-    out["dropout_p"] = out["dropout_p"].map(lambda p: f"p = {p:g}")
-    return out.round(5).reset_index(drop=True)
-
-
 def robustness_curve(points: pd.DataFrame) -> alt.Chart:
     """Accuracy vs FGSM epsilon, one line per dropout rate."""
     return alt.Chart(points).mark_line(point=True).encode(
@@ -159,54 +128,6 @@ def robustness_curve(points: pd.DataFrame) -> alt.Chart:
     ).properties(title="Robustness curve (FGSM)", width=360, height=240)
 
 
-ATTACK_POINT_COLUMNS = ["image_id", "attack", "class_name", "adv_name", "success", "l2", "linf",
-                        "perceptual_distance", "entropy", "entropy_clean", "mutual_info", "mutual_info_clean",
-                        "fooled_share"]
-
-
-def attack_points(attacks: pd.DataFrame, uncertainty: pd.DataFrame, images: pd.DataFrame, class_names: list[str],
-                  p: float) -> pd.DataFrame:
-    """One row per (image, attack) for dropout rate ``p``: the minimal adversarial's outcome, its
-    distortion, and MC-dropout uncertainty of the adversarial next to the clean image's."""
-    rows = attacks[(attacks["dropout_p"] == p) & attacks["minimal"]]
-    unc = uncertainty[uncertainty["dropout_p"] == p].set_index(["image_id", "condition"])
-    clean = unc.xs("clean", level="condition")
-    names = pd.Series(class_names)
-    adv_key = pd.MultiIndex.from_arrays([rows["image_id"], rows["attack"]])
-    label = rows["image_id"].map(images.set_index("image_id")["label"])
-    out = pd.DataFrame({
-        "image_id": rows["image_id"].to_numpy(), "attack": rows["attack"].to_numpy(),
-        "class_name": names[label.to_numpy()].to_numpy(), "adv_name": names[rows["adv_pred"].to_numpy()].to_numpy(),
-        "success": rows["success"].to_numpy(), "l2": rows["l2"].to_numpy(), "linf": rows["linf"].to_numpy(),
-        "perceptual_distance": rows["perceptual_distance"].to_numpy(),
-        "entropy": unc.loc[adv_key, "entropy"].to_numpy(),
-        "entropy_clean": clean.loc[rows["image_id"], "entropy"].to_numpy(),
-        "mutual_info": unc.loc[adv_key, "mutual_info"].to_numpy(),
-        "mutual_info_clean": clean.loc[rows["image_id"], "mutual_info"].to_numpy(),
-        "fooled_share": unc.loc[adv_key, "fooled_share"].to_numpy(),
-    })
-    floats = ["l2", "linf", "perceptual_distance", "entropy", "entropy_clean", "mutual_info", "mutual_info_clean",
-              "fooled_share"]
-    out[floats] = out[floats].round(4)
-    return out.sort_values(["attack", "image_id"], kind="stable").reset_index(drop=True)
-
-
-def success_rates(attacks: pd.DataFrame, images: pd.DataFrame, class_names: list[str], p: float) -> pd.DataFrame:
-    """Success rate per (class, attack, budget) for dropout rate ``p``: FGSM at every configured epsilon
-    (its minimal adversarial always succeeds, so it says nothing here), L-BFGS and IAA within their
-    search limits."""
-    rows = attacks[(attacks["dropout_p"] == p) & ((attacks["attack"] != "fgsm") | attacks["eps"].notna())]
-    rows = rows[rows["minimal"] | rows["eps"].notna()]
-    label = rows["image_id"].map(images.set_index("image_id")["label"])
-    budget = rows["eps"].map(lambda e: "" if e != e else f" ε={e:g}")
-    frame = pd.DataFrame({"class_name": pd.Series(class_names)[label.to_numpy()].to_numpy(),
-                          "attack": rows["attack"].to_numpy(), "budget": (rows["attack"] + budget).to_numpy(),
-                          "success": rows["success"].to_numpy()})
-    out = frame.groupby(["class_name", "attack", "budget"], as_index=False, sort=False).agg(
-        success=("success", "mean"), images=("success", "size"))
-    return out.round(5).sort_values(["attack", "budget", "class_name"], kind="stable").reset_index(drop=True)
-
-
 def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: list[str],
                      attack_names: list[str]) -> alt.VConcatChart:
     """Success per class and attack, distortion distributions, true -> adversarial class matrix, and
@@ -214,7 +135,7 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
 
     Clicking a bar picks a (class, attack); the legend picks an attack; brushing the L2 histogram
     picks images by distortion. The distributions, matrix and uncertainty views show only what is
-    picked; ``rates`` (from ``success_rates``) feeds the success bars.
+    picked; ``rates`` (from ``chart_data.success_points``) feeds the success bars.
     """
     bar_pick = alt.selection_point(name="bar_pick", fields=["class_name", "attack"])
     attack_pick = alt.selection_point(name="attack_pick", fields=["attack"], bind="legend")
@@ -224,16 +145,16 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
                       scale=alt.Scale(domain=attack_names, range=[ATTACK_COLORS.get(a, "#888") for a in attack_names]))
     base = alt.Chart(points)
 
-    budgets = sorted(rates["budget"].unique().tolist(), key=lambda b: (attack_names.index(b.split()[0])
-                                                                       if b.split()[0] in attack_names else 99, b))
+    variants = sorted(rates["variant"].unique().tolist(), key=lambda v: (attack_names.index(v.split()[0])
+                                                                          if v.split()[0] in attack_names else 99, v))
     success = alt.Chart(rates).mark_bar().encode(
         x=alt.X("class_name:N", title="true class", sort=class_names),
-        xOffset=alt.XOffset("budget:N", sort=budgets),
-        y=alt.Y("success:Q", title="success rate", scale=alt.Scale(domain=[0, 1])),
+        xOffset=alt.XOffset("variant:N", sort=variants),
+        y=alt.Y("success_rate:Q", title="success rate", scale=alt.Scale(domain=[0, 1])),
         color=color,
         opacity=alt.condition(picked, alt.value(1.0), alt.value(0.3)),
-        tooltip=["class_name:N", alt.Tooltip("budget:N", title="attack"),
-                 alt.Tooltip("success:Q", title="success rate", format=".1%"), alt.Tooltip("images:Q")],
+        tooltip=["class_name:N", alt.Tooltip("variant:N", title="attack"),
+                 alt.Tooltip("success_rate:Q", title="success rate", format=".1%"), alt.Tooltip("images:Q")],
     ).add_params(bar_pick, attack_pick).properties(
         title="Attack success per class (FGSM at each ε)", width=2 * WIDTH, height=HEIGHT, name="success_bars")
 
@@ -277,38 +198,6 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
             alt.hconcat(versus("entropy", "Entropy (nats)", "entropy_versus"),
                         versus("mutual_info", "Mutual information (nats)", "mi_versus")),
         ).resolve_scale(color="independent")
-
-
-EXPLORER_COLUMNS = ["image_id", "dropout_p", "class_name", "pred_name", "correct", "entropy", "mutual_info",
-                    "min_eps", "fooled", "href"]
-
-
-def explorer_points(uncertainty: pd.DataFrame, attacks: pd.DataFrame, class_names: list[str],
-                    attack_names: list[str], search_max: float) -> pd.DataFrame:
-    """One row per (image, dropout rate): clean prediction and uncertainty, FGSM robustness
-    (min_eps; never flipped = search_max), the attacks that fooled it, and its view's link."""
-    clean = uncertainty[uncertainty["condition"] == "clean"]
-    names = pd.Series(class_names)
-    out = pd.DataFrame({
-        "image_id": clean["image_id"].to_numpy(), "dropout_p": clean["dropout_p"].to_numpy(),
-        "class_name": names[clean["label"].to_numpy()].to_numpy(), "pred_name": names[clean["pred"].to_numpy()].to_numpy(),
-        "correct": (clean["pred"] == clean["label"]).to_numpy(),
-        "entropy": clean["entropy"].round(4).to_numpy(), "mutual_info": clean["mutual_info"].round(4).to_numpy(),
-    })
-    minimal = attacks[attacks["minimal"]].set_index(["image_id", "dropout_p", "attack"])
-    key = [out["image_id"], out["dropout_p"]]
-    fooled = pd.Series([""] * len(out))
-    for attack in attack_names:
-        idx = pd.MultiIndex.from_arrays([*key, [attack] * len(out)])
-        hit = minimal.loc[idx, "success"].to_numpy()
-        fooled = fooled.where(~hit, fooled + " " + attack)
-        if attack == "fgsm":
-            out["min_eps"] = minimal.loc[idx, "min_eps"].fillna(search_max).round(5).to_numpy()
-    if "min_eps" not in out:
-        out["min_eps"] = 0.0
-    out["fooled"] = fooled.str.strip().to_numpy()
-    out["href"] = [f"image.html#id={i}" for i in out["image_id"]]
-    return out[EXPLORER_COLUMNS].sort_values(["dropout_p", "image_id"], kind="stable").reset_index(drop=True)
 
 
 def explorer_chart(points: pd.DataFrame, class_names: list[str], attack_names: list[str],
@@ -374,11 +263,11 @@ def image_probs_chart(class_names: list[str], conditions: list[str]) -> alt.Char
     ).properties(title="Class probabilities before and after each attack", width=420, height=200)
 
 
-def image_passes_chart(conditions: list[str], passes: int) -> alt.Chart:
-    """Spread of the true-class probability over the MC-dropout passes, one strip per condition
-    (a histogram drawn as a heat strip); the page fills the named dataset ``passes`` with rows
-    (condition, lower, upper, count)."""
-    return alt.Chart(alt.NamedData(name="passes")).mark_rect(stroke="white", strokeWidth=0.5).encode(
+def pass_histogram_chart(conditions: list[str], passes: int) -> alt.Chart:
+    """Spread of the true-class probability over the ``passes`` MC-dropout passes, one strip per
+    condition (a histogram drawn as a heat strip); the page fills the named dataset
+    ``pass_histogram`` with rows (condition, lower, upper, count)."""
+    return alt.Chart(alt.NamedData(name="pass_histogram")).mark_rect(stroke="white", strokeWidth=0.5).encode(
         x=alt.X("lower:Q", title="probability of the true class in one pass", scale=alt.Scale(domain=[0, 1])),
         x2="upper:Q",
         y=alt.Y("condition:N", title=None, sort=conditions),

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-SUPPORTED_SCHEMA = 1
-TABLES = ("images", "uncertainty", "metrics", "calibration", "attacks", "tiles", "activations")
+SUPPORTED_SCHEMA = 2
+TABLES = ("images", "uncertainty", "metrics", "calibration", "attacks", "tiles", "activations", "attack_summary",
+          "robustness", "success_rates")
 
 
 class ResultsError(RuntimeError):
@@ -32,6 +33,9 @@ class Run:
     attacks: pd.DataFrame
     tiles: pd.DataFrame
     activations: pd.DataFrame
+    attack_summary: pd.DataFrame
+    robustness: pd.DataFrame
+    success_rates: pd.DataFrame
 
     @property
     def name(self) -> str:
@@ -44,6 +48,15 @@ class Run:
     @property
     def dropout_ps(self) -> list[float]:
         return sorted(float(m["dropout_p"]) for m in self.manifest["models"])
+
+    @property
+    def conditions(self) -> list[str]:
+        """"clean", then the attacks: what MC dropout saw."""
+        return ["clean", *self.attack_names]
+
+    def model(self, p: float) -> dict:
+        """The manifest's entry of the model with dropout rate ``p``."""
+        return next(m for m in self.manifest["models"] if float(m["dropout_p"]) == p)
 
     @property
     def attack_names(self) -> list[str]:

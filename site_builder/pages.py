@@ -1,21 +1,20 @@
-"""Gather every page of the site as (path, template, context): a pure function of the loaded runs."""
+"""Gather every page of the site as (path, template, context): a pure function of the loaded runs.
+
+Pages select and format what the tables hold; the rows each chart plots come from chart_data.py,
+tile positions from tiles.py and the per-image view's data files from image_data.py.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
-import pandas as pd
-
-from . import charts
-from .load import ResultsError, Run
+from . import chart_data, charts, image_data, tiles
+from .load import Run
 from .render import chart_json
 
 GALLERY_SIZE = 12  # most uncertain images shown per dropout rate
 GOOD_BAD_PER_CLASS = 2  # most robust and most vulnerable images shown per class
-CHUNK_SIZE = 500  # images per data file of the per-image view
-PASS_BINS = 20  # bins of the true-class probability for the spread of the MC-dropout passes
 
 
 @dataclass(frozen=True)
@@ -34,22 +33,11 @@ def run_dir(run: Run) -> str:
     return f"runs/{quote(run.name, safe='')}"
 
 
-def _tile(run: Run, row: Any) -> dict[str, Any]:
-    """Where an image sits in its sprite sheet, as the values the template writes out."""
-    tiles = run.manifest["tiles"]
-    w, h = tiles["tile_width"], tiles["tile_height"]
-    return {"sheet": f"tiles/{row['sheet']}", "width": w, "height": h,
-            "position": f"-{int(row['sheet_col']) * w}px -{int(row['sheet_row']) * h}px"}
-
-
-def _model(run: Run, p: float) -> dict[str, Any]:
-    return next(m for m in run.manifest["models"] if float(m["dropout_p"]) == p)
-
-
 def run_summary(run: Run) -> dict[str, Any]:
+    """The run as the header and the overview show it: its pages' URLs and a line per model."""
     d = run.manifest["dataset"]
     base = run_dir(run)
-    return {"name": run.name, "href": f"{base}/uncertainty.html", "provenance": f"{base}/provenance.html",
+    return {"name": run.name, "uncertainty": f"{base}/uncertainty.html", "provenance": f"{base}/provenance.html",
             "attacks": f"{base}/attacks.html" if run.attack_names else "",
             "goodbad": f"{base}/good-bad.html" if "fgsm" in run.attack_names else "",
             "explorer": f"{base}/explorer.html", "dataset": d["name"],
@@ -59,27 +47,28 @@ def run_summary(run: Run) -> dict[str, Any]:
                         "accuracy": m["accuracy"]} for m in sorted(run.manifest["models"], key=lambda m: m["dropout_p"])]}
 
 
+def _metrics(run: Run, p: float, condition: str = "clean"):  # noqa: ANN202
+    return run.metrics[(run.metrics["dropout_p"] == p) & (run.metrics["condition"] == condition)]
+
+
 def uncertainty_page(run: Run) -> Page:
     sections = []
     images = run.images.set_index("image_id")
     for p in run.dropout_ps:
-        points = charts.image_points(run.uncertainty, run.class_names, p)
+        points = chart_data.image_points(run.uncertainty, run.class_names, p)
         calibration = run.calibration[(run.calibration["dropout_p"] == p) & (run.calibration["condition"] == "clean")]
-        metrics = run.metrics[(run.metrics["dropout_p"] == p) & (run.metrics["condition"] == "clean")]
+        metrics = _metrics(run, p)
         overall = metrics[metrics["class_name"].isna()].iloc[0]
-        per_class = metrics[metrics["class_name"].notna()]
         uncertain = points.sort_values(["entropy", "image_id"], ascending=[False, True]).head(GALLERY_SIZE)
         sections.append({
             "dropout_p": p,
             "anchor": f"p{p:g}",
-            "accuracy": _model(run, p)["accuracy"],
+            "accuracy": run.model(p)["accuracy"],
             "overall": overall.to_dict(),
-            "mean_entropy": float(points["entropy"].mean()),
-            "mean_mutual_info": float(points["mutual_info"].mean()),
-            "per_class": per_class.to_dict("records"),
+            "per_class": metrics[metrics["class_name"].notna()].to_dict("records"),
             "spec": chart_json(charts.uncertainty_dashboard(points, calibration, run.class_names)),
             "gallery": [{"image_id": int(r.image_id), "class_name": r.class_name, "pred_name": r.pred_name,
-                         "entropy": float(r.entropy), **_tile(run, images.loc[int(r.image_id)])}
+                         "entropy": float(r.entropy), "tile": tiles.image_tile(run, images.loc[int(r.image_id)])}
                         for r in uncertain.itertuples()],
         })
     return Page(f"{run_dir(run)}/uncertainty.html", "uncertainty.html",
@@ -98,6 +87,95 @@ def provenance_page(run: Run) -> Page:
         "dataset": m["dataset"], "device": m["device"], "schema_version": m["schema_version"]})
 
 
+def attack_summary(run: Run, p: float) -> list[dict[str, Any]]:
+    """Per attack: the attack_summary row, with the mean MC-dropout figures of the clean images and of
+    the adversarials from the metrics table."""
+    rows = run.attack_summary[run.attack_summary["dropout_p"] == p].set_index("attack")
+    overall = run.metrics[run.metrics["class_name"].isna() & (run.metrics["dropout_p"] == p)].set_index("condition")
+    return [{"attack": a, **rows.loc[a].to_dict(), "entropy_clean": overall.loc["clean", "mean_entropy"],
+             "entropy": overall.loc[a, "mean_entropy"], "fooled_share": overall.loc[a, "mean_fooled_share"]}
+            for a in run.attack_names]
+
+
+def attacks_page(run: Run) -> Page:
+    sections = []
+    for p in run.dropout_ps:
+        points = chart_data.attack_points(run.attacks, run.uncertainty, run.images, run.class_names, p)
+        rates = chart_data.success_points(run.success_rates, p)
+        sections.append({"dropout_p": p, "anchor": f"p{p:g}", "summary": attack_summary(run, p),
+                         "spec": chart_json(charts.attack_dashboard(points, rates, run.class_names, run.attack_names))})
+    curve, fgsm_rows = None, []
+    if "fgsm" in run.attack_names:
+        robustness = chart_data.robustness_points(run.robustness)
+        curve, fgsm_rows = chart_json(charts.robustness_curve(robustness)), robustness.to_dict("records")
+    return Page(f"{run_dir(run)}/attacks.html", "attacks.html", {
+        "title": f"{run.name}: attacks", "run": run_summary(run), "sections": sections, "curve_spec": curve,
+        "fgsm_rows": fgsm_rows, "params": run.manifest["attacks"]["resolved"]})
+
+
+def good_bad_page(run: Run) -> Page:
+    """Per model and class, the most robust and the most vulnerable images (FGSM's smallest
+    flipping epsilon; never flipped = most robust) with original, adversarials and heatmaps."""
+    pictures = tiles.picture_tiles(run)
+    images = run.images.set_index("image_id")
+    minimal = run.attacks[run.attacks["minimal"]].set_index(["image_id", "dropout_p", "attack"])
+    names = run.class_names
+
+    def card(r: Any, p: float, side: str) -> dict[str, Any]:
+        image_id = int(r.image_id)
+        attacks = []
+        for attack in run.attack_names:
+            a = minimal.loc[(image_id, p, attack)]
+            attacks.append({"attack": attack, "success": bool(a["success"]), "adv_name": names[int(a["adv_pred"])],
+                            "adversarial": pictures[(image_id, p, attack, "adversarial")],
+                            "heatmap": pictures[(image_id, p, attack, "heatmap")]})
+        return {"image_id": image_id, "side": side, "original": tiles.image_tile(run, images.loc[image_id]),
+                "min_eps": None if r.min_eps != r.min_eps else float(r.min_eps), "attacks": attacks,
+                "href": f"image.html#id={image_id}"}
+
+    sections = []
+    for p in run.dropout_ps:
+        fg = run.attacks[(run.attacks["dropout_p"] == p) & (run.attacks["attack"] == "fgsm") & run.attacks["minimal"]]
+        fg = fg.assign(label=fg["image_id"].map(images["label"]), score=fg["min_eps"].fillna(float("inf")))
+        classes = []
+        for label, name in enumerate(names):
+            rows = fg[fg["label"] == label].sort_values(["score", "image_id"], kind="stable")
+            if rows.empty:
+                continue
+            robust = [card(r, p, "robust") for r in rows.iloc[::-1].head(GOOD_BAD_PER_CLASS).itertuples()]
+            fragile = [card(r, p, "vulnerable") for r in rows.head(GOOD_BAD_PER_CLASS).itertuples()]
+            classes.append({"class_name": name, "cards": robust + fragile})
+        sections.append({"dropout_p": p, "anchor": f"p{p:g}", "classes": classes})
+    return Page(f"{run_dir(run)}/good-bad.html", "good_bad.html", {
+        "title": f"{run.name}: good & bad images", "run": run_summary(run), "sections": sections,
+        "attack_names": run.attack_names})
+
+
+def explorer_page(run: Run) -> Page:
+    search_max = float(run.manifest["attacks"]["resolved"]["fgsm"]["search_max"]) if run.attack_names else 0.0
+    points = chart_data.explorer_points(run.uncertainty, run.attacks, run.class_names, run.attack_names, search_max)
+    max_entropy = float(run.uncertainty["entropy"].max()) if len(run.uncertainty) else 1.0
+    spec = charts.explorer_chart(points, run.class_names, run.attack_names, run.dropout_ps, max_entropy)
+    return Page(f"{run_dir(run)}/explorer.html", "explorer.html", {
+        "title": f"{run.name}: explorer", "run": run_summary(run), "spec": chart_json(spec),
+        "images": int(run.images["image_id"].nunique())})
+
+
+def image_page(run: Run, chunks: list[dict[str, Any]]) -> Page:
+    """The per-image view: one page, the image chosen by its URL's #id=N, its data from ``chunks``."""
+    conditions = run.conditions
+    ids = run.images["image_id"].sort_values().tolist()
+    return Page(f"{run_dir(run)}/image.html", "image.html", {
+        "title": f"{run.name}: image", "run": run_summary(run),
+        "index": {"chunks": chunks, "ids": ids, "conditions": conditions, "attacks": run.attack_names,
+                  "class_names": run.class_names, "dropout_ps": run.dropout_ps, "tiles": tiles.layout(run),
+                  "fields": {"conditions": image_data.CONDITION_FIELDS, "attacks": image_data.ATTACK_FIELDS,
+                             "activations": image_data.ACTIVATION_FIELDS}},
+        "probs_spec": chart_json(charts.image_probs_chart(run.class_names, conditions)),
+        "pass_histogram_spec": chart_json(charts.pass_histogram_chart(
+            conditions, run.manifest["config"]["uncertainty"]["passes"]))})
+
+
 def gather_pages(runs: list[Run]) -> tuple[list[Page], dict[str, Any]]:
     """Every page of the site in a stable order, and the per-image data files (path -> records)."""
     pages = [Page("index.html", "index.html", {"title": "robustviz", "runs": [run_summary(r) for r in runs]})]
@@ -108,235 +186,7 @@ def gather_pages(runs: list[Run]) -> tuple[list[Page], dict[str, Any]]:
             pages.append(attacks_page(run))
         if "fgsm" in run.attack_names:
             pages.append(good_bad_page(run))
-        index, files = image_chunks(run)
+        chunks, files = image_data.image_chunks(run, run_dir(run))
         data.update(files)
-        pages.append(image_page(run, index))
+        pages.append(image_page(run, chunks))
     return pages, data
-
-
-def auroc(negatives: pd.Series, positives: pd.Series) -> float:
-    """Area under the ROC curve of a score separating ``positives`` from ``negatives`` (ties count half):
-    the chance that a random positive scores higher than a random negative."""
-    if len(negatives) == 0 or len(positives) == 0:
-        return float("nan")
-    ranks = pd.concat([negatives, positives], ignore_index=True).rank(method="average")
-    rank_sum = ranks.iloc[len(negatives):].sum()
-    n_pos, n_neg = len(positives), len(negatives)
-    return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def attack_summary(run: Run, p: float) -> list[dict[str, Any]]:
-    """Per attack: success, mean distortions, iterations, speed, and whether uncertainty flags it."""
-    rows = run.attacks[(run.attacks["dropout_p"] == p) & run.attacks["minimal"]]
-    unc = run.uncertainty[run.uncertainty["dropout_p"] == p]
-    clean = unc[unc["condition"] == "clean"]
-    out = []
-    for attack in run.attack_names:
-        r = rows[rows["attack"] == attack]
-        hit = r[r["success"]]
-        adv = unc[unc["condition"] == attack]
-        out.append({
-            "attack": attack, "images": len(r), "success": float(r["success"].mean()),
-            "l2": float(hit["l2"].mean()) if len(hit) else float("nan"),
-            "linf": float(hit["linf"].mean()) if len(hit) else float("nan"),
-            "perceptual_distance": float(hit["perceptual_distance"].mean()) if len(hit) else float("nan"),
-            "flat_pixels_changed": float(hit["flat_pixels_changed"].mean()) if len(hit) else float("nan"),
-            "l0": float(hit["l0"].mean()) if len(hit) else float("nan"),
-            "iterations": float(r["iterations"].mean()),
-            "entropy_clean": float(clean["entropy"].mean()), "entropy": float(adv["entropy"].mean()),
-            "fooled_share": float(adv["fooled_share"].mean()),
-            "entropy_auroc": auroc(clean["entropy"], adv["entropy"]),
-            "mutual_info_auroc": auroc(clean["mutual_info"], adv["mutual_info"]),
-        })
-    return out
-
-
-def fgsm_table(run: Run) -> list[dict[str, Any]]:
-    """Accuracy under FGSM per (dropout p, eps), with the clean accuracy first."""
-    points = charts.robustness_points(run.attacks, {float(m["dropout_p"]): m["accuracy"]
-                                                    for m in run.manifest["models"]})
-    return points.to_dict("records")
-
-
-def attacks_page(run: Run) -> Page:
-    sections = []
-    for p in run.dropout_ps:
-        points = charts.attack_points(run.attacks, run.uncertainty, run.images, run.class_names, p)
-        sections.append({"dropout_p": p, "anchor": f"p{p:g}", "summary": attack_summary(run, p),
-                         "spec": chart_json(charts.attack_dashboard(
-                             points, charts.success_rates(run.attacks, run.images, run.class_names, p),
-                             run.class_names, run.attack_names))})
-    curve = None
-    if "fgsm" in run.attack_names:
-        curve = chart_json(charts.robustness_curve(charts.robustness_points(
-            run.attacks, {float(m["dropout_p"]): m["accuracy"] for m in run.manifest["models"]})))
-    return Page(f"{run_dir(run)}/attacks.html", "attacks.html", {
-        "title": f"{run.name}: attacks", "run": run_summary(run), "sections": sections, "curve_spec": curve,
-        "fgsm_rows": fgsm_table(run) if "fgsm" in run.attack_names else [],
-        "params": run.manifest["attacks"]["resolved"]})
-
-
-def _tile_refs(run: Run) -> dict[tuple, dict[str, Any]]:
-    """(image_id, dropout_p, attack, kind) -> tile values for adversarials and heatmaps."""
-    tiles = run.manifest["tiles"]
-    w, h = tiles["tile_width"], tiles["tile_height"]
-    return {(int(r.image_id), float(r.dropout_p), r.attack, r.kind):
-            {"sheet": f"tiles/{r.sheet}", "width": w, "height": h,
-             "position": f"-{int(r.sheet_col) * w}px -{int(r.sheet_row) * h}px"}
-            for r in run.tiles.itertuples()}
-
-
-def good_bad_page(run: Run) -> Page:
-    """Per model and class, the most robust and the most vulnerable images (FGSM's smallest
-    flipping epsilon; never flipped = most robust) with original, adversarials and heatmaps."""
-    refs = _tile_refs(run)
-    images = run.images.set_index("image_id")
-    minimal = run.attacks[run.attacks["minimal"]].set_index(["image_id", "dropout_p", "attack"])
-    names = run.class_names
-    sections = []
-    for p in run.dropout_ps:
-        fg = run.attacks[(run.attacks["dropout_p"] == p) & (run.attacks["attack"] == "fgsm") & run.attacks["minimal"]]
-        fg = fg.assign(label=fg["image_id"].map(images["label"]),
-                       score=fg["min_eps"].fillna(float("inf")))
-        classes = []
-        for label, name in enumerate(names):
-            rows = fg[fg["label"] == label].sort_values(["score", "image_id"], kind="stable")
-            if rows.empty:
-                continue
-
-            def card(r: Any, kind: str) -> dict[str, Any]:
-                image_id = int(r.image_id)
-                attacks = []
-                for attack in run.attack_names:
-                    a = minimal.loc[(image_id, p, attack)]
-                    attacks.append({"attack": attack, "success": bool(a["success"]), "adv_name": names[int(a["adv_pred"])],
-                                    "adversarial": refs[(image_id, p, attack, "adversarial")],
-                                    "heatmap": refs[(image_id, p, attack, "heatmap")]})
-                return {"image_id": image_id, "kind": kind, "original": _tile(run, images.loc[image_id]),
-                        "min_eps": None if r.min_eps != r.min_eps else float(r.min_eps), "attacks": attacks,
-                        "href": f"image.html#id={image_id}"}
-
-            robust = [card(r, "robust") for r in rows.iloc[::-1].head(GOOD_BAD_PER_CLASS).itertuples()]
-            fragile = [card(r, "vulnerable") for r in rows.head(GOOD_BAD_PER_CLASS).itertuples()]
-            classes.append({"class_name": name, "cards": robust + fragile})
-        sections.append({"dropout_p": p, "anchor": f"p{p:g}", "classes": classes})
-    return Page(f"{run_dir(run)}/good-bad.html", "good_bad.html", {
-        "title": f"{run.name}: good & bad images", "run": run_summary(run), "sections": sections,
-        "attack_names": run.attack_names})
-
-
-def explorer_page(run: Run) -> Page:
-    search_max = float(run.manifest["attacks"]["resolved"]["fgsm"]["search_max"]) if run.attack_names else 0.0
-    points = charts.explorer_points(run.uncertainty, run.attacks, run.class_names, run.attack_names, search_max)
-    max_entropy = float(run.uncertainty["entropy"].max()) if len(run.uncertainty) else 1.0
-    spec = charts.explorer_chart(points, run.class_names, run.attack_names, run.dropout_ps, max_entropy)
-    return Page(f"{run_dir(run)}/explorer.html", "explorer.html", {
-        "title": f"{run.name}: explorer", "run": run_summary(run), "spec": chart_json(spec),
-        "images": int(run.images["image_id"].nunique())})
-
-
-ATTACK_FIELDS = ["success", "adv_pred", "adv_prob", "l0", "l2", "linf", "perceptual_distance", "flat_pixels_changed",
-                 "iterations", "min_eps", "c"]
-CONDITION_FIELDS = ["pred", "entropy", "mutual_info", "fooled_share", "mean_probs", "passes"]
-ACTIVATION_FIELDS = ["layer", "condition", "maps", "sheet", "col", "row", "width", "height"]
-
-
-def _num(value: Any, digits: int) -> float | None:
-    value = float(value)
-    return None if value != value else round(value, digits)
-
-
-def tile_layout(run: Run) -> dict[str, Any]:
-    """Sheets of every tile kind, checked to share one regular layout: the image at position i of
-    the images table sits at sheet i // per_sheet, column (i % per_sheet) % cols, row ... // cols.
-    The per-image view then needs only each image's position."""
-    w = run.manifest["tiles"]["tile_width"]
-    cols = int(run.manifest["tiles"]["sheet_cols"])
-    per_sheet = cols * cols
-    sheets_of = lambda frame: sorted(frame["sheet"].unique().tolist())  # noqa: E731
-    pos = pd.Series(range(len(run.images)), index=run.images["image_id"].to_numpy())
-    layout: dict[str, Any] = {"cols": cols, "per_sheet": per_sheet, "width": w,
-                              "height": run.manifest["tiles"]["tile_height"], "original": sheets_of(run.images),
-                              "attacks": [{} for _ in run.dropout_ps]}
-
-    def check(frame: pd.DataFrame, what: str) -> None:
-        i = pos.loc[frame["image_id"].to_numpy()].to_numpy()
-        sheets = sheets_of(frame)
-        expected_sheet = [sheets[k] for k in i // per_sheet]
-        ok = ((frame["sheet_col"].to_numpy() == (i % per_sheet) % cols) &
-              (frame["sheet_row"].to_numpy() == (i % per_sheet) // cols) &
-              (frame["sheet"].to_numpy() == expected_sheet))
-        if not ok.all():
-            raise ResultsError(f"tiles of {what} in {run.path} are not laid out in image order; "
-                               f"re-run `robustviz compute`")
-
-    check(run.images, "the original images")
-    for (p, attack, kind), frame in run.tiles.groupby(["dropout_p", "attack", "kind"], sort=True):
-        check(frame, f"{kind} p={p:g} {attack}")
-        layout["attacks"][run.dropout_ps.index(float(p))].setdefault(attack, {})[kind] = sheets_of(frame)
-    return layout
-
-
-def image_records(run: Run) -> list[dict[str, Any]]:
-    """Everything the per-image view shows, one compact record per test image (in images-table order).
-
-    Per model (in dropout order): conditions as lists of CONDITION_FIELDS (in "clean", *attacks order;
-    "passes" counts the MC passes in PASS_BINS equal bins of the true-class probability), attacks as
-    lists of ATTACK_FIELDS, activation-map tiles as lists of ACTIVATION_FIELDS. Lists instead of
-    objects keep the data files small (the full MNIST test set must fit a free host).
-    """
-    conditions = ["clean", *run.attack_names]
-    unc = {(int(r.image_id), float(r.dropout_p), r.condition): r for r in run.uncertainty.itertuples()}
-    att = {(int(r.image_id), float(r.dropout_p), r.attack): r
-           for r in run.attacks[run.attacks["minimal"]].itertuples()}
-    acts: dict[tuple[int, float], list] = {}
-    for m in run.activations.itertuples():
-        acts.setdefault((int(m.image_id), float(m.dropout_p)), []).append(
-            [m.layer, m.condition, int(m.maps), f"tiles/{m.sheet}", int(m.sheet_col), int(m.sheet_row),
-             int(m.tile_width), int(m.tile_height)])
-    records = []
-    for position, row in enumerate(run.images.itertuples()):
-        image_id = int(row.image_id)
-        models = []
-        for p in run.dropout_ps:
-            cond = []
-            for c in conditions:
-                u = unc[(image_id, p, c)]
-                cond.append([int(u.pred), _num(u.entropy, 4), _num(u.mutual_info, 4), _num(u.fooled_share, 3),
-                             [_num(v, 3) for v in u.mean_probs],
-                             np.histogram(np.asarray(u.pass_true_prob, dtype=np.float64), bins=PASS_BINS,
-                                          range=(0.0, 1.0))[0].tolist()])
-            results = []
-            for a in run.attack_names:
-                r = att[(image_id, p, a)]
-                results.append([int(bool(r.success)), int(r.adv_pred), _num(r.adv_prob, 4), int(r.l0), _num(r.l2, 4),
-                                _num(r.linf, 4), _num(r.perceptual_distance, 2), int(r.flat_pixels_changed),
-                                int(r.iterations), _num(r.min_eps, 5), _num(r.c, 5)])
-            models.append({"conditions": cond, "attacks": results, "activations": acts.get((image_id, p), [])})
-        records.append({"image_id": image_id, "class_name": row.class_name, "pos": position, "models": models})
-    return records
-
-
-def image_chunks(run: Run) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The per-image data split into files of CHUNK_SIZE images: (index, {path: records})."""
-    records = sorted(image_records(run), key=lambda r: r["image_id"])
-    index, files = [], {}
-    for k in range(0, len(records), CHUNK_SIZE):
-        part = records[k:k + CHUNK_SIZE]
-        name = f"data/images-{k // CHUNK_SIZE:03d}.js"
-        index.append({"first": part[0]["image_id"], "last": part[-1]["image_id"], "file": name})
-        files[f"{run_dir(run)}/{name}"] = part
-    return index, files
-
-
-def image_page(run: Run, index: list[dict[str, Any]]) -> Page:
-    conditions = ["clean", *run.attack_names]
-    ids = run.images["image_id"].sort_values().tolist()
-    return Page(f"{run_dir(run)}/image.html", "image.html", {
-        "title": f"{run.name}: image", "run": run_summary(run),
-        "index": {"chunks": index, "ids": ids, "conditions": conditions, "attacks": run.attack_names,
-                  "class_names": run.class_names, "dropout_ps": run.dropout_ps, "tiles": tile_layout(run),
-                  "fields": {"conditions": CONDITION_FIELDS, "attacks": ATTACK_FIELDS,
-                             "activations": ACTIVATION_FIELDS}},
-        "probs_spec": chart_json(charts.image_probs_chart(run.class_names, conditions)),
-        "passes_spec": chart_json(charts.image_passes_chart(conditions, run.manifest["config"]["uncertainty"]["passes"]))})

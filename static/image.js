@@ -5,7 +5,7 @@
   "use strict";
   var index = JSON.parse(document.getElementById("image-index").textContent);
   var probsTemplate = document.getElementById("spec-probs-template").textContent;
-  var passesTemplate = document.getElementById("spec-passes-template").textContent;
+  var passHistogramTemplate = document.getElementById("spec-pass-histogram-template").textContent;
   var records = {};
   var requested = {};
   var wanted = null;
@@ -23,14 +23,7 @@
 
   function tile(t, caption) {
     var cell = el("span", "cell");
-    var pic = el("span", "tile");
-    pic.style.width = t.width + "px";
-    pic.style.height = t.height + "px";
-    pic.style.backgroundImage = "url('" + encodeURI(t.sheet) + "')";
-    pic.style.backgroundPosition = t.position;
-    pic.setAttribute("role", "img");
-    pic.setAttribute("aria-label", caption);
-    cell.appendChild(pic);
+    cell.appendChild(window.robustvizTile(t, caption));
     cell.appendChild(el("span", "caption", caption));
     return cell;
   }
@@ -77,7 +70,7 @@
   function place(sheets, pos) {
     var t = index.tiles, k = pos % t.per_sheet;
     return { sheet: sheets[Math.floor(pos / t.per_sheet)], width: t.width, height: t.height,
-             position: "-" + (k % t.cols) * t.width + "px -" + Math.floor(k / t.cols) * t.height + "px" };
+             sheet_col: k % t.cols, sheet_row: Math.floor(k / t.cols) };
   }
 
   function showModel(view, r, m, which) {
@@ -123,18 +116,18 @@
       })));
     var row = el("div", "charts-row");
     section.appendChild(row);
-    var probs = [], passes = [];
+    var probs = [], histogram = [];
     conditions.forEach(function (c) {
       c.mean_probs.forEach(function (prob, k) {
         probs.push({ condition: c.condition, class_name: names[k], prob: prob });
       });
-      var width = 1 / c.passes.length;
-      c.passes.forEach(function (count, k) {
-        passes.push({ condition: c.condition, lower: k * width, upper: (k + 1) * width, count: count });
+      var width = 1 / c.pass_histogram.length;
+      c.pass_histogram.forEach(function (count, k) {
+        histogram.push({ condition: c.condition, lower: k * width, upper: (k + 1) * width, count: count });
       });
     });
     chart(row, probsTemplate, "probs", probs, "class probabilities before and after each attack");
-    chart(row, passesTemplate, "passes", passes, "spread of the MC-dropout passes");
+    chart(row, passHistogramTemplate, "pass_histogram", histogram, "spread of the MC-dropout passes");
     var maps = m.activations.map(function (values) { return named("activations", values); });
     if (maps.length) {
       section.appendChild(el("h3", null, "Activation maps (after each convolution, ReLU'd, one scale per layer)"));
@@ -144,9 +137,7 @@
         section.appendChild(el("h4", null, layer));
         var strip = el("div", "maps");
         maps.filter(function (a) { return a.layer === layer; }).forEach(function (a) {
-          strip.appendChild(tile({ sheet: a.sheet, width: a.width, height: a.height,
-                                   position: "-" + a.col * a.width + "px -" + a.row * a.height + "px" },
-                                 a.condition + " (" + a.maps + " maps)"));
+          strip.appendChild(tile(a, a.condition + " (" + a.maps + " maps)"));
         });
         section.appendChild(strip);
       });

@@ -49,6 +49,20 @@
   }
   window.robustvizDraw = draw;
 
+  // A sprite-sheet tile as a picture: the one place in JS that turns (sheet, sheet_col, sheet_row,
+  // width, height) into CSS (site_builder/tiles.py does the same for the pages it writes).
+  window.robustvizTile = function (t, label) {
+    var pic = document.createElement("span");
+    pic.className = "tile";
+    pic.style.width = t.width + "px";
+    pic.style.height = t.height + "px";
+    pic.style.backgroundImage = "url('" + encodeURI(t.sheet) + "')";
+    pic.style.backgroundPosition = "-" + t.sheet_col * t.width + "px -" + t.sheet_row * t.height + "px";
+    pic.setAttribute("role", "img");
+    pic.setAttribute("aria-label", label);
+    return pic;
+  };
+
   function drawAll() {
     document.querySelectorAll("[data-spec]").forEach(function (el) {
       var spec;

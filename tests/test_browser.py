@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
+from conftest import CHROMIUM, CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +22,7 @@ def browser():
         pytest.fail(f"the browser test needs Chromium at {CHROMIUM}: apt-get install chromium "
                     f"(make test does this when run as root)")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield b
         b.close()
 
@@ -50,20 +48,43 @@ class Visit:
         return self.page.eval_on_selector_all(".chart", "els => els.map(e => e.getAttribute('data-rendered'))")
 
     def find_point(self, spec_id: str) -> tuple[float, float, int]:
-        """Sweep the mouse over a chart until Vega reports a point with an image_id under it."""
+        """A point that links to an image: located from Vega's scenegraph, then confirmed by moving the
+        mouse around there until Vega reports that point under it (page coordinates and its id)."""
+        found = self.page.evaluate(POINT_JS, spec_id)
+        assert found, f"no point with a link in {spec_id}"
         self.page.evaluate("(id) => { window.hit = null; window.robustvizViews[id].addEventListener('mousemove',"
                            " (e, item) => { if (!window.hit && item && item.datum && item.datum.href)"
                            " window.hit = [e.clientX, e.clientY, item.datum.image_id]; }); return 1; }", spec_id)
         box = self.page.eval_on_selector(
             f"[data-spec='{spec_id}'] canvas",
-            "c => { c.scrollIntoView(); const r = c.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }")
-        for fy in range(5, 60, 3):
-            for fx in range(5, 80, 2):
-                self.page.mouse.move(box[0] + box[2] * fx / 100, box[1] + box[3] * fy / 100)
+            "c => { c.scrollIntoView(); const r = c.getBoundingClientRect(); return [r.x, r.y]; }")
+        for dy in range(-4, 16, 2):
+            for dx in range(-4, 16, 2):
+                self.page.mouse.move(box[0] + found[0] + dx, box[1] + found[1] + dy)
                 hit = self.page.evaluate("() => window.hit")
                 if hit:
                     return hit[0], hit[1], int(hit[2])
-        raise AssertionError(f"no point found under the mouse in {spec_id}")
+        raise AssertionError(f"no point found under the mouse in {spec_id} near {found}")
+
+
+# The first mark item whose datum links to an image: canvas coordinates (group offsets added) and its id.
+POINT_JS = """(specId) => {
+  const view = window.robustvizViews[specId];
+  const [ox, oy] = view.origin();
+  let found = null;
+  const walk = (mark, x, y) => {
+    for (const item of mark.items || []) {
+      if (!found && item.datum && item.datum.href && mark.marktype === 'symbol') {
+        found = [x + item.x, y + item.y, item.datum.image_id];
+      }
+      if (mark.marktype === 'group') {
+        for (const child of item.items || []) walk(child, x + (item.x || 0), y + (item.y || 0));
+      }
+    }
+  };
+  walk(view.scenegraph().root, ox, oy);
+  return found;
+}"""
 
 
 LEGEND_SYMBOL_JS = """([specId, value]) => {
@@ -89,9 +110,9 @@ def site_pages(site: Path) -> list[Path]:
     return sorted(site.rglob("*.html"))
 
 
-def test_every_page_renders_offline_without_errors(browser, tiny_run, tmp_path):
+def test_every_page_renders_offline_without_errors(browser, fixture_site, tmp_path):
     site = tmp_path / "site"
-    shutil.copytree(tiny_run.site_dir, site)  # a copy: the site works wherever it is put
+    shutil.copytree(fixture_site, site)  # a copy: the site works wherever it is put
     pages = site_pages(site)
     names = {p.name for p in pages}
     assert {"index.html", "uncertainty.html", "attacks.html", "good-bad.html", "explorer.html", "image.html",
@@ -117,8 +138,8 @@ def test_every_page_renders_offline_without_errors(browser, tiny_run, tmp_path):
     assert charts >= 10  # summaries, one dashboard per dropout rate and page, the image view's charts
 
 
-def test_brushing_and_class_picking_select_in_the_linked_charts(browser, tiny_run):
-    visit = Visit(browser, (tiny_run.site_dir / "runs" / "tiny" / "uncertainty.html").as_uri())
+def test_brushing_and_class_picking_select_in_the_linked_charts(browser, fixture_site):
+    visit = Visit(browser, (fixture_site / "runs" / "tiny" / "uncertainty.html").as_uri())
     spec_id = "spec-p0.2"
     box = visit.page.eval_on_selector(
         f"[data-spec='{spec_id}'] canvas",
@@ -145,8 +166,8 @@ def test_brushing_and_class_picking_select_in_the_linked_charts(browser, tiny_ru
     visit.page.close()
 
 
-def test_a_click_on_an_explorer_point_opens_that_images_view(browser, tiny_run):
-    visit = Visit(browser, (tiny_run.site_dir / "runs" / "tiny" / "explorer.html").as_uri())
+def test_a_click_on_an_explorer_point_opens_that_images_view(browser, fixture_site):
+    visit = Visit(browser, (fixture_site / "runs" / "tiny" / "explorer.html").as_uri())
     x, y, image_id = visit.find_point("spec-explorer")
     visit.page.mouse.click(x, y)
     visit.page.wait_for_url(f"**/image.html#id={image_id}", timeout=10_000)
@@ -159,12 +180,12 @@ def test_a_click_on_an_explorer_point_opens_that_images_view(browser, tiny_run):
     tiles = visit.page.eval_on_selector_all("#image-view .tile", "els => els.map(e => e.style.backgroundImage)")
     assert len(tiles) >= 2 * 7  # original, 3 adversarials, 3 heatmaps per model
     for url in {t.split('"')[1] for t in tiles}:
-        assert (tiny_run.site_dir / "runs" / "tiny" / url).is_file(), url
+        assert (fixture_site / "runs" / "tiny" / url).is_file(), url
     assert not visit.errors
 
 
-def test_image_view_reports_an_unknown_id(browser, tiny_run):
-    visit = Visit(browser, (tiny_run.site_dir / "runs" / "tiny" / "image.html").as_uri() + "#id=999999")
+def test_image_view_reports_an_unknown_id(browser, fixture_site):
+    visit = Visit(browser, (fixture_site / "runs" / "tiny" / "image.html").as_uri() + "#id=999999")
     visit.page.wait_for_function("() => document.getElementById('image-status').textContent.includes('999999')")
     assert "No test image has id 999999" in visit.page.inner_text("#image-status")
     assert not visit.errors

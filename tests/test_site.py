@@ -4,29 +4,50 @@ from __future__ import annotations
 import json
 import re
 
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
-from site_builder import charts
+from compute import tables
+from conftest import RESULTS_FIXTURE, ROOT
+from site_builder import chart_data, charts
 from site_builder.build import build_site, render_files
 from site_builder.load import ResultsError, load_run
 from site_builder.render import script_json
 
 
 @pytest.fixture(scope="module")
-def run(tiny_run):
-    return load_run(tiny_run.results_dir)
+def run():
+    return load_run(RESULTS_FIXTURE)
+
+
+def test_the_results_fixture_is_current(run):
+    """When this fails, the results schema changed: run `python tests/make_fixture.py`."""
+    assert run.manifest["schema_version"] == tables.SCHEMA_VERSION
+    for name, schema in tables.SCHEMAS.items():
+        assert list(getattr(run, name).columns) == schema.names, name
+
+
+def test_the_site_builder_never_imports_torch():
+    modules = sorted(p.stem for p in (ROOT / "site_builder").glob("*.py") if p.stem != "__init__")
+    code = (f"import sys\nfor m in {modules!r}: __import__('site_builder.' + m)\n"
+            "print('torch' in sys.modules, len(sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[0] == "False", out.stdout
+    assert len(modules) >= 8
 
 
 def test_image_points_has_one_row_per_image_with_class_names(run):
-    pts = charts.image_points(run.uncertainty, run.class_names, 0.2)
-    assert len(pts) == 120 and pts["image_id"].is_unique
+    pts = chart_data.image_points(run.uncertainty, run.class_names, 0.2)
+    assert len(pts) == len(run.images) and pts["image_id"].is_unique
     assert set(pts["class_name"]) <= set(run.class_names)
-    assert list(pts.columns) == charts.POINT_COLUMNS
+    assert list(pts.columns) == chart_data.POINT_COLUMNS
 
 
 def test_dashboard_links_brush_to_bars_and_class_pick_to_points(run):
-    pts = charts.image_points(run.uncertainty, run.class_names, 0.2)
+    pts = chart_data.image_points(run.uncertainty, run.class_names, 0.2)
     cal = run.calibration[run.calibration["dropout_p"] == 0.2]
     spec = charts.uncertainty_dashboard(pts, cal, run.class_names).to_dict()
     params = {p["name"]: p for p in spec["params"]}
@@ -47,7 +68,7 @@ def test_dashboard_links_brush_to_bars_and_class_pick_to_points(run):
     hist_fields = [c["encoding"]["x"]["field"] for c in bottom["hconcat"][:2]]
     assert hist_fields == ["entropy", "mutual_info"]
     rows = next(iter(spec["datasets"].values()))
-    assert len(rows) == 120
+    assert len(rows) == len(run.images)
 
 
 def test_reliability_diagram_plots_only_filled_bins():
@@ -110,24 +131,34 @@ def test_a_failed_build_leaves_the_previous_site(run, tmp_path):
 
 
 def test_success_rates_report_fgsm_per_epsilon_and_the_other_attacks(run):
-    rates = charts.success_rates(run.attacks, run.images, run.class_names, 0.2)
-    assert set(rates["budget"]) == {"fgsm ε=0.05", "fgsm ε=0.1", "fgsm ε=0.2", "fgsm ε=0.3", "lbfgs", "iaa"}
+    rates = chart_data.success_points(run.success_rates, 0.2)
+    assert set(rates["variant"]) == {"fgsm ε=0.05", "fgsm ε=0.1", "fgsm ε=0.2", "fgsm ε=0.3", "lbfgs", "iaa"}
     rows = run.attacks[(run.attacks["dropout_p"] == 0.2) & (run.attacks["eps"] == 0.1)]
     label = rows["image_id"].map(run.images.set_index("image_id")["label"])
     for name, group in rows.groupby(label):
-        got = rates[(rates["budget"] == "fgsm ε=0.1") & (rates["class_name"] == run.class_names[name])]
-        assert got["success"].iloc[0] == pytest.approx(group["success"].mean(), abs=1e-5)
+        got = rates[(rates["variant"] == "fgsm ε=0.1") & (rates["class_name"] == run.class_names[name])]
+        assert got["success_rate"].iloc[0] == pytest.approx(group["success"].mean(), abs=1e-5)
         assert got["images"].iloc[0] == len(group)
 
 
+def test_attack_summary_is_recomputable_from_the_attacks_table(run):
+    for r in run.attack_summary.itertuples():
+        rows = run.attacks[(run.attacks["dropout_p"] == r.dropout_p) & (run.attacks["attack"] == r.attack)
+                           & run.attacks["minimal"]]
+        assert r.images == len(rows) == len(run.images)
+        assert r.success_rate == pytest.approx(rows["success"].mean())
+        assert r.mean_l2 == pytest.approx(rows.loc[rows["success"], "l2"].mean())
+        assert 0 <= r.entropy_auroc <= 1 and 0 <= r.mutual_info_auroc <= 1
+
+
 def test_attack_dashboard_is_linked(run):
-    points = charts.attack_points(run.attacks, run.uncertainty, run.images, run.class_names, 0.3)
-    assert len(points) == 120 * 3 and set(points["attack"]) == {"fgsm", "lbfgs", "iaa"}
+    points = chart_data.attack_points(run.attacks, run.uncertainty, run.images, run.class_names, 0.3)
+    assert len(points) == len(run.images) * 3 and set(points["attack"]) == {"fgsm", "lbfgs", "iaa"}
     clean = run.uncertainty[(run.uncertainty["dropout_p"] == 0.3) & (run.uncertainty["condition"] == "clean")]
     first = points.iloc[0]
     assert first["entropy_clean"] == pytest.approx(
         clean.set_index("image_id").loc[first["image_id"], "entropy"], abs=1e-4)
-    rates = charts.success_rates(run.attacks, run.images, run.class_names, 0.3)
+    rates = chart_data.success_points(run.success_rates, 0.3)
     spec = charts.attack_dashboard(points, rates, run.class_names, ["fgsm", "lbfgs", "iaa"]).to_dict()
     params = {p["name"]: p for p in spec["params"]}
     assert params["bar_pick"]["views"] == ["success_bars"] and params["attack_pick"]["bind"] == "legend"
@@ -144,8 +175,8 @@ def test_attack_dashboard_is_linked(run):
 
 def test_explorer_filters_and_links_every_image(run):
     search_max = run.manifest["attacks"]["resolved"]["fgsm"]["search_max"]
-    points = charts.explorer_points(run.uncertainty, run.attacks, run.class_names, run.attack_names, search_max)
-    assert len(points) == 120 * 2
+    points = chart_data.explorer_points(run.uncertainty, run.attacks, run.class_names, run.attack_names, search_max)
+    assert len(points) == len(run.images) * len(run.dropout_ps)
     assert (points["href"] == "image.html#id=" + points["image_id"].astype(str)).all()
     assert points["min_eps"].between(0, search_max).all()
     fooled = run.attacks[run.attacks["minimal"] & (run.attacks["attack"] == "lbfgs") & run.attacks["success"]]
@@ -160,18 +191,25 @@ def test_explorer_filters_and_links_every_image(run):
 
 def test_robustness_curve_starts_at_clean_accuracy(run):
     clean = {float(m["dropout_p"]): m["accuracy"] for m in run.manifest["models"]}
-    points = charts.robustness_points(run.attacks, clean)
+    points = chart_data.robustness_points(run.robustness)
     first = points[points["eps"] == 0].set_index("dropout_p")["accuracy"]
     assert first["p = 0.2"] == pytest.approx(clean[0.2], abs=1e-5)
-    assert len(points) == 2 * 5
+    eps = run.manifest["attacks"]["resolved"]["fgsm"]["eps"]
+    assert len(points) == len(run.dropout_ps) * (1 + len(eps))
+    fgsm = run.attacks[(run.attacks["attack"] == "fgsm") & (run.attacks["eps"] == eps[0]) & (run.attacks["dropout_p"] == 0.3)]
+    at = points[(points["dropout_p"] == "p = 0.3") & (points["eps"] == eps[0])]["accuracy"].iloc[0]
+    assert at == pytest.approx(1 - fgsm["success"].mean(), abs=1e-5)
 
 
-def test_auroc_matches_its_definition():
-    from site_builder.pages import auroc
+def test_altairs_row_guard_is_lifted_inside_the_build_only(run):
+    import altair as alt
 
-    assert auroc(pd.Series([0.1, 0.2]), pd.Series([0.3, 0.4])) == 1.0
-    assert auroc(pd.Series([0.3, 0.4]), pd.Series([0.1, 0.2])) == 0.0
-    assert auroc(pd.Series([0.5, 0.5]), pd.Series([0.5])) == 0.5
+    render_files([run])  # lifts the guard while it renders
+    big = pd.DataFrame({"eps": [0.0] * 5001, "accuracy": 0.5, "dropout_p": "p = 0.2"})
+    with pytest.raises(alt.MaxRowsError):
+        charts.robustness_curve(big).to_dict()
+    with alt.data_transformers.disable_max_rows():
+        assert len(charts.robustness_curve(big).to_dict()["datasets"].popitem()[1]) == 5001
 
 
 def test_a_site_shows_every_run_and_refuses_two_with_one_name(run, tmp_path):

@@ -1,0 +1,74 @@
+"""The per-image view's data: one compact record per test image, split into script files that the
+view loads with a <script> tag (fetch() of a local file fails from file://)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .load import Run
+
+CHUNK_SIZE = 500  # images per data file of the per-image view
+PASS_BINS = 20  # bins of the true-class probability for the spread of the MC-dropout passes
+
+ATTACK_FIELDS = ["success", "adv_pred", "adv_prob", "l0", "l2", "linf", "perceptual_distance", "flat_pixels_changed",
+                 "iterations", "min_eps", "c"]
+CONDITION_FIELDS = ["pred", "entropy", "mutual_info", "fooled_share", "mean_probs", "pass_histogram"]
+ACTIVATION_FIELDS = ["layer", "condition", "maps", "sheet", "sheet_col", "sheet_row", "width", "height"]
+
+
+def _num(value: Any, digits: int) -> float | None:
+    value = float(value)
+    return None if value != value else round(value, digits)
+
+
+def image_records(run: Run) -> list[dict[str, Any]]:
+    """Everything the per-image view shows, one compact record per test image (in images-table order).
+
+    Per model (in dropout order): conditions as lists of CONDITION_FIELDS (in "clean", *attacks order;
+    "pass_histogram" counts the MC passes in PASS_BINS equal bins of the true-class probability), attacks as
+    lists of ATTACK_FIELDS, activation-map tiles as lists of ACTIVATION_FIELDS. Lists instead of
+    objects keep the data files small (the full MNIST test set must fit a free host).
+    """
+    conditions = run.conditions
+    unc = {(int(r.image_id), float(r.dropout_p), r.condition): r for r in run.uncertainty.itertuples()}
+    att = {(int(r.image_id), float(r.dropout_p), r.attack): r
+           for r in run.attacks[run.attacks["minimal"]].itertuples()}
+    acts: dict[tuple[int, float], list] = {}
+    for m in run.activations.itertuples():
+        acts.setdefault((int(m.image_id), float(m.dropout_p)), []).append(
+            [m.layer, m.condition, int(m.maps), f"tiles/{m.sheet}", int(m.sheet_col), int(m.sheet_row),
+             int(m.tile_width), int(m.tile_height)])
+    records = []
+    for position, row in enumerate(run.images.itertuples()):
+        image_id = int(row.image_id)
+        models = []
+        for p in run.dropout_ps:
+            cond = []
+            for c in conditions:
+                u = unc[(image_id, p, c)]
+                cond.append([int(u.pred), _num(u.entropy, 4), _num(u.mutual_info, 4), _num(u.fooled_share, 3),
+                             [_num(v, 3) for v in u.mean_probs],
+                             np.histogram(np.asarray(u.pass_true_prob, dtype=np.float64), bins=PASS_BINS,
+                                          range=(0.0, 1.0))[0].tolist()])
+            results = []
+            for a in run.attack_names:
+                r = att[(image_id, p, a)]
+                results.append([int(bool(r.success)), int(r.adv_pred), _num(r.adv_prob, 4), int(r.l0), _num(r.l2, 4),
+                                _num(r.linf, 4), _num(r.perceptual_distance, 2), int(r.flat_pixels_changed),
+                                int(r.iterations), _num(r.min_eps, 5), _num(r.c, 5)])
+            models.append({"conditions": cond, "attacks": results, "activations": acts.get((image_id, p), [])})
+        records.append({"image_id": image_id, "class_name": row.class_name, "pos": position, "models": models})
+    return records
+
+
+def image_chunks(run: Run, base: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The per-image data split into files of CHUNK_SIZE images: (index, {path under ``base``: records})."""
+    records = sorted(image_records(run), key=lambda r: r["image_id"])
+    index, files = [], {}
+    for k in range(0, len(records), CHUNK_SIZE):
+        part = records[k:k + CHUNK_SIZE]
+        name = f"data/images-{k // CHUNK_SIZE:03d}.js"
+        index.append({"first": part[0]["image_id"], "last": part[-1]["image_id"], "file": name})
+        files[f"{base}/{name}"] = part
+    return index, files
