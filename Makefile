@@ -27,8 +27,11 @@ browser:
 test: install browser
 	$(BIN)/python -m pytest -q
 
+# The benchmarks read the demo's results (trained models and tables); docs/benchmarks.md has their figures.
 bench: install
-	$(BIN)/python bench/run.py
+	test -f build/results/mnist-sample/manifest.json || $(BIN)/robustviz demo --quiet
+	$(BIN)/python bench/speed.py --results build/results/mnist-sample
+	$(BIN)/python bench/site_size.py --results build/results/mnist-sample --copies 10
 
 clean:
 	rm -rf build

@@ -50,20 +50,20 @@ def replicate(source: Path, target: Path, copies: int) -> None:
     originals = np.concatenate([cut(source / "tiles", frames["images"], w, h)] * copies)
     images[["sheet", "sheet_col", "sheet_row"]] = pd.DataFrame(tiles.write_sheets(originals, target / "tiles", "images"))
     parts = []
-    for (p, attack, kind), f in frames["tiles"].groupby(["dropout_p", "attack", "kind"], sort=True):
+    for (p, attack, picture), f in frames["tiles"].groupby(["dropout_p", "attack", "picture"], sort=True):
         f = f.set_index("image_id").loc[frames["images"]["image_id"]].reset_index()
         pics = np.concatenate([cut(source / "tiles", f, w, h)] * copies)
-        palette = tiles.heat_palette() if kind == "heatmap" else None
-        placed = tiles.write_sheets(pics, target / "tiles", f"{kind}-p{p:g}-{attack}", "png" if palette else None,
+        palette = tiles.heat_palette() if picture == "heatmap" else None
+        placed = tiles.write_sheets(pics, target / "tiles", f"{picture}-p{p:g}-{attack}", "png" if palette else None,
                                     palette)
         g = grow(f)
         g[["sheet", "sheet_col", "sheet_row"]] = pd.DataFrame(placed)
         parts.append(g)
     for path in (source / "tiles").glob("activations-*"):
         shutil.copy(path, target / "tiles" / path.name)
-    out = {"images": images, "tiles": pd.concat(parts, ignore_index=True), "uncertainty": grow(frames["uncertainty"]),
-           "attacks": grow(frames["attacks"]), "metrics": frames["metrics"], "calibration": frames["calibration"],
-           "activations": frames["activations"]}
+    # Run-level tables (metrics, summaries) are kept as they are: their size does not grow with the images.
+    out = {**frames, "images": images, "tiles": pd.concat(parts, ignore_index=True),
+           "uncertainty": grow(frames["uncertainty"]), "attacks": grow(frames["attacks"])}
     manifest["tables"] = {name: tables.write_table(frame, name, target) for name, frame in out.items()}
     manifest["dataset"]["test_images"] = len(images)
     tables.write_json(manifest, target / "manifest.json")

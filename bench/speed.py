@@ -20,10 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from compute import config, datasets  # noqa: E402
-from compute.attacks import resolve  # noqa: E402
-from compute.attacks.fgsm import fgsm, fgsm_direction, min_flip_eps  # noqa: E402
-from compute.attacks.iaa import iaa  # noqa: E402
-from compute.attacks.lbfgs import lbfgs  # noqa: E402
+from compute.attacks import ATTACKS, resolve  # noqa: E402
+from compute.attacks.fgsm import fgsm  # noqa: E402
 from compute.models import load_checkpoint  # noqa: E402
 from compute.pipeline import resolve_device  # noqa: E402
 from compute.uncertainty import mc_probs  # noqa: E402
@@ -50,7 +48,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--images", type=int, default=500, help="images for the batched runs")
     parser.add_argument("--single", type=int, default=20, help="images for the one-at-a-time loops")
-    parser.add_argument("--batch", type=int, default=250, help="attack batch size")
+    parser.add_argument("--batch", type=int, default=0, help="attack batch size (0 = the run's attacks.batch_size)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -65,7 +63,7 @@ def main() -> None:
     x, y = test.floats(slice(0, n)).to(device), test.labels[:n].to(device)
     ids = test.image_ids[:n].tolist()
     a = resolve(cfg.attacks, test.image_shape[0])
-    fg, lb, ia = a.fgsm, a.lbfgs, a.iaa
+    args.batch = args.batch or a.batch_size
 
     def batched(fn):  # noqa: ANN001, ANN202
         def run() -> None:
@@ -81,28 +79,26 @@ def main() -> None:
 
     run_mc = lambda xb, yb, ib: mc_probs(model, xb, ib, cfg.uncertainty.passes, 0)  # noqa: E731
 
-    def run_fgsm(xb, yb, ib) -> None:  # noqa: ANN001
-        d = fgsm_direction(model, xb, yb)
-        for eps in fg.eps:
-            fgsm(model, xb, yb, eps, d)
-        min_flip_eps(model, xb, yb, d, fg.search_max, fg.search_grid, fg.search_refine)
-
     run_fgsm_one = lambda xb, yb, ib: fgsm(model, xb, yb, 0.1)  # noqa: E731
-    run_lbfgs = lambda xb, yb, ib: lbfgs(model, xb, yb, None, lb.c_init, lb.c_factor, lb.c_min, lb.c_max,  # noqa: E731
-                                         lb.bisection_steps, lb.iterations, lb.history)
-    run_iaa = lambda xb, yb, ib: iaa(model, xb, yb, ia.k, ia.m, ia.delta, ia.d_max, ia.window, ia.margin,  # noqa: E731
-                                     ia.max_iterations)
+    # Each registered attack as the pipeline runs it: FGSM's budgets and smallest-epsilon search,
+    # L-BFGS's smallest-c search, IAA to its stop.
+    labels = {"fgsm": f"FGSM, {len(a.fgsm.eps)} ε + smallest-ε search", "lbfgs": "L-BFGS (smallest-c search)",
+              "iaa": "IAA"}
 
     rows = {}
     mc_batch = cfg.uncertainty.batch_size
     rows["MC dropout (T = %d)" % cfg.uncertainty.passes] = n / timed(
         lambda: [run_mc(x[s:s + mc_batch], None, ids[s:s + mc_batch]) for s in range(0, n, mc_batch)], device)
     rows["FGSM, one ε"] = n / timed(batched(run_fgsm_one), device, repeat=3)
-    rows[f"FGSM, {len(fg.eps)} ε + smallest-ε search"] = n / timed(batched(run_fgsm), device)
-    rows["L-BFGS (smallest-c search), batched"] = n / timed(batched(run_lbfgs), device)
-    rows["L-BFGS, one image at a time"] = args.single / timed(single(run_lbfgs), device)
-    rows["IAA, batched"] = n / timed(batched(run_iaa), device)
-    rows["IAA, one image at a time"] = args.single / timed(single(run_iaa), device)
+    for name, attack in ATTACKS.items():
+        run = lambda xb, yb, ib, attack=attack, own=getattr(a, name): attack.run(  # noqa: E731
+            model=model, images=xb, labels=yb, cfg=own)
+        label = labels.get(name, name)
+        if name == "fgsm":  # one gradient for all budgets: nothing to gain or lose by batching
+            rows[label] = n / timed(batched(run), device)
+            continue
+        rows[f"{label}, batched"] = n / timed(batched(run), device)
+        rows[f"{label.split(' (')[0]}, one image at a time"] = args.single / timed(single(run), device)
 
     try:
         import numpy as np
