@@ -20,15 +20,18 @@ if TYPE_CHECKING:
 
 
 def select_images(labels: np.ndarray, image_ids: np.ndarray, min_eps: np.ndarray, per_class: int,
-                  extra_ids: tuple[int, ...]) -> list[int]:
-    """Positions (into the arrays) of the images to map, sorted and unique.
+                  extra_ids: tuple[int, ...], clean_correct: np.ndarray | None = None) -> list[int]:
+    """Positions (into the arrays) of the images to map, sorted and unique: per class, the most robust
+    and most vulnerable of the ``clean_correct`` images (those wrong before the attack were not
+    attacked, so they are neither), plus ``extra_ids``.
 
     Also right for a shard: the global extremes of a class are among the shards' own extremes.
     """
     score = np.where(np.isnan(min_eps), np.inf, min_eps)  # never flipped = most robust
+    attacked = np.ones(len(labels), dtype=bool) if clean_correct is None else clean_correct
     chosen: set[int] = set()
     for label in np.unique(labels):
-        idx = np.flatnonzero(labels == label)
+        idx = np.flatnonzero((labels == label) & attacked)
         order = idx[np.lexsort((image_ids[idx], score[idx]))]
         chosen.update(order[:per_class].tolist())
         chosen.update(order[::-1][:per_class].tolist())

@@ -149,11 +149,12 @@ def activation_tiles(loaded: Loaded, att: pd.DataFrame, labels: np.ndarray, ids:
     for p in (m["dropout_p"] for m in run["models"]):
         fg = att[(att["dropout_p"] == p) & (att["attack"] == "fgsm") & att["minimal"]]
         if len(fg):
-            min_eps = fg.set_index("image_id")["min_eps"].reindex(ids).to_numpy(dtype=np.float64)
+            fg = fg.set_index("image_id").reindex(ids)
+            min_eps, correct = fg["min_eps"].to_numpy(dtype=np.float64), fg["clean_correct"].to_numpy(dtype=bool)
             per_class = cfg["per_class"]
         else:
-            min_eps, per_class = np.full(len(ids), np.nan), 0
-        chosen = ids[activations.select_images(labels, ids, min_eps, per_class, tuple(cfg["image_ids"]))]
+            min_eps, correct, per_class = np.full(len(ids), np.nan), None, 0
+        chosen = ids[activations.select_images(labels, ids, min_eps, per_class, tuple(cfg["image_ids"]), correct)]
         if len(chosen) == 0:
             continue
         maps = {c: _feature_maps(loaded.shards("activations", p, c)) for c in conditions}
@@ -223,7 +224,7 @@ def assemble(results: Path) -> dict[str, Any]:
     frames = {
         **found, **placed, **metric_tables(unc, class_names, run["config"]["uncertainty"]["bins"]),
         "attack_summary": summaries.attack_summary(att, unc, attack_names, ps),
-        "robustness": summaries.robustness(att, {m["dropout_p"]: m["accuracy"] for m in models}, len(ids)),
+        "robustness": summaries.robustness(att, {m["dropout_p"]: m["accuracy"] for m in models}, label_of),
         "success_rates": summaries.success_rates(att, label_of, class_names),
     }
     hashes = {name: tables.write_table(frame, name, results) for name, frame in frames.items()}

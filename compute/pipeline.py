@@ -273,13 +273,15 @@ def compute_activations(part: Part, job: Job) -> dict[str, Any]:
     FGSM's min_eps, plus configured ids) under one condition: ids and one float16 array per layer."""
     results, ids, t = job.cfg.results_dir, job.image_ids, time.perf_counter()
     if part.ranking is not None:  # only its table is needed: the selection uses min_eps
-        fg = pd.read_parquet(results / part.ranking / "attacks.parquet", columns=["image_id", "minimal", "min_eps"])
-        min_eps = fg[fg["minimal"]].set_index("image_id")["min_eps"].reindex(ids).to_numpy(dtype=np.float64)
+        fg = pd.read_parquet(results / part.ranking / "attacks.parquet",
+                             columns=["image_id", "minimal", "clean_correct", "min_eps"])
+        fg = fg[fg["minimal"]].set_index("image_id").reindex(ids)
+        min_eps, correct = fg["min_eps"].to_numpy(dtype=np.float64), fg["clean_correct"].to_numpy(dtype=bool)
         per_class = job.cfg.activations.per_class
     else:
-        min_eps, per_class = np.full(len(ids), np.nan), 0
+        min_eps, correct, per_class = np.full(len(ids), np.nan), None, 0
     chosen = activations.select_images(job.labels.numpy(), np.asarray(ids), min_eps, per_class,
-                                       job.cfg.activations.image_ids)
+                                       job.cfg.activations.image_ids, correct)
     arrays = {"image_ids": np.asarray([ids[i] for i in chosen], dtype=np.int64)}
     if chosen:
         if part.source is None:

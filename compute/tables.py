@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 f32, f64, i64 = pa.float32(), pa.float64(), pa.int64()
 
@@ -34,9 +34,10 @@ SCHEMAS: dict[str, pa.Schema] = {
     ]),
     # One row per (image_id, dropout_p, attack, eps); eps is null for the attack's minimal
     # adversarial (FGSM at min_eps, L-BFGS at the smallest c, IAA where it stopped), minimal = true.
+    # clean_correct false: wrong before the attack, not attacked, never a success.
     "attacks": pa.schema([
         ("image_id", i64), ("dropout_p", f64), ("attack", pa.string()), ("eps", f64), ("minimal", pa.bool_()),
-        ("success", pa.bool_()), ("adv_pred", i64), ("adv_prob", f64), ("l0", i64), ("l2", f64), ("linf", f64),
+        ("clean_correct", pa.bool_()), ("success", pa.bool_()), ("adv_pred", i64), ("adv_prob", f64), ("l0", i64), ("l2", f64), ("linf", f64),
         ("perceptual_distance", f64), ("flat_pixels_changed", i64), ("iterations", i64), ("min_eps", f64),
         ("c", f64), ("seconds", f64),
     ]),
@@ -63,19 +64,22 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("dropout_p", f64), ("condition", pa.string()), ("bin", i64), ("lower", f64), ("upper", f64),
         ("count", i64), ("mean_top_prob", f64), ("accuracy", f64),
     ]),
-    # Per (dropout_p, attack), over the minimal adversarials of all images: success rate, mean
-    # distortions of the successful ones, mean iterations, and the AUROC of MC-dropout entropy and
-    # mutual information separating the adversarials from the clean images.
+    # Per (dropout_p, attack), over the minimal adversarials: images = the clean-correct (attacked)
+    # ones, wrong_before = the others; rates over images; means of distortion and uncertainty over
+    # the successes; AUROC of clean-correct clean images (negatives) vs successful adversarials.
     "attack_summary": pa.schema([
-        ("dropout_p", f64), ("attack", pa.string()), ("images", i64), ("success_rate", f64), ("mean_l2", f64),
-        ("mean_linf", f64), ("mean_perceptual_distance", f64), ("mean_flat_pixels_changed", f64),
-        ("mean_l0", f64), ("mean_iterations", f64), ("entropy_auroc", f64), ("mutual_info_auroc", f64),
+        ("dropout_p", f64), ("attack", pa.string()), ("images", i64), ("wrong_before", i64), ("successes", i64),
+        ("success_rate", f64), ("failure_rate", f64), ("mean_l2", f64), ("mean_linf", f64),
+        ("mean_perceptual_distance", f64), ("mean_flat_pixels_changed", f64), ("mean_l0", f64),
+        ("mean_iterations", f64), ("mean_entropy_clean", f64), ("mean_entropy", f64), ("mean_fooled_share", f64),
+        ("entropy_auroc", f64), ("mutual_info_auroc", f64),
     ]),
     # Accuracy (dropout off) under FGSM per (dropout_p, eps) over all images; eps 0 = clean accuracy.
     "robustness": pa.schema([
         ("dropout_p", f64), ("eps", f64), ("accuracy", f64), ("images", i64),
     ]),
-    # Success rate per (dropout_p, attack, eps, class_name); eps null: the attack's minimal adversarials.
+    # Success rate per (dropout_p, attack, eps, class_name) over the clean-correct images of the class;
+    # eps null: the attack's minimal adversarials.
     "success_rates": pa.schema([
         ("dropout_p", f64), ("attack", pa.string()), ("eps", f64), ("class_name", pa.string()),
         ("success_rate", f64), ("images", i64),

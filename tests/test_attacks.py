@@ -7,12 +7,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
 from compute import cli, datasets
 from compute.attacks import ATTACKS, OWN_COLUMNS, resolve
-from compute.attacks.common import distortion, local_sd, sensitivity, smooth_gap, true_gap
+from compute import tiles
+from compute.attacks.common import distortion, local_sd, sensitivity, smooth_gap, to_8bit, true_gap
 from compute.attacks.fgsm import fgsm, fgsm_direction, min_flip_eps
 from compute.attacks.iaa import iaa
 from compute.attacks.lbfgs import bracket_ratio, lbfgs, minimise
@@ -41,8 +43,9 @@ def digits():
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))
-def test_every_registered_attack_keeps_the_shared_contract(name, digits, cnn):
-    x, y = digits[0][:12], digits[1][:12]
+def test_every_registered_attack_keeps_the_shared_contract(name, digits, cnn, tmp_path):
+    correct = cnn(digits[0]).argmax(1) == digits[1]  # the runner attacks only clean-correct images
+    x, y = digits[0][correct][:12], digits[1][correct][:12]
     cfg = getattr(resolve(AttacksConfig(), channels=1), name)
     result = ATTACKS[name].run(model=cnn, images=x, labels=y, cfg=cfg)
     for r in [result, *result.budgets.values()]:
@@ -51,14 +54,22 @@ def test_every_registered_attack_keeps_the_shared_contract(name, digits, cnn):
         assert r.success.shape == (12,) and r.success.dtype == torch.bool
         assert r.iterations.shape == (12,) and r.iterations.dtype == torch.int64 and (r.iterations >= 0).all()
         assert set(r.columns) <= set(OWN_COLUMNS)
+        assert torch.equal(r.adversarial, to_8bit(r.adversarial))  # already 8-bit: what is saved is what was judged
         with torch.no_grad():
             wrong = cnn(r.adversarial).argmax(1) != y
-        assert torch.all(wrong | ~r.success)  # a success is misclassified
+        assert torch.equal(wrong, r.success)  # success means misclassified, failure means not
     assert result.success.any()
+    # A success is still misclassified after a round trip through the tile writer (8-bit PNG sheets).
+    where = tiles.write_sheets(tiles.to_uint8(result.adversarial.numpy()), tmp_path, "adv")
+    sheet = np.asarray(Image.open(tmp_path / where["sheet"][0]))
+    back = torch.stack([torch.from_numpy(sheet[r * 28:(r + 1) * 28, c * 28:(c + 1) * 28].copy())
+                        for c, r in zip(where["sheet_col"], where["sheet_row"])])[:, None].float() / 255
+    with torch.no_grad():
+        assert torch.equal(cnn(back).argmax(1) != y, result.success)
     # An image's result does not depend on its batch mates.
     for i in (0, 7):
         alone = ATTACKS[name].run(model=cnn, images=x[i:i + 1], labels=y[i:i + 1], cfg=cfg)
-        assert alone.success[0] == result.success[i]
+        assert alone.success[0] == result.success[i] and alone.iterations[0] == result.iterations[i]
         assert torch.allclose(alone.adversarial[0], result.adversarial[i], atol=1e-5)
 
 
@@ -117,19 +128,67 @@ def test_fgsm_success_never_falls_as_epsilon_rises(digits, cnn):
     assert torch.all(flips[1:] >= flips[:-1])
 
 
-def test_min_flip_eps_is_the_first_flip_within_resolution(digits, cnn):
+def test_min_flip_eps_brackets_every_flip_to_one_8bit_level(digits, cnn):
     x, y = digits
     direction = fgsm_direction(cnn, x, y)
-    eps, _ = min_flip_eps(cnn, x, y, direction, 0.5, grid=16, refine=8)
-    found = ~torch.isnan(eps)
-    assert found.any()
-    flipped = lambda e: cnn((x + e.view(-1, 1, 1, 1) * direction).clamp(0, 1)).argmax(1) != y  # noqa: E731
-    assert flipped(eps.nan_to_num(0.5))[found].all()
-    below = (eps - 0.5 / 16 / 2 ** 8).clamp_min(0)
-    clean_right = cnn(x).argmax(1) == y
-    assert not flipped(below)[found & clean_right & (eps < 0.5 / 16)].any()
-    for k in range(1, 17):  # no grid epsilon flips an image reported as never flipping
-        assert not flipped(torch.full_like(eps, 0.5 * k / 16))[~found].any()
+    eps, passes = min_flip_eps(cnn, x, y, direction, 0.5, grid=16, refine=8)
+    found, clean_right = ~torch.isnan(eps), cnn(x).argmax(1) == y
+    bracketed = found & clean_right
+    assert bracketed.sum() >= 5
+    flipped = lambda e: cnn(to_8bit(x + e.view(-1, 1, 1, 1) * direction)).argmax(1) != y  # noqa: E731
+    assert flipped(eps.nan_to_num(0.5))[bracketed].all()  # flips at hi ...
+    assert not flipped((eps - 1 / 255).clamp_min(0))[bracketed].any()  # ... and not one level below
+    assert torch.allclose(eps[found] * 255, (eps[found] * 255).round(), atol=1e-4)  # whole levels
+    for k in range(1, 128):  # no level flips an image reported as never flipping
+        assert not flipped(torch.full_like(eps, k / 255))[~found].any()
+    assert passes.shape == eps.shape and (passes[clean_right] >= 2).all()  # per image: its own count of passes
+
+
+def test_fgsm_budgets_hold_after_rounding(digits, cnn):
+    x, y = digits
+    result = ATTACKS["fgsm"].run(model=cnn, images=x, labels=y, cfg=resolve(AttacksConfig(), 1).fgsm)
+    for eps, r in result.budgets.items():
+        assert (r.adversarial - x).abs().max() <= eps + 1e-6
+        assert (r.adversarial - x).abs().max() >= eps - 1 / 255 - 1e-6
+
+
+def test_lbfgs_evaluates_c_min():
+    # A model that gets every image wrong at every c: the search walks down from c_init to c_min.
+    model = nn.Sequential(nn.Flatten(1), nn.Linear(16, 3)).eval()
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.copy_(torch.tensor([0.0, 5.0, 0.0]))
+    x, y = torch.full((2, 1, 4, 4), 0.5), torch.zeros(2, dtype=torch.int64)
+    r = lbfgs(model, x, y, c_init=1.0, c_factor=10.0, c_min=1e-3, c_max=1e4, bisection_steps=2, iterations=2)
+    assert r.success.all()
+    assert torch.allclose(r.c, torch.full((2,), 1e-3), rtol=1e-4)
+
+
+def test_iaa_picks_the_pixels_its_sd_weighted_priority_names():
+    # Pixel A has the largest gradient but sits in a nearly flat region; pixel B, with a tenth of the
+    # gradient, in a textured one. priority = |grad| * SD picks B; |grad| alone would pick A.
+    x = torch.zeros(1, 1, 6, 6)
+    x[0, 0, :, :3] = torch.tensor([[0.2, 0.8, 0.2], [0.8, 0.2, 0.8]]).repeat(3, 1)  # checkerboard: SD ~ 0.3
+    x[0, 0, :, 3:] = 0.5 + torch.arange(3.0) / 255  # a gentle ramp: SD ~ 0.003, not flat
+    a, b = 2 * 6 + 4, 2 * 6 + 1
+    model = nn.Sequential(nn.Flatten(1), nn.Linear(36, 2)).eval()
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].weight[1, a], model[1].weight[1, b] = 10.0, 1.0
+        model[1].bias.copy_(torch.tensor([10.0, 0.0]))  # class 0 wins, by a margin
+    y = torch.zeros(1, dtype=torch.int64)
+    r = iaa(model, x, y, k=10, m=1, delta=0.05, d_max=1e6, max_iterations=1)
+    moved = torch.nonzero((r.adversarial != x).flatten()).flatten().tolist()
+    assert moved == [b]
+
+
+def test_iaa_keeps_d_within_d_max(digits, cnn):
+    x, y = digits
+    for d_max in (5.0, 30.0):
+        r = iaa(cnn, x, y, k=10, m=10, delta=0.1, d_max=d_max)
+        assert torch.all(r.distance <= d_max + 1e-6)
+        assert torch.all(distortion(x, r.adversarial)["perceptual_distance"] <= d_max + 1e-3)
+        assert torch.equal(r.adversarial, to_8bit(r.adversarial))
 
 
 def test_lbfgs_result_of_an_image_does_not_depend_on_its_batch(digits, cnn):
@@ -151,8 +210,8 @@ def test_lbfgs_chosen_c_is_minimal_within_tolerance(digits, cnn):
     bracketed = r.c_failed > 0
     assert bracketed.any()
     assert torch.all(r.c[bracketed] / r.c_failed[bracketed] <= bracket_ratio(10.0, 3) * (1 + 1e-6))
-    z_fail, logits_fail = minimise(cnn, x[bracketed], r.target[bracketed], r.c_failed[bracketed], 8)
-    assert torch.all(logits_fail.argmax(1) == y[bracketed])  # c_failed really fails
+    z_fail, _ = minimise(cnn, x[bracketed], r.target[bracketed], r.c_failed[bracketed], 8)
+    assert torch.all(cnn(to_8bit(z_fail)).argmax(1) == y[bracketed])  # c_failed really fails, as an 8-bit image
     out = cnn(r.adversarial).argmax(1)
     assert torch.all(out != y)
     assert torch.all(r.adversarial >= 0) and torch.all(r.adversarial <= 1)
@@ -176,10 +235,10 @@ def test_iaa_never_touches_flat_pixels_and_stops_near_the_budget(digits, cnn):
     changed = (r.adversarial - x).abs() > 0
     assert not (changed & flat).any()
     sen, _ = sensitivity(x)
-    largest_step = 10 * 0.1 * sen.nan_to_num(posinf=0).flatten(1).max(1).values
-    assert torch.all(r.distance < 30 + largest_step + 1e-4)
+    largest_step = 10 * (26 / 255) * sen.nan_to_num(posinf=0).flatten(1).max(1).values
+    assert torch.all(r.distance <= 30 + 1e-6)
     stopped_on_budget = ~r.success
-    assert torch.all(r.distance[stopped_on_budget] >= 30 - 1e-4)
+    assert torch.all(r.distance[stopped_on_budget] >= 30 - largest_step[stopped_on_budget] - 1e-4)
     d = distortion(x, r.adversarial)
     assert d["flat_pixels_changed"].sum() == 0
     assert torch.all(d["perceptual_distance"] <= r.distance + 1e-3)  # reversals only lower the final D

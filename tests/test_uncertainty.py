@@ -113,3 +113,16 @@ def test_perfect_confident_predictions_are_calibrated():
     assert got["accuracy"] == 1 and got["ece"] == pytest.approx(0) and got["brier"] == pytest.approx(0)
     bins = calibration_bins(p.max(1), np.ones(4), 15)
     assert [b["count"] for b in bins][-1] == 4 and sum(b["count"] for b in bins) == 4
+
+
+def test_a_hand_worked_mc_example():
+    from compute.metrics import image_measures
+
+    probs = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])  # T = 2 passes of one image, two classes
+    for label in (0, 1):
+        m = image_measures(probs, np.array([label]))
+        assert m["entropy"][0] == pytest.approx(np.log(2))
+        assert m["mutual_info"][0] == pytest.approx(np.log(2))  # each pass is certain: all of it is disagreement
+        assert m["variation_ratio"][0] == pytest.approx(0.5)
+        assert m["confidence"][0] == pytest.approx(1 - 0.25)  # variance of (1, 0) is 0.25
+        assert m["true_prob"][0] == pytest.approx(0.5) and m["fooled_share"][0] == pytest.approx(0.5)

@@ -40,7 +40,7 @@ ATTACKS: dict[str, Attack] = {
 
 # Columns of the attacks table an attack may fill through AttackResult.columns (null elsewhere).
 OWN_COLUMNS = ("min_eps", "c")
-ROW_COLUMNS = ("image_id", "dropout_p", "attack", "eps", "minimal", "success", "adv_pred", "adv_prob", "l0",
+ROW_COLUMNS = ("image_id", "dropout_p", "attack", "eps", "minimal", "clean_correct", "success", "adv_pred", "adv_prob", "l0",
                "l2", "linf", "perceptual_distance", "flat_pixels_changed", "iterations", *OWN_COLUMNS, "seconds")
 
 
@@ -57,7 +57,7 @@ class AttackOutput:
 
 
 def _append(rows: dict[str, list], model: nn.Module, x: torch.Tensor, ids: list[int], p: float, attack: str,
-            eps: float | None, result: AttackResult, seconds: float, window: int) -> None:
+            eps: float | None, result: AttackResult, clean_correct: torch.Tensor, seconds: float, window: int) -> None:
     """Add one row per image of ``result`` (the minimal adversarial when ``eps`` is None)."""
     with torch.no_grad():
         probs = torch.softmax(model(result.adversarial), dim=1)
@@ -69,7 +69,8 @@ def _append(rows: dict[str, list], model: nn.Module, x: torch.Tensor, ids: list[
     rows["attack"] += [attack] * n
     rows["eps"] += [eps] * n
     rows["minimal"] += [eps is None] * n
-    rows["success"] += result.success.cpu().tolist()
+    rows["clean_correct"] += clean_correct.cpu().tolist()
+    rows["success"] += (result.success & clean_correct).cpu().tolist()
     rows["adv_pred"] += adv_pred.cpu().tolist()
     rows["adv_prob"] += adv_prob.cpu().tolist()
     for key in ("l0", "l2", "linf", "perceptual_distance", "flat_pixels_changed"):
@@ -81,11 +82,32 @@ def _append(rows: dict[str, list], model: nn.Module, x: torch.Tensor, ids: list[
     rows["seconds"] += [seconds / n] * n
 
 
+def _only(result: AttackResult, keep: torch.Tensor, images: torch.Tensor) -> AttackResult:
+    """``result`` of the images where ``keep`` is set, spread over the whole batch: the others are
+    not attacked (their adversarial is the original, never a success, no iterations)."""
+    b = len(keep)
+
+    def spread(values: torch.Tensor, fill: float | bool | int) -> torch.Tensor:
+        out = torch.full((b, *values.shape[1:]), fill, dtype=values.dtype, device=values.device)
+        out[keep] = values
+        return out
+
+    adversarial = images.clone()
+    adversarial[keep] = result.adversarial
+    return AttackResult(adversarial, spread(result.success, False), spread(result.iterations, 0),
+                        {k: spread(v, float("nan")) for k, v in result.columns.items()},
+                        {eps: _only(r, keep, images) for eps, r in result.budgets.items()})
+
+
 def run_attack(name: str, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, image_ids: list[int],
                p: float, cfg: AttacksConfig, device: torch.device, progress: bool = True) -> AttackOutput:
     """Attack every image with attack ``name`` against ``model`` in eval mode with dropout off, in
     batches of ``cfg.batch_size`` (``cfg`` is the resolved attacks config). ``images`` (N, C, H, W)
-    in [0, 1] on the CPU."""
+    in [0, 1] on the CPU.
+
+    Images the model gets wrong before any attack are not attacked: their rows say
+    ``clean_correct`` false, never a success, and their "adversarial" is the original.
+    """
     attack, own = ATTACKS[name], getattr(cfg, name)
     model.eval()
     for param in model.parameters():
@@ -100,13 +122,16 @@ def run_attack(name: str, model: nn.Module, images: torch.Tensor, labels: torch.
         sl = slice(start, start + cfg.batch_size)
         x, y, ids = images[sl].to(device), labels[sl].to(device), image_ids[sl]
         t = time.perf_counter()
-        result = attack.run(model=model, images=x, labels=y, cfg=own)
+        with torch.no_grad():
+            correct = model(x).argmax(1) == y
+        attacked = attack.run(model=model, images=x[correct], labels=y[correct], cfg=own)
+        result = _only(attacked, correct, x)
         dt = time.perf_counter() - t
         seconds += dt
         share = dt / (1 + len(result.budgets))  # each row set's share of the batch's time
         for eps, at_budget in result.budgets.items():
-            _append(rows, model, x, ids, p, name, eps, at_budget, share, window)
-        _append(rows, model, x, ids, p, name, None, result, share, window)
+            _append(rows, model, x, ids, p, name, eps, at_budget, correct, share, window)
+        _append(rows, model, x, ids, p, name, None, result, correct, share, window)
         adversarial[sl] = result.adversarial.cpu()
         bar.update(len(ids))
     bar.close()

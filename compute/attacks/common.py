@@ -38,11 +38,25 @@ class AttackResult:
     the result at that budget; those rows carry the budget in the table's ``eps`` column.
     """
 
-    adversarial: torch.Tensor  # (B, C, H, W) in [0, 1]
-    success: torch.Tensor  # (B,) bool: the model (dropout off) gets the adversarial wrong
+    adversarial: torch.Tensor  # (B, C, H, W) on the k/255 grid (see to_8bit)
+    success: torch.Tensor  # (B,) bool: the model (dropout off) gets this 8-bit adversarial wrong
     iterations: torch.Tensor  # (B,) int64
     columns: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (B,) float
     budgets: dict[float, "AttackResult"] = field(default_factory=dict)
+
+
+def to_8bit(images: torch.Tensor, original: torch.Tensor | None = None) -> torch.Tensor:
+    """``images`` on the k/255 grid, as they are saved and shown: every attack judges success on this.
+
+    Alone, each pixel is rounded to the nearest level. With ``original`` (itself 8-bit), each
+    pixel's change is rounded toward zero to whole levels, so a budget on the change (FGSM's
+    epsilon) still holds after rounding.
+    """
+    if original is None:
+        return (images.clamp(0.0, 1.0) * 255).round() / 255
+    change = (images - original) * 255
+    change = torch.trunc(change + change.sign() * 1e-3)  # 1e-3: float error must not drop a whole level
+    return ((original * 255).round() + change).clamp(0, 255) / 255
 
 
 def input_gradient(model: nn.Module, x: torch.Tensor, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001

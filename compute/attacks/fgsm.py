@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .common import AttackConfig, AttackResult, input_gradient
+from .common import AttackConfig, AttackResult, input_gradient, to_8bit
 
 GREY_EPS = (0.05, 0.1, 0.2, 0.3)
 COLOUR_EPS = (2 / 255, 4 / 255, 8 / 255)
@@ -23,7 +23,7 @@ class FgsmConfig(AttackConfig):
     eps: tuple[float, ...] = ()  # budgets to report; () = 0.05, 0.1, 0.2, 0.3 (MNIST-like) or 2, 4, 8 /255 (colour)
     search_max: float = 0.0  # largest epsilon tried for each image's smallest flip (0 = 0.5 grey, 32/255 colour)
     search_grid: int = 16  # grid steps up to search_max before bisection
-    search_refine: int = 8  # bisection steps inside the first flipping grid interval
+    search_refine: int = 8  # at most this many bisection steps inside the first flipping grid interval (to one 8-bit level)
 
     def resolve(self, channels: int) -> FgsmConfig:
         """Fill the defaults that depend on the data: greyscale (1 channel) or colour."""
@@ -57,59 +57,66 @@ def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: floa
 
 @torch.no_grad()
 def _flipped(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, direction: torch.Tensor,
-             eps: torch.Tensor) -> torch.Tensor:
-    adv = (images + eps.view(-1, 1, 1, 1) * direction).clamp_(0.0, 1.0)
+             levels: torch.Tensor) -> torch.Tensor:
+    adv = to_8bit(images + (levels / 255).view(-1, 1, 1, 1) * direction)
     return model(adv).argmax(1) != labels
 
 
 @torch.no_grad()
 def min_flip_eps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, direction: torch.Tensor,
                  eps_max: float, grid: int = 16, refine: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each image's smallest FGSM epsilon in (0, eps_max] that flips its prediction.
+    """Each image's smallest FGSM epsilon in (0, eps_max] that flips its prediction, judged on the
+    8-bit image: epsilon runs over whole levels k/255, so the adversarial x + k/255 sign(grad) is
+    exactly what is saved.
 
-    A grid of ``grid`` epsilons finds the first flip; ``refine`` bisection steps narrow the bracket
-    to eps_max / grid / 2**refine. Returns (min_eps (B,), NaN where nothing up to eps_max flips,
-    forward passes used). Images already misclassified get 0.
+    A grid of ``grid`` levels finds the first flip; then bisection (at most ``refine`` steps) narrows
+    the bracket to one level: the image flips at ``min_eps`` and not at ``min_eps - 1/255``.
+    Returns (min_eps (B,), NaN where nothing up to eps_max flips; forward passes per image (B,)).
+    Images already misclassified get 0.
     """
     b = images.shape[0]
+    top = max(int(eps_max * 255 + 1e-6), 1)
+    steps = sorted({max(1, -(-top * k // grid)) for k in range(1, grid + 1)})  # ceil, unique, ends at top
     already = model(images).argmax(1) != labels
-    lo = torch.zeros(b, dtype=images.dtype, device=images.device)
-    hi = torch.full_like(lo, float("nan"))
+    lo = torch.zeros(b, dtype=images.dtype, device=images.device)  # largest level known not to flip
+    hi = torch.full_like(lo, float("nan"))  # smallest level known to flip
     hi[already] = 0.0
-    passes = 1
-    for k in range(1, grid + 1):
+    passes = torch.ones(b, dtype=torch.int64, device=images.device)
+    for level in steps:
         open_ = torch.isnan(hi)
         if not open_.any():
             break
-        eps = torch.full((int(open_.sum()),), eps_max * k / grid, dtype=images.dtype, device=images.device)
-        flip = _flipped(model, images[open_], labels[open_], direction[open_], eps)
         idx = torch.nonzero(open_).squeeze(1)
-        hi[idx[flip]] = eps[flip]
-        lo[idx[~flip]] = eps[~flip]
-        passes += 1
-    bracket = ~torch.isnan(hi) & (hi > 0)
-    idx = torch.nonzero(bracket).squeeze(1)
-    for _ in range(refine if len(idx) else 0):
-        mid = (lo[idx] + hi[idx]) / 2
+        flip = _flipped(model, images[idx], labels[idx], direction[idx], torch.full_like(lo[idx], float(level)))
+        hi[idx[flip]] = float(level)
+        lo[idx[~flip]] = float(level)
+        passes[idx] += 1
+    for _ in range(refine):
+        idx = torch.nonzero(~torch.isnan(hi) & (hi - lo > 1)).squeeze(1)
+        if len(idx) == 0:
+            break
+        mid = torch.floor((lo[idx] + hi[idx]) / 2)
         flip = _flipped(model, images[idx], labels[idx], direction[idx], mid)
         hi[idx[flip]] = mid[flip]
         lo[idx[~flip]] = mid[~flip]
-        passes += 1
-    return hi, passes
+        passes[idx] += 1
+    return hi / 255, passes
 
 
 def run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: FgsmConfig) -> AttackResult:
     """FGSM at each image's smallest flipping epsilon (``min_eps``; at ``search_max`` where nothing
-    flips, a failure) and at every epsilon of ``cfg.eps`` (the budgets). ``cfg`` is resolved."""
+    flips, a failure) and at every epsilon of ``cfg.eps`` (the budgets, rounded toward the original
+    so that the 8-bit change stays within epsilon). ``cfg`` is resolved."""
     direction = fgsm_direction(model, images, labels)
     min_eps, passes = min_flip_eps(model, images, labels, direction, cfg.search_max, cfg.search_grid,
                                    cfg.search_refine)
     columns = {"min_eps": min_eps}
     budgets = {}
     for eps in cfg.eps:
-        adv = fgsm(model, images, labels, eps, direction)
+        adv = to_8bit(fgsm(model, images, labels, eps, direction), images)
         with torch.no_grad():
             wrong = model(adv).argmax(1) != labels
         budgets[eps] = AttackResult(adv, wrong, torch.ones_like(labels), columns)
-    adversarial = (images + min_eps.nan_to_num(cfg.search_max).view(-1, 1, 1, 1) * direction).clamp(0.0, 1.0)
-    return AttackResult(adversarial, ~torch.isnan(min_eps), torch.full_like(labels, passes), columns, budgets)
+    top = int(cfg.search_max * 255 + 1e-6) / 255  # the last level tried, where the failures stay
+    adversarial = to_8bit(images + min_eps.nan_to_num(top).view(-1, 1, 1, 1) * direction)
+    return AttackResult(adversarial, ~torch.isnan(min_eps), passes, columns, budgets)

@@ -5,9 +5,10 @@ Threat model: white-box, untargeted (or targeted), perceptual budget D_max in pi
   SD(x_i): std of pixel i's window x window neighbourhood in the original image; Sen(x_i) = 1 / SD(x_i)
   priority_i = |dGap/dx_i| / Sen(x_i)
 Each iteration moves the m pixels of highest priority by delta against the gradient of Gap (towards
-misclassification), clipped to [0, 1], and adds sum |change_i| * Sen(x_i) to the perceptual distance D.
-An image stops when it is misclassified by more than ``margin`` (max_{i != t} P_i - P_t > margin),
-when D >= D_max, or when no pixel can move. Flat pixels (SD = 0, infinite sensitivity) never move.
+misclassification), rounded to the 8-bit grid and clipped to [0, 1], and adds sum |change_i| * Sen(x_i)
+to the perceptual distance D. An image stops when it is misclassified by more than ``margin``
+(max_{i != t} P_i - P_t > margin), when the next step would take D past D_max (that step is not
+taken, so D <= D_max), or when no pixel can move. Flat pixels (SD = 0, infinite sensitivity) never move.
 Tensors: images (B, C, H, W) in [0, 1], labels (B,) int64; the model is used in eval mode.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from .common import AttackConfig, AttackResult, sensitivity, smooth_gap, true_gap
+from .common import AttackConfig, AttackResult, sensitivity, smooth_gap, to_8bit, true_gap
 
 
 @dataclass(frozen=True)
@@ -88,19 +89,20 @@ def iaa(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, k: float =
             stuck = ~movable.any(dim=1)
             x_flat = x.detach().flatten(1)
             old = x_flat.gather(1, top.indices)
-            new = (old + delta * step.flatten(1).gather(1, top.indices)).clamp(0.0, 1.0)
+            # Moved pixels land on the 8-bit grid, so the image judged is the image saved.
+            new = to_8bit(old + delta * step.flatten(1).gather(1, top.indices))
             new = torch.where(movable, new, old)
             gained = ((new - old).abs() * sen[idx].flatten(1).gather(1, top.indices).nan_to_num(posinf=0.0)).sum(1)
-            go = ~done & ~stuck & (iterations[idx] < max_iterations)
+            over = distance[idx] + gained > d_max * (1 + 1e-9)  # a step past D_max is not taken
+            go = ~done & ~stuck & ~over & (iterations[idx] < max_iterations)
             rows = idx[go]
             updated = x_flat[go].scatter(1, top.indices[go], new[go])
             adv[rows] = updated.view(-1, *images.shape[1:])
             distance[rows] += gained[go].double()
             iterations[rows] += 1
             success[idx[done]] = True
-            over = distance[idx] >= d_max
             active[idx[done | stuck | over | (iterations[idx] >= max_iterations)]] = False
-    # Images that stopped on D_max or the iteration cap may have succeeded with their last step.
+    # Images that stopped on the iteration cap may have succeeded with their last step.
     with torch.no_grad():
         check = torch.nonzero(~success).squeeze(1)
         if len(check):

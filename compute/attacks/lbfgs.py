@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .common import AttackConfig, AttackResult, most_likely_wrong
+from .common import AttackConfig, AttackResult, most_likely_wrong, to_8bit
 
 ARMIJO = 1e-4
 BACKTRACKS = 8
@@ -50,7 +50,7 @@ class LbfgsConfig(AttackConfig):
 
 @dataclass(frozen=True)
 class LbfgsResult:
-    adversarial: torch.Tensor  # (B, C, H, W): minimiser at the smallest successful c, else at the last c
+    adversarial: torch.Tensor  # (B, C, H, W), 8-bit: minimiser at the smallest successful c, else at the last c
     success: torch.Tensor  # (B,) bool
     c: torch.Tensor  # (B,) smallest successful c found (NaN when none up to c_max)
     c_failed: torch.Tensor  # (B,) largest c known to fail (0 when none failed)
@@ -163,9 +163,11 @@ def lbfgs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, target: 
     active = torch.ones(b, dtype=torch.bool, device=dev)
     while active.any():
         idx = torch.nonzero(active).squeeze(1)
-        z, logits = minimise(model, images[idx], target[idx], c[idx], iterations, history)
+        z, _ = minimise(model, images[idx], target[idx], c[idx], iterations, history)
+        z = to_8bit(z)  # success is judged on the image as it is saved
+        with torch.no_grad():
+            pred = model(z).argmax(1)
         iters[idx] += iterations
-        pred = logits.argmax(1)
         ok = pred != labels[idx] if untargeted else pred == target[idx]
         won, lost = idx[ok], idx[~ok]
         hi[won], best[won] = c[won], z[ok]
@@ -177,7 +179,8 @@ def lbfgs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, target: 
         bisected[idx[bracketed]] += 1
         nxt = torch.where(no_success, c[idx] * c_factor,
                           torch.where(no_failure, c[idx] / c_factor, torch.sqrt(lo[idx] * hi[idx].nan_to_num(1.0))))
-        finished = (no_success & (nxt > c_max * (1 + 1e-9))) | (no_failure & (nxt < c_min * (1 - 1e-9))) | \
+        # Relative tolerance: c is float32, and c_init / c_factor**k drifts from c_min by more than 1e-9.
+        finished = (no_success & (nxt > c_max * (1 + 1e-4))) | (no_failure & (nxt < c_min * (1 - 1e-4))) | \
                    (bracketed & (bisected[idx] > bisection_steps))
         c[idx] = nxt
         active[idx[finished]] = False
