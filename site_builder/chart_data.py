@@ -31,7 +31,7 @@ def robustness_points(robustness: pd.DataFrame) -> pd.DataFrame:
     return out.round(5).reset_index(drop=True)
 
 
-ATTACK_POINT_COLUMNS = ["image_id", "attack", "class_name", "adv_name", "success", "l2", "linf",
+ATTACK_POINT_COLUMNS = ["image_id", "attack", "class_name", "adv_name", "clean_correct", "success", "l2", "linf",
                         "perceptual_distance", "entropy", "entropy_clean", "mutual_info", "mutual_info_clean",
                         "fooled_share"]
 
@@ -49,6 +49,7 @@ def attack_points(attacks: pd.DataFrame, uncertainty: pd.DataFrame, images: pd.D
     out = pd.DataFrame({
         "image_id": rows["image_id"].to_numpy(), "attack": rows["attack"].to_numpy(),
         "class_name": names[label.to_numpy()].to_numpy(), "adv_name": names[rows["adv_pred"].to_numpy()].to_numpy(),
+        "clean_correct": rows["clean_correct"].to_numpy(),
         "success": rows["success"].to_numpy(), "l2": rows["l2"].to_numpy(), "linf": rows["linf"].to_numpy(),
         "perceptual_distance": rows["perceptual_distance"].to_numpy(),
         "entropy": unc.loc[adv_key, "entropy"].to_numpy(),
@@ -81,7 +82,9 @@ EXPLORER_COLUMNS = ["image_id", "dropout_p", "class_name", "pred_name", "correct
 def explorer_points(uncertainty: pd.DataFrame, attacks: pd.DataFrame, class_names: list[str],
                     attack_names: list[str], search_max: float) -> pd.DataFrame:
     """One row per (image, dropout rate): clean prediction and uncertainty, FGSM robustness
-    (min_eps; never flipped = search_max), the attacks that fooled it, and its view's link."""
+    (min_eps; never flipped = search_max; wrong before the attack = 0), the attacks that fooled it,
+    and its view's link. ``correct`` is the clean prediction with dropout off (the attacked model);
+    an image with ``correct`` false was wrong before the attack and not attacked."""
     clean = uncertainty[uncertainty["condition"] == "clean"]
     names = pd.Series(class_names)
     out = pd.DataFrame({
@@ -99,8 +102,10 @@ def explorer_points(uncertainty: pd.DataFrame, attacks: pd.DataFrame, class_name
         fooled = fooled.where(~hit, fooled + " " + attack)
         if attack == "fgsm":
             out["min_eps"] = minimal.loc[idx, "min_eps"].fillna(search_max).round(5).to_numpy()
+        out["correct"] = minimal.loc[idx, "clean_correct"].to_numpy()
     if "min_eps" not in out:
         out["min_eps"] = 0.0
+    out.loc[~out["correct"].astype(bool), "min_eps"] = 0.0  # wrong without any perturbation
     out["fooled"] = fooled.str.strip().to_numpy()
     out["href"] = [f"image.html#id={i}" for i in out["image_id"]]
     return out[EXPLORER_COLUMNS].sort_values(["dropout_p", "image_id"], kind="stable").reset_index(drop=True)

@@ -118,24 +118,27 @@ def accuracy_by_dropout(metrics: pd.DataFrame) -> alt.Chart:
 ATTACK_COLORS = {"fgsm": "#4c78a8", "lbfgs": "#f58518", "iaa": "#54a24b", "clean": "#9d9d9d"}
 
 
-def robustness_curve(points: pd.DataFrame) -> alt.Chart:
-    """Accuracy vs FGSM epsilon, one line per dropout rate."""
+def robustness_curve(points: pd.DataFrame, subtitle: str = "") -> alt.Chart:
+    """Accuracy vs FGSM epsilon, one line per dropout rate (``subtitle`` names the images counted)."""
     return alt.Chart(points).mark_line(point=True).encode(
         x=alt.X("eps:Q", title="FGSM ε (L∞ budget)"),
         y=alt.Y("accuracy:Q", title="accuracy under attack", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("dropout_p:N", title="model"),
         tooltip=["dropout_p:N", alt.Tooltip("eps:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".1%")],
-    ).properties(title="Robustness curve (FGSM)", width=360, height=240)
+    ).properties(title=alt.Title("Robustness curve (FGSM)", subtitle=subtitle), width=360, height=240)
 
 
 def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: list[str],
-                     attack_names: list[str]) -> alt.VConcatChart:
+                     attack_names: list[str], populations: str = "") -> alt.VConcatChart:
     """Success per class and attack, distortion distributions, true -> adversarial class matrix, and
     uncertainty of clean vs adversarial images, for one dropout rate.
 
     Clicking a bar picks a (class, attack); the legend picks an attack; brushing the L2 histogram
     picks images by distortion. The distributions, matrix and uncertainty views show only what is
-    picked; ``rates`` (from ``chart_data.success_points``) feeds the success bars.
+    picked; ``rates`` (from ``chart_data.success_points``) feeds the success bars. Populations: success
+    rates count the clean-correct images; distortions, the class matrix and the adversarial side of
+    the uncertainty views count successful attacks only, the clean side the clean-correct images.
+    ``populations`` (the N of each) is the subtitle of every view.
     """
     bar_pick = alt.selection_point(name="bar_pick", fields=["class_name", "attack"])
     attack_pick = alt.selection_point(name="attack_pick", fields=["attack"], bind="legend")
@@ -156,7 +159,8 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
         tooltip=["class_name:N", alt.Tooltip("variant:N", title="attack"),
                  alt.Tooltip("success_rate:Q", title="success rate", format=".1%"), alt.Tooltip("images:Q")],
     ).add_params(bar_pick, attack_pick).properties(
-        title="Attack success per class (FGSM at each ε)", width=2 * WIDTH, height=HEIGHT, name="success_bars")
+        title=alt.Title("Attack success per class (FGSM at each ε), clean-correct images", subtitle=populations),
+        width=2 * WIDTH, height=HEIGHT, name="success_bars")
 
     def distribution(field: str, title: str, name: str, brush: bool = False) -> alt.Chart:
         chart = base.mark_bar(opacity=0.75).encode(
@@ -164,8 +168,9 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
             y=alt.Y("count():Q", title="images", stack=None),
             color=color,
             tooltip=["attack:N", alt.Tooltip("count():Q", title="images")],
-        ).transform_filter(picked).properties(title=f"Distribution of {title}", width=WIDTH, height=HEIGHT - 40,
-                                              name=name)
+        ).transform_filter("datum.success").transform_filter(picked).properties(
+            title=alt.Title(f"Distribution of {title}, successful attacks", subtitle=populations), width=WIDTH,
+            height=HEIGHT - 40, name=name)
         return chart.add_params(l2_brush) if brush else chart.transform_filter(l2_brush)
 
     matrix = base.transform_filter(picked).transform_filter(l2_brush).transform_filter("datum.success").mark_rect().encode(
@@ -173,20 +178,24 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
         y=alt.Y("class_name:N", title="true class", sort=class_names),
         color=alt.Color("count():Q", title="images", scale=alt.Scale(scheme="oranges")),
         tooltip=["class_name:N", "adv_name:N", alt.Tooltip("count():Q", title="images")],
-    ).properties(title="True → adversarial class (successful attacks)", width=WIDTH, height=WIDTH, name="matrix")
+    ).properties(title=alt.Title("True → adversarial class (successful attacks)", subtitle=populations),
+                 width=WIDTH, height=WIDTH, name="matrix")
 
     def versus(field: str, title: str, name: str) -> alt.Chart:
         return base.transform_filter(picked).transform_filter(l2_brush).transform_fold(
             [f"{field}_clean", field], as_=["image", "value"]
         ).transform_calculate(
             image=f"datum.image == '{field}' ? 'adversarial' : 'clean'"
+        ).transform_filter(  # clean side: the attacked (clean-correct) images; adversarial side: successes
+            "datum.image == 'clean' ? datum.clean_correct : datum.success"
         ).mark_bar(opacity=0.6).encode(
             x=alt.X("value:Q", bin=alt.Bin(maxbins=30), title=title),
             y=alt.Y("count():Q", title="images", stack=None),
             color=alt.Color("image:N", title="image", scale=alt.Scale(domain=["clean", "adversarial"],
                                                                       range=["#9d9d9d", "#e45756"])),
             tooltip=["image:N", alt.Tooltip("count():Q", title="images")],
-        ).properties(title=f"{title}: clean vs adversarial", width=WIDTH, height=HEIGHT - 40, name=name)
+        ).properties(title=alt.Title(f"{title}: clean-correct vs successful adversarial", subtitle=populations),
+                     width=WIDTH, height=HEIGHT - 40, name=name)
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Automatically deduplicated selection parameter")
@@ -212,7 +221,7 @@ def explorer_chart(points: pd.DataFrame, class_names: list[str], attack_names: l
     outcome = alt.param(name="outcome", value="all", bind=alt.binding_select(
         options=["all", "correct", "wrong"], name="clean prediction "))
     attack_options = ["any outcome", *[f"fooled by {a}" for a in attack_names], "fooled by every attack",
-                      "fooled by none"]
+                      "fooled by none", "wrong before the attack"]
     fooled = alt.param(name="fooled", value="any outcome", bind=alt.binding_select(options=attack_options,
                                                                                    name="attacks "))
     min_entropy = alt.param(name="min_entropy", value=0.0, bind=alt.binding_range(
@@ -223,7 +232,8 @@ def explorer_chart(points: pd.DataFrame, class_names: list[str], attack_names: l
         " && (outcome == 'all' || (outcome == 'correct') == datum.correct)"
         " && datum.entropy >= min_entropy"
         " && (fooled == 'any outcome'"
-        " || (fooled == 'fooled by none' && datum.fooled == '')"
+        " || (fooled == 'fooled by none' && datum.fooled == '' && datum.correct)"
+        " || (fooled == 'wrong before the attack' && !datum.correct)"
         f" || (fooled == 'fooled by every attack' && {every})"
         " || (indexof(fooled, 'fooled by ') == 0 && indexof(split(datum.fooled, ' '), slice(fooled, 10)) >= 0))"
     )
@@ -232,9 +242,9 @@ def explorer_chart(points: pd.DataFrame, class_names: list[str], attack_names: l
         x=alt.X("min_eps:Q", title="FGSM robustness: smallest flipping ε"),
         y=alt.Y("entropy:Q", title="entropy of the clean image (nats)"),
         color=_class_color(class_names),
-        shape=alt.Shape("correct:N", title="clean prediction", scale=alt.Scale(domain=[True, False],
+        shape=alt.Shape("correct:N", title="clean prediction (dropout off)", scale=alt.Scale(domain=[True, False],
                                                                                 range=["circle", "cross"]),
-                        legend=alt.Legend(labelExpr="datum.value ? 'correct' : 'wrong'")),
+                        legend=alt.Legend(labelExpr="datum.value ? 'correct' : 'wrong before the attack'")),
         href="href:N",
         tooltip=[alt.Tooltip("image_id:Q", title="image"), alt.Tooltip("class_name:N", title="class"),
                  alt.Tooltip("pred_name:N", title="predicted"), alt.Tooltip("min_eps:Q", format=".4f"),

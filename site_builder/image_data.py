@@ -11,7 +11,7 @@ from .load import Run
 CHUNK_SIZE = 500  # images per data file of the per-image view
 PASS_BINS = 20  # bins of the true-class probability for the spread of the MC-dropout passes
 
-ATTACK_FIELDS = ["success", "adv_pred", "adv_prob", "l0", "l2", "linf", "perceptual_distance", "flat_pixels_changed",
+ATTACK_FIELDS = ["clean_correct", "success", "adv_pred", "adv_prob", "l0", "l2", "linf", "perceptual_distance", "flat_pixels_changed",
                  "iterations", "min_eps", "c"]
 CONDITION_FIELDS = ["pred", "entropy", "mutual_info", "fooled_share", "mean_probs", "pass_histogram"]
 ACTIVATION_FIELDS = ["layer", "condition", "maps", "sheet", "sheet_col", "sheet_row", "width", "height"]
@@ -54,7 +54,7 @@ def image_records(run: Run) -> list[dict[str, Any]]:
             results = []
             for a in run.attack_names:
                 r = att[(image_id, p, a)]
-                results.append([int(bool(r.success)), int(r.adv_pred), _num(r.adv_prob, 4), int(r.l0), _num(r.l2, 4),
+                results.append([int(bool(r.clean_correct)), int(bool(r.success)), int(r.adv_pred), _num(r.adv_prob, 4), int(r.l0), _num(r.l2, 4),
                                 _num(r.linf, 4), _num(r.perceptual_distance, 2), int(r.flat_pixels_changed),
                                 int(r.iterations), _num(r.min_eps, 5), _num(r.c, 5)])
             models.append({"conditions": cond, "attacks": results, "activations": acts.get((image_id, p), [])})

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-SUPPORTED_SCHEMA = 2
+SUPPORTED_SCHEMA = 3
 TABLES = ("images", "uncertainty", "metrics", "calibration", "attacks", "tiles", "activations", "attack_summary",
           "robustness", "success_rates")
 

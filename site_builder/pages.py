@@ -88,13 +88,17 @@ def provenance_page(run: Run) -> Page:
 
 
 def attack_summary(run: Run, p: float) -> list[dict[str, Any]]:
-    """Per attack: the attack_summary row, with the mean MC-dropout figures of the clean images and of
-    the adversarials from the metrics table."""
+    """Per attack, its attack_summary row (populations named there)."""
     rows = run.attack_summary[run.attack_summary["dropout_p"] == p].set_index("attack")
-    overall = run.metrics[run.metrics["class_name"].isna() & (run.metrics["dropout_p"] == p)].set_index("condition")
-    return [{"attack": a, **rows.loc[a].to_dict(), "entropy_clean": overall.loc["clean", "mean_entropy"],
-             "entropy": overall.loc[a, "mean_entropy"], "fooled_share": overall.loc[a, "mean_fooled_share"]}
-            for a in run.attack_names]
+    return [{"attack": a, **rows.loc[a].to_dict()} for a in run.attack_names]
+
+
+def budgets(run: Run) -> dict[str, str]:
+    """Each attack's budget as the per-image view names it for a failure ("not fooled within ...")."""
+    resolved = run.manifest["attacks"]["resolved"]
+    named = {"fgsm": lambda c: f"ε ≤ {c['search_max']:.4g}", "lbfgs": lambda c: f"c ≤ {c['c_max']:g}",
+             "iaa": lambda c: f"D ≤ {c['d_max']:g}"}
+    return {a: named[a](resolved[a]) if a in named else "its budget" for a in run.attack_names}
 
 
 def attacks_page(run: Run) -> Page:
@@ -102,12 +106,17 @@ def attacks_page(run: Run) -> Page:
     for p in run.dropout_ps:
         points = chart_data.attack_points(run.attacks, run.uncertainty, run.images, run.class_names, p)
         rates = chart_data.success_points(run.success_rates, p)
-        sections.append({"dropout_p": p, "anchor": f"p{p:g}", "summary": attack_summary(run, p),
-                         "spec": chart_json(charts.attack_dashboard(points, rates, run.class_names, run.attack_names))})
+        summary = attack_summary(run, p)
+        populations = (f"N = {summary[0]['images']} clean-correct images attacked; successful: "
+                       + ", ".join(f"{a['attack']} {a['successes']}" for a in summary)) if summary else ""
+        sections.append({"dropout_p": p, "anchor": f"p{p:g}", "summary": summary,
+                         "spec": chart_json(charts.attack_dashboard(points, rates, run.class_names, run.attack_names,
+                                                                    populations))})
     curve, fgsm_rows = None, []
     if "fgsm" in run.attack_names:
         robustness = chart_data.robustness_points(run.robustness)
-        curve, fgsm_rows = chart_json(charts.robustness_curve(robustness)), robustness.to_dict("records")
+        everyone = f"all N = {len(run.images)} test images; those wrong before the attack count as wrong"
+        curve, fgsm_rows = chart_json(charts.robustness_curve(robustness, everyone)), robustness.to_dict("records")
     return Page(f"{run_dir(run)}/attacks.html", "attacks.html", {
         "title": f"{run.name}: attacks", "run": run_summary(run), "sections": sections, "curve_spec": curve,
         "fgsm_rows": fgsm_rows, "params": run.manifest["attacks"]["resolved"]})
@@ -117,6 +126,7 @@ def good_bad_page(run: Run) -> Page:
     """Per model and class, the most robust and the most vulnerable images (FGSM's smallest
     flipping epsilon; never flipped = most robust) with original, adversarials and heatmaps."""
     pictures = tiles.picture_tiles(run)
+    limits = budgets(run)
     images = run.images.set_index("image_id")
     minimal = run.attacks[run.attacks["minimal"]].set_index(["image_id", "dropout_p", "attack"])
     names = run.class_names
@@ -127,6 +137,7 @@ def good_bad_page(run: Run) -> Page:
         for attack in run.attack_names:
             a = minimal.loc[(image_id, p, attack)]
             attacks.append({"attack": attack, "success": bool(a["success"]), "adv_name": names[int(a["adv_pred"])],
+                            "budget": limits[attack],
                             "adversarial": pictures[(image_id, p, attack, "adversarial")],
                             "heatmap": pictures[(image_id, p, attack, "heatmap")]})
         return {"image_id": image_id, "side": side, "original": tiles.image_tile(run, images.loc[image_id]),
@@ -136,15 +147,23 @@ def good_bad_page(run: Run) -> Page:
     sections = []
     for p in run.dropout_ps:
         fg = run.attacks[(run.attacks["dropout_p"] == p) & (run.attacks["attack"] == "fgsm") & run.attacks["minimal"]]
-        fg = fg.assign(label=fg["image_id"].map(images["label"]), score=fg["min_eps"].fillna(float("inf")))
+        wrong = fg.loc[~fg["clean_correct"], "image_id"].map(images["label"]).value_counts().reindex(
+            range(len(names)), fill_value=0)
+        # Only images the model got right were attacked. Never flipped up to search_max ranks above any
+        # flip, and among those a higher true-class probability at search_max (adv_prob) is more robust.
+        fg = fg[fg["clean_correct"]]
+        fg = fg.assign(label=fg["image_id"].map(images["label"]), score=fg["min_eps"].fillna(float("inf")),
+                       margin=fg["adv_prob"].where(fg["min_eps"].isna(), 0.0))
         classes = []
         for label, name in enumerate(names):
-            rows = fg[fg["label"] == label].sort_values(["score", "image_id"], kind="stable")
+            rows = fg[fg["label"] == label]
             if rows.empty:
                 continue
-            robust = [card(r, p, "robust") for r in rows.iloc[::-1].head(GOOD_BAD_PER_CLASS).itertuples()]
-            fragile = [card(r, p, "vulnerable") for r in rows.head(GOOD_BAD_PER_CLASS).itertuples()]
-            classes.append({"class_name": name, "cards": robust + fragile})
+            robust = rows.sort_values(["score", "margin", "image_id"], ascending=[False, False, True], kind="stable")
+            fragile = rows.sort_values(["score", "image_id"], kind="stable")
+            classes.append({"class_name": name, "wrong_before": int(wrong[label]),
+                            "cards": [card(r, p, "robust") for r in robust.head(GOOD_BAD_PER_CLASS).itertuples()] +
+                                     [card(r, p, "vulnerable") for r in fragile.head(GOOD_BAD_PER_CLASS).itertuples()]})
         sections.append({"dropout_p": p, "anchor": f"p{p:g}", "classes": classes})
     return Page(f"{run_dir(run)}/good-bad.html", "good_bad.html", {
         "title": f"{run.name}: good & bad images", "run": run_summary(run), "sections": sections,
@@ -168,6 +187,7 @@ def image_page(run: Run, chunks: list[dict[str, Any]]) -> Page:
     return Page(f"{run_dir(run)}/image.html", "image.html", {
         "title": f"{run.name}: image", "run": run_summary(run),
         "index": {"chunks": chunks, "ids": ids, "conditions": conditions, "attacks": run.attack_names,
+                  "budgets": budgets(run),
                   "class_names": run.class_names, "dropout_ps": run.dropout_ps, "tiles": tiles.layout(run),
                   "fields": {"conditions": image_data.CONDITION_FIELDS, "attacks": image_data.ATTACK_FIELDS,
                              "activations": image_data.ACTIVATION_FIELDS}},

@@ -73,6 +73,13 @@
              sheet_col: k % t.cols, sheet_row: Math.floor(k / t.cols) };
   }
 
+  // What an attack did to the image, as its picture's caption says it.
+  function outcome(a) {
+    if (!a.clean_correct) return a.attack + ": not attacked (wrong before the attack)";
+    if (!a.success) return a.attack + ": not fooled within " + index.budgets[a.attack];
+    return a.attack + " → " + index.class_names[a.adv_pred];
+  }
+
   function showModel(view, r, m, which) {
     var p = index.dropout_ps[which];
     var names = index.class_names;
@@ -92,11 +99,18 @@
     var section = el("section", "model");
     section.setAttribute("data-model", String(p));
     section.appendChild(el("h2", null, "Model with dropout p = " + p));
+    if (attacks.length) {
+      // Wrong before the attack: not attacked; every attack's row then holds the clean prediction.
+      var before = attacks[0].clean_correct ? r.class_name : names[attacks[0].adv_pred];
+      section.appendChild(el("p", attacks[0].clean_correct ? "clean-correct" : "wrong-before",
+        "Clean prediction (dropout off): " + before +
+        (attacks[0].clean_correct ? " (correct)" : " — wrong before the attack, so not attacked")));
+    }
     var pictures = el("div", "pictures");
     var original = place(index.tiles.original.map(function (s) { return "tiles/" + s; }), r.pos);
     pictures.appendChild(tile(original, "original (" + r.class_name + ")"));
     attacks.forEach(function (a) {
-      pictures.appendChild(tile(a.adversarial, a.attack + " → " + names[a.adv_pred] + (a.success ? "" : " (failed)")));
+      pictures.appendChild(tile(a.adversarial, outcome(a)));
       pictures.appendChild(tile(a.heatmap, a.attack + " change"));
     });
     section.appendChild(pictures);
@@ -104,7 +118,7 @@
       section.appendChild(table(
         ["attack", "success", "prediction", "probability", "pixels changed", "L2", "L∞", "D", "flat pixels", "iterations", "min ε / c"],
         attacks.map(function (a) {
-          return [a.attack, a.success ? "yes" : "no", names[a.adv_pred], fmt(a.adv_prob, 3), String(a.l0), fmt(a.l2, 3),
+          return [a.attack, !a.clean_correct ? "not attacked" : (a.success ? "yes" : "no, within " + index.budgets[a.attack]), names[a.adv_pred], fmt(a.adv_prob, 3), String(a.l0), fmt(a.l2, 3),
                   fmt(a.linf, 3), fmt(a.perceptual_distance, 1), String(a.flat_pixels_changed), String(a.iterations),
                   a.min_eps !== null ? "ε " + fmt(a.min_eps, 4) : (a.c !== null ? "c " + fmt(a.c, 3) : "–")];
         })));

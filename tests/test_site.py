@@ -133,7 +133,7 @@ def test_a_failed_build_leaves_the_previous_site(run, tmp_path):
 def test_success_rates_report_fgsm_per_epsilon_and_the_other_attacks(run):
     rates = chart_data.success_points(run.success_rates, 0.2)
     assert set(rates["variant"]) == {"fgsm ε=0.05", "fgsm ε=0.1", "fgsm ε=0.2", "fgsm ε=0.3", "lbfgs", "iaa"}
-    rows = run.attacks[(run.attacks["dropout_p"] == 0.2) & (run.attacks["eps"] == 0.1)]
+    rows = run.attacks[(run.attacks["dropout_p"] == 0.2) & (run.attacks["eps"] == 0.1) & run.attacks["clean_correct"]]
     label = rows["image_id"].map(run.images.set_index("image_id")["label"])
     for name, group in rows.groupby(label):
         got = rates[(rates["variant"] == "fgsm ε=0.1") & (rates["class_name"] == run.class_names[name])]
@@ -145,8 +145,12 @@ def test_attack_summary_is_recomputable_from_the_attacks_table(run):
     for r in run.attack_summary.itertuples():
         rows = run.attacks[(run.attacks["dropout_p"] == r.dropout_p) & (run.attacks["attack"] == r.attack)
                            & run.attacks["minimal"]]
-        assert r.images == len(rows) == len(run.images)
-        assert r.success_rate == pytest.approx(rows["success"].mean())
+        attacked = rows[rows["clean_correct"]]
+        assert len(rows) == len(run.images) and r.images + r.wrong_before == len(rows)
+        assert r.images == len(attacked) and r.successes == attacked["success"].sum()
+        assert not rows.loc[~rows["clean_correct"], "success"].any()  # wrong before the attack: never a success
+        assert r.success_rate == pytest.approx(attacked["success"].mean())
+        assert r.failure_rate == pytest.approx(1 - attacked["success"].mean())
         assert r.mean_l2 == pytest.approx(rows.loc[rows["success"], "l2"].mean())
         assert 0 <= r.entropy_auroc <= 1 and 0 <= r.mutual_info_auroc <= 1
 
@@ -198,7 +202,8 @@ def test_robustness_curve_starts_at_clean_accuracy(run):
     assert len(points) == len(run.dropout_ps) * (1 + len(eps))
     fgsm = run.attacks[(run.attacks["attack"] == "fgsm") & (run.attacks["eps"] == eps[0]) & (run.attacks["dropout_p"] == 0.3)]
     at = points[(points["dropout_p"] == "p = 0.3") & (points["eps"] == eps[0])]["accuracy"].iloc[0]
-    assert at == pytest.approx(1 - fgsm["success"].mean(), abs=1e-5)
+    labels = fgsm["image_id"].map(run.images.set_index("image_id")["label"])
+    assert at == pytest.approx((fgsm["adv_pred"] == labels).mean(), abs=1e-5)  # all images, wrong before = wrong
 
 
 def test_altairs_row_guard_is_lifted_inside_the_build_only(run):
