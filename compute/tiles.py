@@ -1,7 +1,8 @@
 """Image tiles packed into sprite sheets: a few files for thousands of images.
 
 A sheet is a grid of ``cols x cols`` tiles; a tile is addressed by (sheet, sheet_col, sheet_row).
-Greyscale sheets are PNG (lossless, small for digits); colour sheets are WebP.
+Greyscale sheets are PNG; colour sheets are lossless WebP. Every sheet is lossless: a tile shows the
+exact 8-bit image that was measured (an adversarial labelled "fooled" must fool the model).
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def write_sheets(images: np.ndarray, directory: str | Path, prefix: str, fmt: st
         if ext == "png":
             picture.save(tmp, format="PNG", optimize=True)
         else:
-            picture.save(tmp, format="WEBP", quality=90, method=4)
+            picture.save(tmp, format="WEBP", lossless=True, method=4)
         os.replace(tmp, directory / name)
     return out
 

@@ -68,9 +68,9 @@ def success_points(success_rates: pd.DataFrame, p: float) -> pd.DataFrame:
     """Success rate per (class, attack, variant) for dropout rate ``p``; a variant is the attack at one
     budget ("fgsm ε=0.1") or, for an attack without budgets, the attack itself ("lbfgs")."""
     rows = success_rates[success_rates["dropout_p"] == p]
-    variant = rows["attack"] + rows["eps"].map(lambda e: "" if e != e else f" ε={e:g}")
+    variant = [a if e != e else f"{a} ε={e:g}" for a, e in zip(rows["attack"], rows["eps"])]
     out = pd.DataFrame({"class_name": rows["class_name"].to_numpy(), "attack": rows["attack"].to_numpy(),
-                        "variant": variant.to_numpy(), "success_rate": rows["success_rate"].to_numpy(),
+                        "variant": variant, "success_rate": rows["success_rate"].to_numpy(),
                         "images": rows["images"].to_numpy()})
     return out.round(5).sort_values(["attack", "variant", "class_name"], kind="stable").reset_index(drop=True)
 

@@ -126,3 +126,19 @@ def test_cli_demo_trains_computes_and_builds(tmp_path, capsys):
     (tmp_path / "o" / "site" / "index.html").unlink()
     assert cli.main(["build", "--config", str(cfg)]) == 0
     assert (tmp_path / "o" / "site" / "index.html").is_file()
+
+
+def test_sprite_sheets_are_lossless_in_grey_and_colour(tmp_path):
+    from PIL import Image
+
+    from compute import tiles
+
+    rng = np.random.default_rng(0)
+    for channels, size in ((1, 28), (3, 96)):
+        pictures = rng.integers(0, 256, size=(5, channels, size, size), dtype=np.uint8)
+        where = tiles.write_sheets(pictures, tmp_path, f"c{channels}")
+        sheet = np.asarray(Image.open(tmp_path / where["sheet"][0]))
+        sheet = sheet[:, :, None] if sheet.ndim == 2 else sheet
+        for i, (col, row) in enumerate(zip(where["sheet_col"], where["sheet_row"])):
+            tile = sheet[row * size:(row + 1) * size, col * size:(col + 1) * size].transpose(2, 0, 1)
+            assert np.array_equal(tile, pictures[i]), (channels, i)  # the exact 8-bit image comes back
