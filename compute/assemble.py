@@ -16,6 +16,8 @@ import pandas as pd
 
 from . import activations, parts, summaries, tables, tiles
 from .metrics import calibration_bins, run_metrics
+from .attacks import TILED_POINTS
+from .detection import detection, selective
 from .parts import Part, Plan, Stored
 
 TILES_DIR = "tiles"
@@ -58,28 +60,31 @@ class Loaded:
         return pd.concat([s.tables[name] for s in self.shards(unit, dropout_p, condition)], ignore_index=True)
 
 
-def _ordered(frame: pd.DataFrame, conditions: list[str], by: str, position: pd.Series) -> pd.DataFrame:
-    """Rows sorted by model, condition (clean first, then attacks as configured), eps, image position."""
-    order = {name: k for k, name in enumerate(conditions)}
-    keys = pd.DataFrame({"p": frame["dropout_p"], "c": frame[by].map(order), "pos": frame["image_id"].map(position)})
-    sort = ["p", "c", "pos"]
-    if "eps" in frame:
-        keys["eps"] = frame["eps"].fillna(np.inf)  # fixed budgets first, the minimal adversarial last
-        sort = ["p", "c", "eps", "pos"]
-    return frame.iloc[keys.sort_values(sort, kind="stable").index].reset_index(drop=True)
+POINT_ORDER = {"minimal": 0, "confident": 1, "budget": 2}
+
+
+def _ordered(frame: pd.DataFrame, attack_names: list[str], position: pd.Series) -> pd.DataFrame:
+    """Rows sorted by model, attack (clean first, then as configured), noise control last, operating
+    point (minimal, confident, budgets by eps) and image position: an order no sharding changes."""
+    attack = frame["attack"].map({name: k for k, name in enumerate(attack_names)}).fillna(-1)
+    keys = pd.DataFrame({"p": frame["dropout_p"], "a": attack,
+                         "noise": frame["noise"] if "noise" in frame else False,
+                         "point": frame["operating_point"].map(POINT_ORDER).fillna(-1),
+                         "eps": frame["eps"].fillna(-1.0), "pos": frame["image_id"].map(position)})
+    order = keys.sort_values(["p", "a", "noise", "point", "eps", "pos"], kind="stable").index
+    return frame.iloc[order].reset_index(drop=True)
 
 
 def gather_rows(loaded: Loaded, ps: list[float], attack_names: list[str], position: pd.Series) -> dict[str, pd.DataFrame]:
     """The uncertainty and attacks tables of every model, in a shard-independent order."""
-    conditions = ["clean", *attack_names]
-    unc = pd.concat([loaded.table("clean" if c == "clean" else "attack", p, c, "uncertainty")
-                     for p in ps for c in conditions], ignore_index=True)
+    unc = pd.concat([loaded.table("clean", p, "clean", "uncertainty") for p in ps] +
+                    [loaded.table("attack", p, a, "uncertainty") for p in ps for a in attack_names], ignore_index=True)
     if attack_names:
         att = pd.concat([loaded.table("attack", p, a, "attacks") for p in ps for a in attack_names], ignore_index=True)
-        att = _ordered(att, conditions, "attack", position)
+        att = _ordered(att, attack_names, position)
     else:
         att = pd.DataFrame({c: [] for c in tables.SCHEMAS["attacks"].names})
-    return {"uncertainty": _ordered(unc, conditions, "condition", position), "attacks": att}
+    return {"uncertainty": _ordered(unc, attack_names, position), "attacks": att}
 
 
 def metric_tables(unc: pd.DataFrame, class_names: list[str], bins: int) -> dict[str, pd.DataFrame]:
@@ -124,19 +129,39 @@ def write_tiles(tile_dir: Path, loaded: Loaded, originals: np.ndarray, ids: np.n
     placed = tiles.write_sheets(originals, tile_dir, "images")
     images = pd.DataFrame({"image_id": ids, "label": labels, "class_name": [class_names[i] for i in labels], **placed})
     tile_rows: list[dict[str, Any]] = []
+    position = pd.Series(np.arange(len(ids)), index=ids)
     for p in (m["dropout_p"] for m in run["models"]):
         for a in run["attacks"]["enabled"]:
-            adv = loaded.array("attack", p, a, "adversarial")
-            for picture, sheets, sheet_fmt, palette in (("adversarial", adv, fmt, None),
-                                                        ("heatmap", tiles.heatmaps(originals, adv), "png",
-                                                         tiles.heat_palette())):
-                where = tiles.write_sheets(sheets, tile_dir, f"{picture}-p{p:g}-{a}", sheet_fmt, palette)
-                tile_rows += [{"image_id": int(i), "dropout_p": p, "attack": a, "picture": picture, "sheet": s,
-                               "sheet_col": c, "sheet_row": r}
-                              for i, s, c, r in zip(ids, where["sheet"], where["sheet_col"], where["sheet_row"])]
+            stored = loaded.shards("attack", p, a)
+            for point in TILED_POINTS:
+                # Sheets hold every image in the images table's order (one layout for all kinds); an
+                # image without this picture (not attacked, no noise for a failure) gets a blank tile.
+                name = tables.condition_name(a, point)
+                where_adv = position[_ids_of(stored, name)].to_numpy()
+                adv = originals.copy()
+                adv[where_adv] = np.concatenate([s.arrays[f"images-{name}"] for s in stored])
+                where_noise = position[_ids_of(stored, f"noise-{name}")].to_numpy()
+                noisy = np.zeros_like(originals)
+                noisy[where_noise] = np.concatenate([s.arrays[f"images-noise-{name}"] for s in stored])
+                for picture, pics, at, sheet_fmt, palette in (
+                        ("adversarial", adv, where_adv, fmt, None),
+                        ("heatmap", tiles.heatmaps(originals, adv), where_adv, "png", tiles.heat_palette()),
+                        ("noise", noisy, where_noise, fmt, None)):
+                    if len(at) == 0:
+                        continue
+                    placed_at = tiles.write_sheets(pics, tile_dir, f"{picture}-p{p:g}-{name}", sheet_fmt, palette)
+                    tile_rows += [{"image_id": int(ids[i]), "dropout_p": p, "attack": a, "operating_point": point,
+                                   "picture": picture, "sheet": placed_at["sheet"][i],
+                                   "sheet_col": placed_at["sheet_col"][i], "sheet_row": placed_at["sheet_row"][i]}
+                                  for i in np.sort(at)]
     act_rows = activation_tiles(loaded, att, labels, ids, tile_dir)
     return {"images": images, "tiles": pd.DataFrame(tile_rows, columns=tables.SCHEMAS["tiles"].names),
             "activations": pd.DataFrame(act_rows, columns=tables.SCHEMAS["activations"].names)}
+
+
+def _ids_of(stored: list[Stored], name: str) -> np.ndarray:
+    """Image ids of the stored images of condition ``name``, over the shards, in order."""
+    return np.concatenate([s.arrays["image_ids"][s.arrays[f"rows-{name}"]] for s in stored])
 
 
 def activation_tiles(loaded: Loaded, att: pd.DataFrame, labels: np.ndarray, ids: np.ndarray,
@@ -147,7 +172,7 @@ def activation_tiles(loaded: Loaded, att: pd.DataFrame, labels: np.ndarray, ids:
     conditions = ["clean", *run["attacks"]["enabled"]]
     rows: list[dict[str, Any]] = []
     for p in (m["dropout_p"] for m in run["models"]):
-        fg = att[(att["dropout_p"] == p) & (att["attack"] == "fgsm") & att["minimal"]]
+        fg = att[(att["dropout_p"] == p) & (att["attack"] == "fgsm") & (att["operating_point"] == "minimal")]
         if len(fg):
             fg = fg.set_index("image_id").reindex(ids)
             min_eps, correct = fg["min_eps"].to_numpy(dtype=np.float64), fg["clean_correct"].to_numpy(dtype=bool)
@@ -160,10 +185,12 @@ def activation_tiles(loaded: Loaded, att: pd.DataFrame, labels: np.ndarray, ids:
         maps = {c: _feature_maps(loaded.shards("activations", p, c)) for c in conditions}
         for layer in maps["clean"]:
             peak = {int(i): max(float(np.clip(maps[c][layer][int(i)].astype(np.float32), 0, None).max())
-                                for c in conditions) for i in chosen}
+                                for c in conditions if int(i) in maps[c].get(layer, {})) for i in chosen}
             grids, keys = [], []
             for c in conditions:
                 for image_id in chosen:
+                    if int(image_id) not in maps[c].get(layer, {}):  # not attacked (an attack on a subset)
+                        continue
                     grids.append(activations.grid(maps[c][layer][int(image_id)], peak[int(image_id)]))
                     keys.append((int(image_id), c))
             stack = np.stack(grids)
@@ -226,6 +253,8 @@ def assemble(results: Path) -> dict[str, Any]:
         "attack_summary": summaries.attack_summary(att, unc, attack_names, ps),
         "robustness": summaries.robustness(att, {m["dropout_p"]: m["accuracy"] for m in models}, label_of),
         "success_rates": summaries.success_rates(att, label_of, class_names),
+        **detection(unc, att, run["config"]["detection"]["resamples"], run["config"]["seed"]),
+        "risk_coverage": selective(unc),
     }
     hashes = {name: tables.write_table(frame, name, results) for name, frame in frames.items()}
 

@@ -62,9 +62,15 @@ class UncertaintyConfig:
 AttacksConfig = make_dataclass("AttacksConfig", [
     ("enabled", tuple[str, ...], field(default=tuple(ATTACKS))),  # attacks to run, each against every model
     ("batch_size", int, field(default=256)),  # images per attack batch (shards are cut at multiples of it and of uncertainty.batch_size)
+    ("kappa", float, field(default=0.9)),  # confident operating point: a wrong class wins with probability >= kappa (dropout off)
     *[(name, attack.config, field(default_factory=attack.config)) for name, attack in ATTACKS.items()],
 ], frozen=True)
 AttacksConfig.__doc__ = "[attacks]: which attacks run, their batch size, and one section per registered attack."
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    resamples: int = 1000  # bootstrap resamples for each AUROC's 95% interval (at least 1,000)
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
     attacks: AttacksConfig = field(default_factory=AttacksConfig)  # type: ignore[valid-type]
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
     activations: ActivationsConfig = field(default_factory=ActivationsConfig)
 
     @property
@@ -190,9 +197,14 @@ def validate(cfg: RunConfig) -> RunConfig:
             bad("attacks.enabled", f"names unknown attack {name!r}; valid attacks: {', '.join(ATTACKS)}")
     if a.batch_size < 1:
         bad("attacks.batch_size", "must be >= 1")
+    if not 0.0 < a.kappa < 1.0:
+        bad("attacks.kappa", f"must lie strictly between 0 and 1 (the confident point's probability), got {a.kappa}")
     for name in ATTACKS:
         for key, why in getattr(a, name).problems():
             bad(f"attacks.{name}" + (f".{key}" if key else ""), why)
+    if cfg.detection.resamples < 1000:
+        bad("detection.resamples", f"must be >= 1000 (the bootstrap behind each AUROC interval), "
+                                   f"got {cfg.detection.resamples}")
     if cfg.activations.per_class < 0 or cfg.activations.max_maps < 1:
         bad("activations", "needs per_class >= 0 and max_maps >= 1")
     return cfg

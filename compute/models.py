@@ -45,15 +45,15 @@ class Normalize(nn.Module):
         return x
 
 
-MaskSource = Callable[["KeyedDropout", torch.Size], torch.Tensor]
+MaskSource = Callable[["KeyedDropout", torch.Tensor], torch.Tensor]  # (layer, input) -> multipliers like input
 
 
 class KeyedDropout(nn.Dropout):
     """Dropout whose MC masks can come from a per-image key instead of the global RNG.
 
     In training it is plain dropout. Under ``uncertainty.mc_dropout(..., keys)`` it asks the
-    installed mask source for a boolean keep-mask, so each image's masks depend only on
-    (seed, image_id, layer): results never depend on batch composition, sharding or order.
+    installed mask source for its multipliers (0 dropped, 1 / (1 - p) kept), so each image's masks
+    depend only on (seed, image_id, layer): results never depend on batch composition, sharding or order.
     """
 
     def __init__(self, p: float, index: int) -> None:
@@ -66,8 +66,7 @@ class KeyedDropout(nn.Dropout):
             return x
         if self.mask_source is None:
             return F.dropout(x, self.p, True)
-        keep = self.mask_source(self, x.shape).to(x.device)
-        return x * keep.to(x.dtype) / (1.0 - self.p)
+        return x * self.mask_source(self, x).to(x.dtype)
 
 
 class Classifier(nn.Module):

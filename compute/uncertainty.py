@@ -8,6 +8,7 @@ import hashlib
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -18,20 +19,49 @@ class NumericsError(RuntimeError):
     """A model produced NaN or infinite outputs; the message lists the affected image ids."""
 
 
-def mask_key(seed: int, image_id: int, layer: int) -> int:
+def mask_key(seed: int | str, image_id: int, layer: int) -> int:
     """63-bit generator seed for one image's dropout masks in one layer."""
     digest = hashlib.sha256(f"robustviz-mc:{seed}:{image_id}:{layer}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
+def keyed_masks(ids: Sequence[int], passes: int, features: tuple[int, ...], p: float, seed: int | str,
+                layer: int) -> torch.Tensor:
+    """Dropout multipliers (passes, B, *features): 0 where dropped, 1 / (1 - p) where kept. Image b's
+    masks come from a PCG64 generator keyed by (seed, ids[b], layer) alone."""
+    size = passes * int(np.prod(features, dtype=np.int64))
+    keep = np.empty((len(ids), size), dtype=np.float32)
+    for b, image_id in enumerate(ids):
+        np.random.Generator(np.random.PCG64(mask_key(seed, image_id, layer))).random(size, dtype=np.float32,
+                                                                                     out=keep[b])
+    scale = np.float32(1.0 / (1.0 - p))
+    keep = np.where(keep >= np.float32(p), scale, np.float32(0.0))
+    return torch.from_numpy(keep.reshape(len(ids), passes, *features)).transpose(0, 1).contiguous()
+
+
+class Passes:
+    """What ``mc_dropout`` with image ids yields: ``select(rows)`` makes the following forwards cover
+    only those of its images (positions into its ids), with the same masks."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.rows: torch.Tensor | None = None
+
+    def select(self, rows: Sequence[int] | torch.Tensor | None) -> Passes:
+        self.rows = None if rows is None else torch.as_tensor(rows, dtype=torch.long)
+        return self
+
+
 @contextmanager
 def mc_dropout(model: nn.Module, image_ids: Sequence[int] | None = None, passes: int = 1,
-               seed: int = 0) -> Iterator[nn.Module]:
+               seed: int | str = 0) -> Iterator[Passes]:
     """Dropout modules on, everything else in eval mode; the previous modes come back on exit.
 
-    With ``image_ids`` (B of them) every forward inside must see ``passes * B`` rows laid out
-    pass-major (row t*B + b is pass t of image b), and each image's masks are drawn from a
-    generator keyed by (seed, image_id, layer): an image's result does not depend on its batch.
+    With ``image_ids`` (B of them) every forward inside must see ``passes * n`` rows laid out
+    pass-major (row t*n + j is pass t of the j-th selected image; all B unless ``select`` chose n),
+    and each image's masks come from ``keyed_masks``: an image's result depends neither on its batch
+    nor on which condition (clean, adversarial, noise) is run through the masks. The masks are drawn
+    once per layer and reused by every forward inside the context.
     """
     modes = {m: m.training for m in model.modules()}
     dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
@@ -39,29 +69,57 @@ def mc_dropout(model: nn.Module, image_ids: Sequence[int] | None = None, passes:
     for m in dropouts:
         m.train()
     ids = None if image_ids is None else [int(i) for i in image_ids]
+    handle = Passes(model)
+    drawn: dict[int, torch.Tensor] = {}  # layer index -> (passes, B, *features) multipliers
+    laid_out: dict[tuple[int, bool], torch.Tensor] = {}  # the same, channels-last, as the layer's input is
 
-    def source(layer: KeyedDropout, shape: torch.Size) -> torch.Tensor:
+    def source(layer: KeyedDropout, x: torch.Tensor) -> torch.Tensor:
         assert ids is not None
-        if shape[0] != passes * len(ids):
-            raise ValueError(f"mc_dropout expected {passes} x {len(ids)} rows, got {shape[0]}")
-        keep = torch.empty((passes, len(ids), *shape[1:]), dtype=torch.bool)
-        gen = torch.Generator()
-        for b, image_id in enumerate(ids):
-            gen.manual_seed(mask_key(seed, image_id, layer.index))
-            keep[:, b] = torch.rand((passes, *shape[1:]), generator=gen) >= layer.p
-        return keep.reshape(shape)
+        if layer.index not in drawn:
+            drawn[layer.index] = keyed_masks(ids, passes, tuple(x.shape[1:]), layer.p, seed, layer.index).to(x.device)
+        masks = drawn[layer.index] if handle.rows is None else drawn[layer.index][:, handle.rows.to(x.device)]
+        if x.shape[0] != masks.shape[0] * masks.shape[1] or tuple(x.shape[1:]) != tuple(masks.shape[2:]):
+            raise ValueError(f"mc_dropout expected {passes} x {masks.shape[1]} rows of {tuple(masks.shape[2:])}, "
+                             f"got {tuple(x.shape)}")
+        masks = masks.reshape(x.shape)
+        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+            # A product of two tensors in one memory layout is several times faster than across layouts.
+            key = (layer.index, handle.rows is None)
+            if handle.rows is not None or key not in laid_out:
+                laid_out[key] = masks.contiguous(memory_format=torch.channels_last)
+            masks = laid_out[key]
+        return masks
 
     keyed = [m for m in dropouts if isinstance(m, KeyedDropout)]
     if ids is not None:
         for m in keyed:
             m.mask_source = source
     try:
-        yield model
+        yield handle
     finally:
         for m in keyed:
             m.mask_source = None
         for m, mode in modes.items():
             m.train(mode)
+
+
+def _forward(model: Classifier, images: torch.Tensor, passes: int, cache: bool) -> torch.Tensor:
+    """Logits (passes, B, C) of ``passes`` stochastic passes under an active ``mc_dropout``."""
+    if cache:
+        prefix, suffix = model.split_at_first_dropout()
+        z = prefix(images)
+        logits = suffix(z.repeat(passes, *([1] * (z.dim() - 1))))
+    else:
+        logits = model(images.repeat(passes, 1, 1, 1))
+    return logits.view(passes, images.shape[0], -1)
+
+
+def _check(logits: torch.Tensor, image_ids: Sequence[int]) -> None:
+    bad = ~torch.isfinite(logits).all(dim=2).all(dim=0)
+    if bad.any():
+        ids = [int(image_ids[i]) for i in torch.nonzero(bad).flatten().tolist()]
+        raise NumericsError(f"the model gave NaN or infinite logits for image ids {ids[:20]}"
+                            f"{' ...' if len(ids) > 20 else ''}; check the checkpoint and the input data")
 
 
 @torch.no_grad()
@@ -73,17 +131,28 @@ def mc_probs(model: Classifier, images: torch.Tensor, image_ids: Sequence[int], 
     repeated ``passes`` times; without it the whole model runs on the repeated images. Both use
     the same keyed masks, so they agree to float rounding.
     """
-    with mc_dropout(model, image_ids, passes, seed):
-        if cache:
-            prefix, suffix = model.split_at_first_dropout()
-            z = prefix(images)
-            logits = suffix(z.repeat(passes, *([1] * (z.dim() - 1))))
-        else:
-            logits = model(images.repeat(passes, 1, 1, 1))
-    logits = logits.view(passes, images.shape[0], -1)
-    bad = ~torch.isfinite(logits).all(dim=2).all(dim=0)
-    if bad.any():
-        ids = [int(image_ids[i]) for i in torch.nonzero(bad).flatten().tolist()]
-        raise NumericsError(f"the model gave NaN or infinite logits for image ids {ids[:20]}"
-                            f"{' ...' if len(ids) > 20 else ''}; check the checkpoint and the input data")
-    return torch.softmax(logits.float(), dim=2)
+    return mc_probs_many(model, {"": (images, None)}, image_ids, passes, seed, cache)[""]
+
+
+CPU_CHUNK = 16  # images per forward on the CPU: 16 x 50 passes of activations stay in cache
+
+
+@torch.no_grad()
+def mc_probs_many(model: Classifier, conditions: dict[str, tuple[torch.Tensor, Sequence[int] | None]],
+                  image_ids: Sequence[int], passes: int, seed: int, cache: bool = True) -> dict[str, torch.Tensor]:
+    """``mc_probs`` of several versions of one batch of images (clean, adversarial, noise...) through
+    the same masks, drawn once: ``conditions`` maps a name to (images (n, C, H, W), their positions
+    in ``image_ids``; None = all B). Returns name -> (passes, n, C) float32."""
+    out = {}
+    with mc_dropout(model, image_ids, passes, seed) as mc:
+        for name, (images, rows) in conditions.items():
+            rows = torch.arange(len(image_ids)) if rows is None else torch.as_tensor(rows, dtype=torch.long)
+            step = CPU_CHUNK if images.device.type == "cpu" else max(len(rows), 1)
+            chunks = []
+            for start in range(0, len(rows), step):
+                mc.select(rows[start:start + step])
+                logits = _forward(model, images[start:start + step], passes, cache)
+                _check(logits, [image_ids[int(r)] for r in rows[start:start + step]])
+                chunks.append(torch.softmax(logits.float(), dim=2))
+            out[name] = torch.cat(chunks, dim=1) if chunks else torch.zeros((passes, 0, 0))
+    return out

@@ -40,7 +40,7 @@ def attack_points(attacks: pd.DataFrame, uncertainty: pd.DataFrame, images: pd.D
                   p: float) -> pd.DataFrame:
     """One row per (image, attack) for dropout rate ``p``: the minimal adversarial's outcome, its
     distortion, and MC-dropout uncertainty of the adversarial next to the clean image's."""
-    rows = attacks[(attacks["dropout_p"] == p) & attacks["minimal"]]
+    rows = attacks[(attacks["dropout_p"] == p) & (attacks["operating_point"] == "minimal")]
     unc = uncertainty[uncertainty["dropout_p"] == p].set_index(["image_id", "condition"])
     clean = unc.xs("clean", level="condition")
     names = pd.Series(class_names)
@@ -66,9 +66,11 @@ def attack_points(attacks: pd.DataFrame, uncertainty: pd.DataFrame, images: pd.D
 
 def success_points(success_rates: pd.DataFrame, p: float) -> pd.DataFrame:
     """Success rate per (class, attack, variant) for dropout rate ``p``; a variant is the attack at one
-    budget ("fgsm ε=0.1") or, for an attack without budgets, the attack itself ("lbfgs")."""
+    budget ("fgsm ε=0.1") or, for an attack without budgets, the attack at an operating point ("lbfgs"
+    for the minimal one, "lbfgs confident")."""
     rows = success_rates[success_rates["dropout_p"] == p]
-    variant = [a if e != e else f"{a} ε={e:g}" for a, e in zip(rows["attack"], rows["eps"])]
+    variant = [f"{a} ε={e:g}" if o == "budget" else a if o == "minimal" else f"{a} {o}"
+               for a, o, e in zip(rows["attack"], rows["operating_point"], rows["eps"])]
     out = pd.DataFrame({"class_name": rows["class_name"].to_numpy(), "attack": rows["attack"].to_numpy(),
                         "variant": variant, "success_rate": rows["success_rate"].to_numpy(),
                         "images": rows["images"].to_numpy()})
@@ -93,19 +95,87 @@ def explorer_points(uncertainty: pd.DataFrame, attacks: pd.DataFrame, class_name
         "correct": (clean["pred"] == clean["label"]).to_numpy(),
         "entropy": clean["entropy"].round(4).to_numpy(), "mutual_info": clean["mutual_info"].round(4).to_numpy(),
     })
-    minimal = attacks[attacks["minimal"]].set_index(["image_id", "dropout_p", "attack"])
+    minimal = attacks[attacks["operating_point"] == "minimal"].set_index(["image_id", "dropout_p", "attack"])
     key = [out["image_id"], out["dropout_p"]]
     fooled = pd.Series([""] * len(out))
     for attack in attack_names:
         idx = pd.MultiIndex.from_arrays([*key, [attack] * len(out)])
-        hit = minimal.loc[idx, "success"].to_numpy()
+        found = minimal.reindex(idx)  # an attack on a subset has no row for the other images
+        hit = found["success"].fillna(False).to_numpy(dtype=bool)
         fooled = fooled.where(~hit, fooled + " " + attack)
         if attack == "fgsm":
-            out["min_eps"] = minimal.loc[idx, "min_eps"].fillna(search_max).round(5).to_numpy()
-        out["correct"] = minimal.loc[idx, "clean_correct"].to_numpy()
+            out["min_eps"] = found["min_eps"].fillna(search_max).round(5).to_numpy()
+        if found["clean_correct"].notna().all():
+            out["correct"] = found["clean_correct"].to_numpy(dtype=bool)
     if "min_eps" not in out:
         out["min_eps"] = 0.0
     out.loc[~out["correct"].astype(bool), "min_eps"] = 0.0  # wrong without any perturbation
     out["fooled"] = fooled.str.strip().to_numpy()
     out["href"] = [f"image.html#id={i}" for i in out["image_id"]]
     return out[EXPLORER_COLUMNS].sort_values(["dropout_p", "image_id"], kind="stable").reset_index(drop=True)
+
+
+def variant(attack: str, operating_point: str, eps: float | None, noise_of: str | None = None) -> str:
+    """How a detection row's positives are named on the page: "fgsm minimal", "lbfgs confident",
+    "fgsm ε=0.1", and "noise ~ fgsm minimal" for a noise control."""
+    point = f"ε={eps:g}" if operating_point == "budget" else operating_point
+    return f"noise ~ {noise_of} {point}" if attack == "noise" else f"{attack} {point}"
+
+
+def _variants(frame: pd.DataFrame) -> list[str]:
+    return [variant(a, o, None if e != e else e, None if n is None or n != n else n)
+            for a, o, e, n in zip(frame["attack"], frame["operating_point"], frame["eps"], frame["noise_of"])]
+
+
+def detection_points(detection: pd.DataFrame, p: float) -> pd.DataFrame:
+    """One row per (positives, score) for dropout rate ``p``: AUROC with its interval, AUPR, FPR at
+    95% TPR and both populations' N, the attack (or "noise") and whether the positives are noise."""
+    rows = detection[detection["dropout_p"] == p]
+    out = pd.DataFrame({
+        "variant": _variants(rows), "attack": rows["attack"].to_numpy(),
+        "family": rows["noise_of"].where(rows["attack"] == "noise", rows["attack"]).to_numpy(),
+        "kind": ["noise control" if a == "noise" else "adversarial" for a in rows["attack"]],
+        "score": rows["score"].to_numpy(), "auroc": rows["auroc"].to_numpy(), "auroc_low": rows["auroc_low"].to_numpy(),
+        "auroc_high": rows["auroc_high"].to_numpy(), "aupr": rows["aupr"].to_numpy(),
+        "fpr_at_95tpr": rows["fpr_at_95tpr"].to_numpy(), "n_clean": rows["n_clean"].to_numpy(),
+        "n_adv": rows["n_adv"].to_numpy()})
+    return out[out["n_adv"] > 0].round(4).reset_index(drop=True)
+
+
+def roc_curve_points(roc: pd.DataFrame, p: float) -> pd.DataFrame:
+    """The ROC curves of dropout rate ``p``: (variant, family, score, fpr, tpr)."""
+    rows = roc[roc["dropout_p"] == p]
+    out = pd.DataFrame({"variant": _variants(rows),
+                        "family": rows["noise_of"].where(rows["attack"] == "noise", rows["attack"]).to_numpy(),
+                        "score": rows["score"].to_numpy(), "fpr": rows["fpr"].to_numpy(), "tpr": rows["tpr"].to_numpy()})
+    return out.round(4).reset_index(drop=True)
+
+
+def eps_curve_points(detection: pd.DataFrame, p: float) -> pd.DataFrame:
+    """Mean score against FGSM's epsilon for dropout rate ``p``: the successful adversarials at each
+    budget and their noise controls, and at epsilon 0 the clean-correct images. max_prob is shown as
+    itself (the detection table stores it negated, as flagged when low)."""
+    rows = detection[(detection["dropout_p"] == p) & (detection["operating_point"] == "budget")
+                     & ((detection["attack"] == "fgsm") | (detection["noise_of"] == "fgsm")) & (detection["n_adv"] > 0)]
+    sign = rows["score"].map(lambda s: -1.0 if s == "max_prob" else 1.0)
+    out = pd.DataFrame({"score": rows["score"].to_numpy(), "eps": rows["eps"].to_numpy(),
+                        "image": ["noise control" if a == "noise" else "FGSM adversarial" for a in rows["attack"]],
+                        "mean": (rows["mean_adv"] * sign).to_numpy(), "images": rows["n_adv"].to_numpy()})
+    clean = rows[rows["attack"] == "fgsm"].drop_duplicates("score")
+    for image in ("FGSM adversarial", "noise control"):
+        out = pd.concat([out, pd.DataFrame({"score": clean["score"].to_numpy(), "eps": 0.0, "image": image,
+                                            "mean": (clean["mean_clean"] * sign[clean.index]).to_numpy(),
+                                            "images": clean["n_clean"].to_numpy()})], ignore_index=True)
+    return out.sort_values(["score", "image", "eps"], kind="stable").round(5).reset_index(drop=True)
+
+
+def risk_points(risk_coverage: pd.DataFrame, p: float) -> pd.DataFrame:
+    """Risk-coverage curves of dropout rate ``p``: (variant as the detection views name it, or "clean";
+    score, coverage, risk, aurc, images)."""
+    rows = risk_coverage[risk_coverage["dropout_p"] == p]
+    label = ["clean" if a is None or a != a else variant(a, o, None if e != e else e)
+             for a, o, e in zip(rows["attack"], rows["operating_point"], rows["eps"])]
+    out = pd.DataFrame({"variant": label, "score": rows["score"].to_numpy(), "coverage": rows["coverage"].to_numpy(),
+                        "risk": rows["risk"].to_numpy(), "aurc": rows["aurc"].to_numpy(),
+                        "images": rows["images"].to_numpy()})
+    return out.round(5).reset_index(drop=True)

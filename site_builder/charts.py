@@ -115,7 +115,16 @@ def accuracy_by_dropout(metrics: pd.DataFrame) -> alt.Chart:
     ).properties(width=140, height=160).resolve_scale(y="independent")
 
 
-ATTACK_COLORS = {"fgsm": "#4c78a8", "lbfgs": "#f58518", "iaa": "#54a24b", "clean": "#9d9d9d"}
+ATTACK_COLORS = {"fgsm": "#4c78a8", "lbfgs": "#f58518", "iaa": "#54a24b", "eot_pgd": "#b279a2", "clean": "#9d9d9d",
+                 "noise": "#bab0ac"}
+CONFIDENT_COLORS = {"fgsm": "#9ecae9", "lbfgs": "#ffbf79", "iaa": "#88d27a", "eot_pgd": "#d6a5c9"}
+
+
+def condition_color(condition: str) -> str:
+    """An attack's colour for its minimal adversarial, its light twin for the confident one."""
+    if condition.endswith("-confident"):
+        return CONFIDENT_COLORS.get(condition[:-len("-confident")], "#ccc")
+    return ATTACK_COLORS.get(condition, "#888")
 
 
 def robustness_curve(points: pd.DataFrame, subtitle: str = "") -> alt.Chart:
@@ -268,7 +277,7 @@ def image_probs_chart(class_names: list[str], conditions: list[str]) -> alt.Char
         xOffset=alt.XOffset("condition:N", sort=conditions),
         y=alt.Y("prob:Q", title="mean probability", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("condition:N", title="image", sort=conditions,
-                        scale=alt.Scale(domain=conditions, range=[ATTACK_COLORS.get(c, "#888") for c in conditions])),
+                        scale=alt.Scale(domain=conditions, range=[condition_color(c) for c in conditions])),
         tooltip=["condition:N", "class_name:N", alt.Tooltip("prob:Q", format=".3f")],
     ).properties(title="Class probabilities before and after each attack", width=420, height=200)
 
@@ -285,3 +294,84 @@ def pass_histogram_chart(conditions: list[str], passes: int) -> alt.Chart:
         tooltip=["condition:N", alt.Tooltip("lower:Q", format=".2f"), alt.Tooltip("upper:Q", format=".2f"),
                  alt.Tooltip("count:Q", title="passes")],
     ).properties(title=f"Spread of the {passes} MC-dropout passes", width=420, height=30 * len(conditions))
+
+
+SCORE_NAMES = ["entropy", "mutual_info", "variation_ratio", "max_prob"]
+SCORE_COLORS = ["#4c78a8", "#e45756", "#72b7b2", "#9d755d"]
+
+
+def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFrame, risk: pd.DataFrame,
+                        default_variant: str, populations: dict[str, str]) -> alt.VConcatChart:
+    """Does uncertainty flag the attack? For one dropout rate: AUROC with its 95% interval per
+    positives (an attack at an operating point or budget, or a noise control) and score; the ROC
+    curves; the mean score against FGSM's epsilon beside its noise control; risk-coverage curves.
+
+    Clicking a row of the AUROC view picks its positives: the ROC and risk-coverage views show them.
+    The score legend picks scores: every view shows only those. ``populations`` holds each view's
+    subtitle (who is counted, and N)."""
+    score_pick = alt.selection_point(name="score_pick", fields=["score"], bind="legend",
+                                     value=[{"score": "entropy"}, {"score": "max_prob"}])
+    variant_pick = alt.selection_point(name="variant_pick", fields=["variant"], value=[{"variant": default_variant}])
+    color = alt.Color("score:N", title="score", sort=SCORE_NAMES,
+                      scale=alt.Scale(domain=SCORE_NAMES, range=SCORE_COLORS))
+    order = list(dict.fromkeys(points["variant"]))
+    base = alt.Chart(points).encode(
+        y=alt.Y("variant:N", title=None, sort=order),
+        yOffset=alt.YOffset("score:N", sort=SCORE_NAMES),
+        color=color,
+        tooltip=["variant:N", "score:N", alt.Tooltip("auroc:Q", format=".3f"), alt.Tooltip("auroc_low:Q", format=".3f"),
+                 alt.Tooltip("auroc_high:Q", format=".3f"), alt.Tooltip("aupr:Q", format=".3f"),
+                 alt.Tooltip("fpr_at_95tpr:Q", title="FPR at 95% TPR", format=".3f"),
+                 alt.Tooltip("n_adv:Q", title="positives (N)"), alt.Tooltip("n_clean:Q", title="negatives (N)")],
+    ).transform_filter(score_pick)
+    interval = base.mark_rule().encode(x=alt.X("auroc_low:Q", title="AUROC (95% bootstrap interval)",
+                                               scale=alt.Scale(domain=[0, 1])), x2="auroc_high:Q")
+    dot = base.mark_point(filled=True, size=40).encode(
+        x="auroc:Q", shape=alt.Shape("kind:N", title="positives",
+                                     scale=alt.Scale(domain=["adversarial", "noise control"], range=["circle", "triangle"])),
+        opacity=alt.condition(variant_pick, alt.value(1.0), alt.value(0.45)))
+    chance = alt.Chart(pd.DataFrame({"x": [0.5]})).mark_rule(strokeDash=[4, 4], color="#999").encode(x="x:Q")
+    aurocs = alt.layer(interval, dot.add_params(variant_pick, score_pick), chance).properties(
+        title=alt.Title("Detection AUROC: clean-correct images vs each kind of positive", subtitle=populations["auroc"]),
+        width=320, height=alt.Step(7), name="auroc_dots")
+
+    curves = alt.Chart(roc).mark_line(clip=True).encode(
+        x=alt.X("fpr:Q", title="false positive rate (clean images flagged)", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("tpr:Q", title="true positive rate (positives flagged)", scale=alt.Scale(domain=[0, 1])),
+        color=color, detail="variant:N",
+        tooltip=["variant:N", "score:N", alt.Tooltip("fpr:Q", format=".3f"), alt.Tooltip("tpr:Q", format=".3f")],
+    ).transform_filter(variant_pick).transform_filter(score_pick)
+    diagonal = alt.Chart(pd.DataFrame({"fpr": [0, 1], "tpr": [0, 1]})).mark_line(strokeDash=[4, 4], color="#999").encode(
+        x="fpr:Q", y="tpr:Q")
+    rocs = alt.layer(curves, diagonal).properties(
+        title=alt.Title("ROC curves of the picked positives", subtitle=populations["roc"]), width=280, height=280,
+        name="roc_curves")
+
+    against_eps = alt.Chart(eps).mark_line(point=True).encode(
+        x=alt.X("eps:Q", title="FGSM ε"), y=alt.Y("mean:Q", title="mean score", scale=alt.Scale(zero=False)),
+        strokeDash=alt.StrokeDash("image:N", title="image", sort=["FGSM adversarial", "noise control"]),
+        color=color,
+        tooltip=["score:N", "image:N", alt.Tooltip("eps:Q", format=".4f"), alt.Tooltip("mean:Q", format=".4f"),
+                 alt.Tooltip("images:Q", title="images (N)")],
+    ).transform_filter(score_pick).properties(width=180, height=160).facet(
+        column=alt.Column("score:N", title=None, sort=SCORE_NAMES)).resolve_scale(y="independent").properties(
+        title=alt.Title("Uncertainty against FGSM ε, beside noise of the same size", subtitle=populations["eps"]))
+
+    def risk_layer(clean: bool) -> alt.Chart:
+        chart = alt.Chart(risk).mark_line(clip=True, strokeDash=[4, 3] if clean else [1, 0]).encode(
+            x=alt.X("coverage:Q", title="coverage (share of images kept, most certain first)",
+                    scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("risk:Q", title="risk (error rate of the kept images)"),
+            color=color, detail="variant:N",
+            tooltip=["variant:N", "score:N", alt.Tooltip("coverage:Q", format=".3f"), alt.Tooltip("risk:Q", format=".3f"),
+                     alt.Tooltip("aurc:Q", title="AURC", format=".4f"), alt.Tooltip("images:Q", title="images (N)")])
+        chart = chart.transform_filter(alt.datum.variant == "clean") if clean else chart.transform_filter(variant_pick)
+        return chart.transform_filter(score_pick)
+
+    risks = alt.layer(risk_layer(True), risk_layer(False)).properties(
+        title=alt.Title("Risk–coverage: clean (dashed) and under the picked attack (solid)",
+                        subtitle=populations["risk"]), width=280, height=280, name="risk_coverage")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Automatically deduplicated selection parameter")
+        return alt.vconcat(alt.hconcat(aurocs, alt.vconcat(rocs, risks)), against_eps).resolve_scale(
+            color="shared")

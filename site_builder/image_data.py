@@ -11,8 +11,8 @@ from .load import Run
 CHUNK_SIZE = 500  # images per data file of the per-image view
 PASS_BINS = 20  # bins of the true-class probability for the spread of the MC-dropout passes
 
-ATTACK_FIELDS = ["clean_correct", "success", "adv_pred", "adv_prob", "l0", "l2", "linf", "perceptual_distance", "flat_pixels_changed",
-                 "iterations", "min_eps", "c"]
+ATTACK_FIELDS = ["clean_correct", "success", "adv_pred", "adv_prob", "l0", "l2", "linf", "perceptual_distance",
+                 "flat_pixels_changed", "iterations", "min_eps", "c", "noise_l2", "noise_linf", "noise_pred"]
 CONDITION_FIELDS = ["pred", "entropy", "mutual_info", "fooled_share", "mean_probs", "pass_histogram"]
 ACTIVATION_FIELDS = ["layer", "condition", "maps", "sheet", "sheet_col", "sheet_row", "width", "height"]
 
@@ -25,15 +25,19 @@ def _num(value: Any, digits: int) -> float | None:
 def image_records(run: Run) -> list[dict[str, Any]]:
     """Everything the per-image view shows, one compact record per test image (in images-table order).
 
-    Per model (in dropout order): conditions as lists of CONDITION_FIELDS (in "clean", *attacks order;
-    "pass_histogram" counts the MC passes in PASS_BINS equal bins of the true-class probability), attacks as
-    lists of ATTACK_FIELDS, activation-map tiles as lists of ACTIVATION_FIELDS. Lists instead of
-    objects keep the data files small (the full MNIST test set must fit a free host).
+    Per model (in dropout order): conditions as lists of CONDITION_FIELDS in ``run.conditions`` order
+    ("pass_histogram" counts the MC passes in PASS_BINS equal bins of the true-class probability; noise
+    controls carry no probabilities or histogram), attacks as lists of ATTACK_FIELDS in
+    ``run.attack_points`` order, activation-map tiles as lists of ACTIVATION_FIELDS; null where the
+    image has none (not attacked by an attack run on a subset; no noise control for a failure).
+    Lists instead of objects keep the data files small (the full MNIST test set must fit a free host).
     """
     conditions = run.conditions
-    unc = {(int(r.image_id), float(r.dropout_p), r.condition): r for r in run.uncertainty.itertuples()}
-    att = {(int(r.image_id), float(r.dropout_p), r.attack): r
-           for r in run.attacks[run.attacks["minimal"]].itertuples()}
+    shown = set(conditions)
+    unc = {(int(r.image_id), float(r.dropout_p), r.condition): r for r in run.uncertainty.itertuples()
+           if r.condition in shown}
+    att = {(int(r.image_id), float(r.dropout_p), r.attack, r.operating_point): r
+           for r in run.attacks[run.attacks["operating_point"] != "budget"].itertuples()}
     acts: dict[tuple[int, float], list] = {}
     for m in run.activations.itertuples():
         acts.setdefault((int(m.image_id), float(m.dropout_p)), []).append(
@@ -46,17 +50,25 @@ def image_records(run: Run) -> list[dict[str, Any]]:
         for p in run.dropout_ps:
             cond = []
             for c in conditions:
-                u = unc[(image_id, p, c)]
+                u = unc.get((image_id, p, c))
+                if u is None:
+                    cond.append(None)
+                    continue
                 cond.append([int(u.pred), _num(u.entropy, 4), _num(u.mutual_info, 4), _num(u.fooled_share, 3),
-                             [_num(v, 3) for v in u.mean_probs],
-                             np.histogram(np.asarray(u.pass_true_prob, dtype=np.float64), bins=PASS_BINS,
-                                          range=(0.0, 1.0))[0].tolist()])
+                             None if u.noise else [_num(v, 3) for v in u.mean_probs],
+                             None if u.noise else np.histogram(np.asarray(u.pass_true_prob, dtype=np.float64),
+                                                               bins=PASS_BINS, range=(0.0, 1.0))[0].tolist()])
             results = []
-            for a in run.attack_names:
-                r = att[(image_id, p, a)]
-                results.append([int(bool(r.clean_correct)), int(bool(r.success)), int(r.adv_pred), _num(r.adv_prob, 4), int(r.l0), _num(r.l2, 4),
-                                _num(r.linf, 4), _num(r.perceptual_distance, 2), int(r.flat_pixels_changed),
-                                int(r.iterations), _num(r.min_eps, 5), _num(r.c, 5)])
+            for a, point in run.attack_points:
+                r = att.get((image_id, p, a, point))
+                if r is None:
+                    results.append(None)
+                    continue
+                results.append([int(bool(r.clean_correct)), int(bool(r.success)), int(r.adv_pred), _num(r.adv_prob, 4),
+                                int(r.l0), _num(r.l2, 4), _num(r.linf, 4), _num(r.perceptual_distance, 2),
+                                int(r.flat_pixels_changed), int(r.iterations), _num(r.min_eps, 5), _num(r.c, 5),
+                                _num(r.noise_l2, 4), _num(r.noise_linf, 4),
+                                None if r.noise_pred != r.noise_pred else int(r.noise_pred)])
             models.append({"conditions": cond, "attacks": results, "activations": acts.get((image_id, p), [])})
         records.append({"image_id": image_id, "class_name": row.class_name, "pos": position, "models": models})
     return records

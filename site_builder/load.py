@@ -11,9 +11,19 @@ from pathlib import Path
 
 import pandas as pd
 
-SUPPORTED_SCHEMA = 3
+SUPPORTED_SCHEMA = 4
 TABLES = ("images", "uncertainty", "metrics", "calibration", "attacks", "tiles", "activations", "attack_summary",
-          "robustness", "success_rates")
+          "robustness", "success_rates", "detection", "roc", "risk_coverage")
+
+
+POINTS = ("minimal", "confident")  # the operating points with tiles and a per-image view
+
+
+def condition(attack: str, operating_point: str, noise: bool = False) -> str:
+    """The uncertainty table's condition of an attack's minimal or confident adversarial (or its noise
+    control): the rows carry it as a column, so this only names what the per-image view lists."""
+    base = attack if operating_point == "minimal" else f"{attack}-{operating_point}"
+    return f"noise-{base}" if noise else base
 
 
 class ResultsError(RuntimeError):
@@ -36,6 +46,9 @@ class Run:
     attack_summary: pd.DataFrame
     robustness: pd.DataFrame
     success_rates: pd.DataFrame
+    detection: pd.DataFrame
+    roc: pd.DataFrame
+    risk_coverage: pd.DataFrame
 
     @property
     def name(self) -> str:
@@ -51,8 +64,15 @@ class Run:
 
     @property
     def conditions(self) -> list[str]:
-        """"clean", then the attacks: what MC dropout saw."""
-        return ["clean", *self.attack_names]
+        """What the per-image view shows MC dropout of: "clean", then per attack and tiled operating
+        point (minimal, confident) the adversarial and its noise control."""
+        return ["clean", *[name for a, point in self.attack_points for name in (condition(a, point),
+                                                                                condition(a, point, True))]]
+
+    @property
+    def attack_points(self) -> list[tuple[str, str]]:
+        """(attack, operating point) of every tiled adversarial, attack by attack."""
+        return [(a, point) for a in self.attack_names for point in POINTS]
 
     def model(self, p: float) -> dict:
         """The manifest's entry of the model with dropout rate ``p``."""

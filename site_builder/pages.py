@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import pandas as pd
+
 from . import chart_data, charts, image_data, tiles
 from .load import Run
 from .render import chart_json
@@ -40,6 +42,7 @@ def run_summary(run: Run) -> dict[str, Any]:
     return {"name": run.name, "uncertainty": f"{base}/uncertainty.html", "provenance": f"{base}/provenance.html",
             "attacks": f"{base}/attacks.html" if run.attack_names else "",
             "goodbad": f"{base}/good-bad.html" if "fgsm" in run.attack_names else "",
+            "detection": f"{base}/detection.html" if run.attack_names else "",
             "explorer": f"{base}/explorer.html", "dataset": d["name"],
             "test_images": d["test_images"], "classes": len(d["class_names"]),
             "image_shape": "×".join(str(s) for s in d["image_shape"]),
@@ -88,16 +91,17 @@ def provenance_page(run: Run) -> Page:
 
 
 def attack_summary(run: Run, p: float) -> list[dict[str, Any]]:
-    """Per attack, its attack_summary row (populations named there)."""
-    rows = run.attack_summary[run.attack_summary["dropout_p"] == p].set_index("attack")
-    return [{"attack": a, **rows.loc[a].to_dict()} for a in run.attack_names]
+    """Per attack and operating point, its attack_summary row (populations named there)."""
+    rows = run.attack_summary[run.attack_summary["dropout_p"] == p].set_index(["attack", "operating_point"])
+    return [{"attack": a, "operating_point": point, **rows.loc[(a, point)].to_dict()}
+            for a, point in run.attack_points]
 
 
 def budgets(run: Run) -> dict[str, str]:
     """Each attack's budget as the per-image view names it for a failure ("not fooled within ...")."""
     resolved = run.manifest["attacks"]["resolved"]
     named = {"fgsm": lambda c: f"ε ≤ {c['search_max']:.4g}", "lbfgs": lambda c: f"c ≤ {c['c_max']:g}",
-             "iaa": lambda c: f"D ≤ {c['d_max']:g}"}
+             "iaa": lambda c: f"D ≤ {c['d_max']:g}", "eot_pgd": lambda c: f"ε ≤ {max(c['eps']):.4g}"}
     return {a: named[a](resolved[a]) if a in named else "its budget" for a in run.attack_names}
 
 
@@ -107,8 +111,10 @@ def attacks_page(run: Run) -> Page:
         points = chart_data.attack_points(run.attacks, run.uncertainty, run.images, run.class_names, p)
         rates = chart_data.success_points(run.success_rates, p)
         summary = attack_summary(run, p)
-        populations = (f"N = {summary[0]['images']} clean-correct images attacked; successful: "
-                       + ", ".join(f"{a['attack']} {a['successes']}" for a in summary)) if summary else ""
+        minimal = [a for a in summary if a["operating_point"] == "minimal"]
+        populations = ("clean-correct images attacked (N): "
+                       + ", ".join(f"{a['attack']} {a['images']}" for a in minimal) + "; successful minimal: "
+                       + ", ".join(f"{a['attack']} {a['successes']}" for a in minimal)) if minimal else ""
         sections.append({"dropout_p": p, "anchor": f"p{p:g}", "summary": summary,
                          "spec": chart_json(charts.attack_dashboard(points, rates, run.class_names, run.attack_names,
                                                                     populations))})
@@ -119,7 +125,95 @@ def attacks_page(run: Run) -> Page:
         curve, fgsm_rows = chart_json(charts.robustness_curve(robustness, everyone)), robustness.to_dict("records")
     return Page(f"{run_dir(run)}/attacks.html", "attacks.html", {
         "title": f"{run.name}: attacks", "run": run_summary(run), "sections": sections, "curve_spec": curve,
-        "fgsm_rows": fgsm_rows, "params": run.manifest["attacks"]["resolved"]})
+        "fgsm_rows": fgsm_rows, "params": run.manifest["attacks"]["resolved"], "subsets": subsets(run)})
+
+
+def subsets(run: Run) -> list[dict[str, Any]]:
+    """The attacks run on a subset of the test images (too costly for all), with how many they attacked."""
+    out = []
+    for a in run.attack_names:
+        limit = int(run.manifest["attacks"]["resolved"][a].get("max_images", 0) or 0)
+        if limit and limit < len(run.images):
+            out.append({"attack": a, "max_images": limit})
+    return out
+
+
+MC_SCORES = ("entropy", "mutual_info", "variation_ratio")
+
+
+def _span(values: pd.Series) -> str:
+    return f"{values.min():.2f}" if values.min() == values.max() else f"{values.min():.2f}–{values.max():.2f}"
+
+
+def detection_takeaway(detection: pd.DataFrame, p: float) -> list[str]:
+    """Sentences a reader should take from one model's detection rows, written from the numbers."""
+    rows = detection[(detection["dropout_p"] == p) & (detection["n_adv"] > 0)]
+    out = []
+    for point in ("minimal", "confident"):
+        adv = rows[(rows["attack"] != "noise") & (rows["operating_point"] == point)]
+        if adv.empty:
+            continue
+        best = adv[adv["score"].isin(MC_SCORES)].groupby("attack")["auroc"].max()
+        plain = adv[adv["score"] == "max_prob"].set_index("attack")["auroc"].reindex(best.index)
+        wins = int((best > plain).sum())
+        out.append(f"{point.capitalize()} adversarials: the best MC-dropout score reaches AUROC {_span(best)} "
+                   f"across attacks, the plain max-probability baseline {_span(plain)}; MC dropout beats the "
+                   f"baseline for {wins} of {len(best)} attacks.")
+    noise = rows[(rows["attack"] == "noise") & rows["score"].isin(MC_SCORES)]
+    if not noise.empty:
+        out.append(f"Noise of the same size as the adversarials is flagged with AUROC {_span(noise['auroc'])} "
+                   f"(0.5 = no better than chance): what uncertainty sees is the attack, not the size of the change."
+                   if noise["auroc"].max() < 0.75 else
+                   f"Noise of the same size is flagged too (AUROC {_span(noise['auroc'])}): part of what "
+                   f"uncertainty sees is the size of the change, not the attack.")
+    adaptive = rows[(rows["attack"] == "eot_pgd") & (rows["operating_point"] == "minimal")]
+    if not adaptive.empty:
+        best = adaptive[adaptive["score"].isin(MC_SCORES)]["auroc"].max()
+        out.append(f"The adaptive attacker (EOT-PGD, which averages the gradient over dropout masks and keeps "
+                   f"the entropy low) leaves the best MC-dropout score at AUROC {best:.2f} on its minimal adversarials.")
+    return out
+
+
+def detection_page(run: Run) -> Page:
+    """Does uncertainty flag the attack? Detection with intervals, ROC, uncertainty against epsilon
+    beside the noise control, selective prediction."""
+    sections = []
+    kappa = run.manifest["attacks"]["resolved"]["kappa"]
+    for p in run.dropout_ps:
+        points = chart_data.detection_points(run.detection, p)
+        if points.empty:
+            continue
+        n_clean = int(points["n_clean"].iloc[0])
+        default = next((v for v in points["variant"] if v.endswith(" confident")), points["variant"].iloc[0])
+        populations = {
+            "auroc": f"negatives: N = {n_clean} clean-correct clean images; positives: the successful adversarials "
+                     f"(or their noise controls), N per row in the tooltip. Click a row to pick it.",
+            "roc": f"the picked positives against the N = {n_clean} clean-correct images",
+            "eps": f"successful FGSM adversarials at each ε and their noise controls (N per point in the tooltip); "
+                   f"ε = 0: the N = {n_clean} clean-correct images",
+            "risk": f"clean: all N = {len(run.images)} test images; under attack: the attacked images with their "
+                    f"adversarial (wrong before the attack: the original)"}
+        spec = charts.detection_dashboard(points, chart_data.roc_curve_points(run.roc, p),
+                                          chart_data.eps_curve_points(run.detection, p),
+                                          chart_data.risk_points(run.risk_coverage, p), default, populations)
+        table = points.pivot_table(index=["variant", "kind"], columns="score", values=["auroc", "auroc_low", "auroc_high"],
+                                   sort=False)
+        rows = []
+        for (v, kind), r in table.iterrows():
+            n_adv = int(points[points["variant"] == v]["n_adv"].iloc[0])
+            rows.append({"variant": v, "kind": kind, "n_adv": n_adv,
+                         "scores": [{"auroc": r[("auroc", s)], "low": r[("auroc_low", s)], "high": r[("auroc_high", s)]}
+                                    if ("auroc", s) in r.index else None for s in charts.SCORE_NAMES]})
+        aurc = run.risk_coverage[run.risk_coverage["dropout_p"] == p].drop_duplicates(["condition", "score"])
+        sections.append({"dropout_p": p, "anchor": f"p{p:g}", "n_clean": n_clean, "rows": rows,
+                         "full": points.to_dict("records"), "takeaway": detection_takeaway(run.detection, p),
+                         "aurc": aurc.pivot_table(index="condition", columns="score", values="aurc", sort=False)
+                         .reset_index().to_dict("records"),
+                         "spec": chart_json(spec)})
+    return Page(f"{run_dir(run)}/detection.html", "detection.html", {
+        "title": f"{run.name}: uncertainty under attack", "run": run_summary(run), "sections": sections,
+        "scores": list(charts.SCORE_NAMES), "kappa": kappa, "subsets": subsets(run),
+        "resamples": run.manifest["config"]["detection"]["resamples"]})
 
 
 def good_bad_page(run: Run) -> Page:
@@ -128,25 +222,28 @@ def good_bad_page(run: Run) -> Page:
     pictures = tiles.picture_tiles(run)
     limits = budgets(run)
     images = run.images.set_index("image_id")
-    minimal = run.attacks[run.attacks["minimal"]].set_index(["image_id", "dropout_p", "attack"])
+    minimal = run.attacks[run.attacks["operating_point"] == "minimal"].set_index(["image_id", "dropout_p", "attack"])
     names = run.class_names
 
     def card(r: Any, p: float, side: str) -> dict[str, Any]:
         image_id = int(r.image_id)
         attacks = []
         for attack in run.attack_names:
+            if (image_id, p, attack) not in minimal.index:  # an attack run on a subset of the images
+                continue
             a = minimal.loc[(image_id, p, attack)]
             attacks.append({"attack": attack, "success": bool(a["success"]), "adv_name": names[int(a["adv_pred"])],
                             "budget": limits[attack],
-                            "adversarial": pictures[(image_id, p, attack, "adversarial")],
-                            "heatmap": pictures[(image_id, p, attack, "heatmap")]})
+                            "adversarial": pictures[(image_id, p, attack, "minimal", "adversarial")],
+                            "heatmap": pictures[(image_id, p, attack, "minimal", "heatmap")]})
         return {"image_id": image_id, "side": side, "original": tiles.image_tile(run, images.loc[image_id]),
                 "min_eps": None if r.min_eps != r.min_eps else float(r.min_eps), "attacks": attacks,
                 "href": f"image.html#id={image_id}"}
 
     sections = []
     for p in run.dropout_ps:
-        fg = run.attacks[(run.attacks["dropout_p"] == p) & (run.attacks["attack"] == "fgsm") & run.attacks["minimal"]]
+        fg = run.attacks[(run.attacks["dropout_p"] == p) & (run.attacks["attack"] == "fgsm")
+                         & (run.attacks["operating_point"] == "minimal")]
         wrong = fg.loc[~fg["clean_correct"], "image_id"].map(images["label"]).value_counts().reindex(
             range(len(names)), fill_value=0)
         # Only images the model got right were attacked. Never flipped up to search_max ranks above any
@@ -183,17 +280,20 @@ def explorer_page(run: Run) -> Page:
 def image_page(run: Run, chunks: list[dict[str, Any]]) -> Page:
     """The per-image view: one page, the image chosen by its URL's #id=N, its data from ``chunks``."""
     conditions = run.conditions
+    adversarial = [c for c in conditions if not c.startswith("noise-")]  # those with class probabilities
     ids = run.images["image_id"].sort_values().tolist()
     return Page(f"{run_dir(run)}/image.html", "image.html", {
         "title": f"{run.name}: image", "run": run_summary(run),
         "index": {"chunks": chunks, "ids": ids, "conditions": conditions, "attacks": run.attack_names,
+                  "attack_points": run.attack_points, "kappa": run.manifest["attacks"]["resolved"]["kappa"],
+                  "noise_norms": run.manifest["attacks"]["noise"],
                   "budgets": budgets(run),
                   "class_names": run.class_names, "dropout_ps": run.dropout_ps, "tiles": tiles.layout(run),
                   "fields": {"conditions": image_data.CONDITION_FIELDS, "attacks": image_data.ATTACK_FIELDS,
                              "activations": image_data.ACTIVATION_FIELDS}},
-        "probs_spec": chart_json(charts.image_probs_chart(run.class_names, conditions)),
+        "probs_spec": chart_json(charts.image_probs_chart(run.class_names, adversarial)),
         "pass_histogram_spec": chart_json(charts.pass_histogram_chart(
-            conditions, run.manifest["config"]["uncertainty"]["passes"]))})
+            adversarial, run.manifest["config"]["uncertainty"]["passes"]))})
 
 
 def gather_pages(runs: list[Run]) -> tuple[list[Page], dict[str, Any]]:
@@ -203,7 +303,7 @@ def gather_pages(runs: list[Run]) -> tuple[list[Page], dict[str, Any]]:
     for run in runs:
         pages += [uncertainty_page(run), provenance_page(run), explorer_page(run)]
         if run.attack_names:
-            pages.append(attacks_page(run))
+            pages += [attacks_page(run), detection_page(run)]
         if "fgsm" in run.attack_names:
             pages.append(good_bad_page(run))
         chunks, files = image_data.image_chunks(run, run_dir(run))

@@ -27,10 +27,11 @@ def image_tile(run: Run, row: Any) -> dict[str, Any]:
     return tile(row["sheet"], row["sheet_col"], row["sheet_row"], size["tile_width"], size["tile_height"])
 
 
-def picture_tiles(run: Run) -> dict[tuple[int, float, str, str], dict[str, Any]]:
-    """(image_id, dropout_p, attack, picture) -> tile, for every adversarial and heatmap."""
-    return {(int(r["image_id"]), float(r["dropout_p"]), r["attack"], r["picture"]): image_tile(run, r)
-            for r in run.tiles.to_dict("records")}
+def picture_tiles(run: Run) -> dict[tuple[int, float, str, str, str], dict[str, Any]]:
+    """(image_id, dropout_p, attack, operating_point, picture) -> tile, for every adversarial, heatmap
+    and noise control."""
+    return {(int(r["image_id"]), float(r["dropout_p"]), r["attack"], r["operating_point"], r["picture"]):
+            image_tile(run, r) for r in run.tiles.to_dict("records")}
 
 
 def layout(run: Run) -> dict[str, Any]:
@@ -45,9 +46,17 @@ def layout(run: Run) -> dict[str, Any]:
                            "height": run.manifest["tiles"]["tile_height"], "original": sheets_of(run.images),
                            "attacks": [{} for _ in run.dropout_ps]}
 
+    count = len(sheets_of(run.images))
+
+    def every_sheet(frame: pd.DataFrame) -> list[str]:
+        """All sheets of a kind, also those holding no image of it (an attack on a subset, noise
+        controls of successes only): sheets are named <kind>-NNN.<ext> in image order."""
+        stem, ext = frame["sheet"].iloc[0].rsplit("-", 1)
+        return [f"{stem}-{k:03d}.{ext.split('.', 1)[1]}" for k in range(count)]
+
     def check(frame: pd.DataFrame, what: str) -> None:
         i = pos.loc[frame["image_id"].to_numpy()].to_numpy()
-        sheets = sheets_of(frame)
+        sheets = every_sheet(frame)
         expected_sheet = [sheets[k] for k in i // per_sheet]
         ok = ((frame["sheet_col"].to_numpy() == (i % per_sheet) % cols) &
               (frame["sheet_row"].to_numpy() == (i % per_sheet) // cols) &
@@ -57,7 +66,9 @@ def layout(run: Run) -> dict[str, Any]:
                                f"re-run `robustviz compute`")
 
     check(run.images, "the original images")
-    for (p, attack, picture), frame in run.tiles.groupby(["dropout_p", "attack", "picture"], sort=True):
-        check(frame, f"{picture} p={p:g} {attack}")
-        out["attacks"][run.dropout_ps.index(float(p))].setdefault(attack, {})[picture] = sheets_of(frame)
+    for (p, attack, point, picture), frame in run.tiles.groupby(["dropout_p", "attack", "operating_point", "picture"],
+                                                                sort=True):
+        check(frame, f"{picture} p={p:g} {attack} {point}")
+        out["attacks"][run.dropout_ps.index(float(p))].setdefault(attack, {}).setdefault(point, {})[picture] = \
+            every_sheet(frame)
     return out

@@ -73,28 +73,46 @@
              sheet_col: k % t.cols, sheet_row: Math.floor(k / t.cols) };
   }
 
-  // What an attack did to the image, as its picture's caption says it.
+  // What an attack did to the image at one operating point, as its picture's caption says it.
   function outcome(a) {
-    if (!a.clean_correct) return a.attack + ": not attacked (wrong before the attack)";
-    if (!a.success) return a.attack + ": not fooled within " + index.budgets[a.attack];
-    return a.attack + " → " + index.class_names[a.adv_pred];
+    var label = a.attack + " " + a.point;
+    if (!a.clean_correct) return label + ": not attacked (wrong before the attack)";
+    if (!a.success) {
+      return label + (a.point === "confident" ? ": no wrong class reached p ≥ " + index.kappa : ": not fooled") +
+        " within " + index.budgets[a.attack];
+    }
+    return label + " → " + index.class_names[a.adv_pred];
+  }
+
+  function noiseCaption(a) {
+    return "noise, same " + (index.noise_norms[a.attack] === "linf" ? "L∞" : "L2") + " as " +
+      a.attack + " " + a.point + " → " + index.class_names[a.noise_pred];
   }
 
   function showModel(view, r, m, which) {
     var p = index.dropout_ps[which];
     var names = index.class_names;
-    var attacks = m.attacks.map(function (values, k) {
+    function at(sheets) {
+      return place(sheets.map(function (s) { return "tiles/" + s; }), r.pos);
+    }
+    var attacks = [];
+    m.attacks.forEach(function (values, k) {
+      if (values === null) return;  // not attacked: the attack ran on a subset of the test images
       var a = named("attacks", values);
-      a.attack = index.attacks[k];
-      var sheets = index.tiles.attacks[which][a.attack];
-      a.adversarial = place(sheets.adversarial.map(function (s) { return "tiles/" + s; }), r.pos);
-      a.heatmap = place(sheets.heatmap.map(function (s) { return "tiles/" + s; }), r.pos);
-      return a;
+      a.attack = index.attack_points[k][0];
+      a.point = index.attack_points[k][1];
+      var sheets = index.tiles.attacks[which][a.attack][a.point];
+      a.adversarial = at(sheets.adversarial);
+      a.heatmap = at(sheets.heatmap);
+      a.noise = sheets.noise && a.noise_l2 !== null ? at(sheets.noise) : null;
+      attacks.push(a);
     });
-    var conditions = m.conditions.map(function (values, k) {
+    var conditions = [];
+    m.conditions.forEach(function (values, k) {
+      if (values === null) return;
       var c = named("conditions", values);
       c.condition = index.conditions[k];
-      return c;
+      conditions.push(c);
     });
     var section = el("section", "model");
     section.setAttribute("data-model", String(p));
@@ -111,16 +129,21 @@
     pictures.appendChild(tile(original, "original (" + r.class_name + ")"));
     attacks.forEach(function (a) {
       pictures.appendChild(tile(a.adversarial, outcome(a)));
-      pictures.appendChild(tile(a.heatmap, a.attack + " change"));
+      pictures.appendChild(tile(a.heatmap, a.attack + " " + a.point + " change"));
+      if (a.noise) pictures.appendChild(tile(a.noise, noiseCaption(a)));
     });
     section.appendChild(pictures);
     if (attacks.length) {
       section.appendChild(table(
-        ["attack", "success", "prediction", "probability", "pixels changed", "L2", "L∞", "D", "flat pixels", "iterations", "min ε / c"],
+        ["attack", "operating point", "success", "prediction", "probability", "pixels changed", "L2", "L∞", "D",
+         "flat pixels", "iterations", "min ε / c", "noise L2", "noise L∞", "noise → prediction"],
         attacks.map(function (a) {
-          return [a.attack, !a.clean_correct ? "not attacked" : (a.success ? "yes" : "no, within " + index.budgets[a.attack]), names[a.adv_pred], fmt(a.adv_prob, 3), String(a.l0), fmt(a.l2, 3),
+          return [a.attack, a.point,
+                  !a.clean_correct ? "not attacked" : (a.success ? "yes" : "no, within " + index.budgets[a.attack]),
+                  names[a.adv_pred], fmt(a.adv_prob, 3), String(a.l0), fmt(a.l2, 3),
                   fmt(a.linf, 3), fmt(a.perceptual_distance, 1), String(a.flat_pixels_changed), String(a.iterations),
-                  a.min_eps !== null ? "ε " + fmt(a.min_eps, 4) : (a.c !== null ? "c " + fmt(a.c, 3) : "–")];
+                  a.min_eps !== null ? "ε " + fmt(a.min_eps, 4) : (a.c !== null ? "c " + fmt(a.c, 3) : "–"),
+                  fmt(a.noise_l2, 3), fmt(a.noise_linf, 3), a.noise_pred === null ? "–" : names[a.noise_pred]];
         })));
     }
     section.appendChild(table(
@@ -132,6 +155,7 @@
     section.appendChild(row);
     var probs = [], histogram = [];
     conditions.forEach(function (c) {
+      if (c.mean_probs === null) return;  // noise controls: the tables above give their figures
       c.mean_probs.forEach(function (prob, k) {
         probs.push({ condition: c.condition, class_name: names[k], prob: prob });
       });

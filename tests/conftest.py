@@ -31,6 +31,8 @@ TINY = {
     "model": {"dropout": [0.2, 0.3]},
     "train": {"epochs": 2},
     "uncertainty": {"passes": 10, "batch_size": 32},
+    # The adaptive attacker on its documented subset, small: the tests check what it does, not its strength.
+    "attacks": {"eot_pgd": {"max_images": 40, "steps": 4, "masks": 3}},
 }
 
 

@@ -14,7 +14,9 @@ from torch.nn import functional as F
 from compute import cli, datasets
 from compute.attacks import ATTACKS, OWN_COLUMNS, resolve
 from compute import tiles
-from compute.attacks.common import distortion, local_sd, sensitivity, smooth_gap, to_8bit, true_gap
+from compute.attacks.common import distortion, local_sd, reached, sensitivity, smooth_gap, to_8bit, true_gap
+from compute.attacks.eot_pgd import eot_pgd
+from compute.noise import matched_noise
 from compute.attacks.fgsm import fgsm, fgsm_direction, min_flip_eps
 from compute.attacks.iaa import iaa
 from compute.attacks.lbfgs import bracket_ratio, lbfgs, minimise
@@ -47,8 +49,10 @@ def test_every_registered_attack_keeps_the_shared_contract(name, digits, cnn, tm
     correct = cnn(digits[0]).argmax(1) == digits[1]  # the runner attacks only clean-correct images
     x, y = digits[0][correct][:12], digits[1][correct][:12]
     cfg = getattr(resolve(AttacksConfig(), channels=1), name)
-    result = ATTACKS[name].run(model=cnn, images=x, labels=y, cfg=cfg)
-    for r in [result, *result.budgets.values()]:
+    kappa = 0.6  # the tiny model is rarely confident about anything: a goal it can reach
+    result = ATTACKS[name].run(model=cnn, images=x, labels=y, cfg=cfg, kappa=kappa)
+    assert result.confident is not None
+    for r in [result, result.confident, *result.budgets.values()]:
         assert r.adversarial.shape == x.shape and r.adversarial.dtype == torch.float32
         assert r.adversarial.min() >= 0 and r.adversarial.max() <= 1
         assert r.success.shape == (12,) and r.success.dtype == torch.bool
@@ -56,9 +60,12 @@ def test_every_registered_attack_keeps_the_shared_contract(name, digits, cnn, tm
         assert set(r.columns) <= set(OWN_COLUMNS)
         assert torch.equal(r.adversarial, to_8bit(r.adversarial))  # already 8-bit: what is saved is what was judged
         with torch.no_grad():
-            wrong = cnn(r.adversarial).argmax(1) != y
-        assert torch.equal(wrong, r.success)  # success means misclassified, failure means not
-    assert result.success.any()
+            logits = cnn(r.adversarial)
+        # Success means the goal is met on the 8-bit image, failure that it is not: misclassified for
+        # the minimal point and budgets; a wrong class at probability >= kappa for the confident one.
+        assert torch.equal(reached(logits, y, kappa if r is result.confident else None), r.success)
+    assert result.success.any() and result.confident.success.any()
+    assert (result.confident.success <= result.success).all()  # confidently fooled implies fooled
     # A success is still misclassified after a round trip through the tile writer (8-bit PNG sheets).
     where = tiles.write_sheets(tiles.to_uint8(result.adversarial.numpy()), tmp_path, "adv")
     sheet = np.asarray(Image.open(tmp_path / where["sheet"][0]))
@@ -68,14 +75,15 @@ def test_every_registered_attack_keeps_the_shared_contract(name, digits, cnn, tm
         assert torch.equal(cnn(back).argmax(1) != y, result.success)
     # An image's result does not depend on its batch mates.
     for i in (0, 7):
-        alone = ATTACKS[name].run(model=cnn, images=x[i:i + 1], labels=y[i:i + 1], cfg=cfg)
-        assert alone.success[0] == result.success[i] and alone.iterations[0] == result.iterations[i]
-        assert torch.allclose(alone.adversarial[0], result.adversarial[i], atol=1e-5)
+        alone = ATTACKS[name].run(model=cnn, images=x[i:i + 1], labels=y[i:i + 1], cfg=cfg, kappa=kappa)
+        for one, many in ((alone, result), (alone.confident, result.confident)):
+            assert one.success[0] == many.success[i] and one.iterations[0] == many.iterations[i]
+            assert torch.allclose(one.adversarial[0], many.adversarial[i], atol=1e-5)
 
 
 def test_config_sections_and_cli_choices_come_from_the_registry():
     sections = {f.name for f in dataclasses.fields(AttacksConfig)}
-    assert sections == {"enabled", "batch_size", *ATTACKS}
+    assert sections == {"enabled", "batch_size", "kappa", *ATTACKS}
     assert RunConfig().attacks.enabled == tuple(ATTACKS)
     for name, attack in ATTACKS.items():
         assert isinstance(getattr(RunConfig().attacks, name), attack.config)
@@ -284,3 +292,59 @@ def test_fgsm_matches_adversarial_robustness_toolbox(digits, cnn):
             x.numpy(), y=np.eye(10, dtype=np.float32)[y.numpy()])
         ours = fgsm(cnn, x, y, eps).numpy()
         assert np.abs(ours - theirs).max() < 1e-6, eps
+
+
+def test_the_confident_point_reaches_kappa_on_the_8bit_image(digits, cnn):
+    x, y = digits[0][:16], digits[1][:16]
+    cfg = resolve(AttacksConfig(), channels=1)
+    # The tiny model is never very confident: FGSM's single step reaches 0.4, the iterative attacks more.
+    for name, kappas in (("fgsm", (0.4,)), ("lbfgs", (0.4, 0.8)), ("iaa", (0.4, 0.8))):
+        for kappa in kappas:
+            sure = ATTACKS[name].run(model=cnn, images=x, labels=y, cfg=getattr(cfg, name), kappa=kappa).confident
+            with torch.no_grad():
+                probs = torch.softmax(cnn(to_8bit(sure.adversarial)), dim=1)
+            hit = sure.success
+            assert hit.any(), name
+            assert (probs[hit].amax(1) >= kappa).all() and (probs[hit].argmax(1) != y[hit]).all(), name
+
+
+def _plain_pgd(model, x, y, eps, steps):
+    """Textbook PGD on the cross-entropy (no random start), for reference."""
+    adv, alpha = x.clone(), 2.5 * eps / steps
+    for _ in range(steps):
+        z = adv.detach().requires_grad_(True)
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(F.cross_entropy(model(z), y, reduction="none").sum(), z)
+        adv = torch.min(torch.max(adv + alpha * g.sign(), x - eps), x + eps).clamp(0.0, 1.0)
+    return to_8bit(adv, x)
+
+
+def test_the_adaptive_attack_with_dropout_zero_is_plain_pgd(digits, tiny_run):
+    model = load_checkpoint(tiny_run.results_dir / "models" / "p0.2.pt")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x, y = digits[0][:20], digits[1][:20]
+    with_dropout = eot_pgd(model, x, y, 0.2, steps=5, masks=4, entropy_weight=0.0)
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0
+    assert torch.equal(eot_pgd(model, x, y, 0.2, steps=5, masks=4, entropy_weight=0.0), _plain_pgd(model, x, y, 0.2, 5))
+    assert not torch.equal(with_dropout, _plain_pgd(model, x, y, 0.2, 5))  # the masks do change the attack
+    assert ((with_dropout - x).abs().amax() <= 0.2 + 1e-6)
+
+
+def test_the_noise_control_has_the_stated_norm(digits):
+    x = digits[0][:10]
+    torch.manual_seed(0)
+    adv = to_8bit(x + 0.1 * torch.randn_like(x))
+    ids = list(range(10))
+    l2 = matched_noise(x, adv, "l2", ids, "lbfgs", seed=0)
+    target = (adv - x).flatten(1).norm(dim=1)
+    assert torch.equal(l2, to_8bit(l2))
+    assert torch.allclose((l2 - x).flatten(1).norm(dim=1), target, rtol=0.01)
+    signs = matched_noise(x, to_8bit(x + 0.2 * torch.sign(torch.randn_like(x)), x), "linf", ids, "fgsm", seed=0)
+    change = (signs - x).abs().flatten(1)
+    assert torch.allclose(change.amax(1), (to_8bit(x + 0.2, x) - x).abs().flatten(1).amax(1))
+    assert torch.equal(matched_noise(x, adv, "l2", ids, "lbfgs", seed=0), l2)  # seeded per image
+    assert torch.equal(matched_noise(x[3:4], adv[3:4], "l2", [3], "lbfgs", seed=0), l2[3:4])  # not by its batch
+    assert not torch.equal(matched_noise(x, adv, "l2", ids, "lbfgs", seed=1), l2)

@@ -21,17 +21,49 @@ def test_tables_follow_the_contract(tiny_run):
     unc = pd.read_parquet(out / "uncertainty.parquet")
     images = pd.read_parquet(out / "images.parquet")
     assert len(images) == 120 and images["image_id"].is_unique
-    assert len(unc) == 120 * 2 * 4 and set(unc["condition"]) == {"clean", "fgsm", "lbfgs", "iaa"}
+    # Every adversarial set covers the attacked images (EOT-PGD: its subset of the first 40); noise
+    # controls cover the successes of the set they copy.
     attacks = pd.read_parquet(out / "attacks.parquet")
-    assert len(attacks) == 120 * 2 * (4 + 1 + 1 + 1)  # FGSM: 4 epsilons + minimal; L-BFGS; IAA
-    minimal = attacks[attacks["minimal"]]
-    assert sorted(minimal.groupby(["attack", "dropout_p"]).size().unique()) == [120]
+    sets = {"fgsm": 120, "fgsm-confident": 120, **{f"fgsm-eps{e:g}": 120 for e in (0.05, 0.1, 0.2, 0.3)},
+            "lbfgs": 120, "lbfgs-confident": 120, "iaa": 120, "iaa-confident": 120, "eot_pgd": 40,
+            "eot_pgd-confident": 40, **{f"eot_pgd-eps{e:g}": 40 for e in (0.1, 0.2, 0.3)}}
+    sizes = unc[~unc["noise"]].groupby(["dropout_p", "condition"]).size()
+    assert sizes.to_dict() == {(p, c): n for p in (0.2, 0.3) for c, n in {"clean": 120, **sets}.items()}
+    for (p, condition), rows in unc[unc["noise"]].groupby(["dropout_p", "condition"]):
+        first = rows.iloc[0]
+        matched = attacks[(attacks["dropout_p"] == p) & (attacks["attack"] == first["attack"])
+                          & (attacks["operating_point"] == first["operating_point"])
+                          & (attacks["eps"].fillna(-1) == (-1 if first["eps"] != first["eps"] else first["eps"]))]
+        assert sorted(rows["image_id"]) == sorted(matched.loc[matched["success"], "image_id"]), condition
+    assert len(attacks) == 2 * (120 * (4 + 2) + 120 * 2 + 120 * 2 + 40 * (3 + 2))
+    minimal = attacks[attacks["operating_point"] == "minimal"]
+    assert minimal.groupby(["attack", "dropout_p"]).size().to_dict() == {
+        (a, p): 40 if a == "eot_pgd" else 120 for a in ("fgsm", "lbfgs", "iaa", "eot_pgd") for p in (0.2, 0.3)}
     assert attacks.loc[attacks["attack"] == "fgsm", "eps"].dropna().unique().tolist() == [0.05, 0.1, 0.2, 0.3]
-    assert (attacks.loc[attacks["eps"].notna(), "linf"] <= attacks.loc[attacks["eps"].notna(), "eps"] + 1e-6).all()
+    budget = attacks["operating_point"] == "budget"
+    assert (attacks.loc[budget, "linf"] <= attacks.loc[budget, "eps"] + 1e-6).all()
+    hit = attacks[attacks["success"]]
+    assert hit[["noise_l2", "noise_linf", "noise_pred"]].notna().all().all()
+    assert attacks.loc[~attacks["success"], ["noise_l2", "noise_linf", "noise_pred"]].isna().all().all()
+    linf = hit["attack"].isin(["fgsm", "eot_pgd"])  # random signs of the same L-infinity
+    assert np.allclose(hit.loc[linf, "noise_linf"], hit.loc[linf, "linf"], atol=1e-6)
+    assert np.allclose(hit.loc[~linf, "noise_l2"], hit.loc[~linf, "l2"], rtol=0.02)  # the same L2
     tiles = pd.read_parquet(out / "tiles.parquet")
-    assert len(tiles) == 120 * 2 * 3 * 2 and set(tiles["picture"]) == {"adversarial", "heatmap"}
+    assert set(tiles["picture"]) == {"adversarial", "heatmap", "noise"}
+    assert set(tiles["operating_point"]) == {"minimal", "confident"}
+    pictured = tiles[tiles["picture"] == "adversarial"].groupby(["attack", "operating_point", "dropout_p"]).size()
+    assert set(pictured.to_dict().values()) == {120, 40}
     acts = pd.read_parquet(out / "activations.parquet")
-    assert set(acts["layer"]) == {"conv1", "conv2"} and set(acts["condition"]) == {"clean", "fgsm", "lbfgs", "iaa"}
+    assert set(acts["layer"]) == {"conv1", "conv2"}
+    assert {"clean", "fgsm", "lbfgs", "iaa"} <= set(acts["condition"]) <= {"clean", "fgsm", "lbfgs", "iaa", "eot_pgd"}
+    detection = pd.read_parquet(out / "detection.parquet")
+    assert set(detection["score"]) == {"entropy", "mutual_info", "variation_ratio", "max_prob"}
+    for p in (0.2, 0.3):  # negatives: the clean-correct images of the model
+        correct = minimal[(minimal["dropout_p"] == p) & (minimal["attack"] == "fgsm")]["clean_correct"].sum()
+        assert (detection.loc[detection["dropout_p"] == p, "n_clean"] == correct).all()
+    done = detection[detection["n_adv"] > 0]
+    assert ((done["auroc_low"] <= done["auroc"] + 1e-12) & (done["auroc"] <= done["auroc_high"] + 1e-12)).all()
+    assert set(detection.loc[detection["attack"] == "noise", "noise_of"]) == {"fgsm", "lbfgs", "iaa", "eot_pgd"}
     assert (acts.loc[acts["layer"] == "conv1", "maps"] == 16).all()
     assert set(unc["dropout_p"]) == {0.2, 0.3}
     assert all(len(v) == 10 for v in unc["pass_true_prob"])
@@ -47,12 +79,14 @@ def test_accuracy_under_attack_never_exceeds_clean_accuracy(tiny_run):
     manifest = json.loads((tiny_run.results_dir / "manifest.json").read_text())
     for p in (0.2, 0.3):
         clean_accuracy = next(m["accuracy"] for m in manifest["models"] if m["dropout_p"] == p)
-        for (attack, eps), rows in attacks[attacks["dropout_p"] == p].groupby(["attack", "eps"], dropna=False):
+        for (attack, point, eps), rows in attacks[attacks["dropout_p"] == p].groupby(
+                ["attack", "operating_point", "eps"], dropna=False):
             right = rows["image_id"].map(images["label"]) == rows["adv_pred"]
-            assert right.mean() <= clean_accuracy + 1e-9, (attack, eps)
             assert not (rows["success"] & right).any()  # success means the model is now wrong
             assert not (rows["success"] & ~rows["clean_correct"]).any()  # never for an image wrong before
-            assert rows["clean_correct"].mean() == pytest.approx(clean_accuracy)
+            if len(rows) == len(images):  # attacks on every image (not on a subset)
+                assert right.mean() <= clean_accuracy + 1e-9, (attack, point, eps)
+                assert rows["clean_correct"].mean() == pytest.approx(clean_accuracy)
         clean = unc[(unc["dropout_p"] == p) & (unc["condition"] == "clean")].set_index("image_id")
         for attack in ("fgsm", "lbfgs", "iaa"):
             adv = unc[(unc["dropout_p"] == p) & (unc["condition"] == attack)].set_index("image_id")

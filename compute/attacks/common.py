@@ -27,15 +27,21 @@ class AttackConfig:
         """(key within the section, or "" for the section; what is wrong) per invalid value."""
         return []
 
+    def subset(self) -> int:
+        """Attack only the first this many test images (0 = all): for attacks too costly for every image."""
+        return 0
+
 
 @dataclass(frozen=True)
 class AttackResult:
     """What every attack's ``run`` returns for a batch of B images.
 
-    ``adversarial`` is each image's minimal adversarial (the one shown, tiled and run through MC
-    dropout); ``columns`` holds the attack's own per-image columns of the attacks table (FGSM's
-    ``min_eps``, L-BFGS's ``c``; NaN = none). ``budgets`` maps a fixed budget (FGSM's epsilons) to
-    the result at that budget; those rows carry the budget in the table's ``eps`` column.
+    ``adversarial`` is each image's minimal adversarial (just across the decision boundary);
+    ``confident`` the result at the confident operating point (the adversarial class wins with
+    probability >= kappa on the dropout-off model), judged the same way. ``columns`` holds the
+    attack's own per-image columns of the attacks table (FGSM's ``min_eps``, L-BFGS's ``c``; NaN =
+    none). ``budgets`` maps a fixed budget (an L-infinity epsilon) to the result at that budget;
+    those rows carry the budget in the table's ``eps`` column.
     """
 
     adversarial: torch.Tensor  # (B, C, H, W) on the k/255 grid (see to_8bit)
@@ -43,6 +49,16 @@ class AttackResult:
     iterations: torch.Tensor  # (B,) int64
     columns: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (B,) float
     budgets: dict[float, "AttackResult"] = field(default_factory=dict)
+    confident: "AttackResult | None" = None
+
+
+def reached(logits: torch.Tensor, labels: torch.Tensor, kappa: float | None = None) -> torch.Tensor:
+    """Per image: the model's top class is not the label (kappa None: the minimal goal), and with
+    ``kappa`` its softmax probability is at least kappa as well (the confident goal)."""
+    wrong = logits.argmax(1) != labels
+    if kappa is None:
+        return wrong
+    return wrong & (torch.softmax(logits.float(), dim=1).amax(1) >= kappa)
 
 
 def to_8bit(images: torch.Tensor, original: torch.Tensor | None = None) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .common import AttackConfig, AttackResult, input_gradient, to_8bit
+from .common import AttackConfig, AttackResult, input_gradient, reached, to_8bit
 
 GREY_EPS = (0.05, 0.1, 0.2, 0.3)
 COLOUR_EPS = (2 / 255, 4 / 255, 8 / 255)
@@ -57,27 +57,28 @@ def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: floa
 
 @torch.no_grad()
 def _flipped(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, direction: torch.Tensor,
-             levels: torch.Tensor) -> torch.Tensor:
+             levels: torch.Tensor, kappa: float | None) -> torch.Tensor:
     adv = to_8bit(images + (levels / 255).view(-1, 1, 1, 1) * direction)
-    return model(adv).argmax(1) != labels
+    return reached(model(adv), labels, kappa)
 
 
 @torch.no_grad()
 def min_flip_eps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, direction: torch.Tensor,
-                 eps_max: float, grid: int = 16, refine: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each image's smallest FGSM epsilon in (0, eps_max] that flips its prediction, judged on the
-    8-bit image: epsilon runs over whole levels k/255, so the adversarial x + k/255 sign(grad) is
-    exactly what is saved.
+                 eps_max: float, grid: int = 16, refine: int = 8,
+                 kappa: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image's smallest FGSM epsilon in (0, eps_max] that flips its prediction (with ``kappa``:
+    that makes a wrong class win with probability >= kappa), judged on the 8-bit image: epsilon
+    runs over whole levels k/255, so the adversarial x + k/255 sign(grad) is exactly what is saved.
 
     A grid of ``grid`` levels finds the first flip; then bisection (at most ``refine`` steps) narrows
     the bracket to one level: the image flips at ``min_eps`` and not at ``min_eps - 1/255``.
     Returns (min_eps (B,), NaN where nothing up to eps_max flips; forward passes per image (B,)).
-    Images already misclassified get 0.
+    Images that already meet the goal get 0.
     """
     b = images.shape[0]
     top = max(int(eps_max * 255 + 1e-6), 1)
     steps = sorted({max(1, -(-top * k // grid)) for k in range(1, grid + 1)})  # ceil, unique, ends at top
-    already = model(images).argmax(1) != labels
+    already = reached(model(images), labels, kappa)
     lo = torch.zeros(b, dtype=images.dtype, device=images.device)  # largest level known not to flip
     hi = torch.full_like(lo, float("nan"))  # smallest level known to flip
     hi[already] = 0.0
@@ -87,7 +88,7 @@ def min_flip_eps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, d
         if not open_.any():
             break
         idx = torch.nonzero(open_).squeeze(1)
-        flip = _flipped(model, images[idx], labels[idx], direction[idx], torch.full_like(lo[idx], float(level)))
+        flip = _flipped(model, images[idx], labels[idx], direction[idx], torch.full_like(lo[idx], float(level)), kappa)
         hi[idx[flip]] = float(level)
         lo[idx[~flip]] = float(level)
         passes[idx] += 1
@@ -96,27 +97,35 @@ def min_flip_eps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, d
         if len(idx) == 0:
             break
         mid = torch.floor((lo[idx] + hi[idx]) / 2)
-        flip = _flipped(model, images[idx], labels[idx], direction[idx], mid)
+        flip = _flipped(model, images[idx], labels[idx], direction[idx], mid, kappa)
         hi[idx[flip]] = mid[flip]
         lo[idx[~flip]] = mid[~flip]
         passes[idx] += 1
     return hi / 255, passes
 
 
-def run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: FgsmConfig) -> AttackResult:
-    """FGSM at each image's smallest flipping epsilon (``min_eps``; at ``search_max`` where nothing
-    flips, a failure) and at every epsilon of ``cfg.eps`` (the budgets, rounded toward the original
-    so that the 8-bit change stays within epsilon). ``cfg`` is resolved."""
+def run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: FgsmConfig,
+        kappa: float = 0.9) -> AttackResult:
+    """FGSM along one gradient sign: minimal at each image's smallest flipping epsilon (``min_eps``),
+    confident at the smallest epsilon where a wrong class reaches probability ``kappa`` (failures
+    stay at ``search_max``), and at every epsilon of ``cfg.eps`` (the budgets, rounded toward the
+    original so that the 8-bit change stays within epsilon). ``cfg`` is resolved."""
     direction = fgsm_direction(model, images, labels)
-    min_eps, passes = min_flip_eps(model, images, labels, direction, cfg.search_max, cfg.search_grid,
-                                   cfg.search_refine)
-    columns = {"min_eps": min_eps}
+    top = int(cfg.search_max * 255 + 1e-6) / 255  # the last level tried, where the failures stay
+
+    def at_smallest(goal: float | None) -> tuple[AttackResult, torch.Tensor]:
+        eps, passes = min_flip_eps(model, images, labels, direction, cfg.search_max, cfg.search_grid,
+                                   cfg.search_refine, goal)
+        adversarial = to_8bit(images + eps.nan_to_num(top).view(-1, 1, 1, 1) * direction)
+        return AttackResult(adversarial, ~torch.isnan(eps), passes, {"min_eps": eps}), eps
+
+    minimal, min_eps = at_smallest(None)
+    confident, _ = at_smallest(kappa)
     budgets = {}
     for eps in cfg.eps:
         adv = to_8bit(fgsm(model, images, labels, eps, direction), images)
         with torch.no_grad():
             wrong = model(adv).argmax(1) != labels
-        budgets[eps] = AttackResult(adv, wrong, torch.ones_like(labels), columns)
-    top = int(cfg.search_max * 255 + 1e-6) / 255  # the last level tried, where the failures stay
-    adversarial = to_8bit(images + min_eps.nan_to_num(top).view(-1, 1, 1, 1) * direction)
-    return AttackResult(adversarial, ~torch.isnan(min_eps), passes, columns, budgets)
+        budgets[eps] = AttackResult(adv, wrong, torch.ones_like(labels), {"min_eps": min_eps})
+    return AttackResult(minimal.adversarial, minimal.success, minimal.iterations, minimal.columns, budgets,
+                        confident)

@@ -9,6 +9,9 @@ misclassification), rounded to the 8-bit grid and clipped to [0, 1], and adds su
 to the perceptual distance D. An image stops when it is misclassified by more than ``margin``
 (max_{i != t} P_i - P_t > margin), when the next step would take D past D_max (that step is not
 taken, so D <= D_max), or when no pixel can move. Flat pixels (SD = 0, infinite sensitivity) never move.
+Confident operating point (the robust goal of the paper): the same walk goes on past the minimal
+adversarial until a wrong class wins with probability >= kappa, within the same D_max; one run
+yields both points, the minimal one as a snapshot taken when the image first crossed.
 Tensors: images (B, C, H, W) in [0, 1], labels (B,) int64; the model is used in eval mode.
 """
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .common import AttackConfig, AttackResult, sensitivity, smooth_gap, to_8bit, true_gap
 
@@ -51,21 +55,39 @@ class IaaResult:
     success: torch.Tensor  # (B,) bool
     distance: torch.Tensor  # (B,) accumulated perceptual distance D
     iterations: torch.Tensor  # (B,) int64
+    confident: "IaaResult | None" = None  # with kappa: where the walk went on to
 
 
 def iaa(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, k: float = 10.0, m: int = 10,
         delta: float = 0.1, d_max: float = 300.0, window: int = 3, margin: float = 0.0,
-        max_iterations: int = 500, target: torch.Tensor | None = None) -> IaaResult:
-    """Run IAA on a batch; every image keeps its own state and stops on its own."""
+        max_iterations: int = 500, target: torch.Tensor | None = None, kappa: float | None = None) -> IaaResult:
+    """Run IAA on a batch; every image keeps its own state and stops on its own. With ``kappa`` the
+    walk goes on to the confident point (returned as ``confident``); the result is the minimal one."""
     b = images.shape[0]
     sen, flat = sensitivity(images, window)
     sd = torch.where(flat, torch.zeros_like(sen), 1.0 / sen)
     adv = images.clone()
     distance = torch.zeros(b, dtype=torch.float64, device=images.device)
     iterations = torch.zeros(b, dtype=torch.int64, device=images.device)
-    success = torch.zeros(b, dtype=torch.bool, device=images.device)
+    success = torch.zeros(b, dtype=torch.bool, device=images.device)  # the minimal goal, met at the snapshot
+    sure = torch.zeros(b, dtype=torch.bool, device=images.device)  # the confident goal
+    first = (adv.clone(), distance.clone(), iterations.clone())  # state when the minimal goal was first met
     active = torch.ones(b, dtype=torch.bool, device=images.device)
     goal = labels if target is None else target
+
+    def goals(probs: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(minimal goal met, confident goal met) for the images ``idx`` at ``probs``."""
+        if target is None:
+            minimal = -true_gap(probs, labels[idx]) > margin  # another class beats the label by the margin
+            wrong_top = probs.masked_fill(F.one_hot(labels[idx], probs.shape[1]).bool(), -1.0).amax(1)
+        else:
+            minimal = probs.argmax(1) == target[idx]
+            wrong_top = probs.gather(1, target[idx, None]).squeeze(1)
+        return minimal, minimal & (wrong_top >= (2.0 if kappa is None else kappa))
+
+    def snapshot(rows: torch.Tensor) -> None:
+        first[0][rows], first[1][rows], first[2][rows] = adv[rows], distance[rows], iterations[rows]
+
     for _ in range(max_iterations + 1):
         idx = torch.nonzero(active).squeeze(1)
         if len(idx) == 0:
@@ -76,11 +98,13 @@ def iaa(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, k: float =
             gap = smooth_gap(probs, goal[idx], k)
             (grad,) = torch.autograd.grad(gap.sum(), x)
         with torch.no_grad():
-            margin_now = -true_gap(probs, goal[idx])  # > 0: another class beats t
-            done = margin_now > margin if target is None else -margin_now > margin
+            met, met_sure = goals(probs, idx)
+            newly = met & ~success[idx]
+            snapshot(idx[newly])
+            success[idx[newly]] = True
+            sure[idx[met_sure]] = True
+            done = met_sure if kappa is not None else met
             step = -grad.sign() if target is None else grad.sign()  # lower Gap(t) / raise Gap(target)
-            if target is not None:
-                done = probs.argmax(1) == goal[idx]
             priority = (grad.abs() * sd[idx]).flatten(1)
             blocked = (flat[idx] | (grad == 0) | ((step > 0) & (x >= 1.0)) | ((step < 0) & (x <= 0.0))).flatten(1)
             priority = priority.masked_fill(blocked, -1.0)
@@ -100,22 +124,32 @@ def iaa(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, k: float =
             adv[rows] = updated.view(-1, *images.shape[1:])
             distance[rows] += gained[go].double()
             iterations[rows] += 1
-            success[idx[done]] = True
-            active[idx[done | stuck | over | (iterations[idx] >= max_iterations)]] = False
-    # Images that stopped on the iteration cap may have succeeded with their last step.
+            active[idx[~go]] = False
+    # Images that stopped on the iteration cap may have met a goal with their last step.
     with torch.no_grad():
-        check = torch.nonzero(~success).squeeze(1)
+        check = torch.nonzero(~success if kappa is None else ~success | ~sure).squeeze(1)
         if len(check):
-            probs = torch.softmax(model(adv[check]), dim=1)
-            if target is None:
-                ok = -true_gap(probs, labels[check]) > margin
-            else:
-                ok = probs.argmax(1) == target[check]
-            success[check[ok]] = True
-    return IaaResult(adv, success, distance.float(), iterations)
+            met, met_sure = goals(torch.softmax(model(adv[check]), dim=1), check)
+            newly = met & ~success[check]
+            snapshot(check[newly])
+            success[check[newly]] = True
+            sure[check[met_sure]] = True
+    # Images that never met the minimal goal keep where they stopped, as a failure.
+    snapshot(torch.nonzero(~success).squeeze(1))
+    minimal = IaaResult(first[0], success, first[1].float(), first[2])
+    if kappa is None:
+        return minimal
+    return IaaResult(first[0], success, first[1].float(), first[2],
+                     IaaResult(adv, sure, distance.float(), iterations))
 
 
-def run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: IaaConfig) -> AttackResult:
-    """IAA where each image stopped (success, D_max, no movable pixel or the iteration cap)."""
-    r = iaa(model, images, labels, cfg.k, cfg.m, cfg.delta, cfg.d_max, cfg.window, cfg.margin, cfg.max_iterations)
-    return AttackResult(r.adversarial, r.success, r.iterations)
+def run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: IaaConfig,
+        kappa: float = 0.9) -> AttackResult:
+    """IAA where each image first met the goal (minimal) and where the walk went on to probability
+    ``kappa`` (confident); failures stay where they stopped (D_max, no movable pixel, iteration cap)."""
+    r = iaa(model, images, labels, cfg.k, cfg.m, cfg.delta, cfg.d_max, cfg.window, cfg.margin, cfg.max_iterations,
+            kappa=kappa)
+    sure = r.confident
+    assert sure is not None
+    return AttackResult(r.adversarial, r.success, r.iterations,
+                        confident=AttackResult(sure.adversarial, sure.success, sure.iterations))

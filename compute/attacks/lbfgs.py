@@ -7,6 +7,11 @@ with projected L-BFGS, and search for the smallest c whose minimiser succeeds: c
 by ``c_factor`` from ``c_init`` until the outcome changes, then ``bisection_steps`` geometric
 bisections narrow [c_fail, c_success].
 
+Confident operating point (success = a wrong class wins with probability >= kappa): the
+cross-entropy term becomes the confidence term max(CE - log(1 / aim), 0) with aim = (1 + kappa) / 2,
+which stops pulling once the target is comfortably past kappa (so the 8-bit rounding does not drop
+it back), and the c search starts from the image's minimal c.
+
 Batched without coupling images: every image has its own c, L-BFGS history, step size and line
 search; the batch only shares forward/backward passes, and in eval mode the model treats rows
 independently, so an image's result does not depend on its batch mates.
@@ -21,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .common import AttackConfig, AttackResult, most_likely_wrong, to_8bit
+from .common import AttackConfig, AttackResult, most_likely_wrong, reached, to_8bit
 
 ARMIJO = 1e-4
 BACKTRACKS = 8
@@ -59,14 +64,15 @@ class LbfgsResult:
 
 
 def _objective(model: nn.Module, x0: torch.Tensor, z: torch.Tensor, target: torch.Tensor,
-               c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-image objective (B,), its gradient w.r.t. z, and the logits at z."""
+               c: torch.Tensor, floor: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-image objective (B,), its gradient w.r.t. z, and the logits at z. ``floor`` > 0 turns the
+    cross-entropy into the confidence term max(CE - floor, 0)."""
     logits_box = {}
 
     def loss(logits: torch.Tensor) -> torch.Tensor:
         logits_box["v"] = logits.detach()
         dist = (z_var - x0).flatten(1).pow(2).sum(1)
-        return dist + c * F.cross_entropy(logits, target, reduction="none")
+        return dist + c * (F.cross_entropy(logits, target, reduction="none") - floor).clamp_min(0.0)
 
     z_var = z.detach().requires_grad_(True)
     with torch.enable_grad():
@@ -76,12 +82,12 @@ def _objective(model: nn.Module, x0: torch.Tensor, z: torch.Tensor, target: torc
 
 
 def minimise(model: nn.Module, x0: torch.Tensor, target: torch.Tensor, c: torch.Tensor, iterations: int = 10,
-             history: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+             history: int = 10, floor: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Projected L-BFGS on each image's objective from z = x0; returns (z, logits at z)."""
     b = x0.shape[0]
     n = x0[0].numel()
     z = x0.clone()
-    f, g, logits = _objective(model, x0, z, target, c)
+    f, g, logits = _objective(model, x0, z, target, c, floor)
     s_hist = torch.zeros(b, history, n, dtype=x0.dtype, device=x0.device)
     y_hist = torch.zeros_like(s_hist)
     rho = torch.zeros(b, history, dtype=x0.dtype, device=x0.device)
@@ -123,7 +129,7 @@ def minimise(model: nn.Module, x0: torch.Tensor, target: torch.Tensor, c: torch.
             if len(idx) == 0:
                 break
             trial = (zf[idx] + step[idx, None] * d[idx]).clamp(0.0, 1.0).view(-1, *x0.shape[1:])
-            tf, tg, tl = _objective(model, x0[idx], trial, target[idx], c[idx])
+            tf, tg, tl = _objective(model, x0[idx], trial, target[idx], c[idx], floor)
             ok = tf <= f[idx] + ARMIJO * (gf[idx] * (trial.flatten(1) - zf[idx])).sum(1)
             good = idx[ok]
             new_z[good], new_f[good], new_g[good], new_logits[good] = trial[ok], tf[ok], tg[ok], tl[ok]
@@ -145,16 +151,19 @@ def minimise(model: nn.Module, x0: torch.Tensor, target: torch.Tensor, c: torch.
 
 
 def lbfgs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | None = None,
-          c_init: float = 1.0, c_factor: float = 10.0, c_min: float = 1e-3, c_max: float = 1e4,
-          bisection_steps: int = 3, iterations: int = 10, history: int = 10) -> LbfgsResult:
-    """Smallest-c L-BFGS adversarials for a batch (see the module docstring)."""
+          c_init: float | torch.Tensor = 1.0, c_factor: float = 10.0, c_min: float = 1e-3, c_max: float = 1e4,
+          bisection_steps: int = 3, iterations: int = 10, history: int = 10,
+          kappa: float | None = None) -> LbfgsResult:
+    """Smallest-c L-BFGS adversarials for a batch (see the module docstring); ``c_init`` is one value
+    or one per image; ``kappa`` asks for the confident operating point."""
     b = images.shape[0]
     dev, dt = images.device, images.dtype
     untargeted = target is None
     if untargeted:
         with torch.no_grad():
             target = most_likely_wrong(model(images), labels)
-    c = torch.full((b,), float(c_init), dtype=dt, device=dev)
+    floor = 0.0 if kappa is None else math.log(2.0 / (1.0 + kappa))  # CE at the aim (1 + kappa) / 2
+    c = torch.as_tensor(c_init, dtype=dt, device=dev).expand(b).clone().clamp(c_min, c_max)
     lo = torch.zeros(b, dtype=dt, device=dev)  # largest failing c
     hi = torch.full((b,), float("nan"), dtype=dt, device=dev)  # smallest succeeding c
     bisected = torch.zeros(b, dtype=torch.int64, device=dev)
@@ -163,12 +172,16 @@ def lbfgs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, target: 
     active = torch.ones(b, dtype=torch.bool, device=dev)
     while active.any():
         idx = torch.nonzero(active).squeeze(1)
-        z, _ = minimise(model, images[idx], target[idx], c[idx], iterations, history)
+        z, _ = minimise(model, images[idx], target[idx], c[idx], iterations, history, floor)
         z = to_8bit(z)  # success is judged on the image as it is saved
         with torch.no_grad():
-            pred = model(z).argmax(1)
+            logits = model(z)
         iters[idx] += iterations
-        ok = pred != labels[idx] if untargeted else pred == target[idx]
+        if untargeted:
+            ok = reached(logits, labels[idx], kappa)
+        else:
+            probs = torch.softmax(logits, dim=1).gather(1, target[idx, None]).squeeze(1)
+            ok = (logits.argmax(1) == target[idx]) & (probs >= (0.0 if kappa is None else kappa))
         won, lost = idx[ok], idx[~ok]
         hi[won], best[won] = c[won], z[ok]
         lo[lost] = c[lost]
@@ -192,9 +205,13 @@ def bracket_ratio(c_factor: float, bisection_steps: int) -> float:
     return math.exp(math.log(c_factor) / 2 ** bisection_steps)
 
 
-def run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: LbfgsConfig) -> AttackResult:
-    """The smallest-c adversarial of every image; ``c`` is NaN where nothing up to ``c_max`` succeeds."""
+def run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: LbfgsConfig,
+        kappa: float = 0.9) -> AttackResult:
+    """The smallest-c adversarial of every image, and the smallest-c confident one (its search starts
+    at the minimal c); ``c`` is NaN where nothing up to ``c_max`` succeeds."""
     target = None if cfg.target < 0 else torch.full_like(labels, cfg.target)
-    r = lbfgs(model, images, labels, target, cfg.c_init, cfg.c_factor, cfg.c_min, cfg.c_max, cfg.bisection_steps,
-              cfg.iterations, cfg.history)
-    return AttackResult(r.adversarial, r.success, r.iterations, {"c": r.c})
+    search = (cfg.c_factor, cfg.c_min, cfg.c_max, cfg.bisection_steps, cfg.iterations, cfg.history)
+    r = lbfgs(model, images, labels, target, cfg.c_init, *search)
+    sure = lbfgs(model, images, labels, target, r.c.nan_to_num(cfg.c_init), *search, kappa=kappa)
+    confident = AttackResult(sure.adversarial, sure.success, sure.iterations, {"c": sure.c})
+    return AttackResult(r.adversarial, r.success, r.iterations, {"c": r.c}, confident=confident)

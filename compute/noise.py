@@ -1,0 +1,72 @@
+"""The noise control: a random perturbation of the same size as an adversarial one (Feinman et al. 2017
+used noisy images of the same size among the negatives). The question it answers: does uncertainty flag
+the attack more than it flags noise of the same size?
+
+- ``linf`` (for L-infinity attacks: FGSM, EOT-PGD): random signs times the adversarial's L-infinity
+  norm, so every pixel that can move moves by exactly that many 8-bit levels.
+- ``l2`` (for the others): a Gaussian direction scaled so that the 8-bit, clipped noisy image lies
+  at the adversarial's L2 distance from the original (scale found by bisection; the norm matches to
+  within the 8-bit grid).
+Each image's noise comes from a generator keyed by (seed, image_id, condition): the same inputs give the
+same noise whatever the batch. Tensors: (B, C, H, W) in [0, 1], on the 8-bit grid.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .attacks.common import to_8bit
+
+NORMS = ("linf", "l2")
+BISECTION_STEPS = 40
+
+
+def noise_key(seed: int, image_id: int, condition: str) -> int:
+    digest = hashlib.sha256(f"robustviz-noise:{seed}:{image_id}:{condition}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def _draws(shape: tuple[int, ...], keys: Sequence[int], signs: bool) -> torch.Tensor:
+    out = np.empty((len(keys), *shape), dtype=np.float32)
+    for b, key in enumerate(keys):
+        rng = np.random.Generator(np.random.PCG64(key))
+        out[b] = rng.choice(np.float32([-1.0, 1.0]), size=shape) if signs else rng.standard_normal(shape, np.float32)
+    return torch.from_numpy(out)
+
+
+def matched_noise(original: torch.Tensor, adversarial: torch.Tensor, norm: str, image_ids: Sequence[int],
+                  condition: str, seed: int) -> torch.Tensor:
+    """Noisy versions of ``original`` whose perturbation has the ``norm`` ("linf" or "l2") of
+    ``adversarial - original``, image by image (8-bit, in [0, 1])."""
+    if norm not in NORMS:
+        raise ValueError(f"noise norm must be one of {NORMS}, got {norm!r}")
+    keys = [noise_key(seed, int(i), condition) for i in image_ids]
+    delta = (adversarial - original).flatten(1)
+    view = (-1, *([1] * (original.dim() - 1)))
+    if norm == "linf":
+        size = delta.abs().amax(1)
+        r = _draws(tuple(original.shape[1:]), keys, signs=True).to(original.device)
+        return to_8bit(original + size.view(view) * r, original)
+    target = delta.norm(dim=1)
+    d = _draws(tuple(original.shape[1:]), keys, signs=False).to(original.device)
+    d = d / d.flatten(1).norm(dim=1).clamp_min(1e-12).view(view)
+
+    def l2(scale: torch.Tensor) -> torch.Tensor:
+        return (to_8bit(original + scale.view(view) * d) - original).flatten(1).norm(dim=1)
+
+    lo, hi = torch.zeros_like(target), target.clone().clamp_min(1e-6)
+    for _ in range(20):  # clipping at 0 and 1 wastes part of the noise: grow until the norm is reached
+        short = l2(hi) < target
+        if not short.any():
+            break
+        hi = torch.where(short, hi * 2, hi)
+    for _ in range(BISECTION_STEPS):
+        mid = (lo + hi) / 2
+        under = l2(mid) < target
+        lo, hi = torch.where(under, mid, lo), torch.where(under, hi, mid)
+    # The grid makes the norm a step function of the scale: keep the side closer to the target.
+    best = torch.where((l2(lo) - target).abs() <= (l2(hi) - target).abs(), lo, hi)
+    return to_8bit(original + best.view(view) * d)
