@@ -50,14 +50,20 @@ def replicate(source: Path, target: Path, copies: int) -> None:
     originals = np.concatenate([cut(source / "tiles", frames["images"], w, h)] * copies)
     images[["sheet", "sheet_col", "sheet_row"]] = pd.DataFrame(tiles.write_sheets(originals, target / "tiles", "images"))
     parts = []
-    for (p, attack, picture), f in frames["tiles"].groupby(["dropout_p", "attack", "picture"], sort=True):
-        f = f.set_index("image_id").loc[frames["images"]["image_id"]].reset_index()
-        pics = np.concatenate([cut(source / "tiles", f, w, h)] * copies)
+    position = pd.Series(np.arange(len(frames["images"])), index=frames["images"]["image_id"])
+    for (p, attack, point, picture), f in frames["tiles"].groupby(["dropout_p", "attack", "operating_point", "picture"],
+                                                                   sort=True):
+        # Sheets hold every image in image order; an image without this picture gets a blank tile.
+        f = f.sort_values("image_id", key=lambda ids: ids.map(position)).reset_index(drop=True)
+        one = np.zeros((len(position), *originals.shape[1:]), dtype=np.uint8)
+        one[position[f["image_id"]].to_numpy()] = cut(source / "tiles", f, w, h)
+        pics = np.concatenate([one] * copies)
         palette = tiles.heat_palette() if picture == "heatmap" else None
-        placed = tiles.write_sheets(pics, target / "tiles", f"{picture}-p{p:g}-{attack}", "png" if palette else None,
-                                    palette)
+        placed = pd.DataFrame(tiles.write_sheets(pics, target / "tiles", f"{picture}-p{p:g}-{tables.condition_name(attack, point)}",
+                                                 "png" if palette else None, palette))
         g = grow(f)
-        g[["sheet", "sheet_col", "sheet_row"]] = pd.DataFrame(placed)
+        at = np.concatenate([position[f["image_id"]].to_numpy() + k * len(position) for k in range(copies)])
+        g[["sheet", "sheet_col", "sheet_row"]] = placed.iloc[at].to_numpy()
         parts.append(g)
     for path in (source / "tiles").glob("activations-*"):
         shutil.copy(path, target / "tiles" / path.name)

@@ -55,7 +55,9 @@ def main() -> None:
     device = resolve_device(args.device)
     manifest = json.loads((args.results / "manifest.json").read_text())
     cfg = config.from_dict(manifest["config"])
-    model = load_checkpoint(args.results / "models" / f"p{args.dropout:g}.pt").to(device)
+    # Channels-last, as the pipeline runs it.
+    model = load_checkpoint(args.results / "models" / f"p{args.dropout:g}.pt").to(device,
+                                                                                 memory_format=torch.channels_last)
     for p in model.parameters():
         p.requires_grad_(False)
     _, test = datasets.load(cfg.data)
@@ -82,8 +84,9 @@ def main() -> None:
     run_fgsm_one = lambda xb, yb, ib: fgsm(model, xb, yb, 0.1)  # noqa: E731
     # Each registered attack as the pipeline runs it: FGSM's budgets and smallest-epsilon search,
     # L-BFGS's smallest-c search, IAA to its stop.
-    labels = {"fgsm": f"FGSM, {len(a.fgsm.eps)} ε + smallest-ε search", "lbfgs": "L-BFGS (smallest-c search)",
-              "iaa": "IAA"}
+    labels = {"fgsm": f"FGSM, {len(a.fgsm.eps)} ε + smallest-ε searches (minimal, confident)",
+              "lbfgs": "L-BFGS (smallest-c searches, minimal and confident)", "iaa": "IAA (on to the confident point)",
+              "eot_pgd": f"EOT-PGD ({len(a.eot_pgd.eps)} ε × {a.eot_pgd.steps} steps × {a.eot_pgd.masks} masks)"}
 
     rows = {}
     mc_batch = cfg.uncertainty.batch_size

@@ -1,6 +1,8 @@
 """Do the shown adversarials fool the model? Cut every adversarial tile of an image an attack reports
-as successful out of the run's sprite sheets, run it through the run's own checkpoint (dropout off),
-and count how many are misclassified. Also checks that no image wrong before the attack is a success.
+as successful (minimal and confident operating points) out of the run's sprite sheets, run it through
+the run's own checkpoint (dropout off), and count how many are misclassified, and for the confident
+point how many have a wrong class at probability >= kappa. Also checks that no image wrong before the
+attack is a success.
 
     .venv/bin/python bench/verify_adversarials.py --results build/results/mnist-sample
 
@@ -32,24 +34,29 @@ def main() -> None:
     attacks = pd.read_parquet(args.results / "attacks.parquet")
     tiles = pd.read_parquet(args.results / "tiles.parquet")
     images = pd.read_parquet(args.results / "images.parquet").set_index("image_id")
-    minimal = attacks[attacks["minimal"]]
+    kappa = manifest["attacks"]["resolved"]["kappa"]
     print(f"wrong before the attack but counted as a success: {int((attacks['success'] & ~attacks['clean_correct']).sum())} rows")
-    print("| model | attack | successes | shown adversarial misclassified |\n| --- | --- | ---: | ---: |")
+    print(f"| model | attack | operating point | successes | shown adversarial misclassified | wrong class at p >= {kappa} |"
+          "\n| --- | --- | --- | ---: | ---: | ---: |")
     for m in manifest["models"]:
         p = m["dropout_p"]
         model = load_checkpoint(args.results / m["checkpoint"]).eval()
-        for attack in manifest["attacks"]["enabled"]:
-            hit = minimal[(minimal["dropout_p"] == p) & (minimal["attack"] == attack) & minimal["success"]]
-            where = tiles[(tiles["dropout_p"] == p) & (tiles["attack"] == attack) & (tiles["picture"] == "adversarial")]
+        for attack, point in [(a, o) for a in manifest["attacks"]["enabled"] for o in ("minimal", "confident")]:
+            rows = attacks[(attacks["operating_point"] == point) & (attacks["dropout_p"] == p)
+                           & (attacks["attack"] == attack)]
+            hit = rows[rows["success"]]
+            where = tiles[(tiles["dropout_p"] == p) & (tiles["attack"] == attack) & (tiles["operating_point"] == point)
+                          & (tiles["picture"] == "adversarial")]
             where = where.set_index("image_id").loc[hit["image_id"]]
             sheets = {name: np.asarray(Image.open(args.results / "tiles" / name)) for name in where["sheet"].unique()}
             cut = np.stack([sheets[r.sheet][r.sheet_row * h:(r.sheet_row + 1) * h, r.sheet_col * w:(r.sheet_col + 1) * w]
                             for r in where.itertuples()])
             x = torch.from_numpy(cut).float().div(255).unsqueeze(1)
             with torch.no_grad():
-                pred = model(x).argmax(1).numpy()
-            wrong = pred != images.loc[hit["image_id"], "label"].to_numpy()
-            print(f"| p = {p:g} | {attack} | {len(hit)} | {wrong.mean():.2%} |")
+                probs = torch.softmax(model(x), dim=1)
+            wrong = probs.argmax(1).numpy() != images.loc[hit["image_id"], "label"].to_numpy()
+            sure = wrong & (probs.amax(1).numpy() >= kappa)
+            print(f"| p = {p:g} | {attack} | {point} | {len(hit)} | {wrong.mean():.2%} | {sure.mean():.2%} |")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import math
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -35,29 +37,42 @@ def flag_score(frame: pd.DataFrame, score: str) -> np.ndarray:
     return -values if score == "max_prob" else values
 
 
+def _counts(rng: np.random.Generator, n: int, resamples: int) -> np.ndarray:
+    """How often each of n items is drawn in each of ``resamples`` resamples with replacement: (resamples, n)."""
+    draws = rng.integers(0, n, (resamples, n)) + np.arange(resamples)[:, None] * n
+    return np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n)
+
+
+@dataclass(frozen=True)
+class Resampled:
+    """The negatives' side of the bootstrap, drawn once and shared by every row with these negatives."""
+
+    sorted: np.ndarray  # the negatives' scores, ascending
+    cum: np.ndarray  # (resamples, n + 1): resampled negatives at or below each sorted position
+
+
+def resample_negatives(negatives: np.ndarray, resamples: int, seed: int) -> Resampled:
+    neg = np.sort(np.asarray(negatives, dtype=np.float64))
+    counts = _counts(np.random.default_rng(seed), len(neg), resamples)
+    return Resampled(neg, np.concatenate([np.zeros((resamples, 1)), np.cumsum(counts, axis=1)], axis=1))
+
+
 def auroc_interval(negatives: np.ndarray, positives: np.ndarray, resamples: int = 1000, seed: int = 0,
-                   level: float = 0.95) -> tuple[float, float]:
+                   level: float = 0.95, shared: Resampled | None = None) -> tuple[float, float]:
     """Percentile bootstrap interval of the AUROC: negatives and positives are resampled with
-    replacement, separately, ``resamples`` times from a generator seeded with ``seed``. NaN if either is empty."""
+    replacement, separately, ``resamples`` times (generators seeded from ``seed``; ``shared``: the
+    negatives already resampled). NaN if either side is empty."""
     n_neg, n_pos = len(negatives), len(positives)
     if n_neg == 0 or n_pos == 0:
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    neg = np.sort(np.asarray(negatives, dtype=np.float64))
+    if shared is None:
+        shared = resample_negatives(negatives, resamples, seed)
     pos = np.asarray(positives, dtype=np.float64)
-    below = np.searchsorted(neg, pos, side="left")  # negatives strictly below each positive
-    upto = np.searchsorted(neg, pos, side="right")  # ... and those tied with it
-    aucs = np.empty(resamples)
-    block = max(1, 2_000_000 // max(n_neg, n_pos))  # resamples per vectorised block (bounded memory)
-    for start in range(0, resamples, block):
-        b = min(block, resamples - start)
-        neg_counts = np.bincount((rng.integers(0, n_neg, (b, n_neg)) + np.arange(b)[:, None] * n_neg).ravel(),
-                                 minlength=b * n_neg).reshape(b, n_neg)
-        pos_counts = np.bincount((rng.integers(0, n_pos, (b, n_pos)) + np.arange(b)[:, None] * n_pos).ravel(),
-                                 minlength=b * n_pos).reshape(b, n_pos)
-        cum = np.concatenate([np.zeros((b, 1)), np.cumsum(neg_counts, axis=1)], axis=1)
-        wins = (cum[:, below] + cum[:, upto]) / 2  # resampled negatives below, ties counting half
-        aucs[start:start + b] = (pos_counts * wins).sum(axis=1) / (n_neg * n_pos)
+    below = np.searchsorted(shared.sorted, pos, side="left")  # negatives strictly below each positive
+    upto = np.searchsorted(shared.sorted, pos, side="right")  # ... and those tied with it
+    wins = (shared.cum[:, below] + shared.cum[:, upto]) / 2  # resampled negatives below, ties counting half
+    pos_counts = _counts(np.random.default_rng([seed, 1]), n_pos, resamples)
+    aucs = (pos_counts * wins).sum(axis=1) / (n_neg * n_pos)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(aucs, [tail, 100 - tail])
     return float(low), float(high)
@@ -124,6 +139,9 @@ def detection(uncertainty: pd.DataFrame, attacks: pd.DataFrame, resamples: int =
     rows, curves = [], []
     for p, unc in uncertainty.groupby("dropout_p", sort=True):
         clean = unc[(unc["condition"] == "clean") & (unc["plain_pred"] == unc["label"])]
+        # Every row of a model and score has the same negatives: resample them once.
+        shared = {score: resample_negatives(flag_score(clean, score), resamples, _seed(seed, p, "clean", score))
+                  for score in SCORES}
         by_condition = dict(tuple(unc.groupby("condition", sort=False)))
         for (attack, point, eps), group in attacks[attacks["dropout_p"] == p].groupby(
                 ["attack", "operating_point", "eps"], sort=False, dropna=False):
@@ -134,10 +152,10 @@ def detection(uncertainty: pd.DataFrame, attacks: pd.DataFrame, resamples: int =
                 found = by_condition.get(name, unc.iloc[:0])
                 positives = found.set_index("image_id").reindex(ids).dropna(subset=["entropy"])
                 key = _key("noise", point, eps, attack) if noise else _key(attack, point, eps, None)
-                for k, score in enumerate(SCORES):
+                for score in SCORES:
                     neg, pos = flag_score(clean, score), flag_score(positives, score)
                     # One seed per row, from its key: a row does not depend on which others exist.
-                    low, high = auroc_interval(neg, pos, resamples, _seed(seed, p, name, score))
+                    low, high = auroc_interval(neg, pos, resamples, _seed(seed, p, name, score), shared=shared[score])
                     rows.append({"dropout_p": p, **key, "score": score, "n_clean": len(neg), "n_adv": len(pos),
                                  "auroc": auroc(neg, pos), "auroc_low": low, "auroc_high": high,
                                  "aupr": average_precision(neg, pos), "fpr_at_95tpr": fpr_at_tpr(neg, pos),

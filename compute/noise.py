@@ -7,8 +7,9 @@ the attack more than it flags noise of the same size?
 - ``l2`` (for the others): a Gaussian direction scaled so that the 8-bit, clipped noisy image lies
   at the adversarial's L2 distance from the original (scale found by bisection; the norm matches to
   within the 8-bit grid).
-Each image's noise comes from a generator keyed by (seed, image_id, condition): the same inputs give the
-same noise whatever the batch. Tensors: (B, C, H, W) in [0, 1], on the 8-bit grid.
+Each image's noise direction comes from a generator keyed by (seed, image_id, attack): the same inputs
+give the same noise whatever the batch, and an attack's noise controls of one image at different sizes
+share one direction (paired, like the masks of MC dropout). Tensors: (B, C, H, W) in [0, 1], on the 8-bit grid.
 """
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ NORMS = ("linf", "l2")
 BISECTION_STEPS = 40
 
 
-def noise_key(seed: int, image_id: int, condition: str) -> int:
-    digest = hashlib.sha256(f"robustviz-noise:{seed}:{image_id}:{condition}".encode()).digest()
+def noise_key(seed: int, image_id: int, attack: str) -> int:
+    digest = hashlib.sha256(f"robustviz-noise:{seed}:{image_id}:{attack}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
@@ -38,12 +39,12 @@ def _draws(shape: tuple[int, ...], keys: Sequence[int], signs: bool) -> torch.Te
 
 
 def matched_noise(original: torch.Tensor, adversarial: torch.Tensor, norm: str, image_ids: Sequence[int],
-                  condition: str, seed: int) -> torch.Tensor:
+                  attack: str, seed: int) -> torch.Tensor:
     """Noisy versions of ``original`` whose perturbation has the ``norm`` ("linf" or "l2") of
     ``adversarial - original``, image by image (8-bit, in [0, 1])."""
     if norm not in NORMS:
         raise ValueError(f"noise norm must be one of {NORMS}, got {norm!r}")
-    keys = [noise_key(seed, int(i), condition) for i in image_ids]
+    keys = [noise_key(seed, int(i), attack) for i in image_ids]
     delta = (adversarial - original).flatten(1)
     view = (-1, *([1] * (original.dim() - 1)))
     if norm == "linf":

@@ -158,27 +158,39 @@ def uncertainty_rows(model: Classifier, sets: list[ImageSet], image_ids: list[in
     all_labels = labels.numpy()
     for start in range(0, len(image_ids), batch):
         stop = min(start + batch, len(image_ids))
-        chosen = {}
+        # An image shared by several sets (wrong before the attack: the original; the same budget picked
+        # twice) goes through the masks once: its masks are keyed by its id, so the result is the same.
+        unique: dict[tuple[int, bytes], int] = {}
+        picked = []
         for s in sets:
             lo, hi = np.searchsorted(s.rows, [start, stop])
-            if hi > lo:
-                chosen[s.condition] = (s, torch.from_numpy(s.images[lo:hi]).to(device).float().div_(255.0),
-                                       s.rows[lo:hi] - start)
-        probs = mc_probs_many(model, {c: (x, r) for c, (_, x, r) in chosen.items()}, image_ids[start:stop],
-                              cfg.uncertainty.passes, cfg.seed)
-        for condition, (s, x, r) in chosen.items():
+            if hi == lo:
+                continue
+            at = [unique.setdefault((int(r), img.tobytes()), len(unique))
+                  for r, img in zip(s.rows[lo:hi], s.images[lo:hi])]
+            picked.append((s, s.rows[lo:hi] - start, np.asarray(at)))
+        if not unique:
+            continue
+        flat = {k: (r, img) for (r, img), k in unique.items()}
+        pixels = np.stack([np.frombuffer(flat[k][1], dtype=np.uint8) for k in range(len(unique))]).reshape(
+            len(unique), *sets[0].images.shape[1:])
+        x = torch.from_numpy(pixels).to(device).float().div_(255.0)
+        rows_u = np.asarray([flat[k][0] for k in range(len(unique))]) - start
+        probs = mc_probs_many(model, {"": (x, rows_u)}, image_ids[start:stop], cfg.uncertainty.passes,
+                              cfg.seed)[""].cpu().numpy()
+        with torch.no_grad():
+            plain = torch.softmax(model.eval()(x), dim=1).cpu()
+        for s, r, at in picked:
             batch_labels = all_labels[start + r]
-            with torch.no_grad():
-                plain = torch.softmax(model.eval()(x), dim=1).cpu()
-            measures = image_measures(probs[condition].cpu().numpy(), batch_labels)
+            measures = image_measures(probs[:, at], batch_labels)
             rows["image_id"] += [image_ids[start + int(i)] for i in r]
             rows["dropout_p"] += [p] * len(r)
-            rows["condition"] += [condition] * len(r)
+            rows["condition"] += [s.condition] * len(r)
             for key, value in s.columns.items():
                 rows[key] += [value] * len(r)
             rows["label"] += batch_labels.tolist()
-            rows["plain_pred"] += plain.argmax(1).tolist()
-            rows["max_prob"] += plain.amax(1).tolist()
+            rows["plain_pred"] += plain[at].argmax(1).tolist()
+            rows["max_prob"] += plain[at].amax(1).tolist()
             for name, values in measures.items():
                 rows[name] += list(values)
             bar.update(len(r))
@@ -308,9 +320,9 @@ def compute_attack(part: Part, job: Job) -> dict[str, Any]:
     arrays = {"image_ids": np.asarray(ids, dtype=np.int64)}
     for point in attacks.TILED_POINTS:  # the pictures the site tiles (none when the shard has no image to attack)
         for noise in (False, True):
-            name = tables.condition_name(part.condition, point, noise=noise)
-            arrays[f"images-{name}"] = np.zeros((0, *job.test.image_shape), dtype=np.uint8)
-            arrays[f"rows-{name}"] = np.zeros(0, dtype=np.int64)
+            condition = tables.condition_name(part.condition, point, noise=noise)
+            arrays[f"images-{condition}"] = np.zeros((0, *job.test.image_shape), dtype=np.uint8)
+            arrays[f"rows-{condition}"] = np.zeros(0, dtype=np.int64)
     for c in out.conditions:
         if c.operating_point in attacks.TILED_POINTS:
             arrays[f"images-{c.name}"], arrays[f"rows-{c.name}"] = c.images, c.rows

@@ -57,7 +57,7 @@ def write_sheets(images: np.ndarray, directory: str | Path, prefix: str, fmt: st
             picture.putpalette(palette)
         tmp = directory / f"{name}.tmp-{os.getpid()}"  # per process: two shards may assemble at once
         if ext == "png":
-            picture.save(tmp, format="PNG", optimize=True)
+            picture.save(tmp, format="PNG")  # optimize=True: 1% smaller, 7x slower
         else:
             picture.save(tmp, format="WEBP", lossless=True, method=4)
         os.replace(tmp, directory / name)

@@ -301,7 +301,7 @@ SCORE_COLORS = ["#4c78a8", "#e45756", "#72b7b2", "#9d755d"]
 
 
 def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFrame, risk: pd.DataFrame,
-                        default_variant: str, populations: dict[str, str]) -> alt.VConcatChart:
+                        default_variant: str, populations: dict[str, str | list[str]]) -> alt.VConcatChart:
     """Does uncertainty flag the attack? For one dropout rate: AUROC with its 95% interval per
     positives (an attack at an operating point or budget, or a noise control) and score; the ROC
     curves; the mean score against FGSM's epsilon beside its noise control; risk-coverage curves.
@@ -309,7 +309,11 @@ def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFra
     Clicking a row of the AUROC view picks its positives: the ROC and risk-coverage views show them.
     The score legend picks scores: every view shows only those. ``populations`` holds each view's
     subtitle (who is counted, and N)."""
-    score_pick = alt.selection_point(name="score_pick", fields=["score"], bind="legend",
+    # Bound to legend clicks only: Vega-Lite's default legend stream also reacts to clicks on marks,
+    # which would clear the picked scores whenever positives are picked in the AUROC view.
+    score_pick = alt.selection_point(name="score_pick", fields=["score"], clear=False,
+                                     bind=alt.LegendStreamBinding(
+                                         legend="click[event.item && indexof(event.item.mark.role, 'legend') >= 0]"),
                                      value=[{"score": "entropy"}, {"score": "max_prob"}])
     variant_pick = alt.selection_point(name="variant_pick", fields=["variant"], value=[{"variant": default_variant}])
     color = alt.Color("score:N", title="score", sort=SCORE_NAMES,

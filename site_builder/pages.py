@@ -146,8 +146,11 @@ def _span(values: pd.Series) -> str:
 
 
 def detection_takeaway(detection: pd.DataFrame, p: float) -> list[str]:
-    """Sentences a reader should take from one model's detection rows, written from the numbers."""
+    """Sentences a reader should take from one model's detection rows, written from the numbers:
+    the best MC-dropout score against the max-probability baseline at each operating point, the
+    attacks against their noise controls, and the adaptive attacker at its largest budget."""
     rows = detection[(detection["dropout_p"] == p) & (detection["n_adv"] > 0)]
+    mc = rows[rows["score"].isin(MC_SCORES)]
     out = []
     for point in ("minimal", "confident"):
         adv = rows[(rows["attack"] != "noise") & (rows["operating_point"] == point)]
@@ -159,18 +162,22 @@ def detection_takeaway(detection: pd.DataFrame, p: float) -> list[str]:
         out.append(f"{point.capitalize()} adversarials: the best MC-dropout score reaches AUROC {_span(best)} "
                    f"across attacks, the plain max-probability baseline {_span(plain)}; MC dropout beats the "
                    f"baseline for {wins} of {len(best)} attacks.")
-    noise = rows[(rows["attack"] == "noise") & rows["score"].isin(MC_SCORES)]
+    points = mc[mc["operating_point"].isin(["minimal", "confident"])]
+    noise = points[points["attack"] == "noise"].groupby(["noise_of", "operating_point"])["auroc"].max()
+    adv = points[points["attack"] != "noise"].groupby(["attack", "operating_point"])["auroc"].max()
     if not noise.empty:
-        out.append(f"Noise of the same size as the adversarials is flagged with AUROC {_span(noise['auroc'])} "
-                   f"(0.5 = no better than chance): what uncertainty sees is the attack, not the size of the change."
-                   if noise["auroc"].max() < 0.75 else
-                   f"Noise of the same size is flagged too (AUROC {_span(noise['auroc'])}): part of what "
-                   f"uncertainty sees is the size of the change, not the attack.")
-    adaptive = rows[(rows["attack"] == "eot_pgd") & (rows["operating_point"] == "minimal")]
+        above = int((adv.reindex(noise.index).to_numpy() > noise.to_numpy()).sum())
+        out.append(f"Noise of the same size as the minimal and confident adversarials is flagged with AUROC "
+                   f"{_span(noise)} (best MC score; 0.5 = chance), the adversarials themselves {_span(adv)}: the "
+                   f"attack is flagged more than its noise in {above} of {len(noise)} cases.")
+    adaptive = mc[(mc["attack"] == "eot_pgd") & (mc["operating_point"] == "budget")]
     if not adaptive.empty:
-        best = adaptive[adaptive["score"].isin(MC_SCORES)]["auroc"].max()
-        out.append(f"The adaptive attacker (EOT-PGD, which averages the gradient over dropout masks and keeps "
-                   f"the entropy low) leaves the best MC-dropout score at AUROC {best:.2f} on its minimal adversarials.")
+        top = adaptive["eps"].max()
+        at = adaptive[adaptive["eps"] == top]["auroc"].max()
+        control = mc[(mc["noise_of"] == "eot_pgd") & (mc["eps"] == top)]["auroc"].max()
+        out.append(f"The adaptive attacker (EOT-PGD, which averages its gradient over dropout masks and keeps the "
+                   f"entropy low) at ε = {top:g} leaves the best MC-dropout score at AUROC {at:.2f}, against "
+                   f"{control:.2f} for noise of the same size.")
     return out
 
 
@@ -186,13 +193,14 @@ def detection_page(run: Run) -> Page:
         n_clean = int(points["n_clean"].iloc[0])
         default = next((v for v in points["variant"] if v.endswith(" confident")), points["variant"].iloc[0])
         populations = {
-            "auroc": f"negatives: N = {n_clean} clean-correct clean images; positives: the successful adversarials "
-                     f"(or their noise controls), N per row in the tooltip. Click a row to pick it.",
-            "roc": f"the picked positives against the N = {n_clean} clean-correct images",
+            "auroc": [f"negatives: N = {n_clean} clean-correct clean images;",
+                      "positives: successful adversarials (or their noise controls),",
+                      "N per row in the tooltip. Click a row to pick it."],
+            "roc": [f"the picked positives against the N = {n_clean}", "clean-correct clean images"],
             "eps": f"successful FGSM adversarials at each ε and their noise controls (N per point in the tooltip); "
                    f"ε = 0: the N = {n_clean} clean-correct images",
-            "risk": f"clean: all N = {len(run.images)} test images; under attack: the attacked images with their "
-                    f"adversarial (wrong before the attack: the original)"}
+            "risk": [f"clean: all N = {len(run.images)} test images; under attack:",
+                     "the attacked images with their adversarial"]}
         spec = charts.detection_dashboard(points, chart_data.roc_curve_points(run.roc, p),
                                           chart_data.eps_curve_points(run.detection, p),
                                           chart_data.risk_points(run.risk_coverage, p), default, populations)

@@ -338,7 +338,7 @@ def test_the_noise_control_has_the_stated_norm(digits):
     torch.manual_seed(0)
     adv = to_8bit(x + 0.1 * torch.randn_like(x))
     ids = list(range(10))
-    l2 = matched_noise(x, adv, "l2", ids, "lbfgs", seed=0)
+    l2 = matched_noise(x, adv, "l2", ids, "lbfgs", seed=0)  # keyed by (seed, image id, attack)
     target = (adv - x).flatten(1).norm(dim=1)
     assert torch.equal(l2, to_8bit(l2))
     assert torch.allclose((l2 - x).flatten(1).norm(dim=1), target, rtol=0.01)

@@ -115,8 +115,8 @@ def test_every_page_renders_offline_without_errors(browser, fixture_site, tmp_pa
     shutil.copytree(fixture_site, site)  # a copy: the site works wherever it is put
     pages = site_pages(site)
     names = {p.name for p in pages}
-    assert {"index.html", "uncertainty.html", "attacks.html", "good-bad.html", "explorer.html", "image.html",
-            "provenance.html"} <= names
+    assert {"index.html", "uncertainty.html", "attacks.html", "detection.html", "good-bad.html", "explorer.html",
+            "image.html", "provenance.html"} <= names
     charts = 0
     for page in pages:
         visit = Visit(browser, page.as_uri())
@@ -178,7 +178,9 @@ def test_a_click_on_an_explorer_point_opens_that_images_view(browser, fixture_si
     assert len(states) == 2 * 2 and all(s == "true" for s in states)  # probabilities + passes, two models
     assert f"#{image_id}" in visit.page.inner_text("#image-title")
     tiles = visit.page.eval_on_selector_all("#image-view .tile", "els => els.map(e => e.style.backgroundImage)")
-    assert len(tiles) >= 2 * 7  # original, 3 adversarials, 3 heatmaps per model
+    assert len(tiles) >= 2 * 13  # per model: original; 3 attacks on every image x 2 operating points x (adversarial, heatmap)
+    captions = visit.page.inner_text("#image-view")
+    assert "fgsm minimal" in captions and "fgsm confident" in captions and "noise, same" in captions
     for url in {t.split('"')[1] for t in tiles}:
         assert (fixture_site / "runs" / "tiny" / url).is_file(), url
     assert not visit.errors
@@ -189,3 +191,90 @@ def test_image_view_reports_an_unknown_id(browser, fixture_site):
     visit.page.wait_for_function("() => document.getElementById('image-status').textContent.includes('999999')")
     assert "No test image has id 999999" in visit.page.inner_text("#image-status")
     assert not visit.errors
+
+
+# Every symbol of the AUROC view whose positives are a noise control: its canvas position and variant.
+VARIANT_JS = """([specId, kind]) => {
+  const view = window.robustvizViews[specId];
+  const [ox, oy] = view.origin();
+  const found = [];
+  const walk = (mark, x, y) => {
+    for (const item of mark.items || []) {
+      if (item.datum && item.datum.kind === kind && item.datum.auroc !== undefined && mark.marktype === 'symbol') {
+        found.push([x + item.x, y + item.y, item.datum.variant]);
+      }
+      if (mark.marktype === 'group') {
+        for (const child of item.items || []) walk(child, x + (item.x || 0), y + (item.y || 0));
+      }
+    }
+  };
+  walk(view.scenegraph().root, ox, oy);
+  return found;
+}"""
+
+# The variants the ROC view draws a curve for.
+ROC_JS = """(specId) => {
+  const view = window.robustvizViews[specId];
+  const out = new Set();
+  const walk = (mark, inRoc) => {
+    for (const item of mark.items || []) {
+      const here = inRoc || (mark.name || '').startsWith('roc_curves');
+      if (here && mark.marktype === 'line' && item.datum && item.datum.variant) out.add(item.datum.variant);
+      if (mark.marktype === 'group') for (const child of item.items || []) walk(child, here);
+    }
+  };
+  walk(view.scenegraph().root, false);
+  return [...out];
+}"""
+
+
+def test_picking_positives_in_the_detection_view_filters_the_roc_curves(browser, fixture_site):
+    visit = Visit(browser, (fixture_site / "runs" / "tiny" / "detection.html").as_uri())
+    spec_id = "spec-p0.2"
+    shown = visit.page.evaluate(ROC_JS, spec_id)
+    assert len(shown) == 1 and shown[0].endswith("confident")  # the default pick
+    noise = visit.page.evaluate(VARIANT_JS, [spec_id, "noise control"])
+    assert noise, "no noise-control row in the AUROC view"
+    box = visit.page.eval_on_selector(
+        f"[data-spec='{spec_id}'] canvas",
+        "c => { c.scrollIntoView(); const r = c.getBoundingClientRect(); return [r.x, r.y]; }")
+    # Confirm the mark under the mouse (as a user would see its tooltip), then click it.
+    visit.page.evaluate("(id) => { window.hit = null; window.robustvizViews[id].addEventListener('mousemove',"
+                        " (e, item) => { if (!window.hit && item && item.datum && item.datum.kind === 'noise control'"
+                        " && item.mark.marktype === 'symbol') window.hit = [e.clientX, e.clientY, item.datum.variant];"
+                        " }); return 1; }", spec_id)
+    x, y, _ = noise[0]
+    hit = None
+    for dy in range(-6, 12, 2):
+        for dx in range(-6, 12, 2):
+            visit.page.mouse.move(box[0] + x + dx, box[1] + y + dy)
+            hit = hit or visit.page.evaluate("() => window.hit")
+    assert hit, "no noise-control point under the mouse"
+    visit.page.mouse.click(hit[0], hit[1])
+    variant = hit[2]
+    visit.page.wait_for_timeout(300)
+    assert visit.page.evaluate(ROC_JS, spec_id) == [variant]
+    # The score legend picks a score: the views keep the picked positives and show only that score.
+    where = visit.page.evaluate(LEGEND_SYMBOL_JS, [spec_id, "mutual_info"])
+    assert where, "no legend entry for mutual_info"
+    # The scenegraph walk gets the legend's column right; its row is confirmed under the mouse.
+    visit.page.evaluate("(id) => { window.entry = null; window.robustvizViews[id].addEventListener('mousemove',"
+                        " (e, item) => { if (!window.entry && item && item.mark.role.startsWith('legend')"
+                        " && item.datum && item.datum.value === 'mutual_info') window.entry = [e.clientX, e.clientY];"
+                        " }); return 1; }", spec_id)
+    entry = None
+    for dy in range(0, 400, 3):
+        visit.page.mouse.move(box[0] + where[0], box[1] + where[1] + dy)
+        entry = visit.page.evaluate("() => window.entry")
+        if entry:
+            break
+    assert entry, "no legend entry for mutual_info under the mouse"
+    visit.page.mouse.click(entry[0], entry[1])
+    visit.page.wait_for_timeout(300)
+    scores = visit.page.evaluate(f"() => window.robustvizViews['{spec_id}'].data('score_pick_store').map(t => t.values[0])")
+    assert scores == ["mutual_info"]
+    assert visit.page.evaluate(ROC_JS, spec_id) == [variant]
+    text = visit.page.inner_text("main")
+    assert "N = " in text and "max_prob" in text and "noise ~ " in text
+    assert not visit.errors
+    visit.page.close()

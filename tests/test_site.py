@@ -7,12 +7,14 @@ import re
 import subprocess
 import sys
 
+import altair as alt
+import numpy as np
 import pandas as pd
 import pytest
 
 from compute import tables
 from conftest import RESULTS_FIXTURE, ROOT
-from site_builder import chart_data, charts
+from site_builder import chart_data, charts, pages
 from site_builder.build import build_site, render_files
 from site_builder.load import ResultsError, load_run
 from site_builder.render import script_json
@@ -236,3 +238,83 @@ def test_a_site_shows_every_run_and_refuses_two_with_one_name(run, tmp_path):
     assert (tmp_path / "site" / "runs" / "second" / "attacks.html").is_file()
     with pytest.raises(ResultsError, match="both named run 'tiny'; give runs distinct names"):
         build_site([run.path, run.path], tmp_path / "site2")
+
+
+def test_detection_rows_are_recomputable_from_the_uncertainty_and_attacks_tables(run):
+    unc, att = run.uncertainty, run.attacks
+    checked = 0
+    for r in run.detection[run.detection["n_adv"] > 0].itertuples():
+        if r.score not in ("entropy", "max_prob"):
+            continue
+        clean = unc[(unc["dropout_p"] == r.dropout_p) & (unc["condition"] == "clean") & (unc["plain_pred"] == unc["label"])]
+        attack = r.noise_of if r.attack == "noise" else r.attack
+        rows = att[(att["dropout_p"] == r.dropout_p) & (att["attack"] == attack) & (att["operating_point"] == r.operating_point)
+                   & (att["eps"].fillna(-1) == (-1 if r.eps != r.eps else r.eps))]
+        hit = rows.loc[rows["success"], "image_id"]
+        positives = unc[(unc["dropout_p"] == r.dropout_p) & (unc["attack"] == attack)
+                        & (unc["operating_point"] == r.operating_point) & (unc["noise"] == (r.attack == "noise"))
+                        & (unc["eps"].fillna(-1) == (-1 if r.eps != r.eps else r.eps))]
+        positives = positives[positives["image_id"].isin(hit)]
+        sign = -1.0 if r.score == "max_prob" else 1.0  # max_prob flags an image when it is low
+        neg, pos = sign * clean[r.score].to_numpy(), sign * positives[r.score].to_numpy()
+        assert (r.n_clean, r.n_adv) == (len(neg), len(pos))
+        wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+        assert r.auroc == pytest.approx(wins / (len(neg) * len(pos)), abs=1e-12)
+        assert r.auroc_low <= r.auroc <= r.auroc_high
+        checked += 1
+    assert checked >= 20
+    assert set(run.detection["attack"]) == {*run.attack_names, "noise"}
+
+
+def test_risk_coverage_is_recomputable(run):
+    rc = run.risk_coverage
+    row = rc[(rc["dropout_p"] == 0.3) & (rc["condition"] == "lbfgs-confident") & (rc["score"] == "entropy")]
+    unc = run.uncertainty[(run.uncertainty["dropout_p"] == 0.3) & (run.uncertainty["condition"] == "lbfgs-confident")]
+    order = np.argsort(unc["entropy"].to_numpy(), kind="stable")
+    wrong = (unc["pred"] != unc["label"]).to_numpy()[order]
+    risk = np.cumsum(wrong) / np.arange(1, len(wrong) + 1)
+    assert row["aurc"].iloc[0] == pytest.approx(risk.mean())
+    assert row["images"].iloc[0] == len(unc) and row["coverage"].iloc[-1] == 1.0
+    assert row["risk"].iloc[-1] == pytest.approx(wrong.mean())
+
+
+def test_detection_dashboard_is_linked(run):
+    points = chart_data.detection_points(run.detection, 0.2)
+    assert set(points["kind"]) == {"adversarial", "noise control"}
+    chart = charts.detection_dashboard(points, chart_data.roc_curve_points(run.roc, 0.2),
+                                       chart_data.eps_curve_points(run.detection, 0.2),
+                                       chart_data.risk_points(run.risk_coverage, 0.2), "fgsm confident",
+                                       {"auroc": "a", "roc": "r", "eps": "e", "risk": "k"})
+    with alt.data_transformers.disable_max_rows():  # as the build renders it
+        spec = chart.to_dict()
+    text = json.dumps(spec)
+    params = {p["name"]: p for p in spec["params"]}
+    assert "legend" in params["score_pick"]["bind"]  # bound to the score legend
+    assert params["variant_pick"]["value"] == [{"variant": "fgsm confident"}]
+    # The ROC and risk-coverage views show only what is picked: positives and scores.
+    for name in ("roc_curves", "risk_coverage"):
+        view = next(v for v in _views(spec) if v.get("name") == name)
+        filters = json.dumps(view)
+        assert "variant_pick" in filters and "score_pick" in filters, name
+    assert '"facet"' in text  # uncertainty against epsilon, one panel per score
+    eps = chart_data.eps_curve_points(run.detection, 0.2)
+    assert set(eps["image"]) == {"FGSM adversarial", "noise control"} and (eps["eps"] == 0).any()
+
+
+def _views(spec):
+    """Every view of a (nested) concatenation."""
+    out = [spec]
+    for key in ("vconcat", "hconcat"):
+        for child in spec.get(key, []):
+            out += _views(child)
+    return out
+
+
+def test_detection_takeaway_says_what_the_numbers_say(run):
+    sentences = pages.detection_takeaway(run.detection, 0.2)
+    assert any(s.startswith("Minimal adversarials") for s in sentences)
+    assert any("noise" in s.lower() for s in sentences)
+    rows = run.detection[(run.detection["dropout_p"] == 0.2) & (run.detection["attack"] != "noise")
+                         & (run.detection["operating_point"] == "minimal") & (run.detection["n_adv"] > 0)]
+    plain = rows[rows["score"] == "max_prob"]["auroc"]
+    assert f"{plain.min():.2f}" in sentences[0]

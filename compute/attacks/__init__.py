@@ -171,7 +171,7 @@ def run_attack(name: str, model: nn.Module, images: torch.Tensor, labels: torch.
         if result.confident is not None:
             points.append(("confident", None, result.confident))
         for point, eps, r in points:
-            noise = matched_noise(x, r.adversarial, attack.noise, ids, condition_name(name, point, eps, True), seed)
+            noise = matched_noise(x, r.adversarial, attack.noise, ids, name, seed)
             _append(rows, model, x, ids, p, name, point, eps, r, correct, dt / len(points), window, noise)
             hit = (r.success & correct).cpu().numpy()
             where = np.arange(start, start + len(ids))

@@ -89,6 +89,8 @@ def local_sd(x: torch.Tensor, window: int = 3) -> tuple[torch.Tensor, torch.Tens
     per channel, and the mask of flat pixels whose neighbourhood is constant (SD exactly 0)."""
     pad = window // 2
     b, c, h, w = x.shape
+    if x.numel() == 0:  # no image (a batch where every image was wrong before the attack)
+        return torch.zeros_like(x), torch.zeros_like(x, dtype=torch.bool)
     padded = F.pad(x.reshape(b * c, 1, h, w), (pad, pad, pad, pad), mode="replicate")
     patches = F.unfold(padded, window)  # (B*C, window^2, H*W)
     sd = patches.std(dim=1, unbiased=False).reshape(b, c, h, w)
