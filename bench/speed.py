@@ -124,8 +124,8 @@ def main() -> None:
     print("| what | images/s |\n| --- | ---: |")
     for what, rate in rows.items():
         print(f"| {what} | {rate:,.1f} |")
-    lb_ratio = rows["L-BFGS (smallest-c search), batched"] / rows["L-BFGS, one image at a time"]
-    ia_ratio = rows["IAA, batched"] / rows["IAA, one image at a time"]
+    lb_ratio = rows[f"{labels['lbfgs']}, batched"] / rows["L-BFGS, one image at a time"]
+    ia_ratio = rows[f"{labels['iaa']}, batched"] / rows["IAA, one image at a time"]
     print(f"\nbatched / one-at-a-time: L-BFGS {lb_ratio:.1f}x, IAA {ia_ratio:.1f}x")
     if args.json:
         args.json.write_text(json.dumps({"device": name, "images": n, "rates": rows,

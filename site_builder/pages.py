@@ -156,12 +156,15 @@ def detection_takeaway(detection: pd.DataFrame, p: float) -> list[str]:
         adv = rows[(rows["attack"] != "noise") & (rows["operating_point"] == point)]
         if adv.empty:
             continue
-        best = adv[adv["score"].isin(MC_SCORES)].groupby("attack")["auroc"].max()
-        plain = adv[adv["score"] == "max_prob"].set_index("attack")["auroc"].reindex(best.index)
-        wins = int((best > plain).sum())
-        out.append(f"{point.capitalize()} adversarials: the best MC-dropout score reaches AUROC {_span(best)} "
-                   f"across attacks, the plain max-probability baseline {_span(plain)}; MC dropout beats the "
-                   f"baseline for {wins} of {len(best)} attacks.")
+        scored = adv[adv["score"].isin(MC_SCORES)]
+        best = scored.loc[scored.groupby("attack")["auroc"].idxmax()].set_index("attack")
+        plain = adv[adv["score"] == "max_prob"].set_index("attack").reindex(best.index)
+        above = int((best["auroc_low"] > plain["auroc_high"]).sum())  # 95% intervals apart
+        below = int((best["auroc_high"] < plain["auroc_low"]).sum())
+        out.append(f"{point.capitalize()} adversarials: the best MC-dropout score reaches AUROC "
+                   f"{_span(best['auroc'])} across attacks, the plain max-probability baseline "
+                   f"{_span(plain['auroc'])}; the best MC score's 95% interval lies above the baseline's for "
+                   f"{above} of {len(best)} attacks and below it for {below}.")
     points = mc[mc["operating_point"].isin(["minimal", "confident"])]
     noise = points[points["attack"] == "noise"].groupby(["noise_of", "operating_point"])["auroc"].max()
     adv = points[points["attack"] != "noise"].groupby(["attack", "operating_point"])["auroc"].max()
