@@ -5,6 +5,7 @@ tile positions from tiles.py and the per-image view's data files from image_data
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -184,6 +185,36 @@ def detection_takeaway(detection: pd.DataFrame, p: float) -> list[str]:
     return out
 
 
+def _lines(text: str, width: int = 62) -> list[str]:
+    return textwrap.wrap(text, width)
+
+
+def figure_sentences(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFrame, risk: pd.DataFrame,
+                     default: str) -> dict[str, str]:
+    """One sentence per figure of the detection dashboard, written from the rows it plots (the
+    default pick where a figure shows one set of positives)."""
+    confident = points[(points["kind"] == "adversarial") & points["variant"].str.endswith(" confident")]
+    by_score = confident.groupby("score")["auroc"].mean()
+    out = {"auroc": f"Take-away: on confident adversarials, mean AUROC over attacks is {by_score.get('entropy', float('nan')):.2f} "
+                    f"for entropy, {by_score.get('mutual_info', float('nan')):.2f} for mutual information and "
+                    f"{by_score.get('max_prob', float('nan')):.2f} for the max-probability baseline."}
+    picked = roc[roc["variant"] == default]
+    at5 = picked[picked["fpr"] <= 0.05].groupby("score")["tpr"].max()
+    out["roc"] = (f"Take-away: flagging at most 5% of clean images, {default} is caught {at5.get('entropy', 0):.0%} of the "
+                  f"time by entropy and {at5.get('max_prob', 0):.0%} by max_prob.")
+    ent = eps[(eps["score"] == "entropy") & (eps["eps"] > 0)].pivot_table(index="eps", columns="image", values="mean")
+    above = int((ent.get("FGSM adversarial", pd.Series(dtype=float)) > ent.get("noise control", pd.Series(dtype=float))).sum())
+    out["eps"] = (f"Take-away: the successful adversarials' mean entropy is above that of noise of the same size at "
+                  f"{above} of {len(ent)} budgets.")
+    aurc = risk.drop_duplicates(["variant", "score"]).set_index(["variant", "score"])["aurc"]
+    clean, attacked = aurc.get(("clean", "entropy"), float("nan")), aurc.get((default, "entropy"), float("nan"))
+    out["risk"] = (f"Take-away: keeping the most certain images first, the area under the curve (AURC, entropy) is "
+                   f"{clean:.3f} on clean images and {attacked:.3f} under {default}: uncertainty cannot sort out "
+                   f"the images an attack fooled." if attacked > 5 * clean else
+                   f"Take-away: AURC (entropy) is {clean:.3f} on clean images and {attacked:.3f} under {default}.")
+    return out
+
+
 def detection_page(run: Run) -> Page:
     """Does uncertainty flag the attack? Detection with intervals, ROC, uncertainty against epsilon
     beside the noise control, selective prediction."""
@@ -195,18 +226,20 @@ def detection_page(run: Run) -> Page:
             continue
         n_clean = int(points["n_clean"].iloc[0])
         default = next((v for v in points["variant"] if v.endswith(" confident")), points["variant"].iloc[0])
+        roc, eps = chart_data.roc_curve_points(run.roc, p), chart_data.eps_curve_points(run.detection, p)
+        risk = chart_data.risk_points(run.risk_coverage, p)
+        said = figure_sentences(points, roc, eps, risk, default)
         populations = {
             "auroc": [f"negatives: N = {n_clean} clean-correct clean images;",
                       "positives: successful adversarials (or their noise controls),",
-                      "N per row in the tooltip. Click a row to pick it."],
-            "roc": [f"the picked positives against the N = {n_clean}", "clean-correct clean images"],
-            "eps": f"successful FGSM adversarials at each ε and their noise controls (N per point in the tooltip); "
-                   f"ε = 0: the N = {n_clean} clean-correct images",
+                      "N per row in the tooltip. Click a row to pick it.", *_lines(said["auroc"])],
+            "roc": [f"the picked positives against the N = {n_clean}", "clean-correct clean images",
+                    *_lines(said["roc"])],
+            "eps": [f"successful FGSM adversarials at each ε and their noise controls (N per point in the tooltip); "
+                    f"ε = 0: the N = {n_clean} clean-correct images", said["eps"]],
             "risk": [f"clean: all N = {len(run.images)} test images; under attack:",
-                     "the attacked images with their adversarial"]}
-        spec = charts.detection_dashboard(points, chart_data.roc_curve_points(run.roc, p),
-                                          chart_data.eps_curve_points(run.detection, p),
-                                          chart_data.risk_points(run.risk_coverage, p), default, populations)
+                     "the attacked images with their adversarial", *_lines(said["risk"])]}
+        spec = charts.detection_dashboard(points, roc, eps, risk, default, populations)
         table = points.pivot_table(index=["variant", "kind"], columns="score", values=["auroc", "auroc_low", "auroc_high"],
                                    sort=False)
         rows = []

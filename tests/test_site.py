@@ -318,3 +318,18 @@ def test_detection_takeaway_says_what_the_numbers_say(run):
                          & (run.detection["operating_point"] == "minimal") & (run.detection["n_adv"] > 0)]
     plain = rows[rows["score"] == "max_prob"]["auroc"]
     assert f"{plain.min():.2f}" in sentences[0]
+
+
+def test_every_detection_figure_says_what_to_take_from_it(run):
+    p = 0.2
+    points = chart_data.detection_points(run.detection, p)
+    roc, eps = chart_data.roc_curve_points(run.roc, p), chart_data.eps_curve_points(run.detection, p)
+    risk = chart_data.risk_points(run.risk_coverage, p)
+    said = pages.figure_sentences(points, roc, eps, risk, "lbfgs confident")
+    assert set(said) == {"auroc", "roc", "eps", "risk"}
+    assert all(s.startswith("Take-away:") for s in said.values())
+    mean = points[(points["variant"].str.endswith(" confident")) & (points["kind"] == "adversarial")
+                  & (points["score"] == "max_prob")]["auroc"].mean()
+    assert f"{mean:.2f} for the max-probability baseline" in said["auroc"]
+    clean = risk[(risk["variant"] == "clean") & (risk["score"] == "entropy")]["aurc"].iloc[0]
+    assert f"{clean:.3f} on clean images" in said["risk"]
