@@ -105,14 +105,13 @@ def metric_tables(unc: pd.DataFrame, class_names: list[str], bins: int) -> dict[
     return {"metrics": pd.DataFrame(metrics), "calibration": pd.DataFrame(calibration)}
 
 
-def model_summaries(loaded: Loaded, unc: pd.DataFrame, labels: np.ndarray) -> list[dict[str, Any]]:
-    """The manifest's models, with clean accuracy dropout off and of the MC mean."""
+def model_summaries(loaded: Loaded, unc: pd.DataFrame) -> list[dict[str, Any]]:
+    """The manifest's models, with clean accuracy dropout off (``plain_pred``) and of the MC mean."""
     models = []
     for m in loaded.plan.run["models"]:
         p = m["dropout_p"]
-        plain = loaded.array("clean", p, "clean", "plain_pred")
         clean = unc[(unc["dropout_p"] == p) & (unc["condition"] == "clean")]
-        models.append({**m, "accuracy": float(np.mean(plain == labels)),
+        models.append({**m, "accuracy": float(np.mean(clean["plain_pred"].to_numpy() == clean["label"].to_numpy())),
                        "mc_accuracy": float(np.mean(clean["pred"].to_numpy() == clean["label"].to_numpy()))})
     return models
 
@@ -243,7 +242,7 @@ def assemble(results: Path) -> dict[str, Any]:
 
     found = gather_rows(loaded, ps, attack_names, pd.Series(np.arange(len(ids)), index=ids))
     unc, att = found["uncertainty"], found["attacks"]
-    models = model_summaries(loaded, unc, labels)
+    models = model_summaries(loaded, unc)
     t = time.perf_counter()
     placed = write_tiles(results / TILES_DIR, loaded, originals, ids, labels, att, class_names)
     tiles_seconds = time.perf_counter() - t

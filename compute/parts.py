@@ -2,9 +2,10 @@
 
 A ``Part`` says what one piece of work reads and where it writes. Units:
 - ``data``: the shard's test images, labels and ids (no model);
-- ``clean``: MC dropout of the clean images, and the predictions with dropout off;
-- ``attack``: one attack (``condition`` names it): its attacks-table rows, MC dropout of its minimal
-  adversarials, and those adversarials as uint8;
+- ``clean``: MC dropout of the clean images (with the predictions of the model with dropout off);
+- ``attack``: one attack (``condition`` names it): its attacks-table rows, MC dropout of every set of
+  images it made (operating points, budgets, noise controls), and the minimal and confident
+  adversarials and their noise controls as uint8;
 - ``activations``: feature maps of the shard's selected images under ``condition`` (clean or an
   attack); it reads the ranking part (FGSM's ``min_eps`` picks the images) and, for an attack, the
   part holding the adversarials.

@@ -27,7 +27,7 @@ from .metrics import image_measures
 from .models import CheckpointError, Classifier, file_sha256, load_checkpoint, save_checkpoint
 from .parts import Part, Plan
 from .train import train_model
-from .uncertainty import mc_probs_many
+from .uncertainty import mc_probs
 
 MODELS_DIR = "models"
 
@@ -131,29 +131,17 @@ def versions() -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
-class ImageSet:
-    """Images run through MC dropout as one condition of the uncertainty table."""
-
-    condition: str  # "clean" or attacks.condition_name(...)
-    columns: dict[str, Any]  # attack, operating_point, eps, noise: the same for every row
-    images: np.ndarray  # uint8 (n, C, H, W)
-    rows: np.ndarray  # int64 (n,), ascending: their positions among the shard's images
-
-
-CLEAN_COLUMNS = {"attack": None, "operating_point": None, "eps": None, "noise": False}
-
-
-def uncertainty_rows(model: Classifier, sets: list[ImageSet], image_ids: list[int], labels: torch.Tensor, p: float,
-                     job: Job) -> dict[str, list]:
-    """MC-dropout measures of every image set as uncertainty-table columns, with the prediction and
-    top probability of the model with dropout off (``plain_pred``, ``max_prob``). In each batch of
-    images every set goes through the same masks, drawn once."""
+def uncertainty_rows(model: Classifier, sets: list[attacks.Condition], image_ids: list[int], labels: torch.Tensor,
+                     p: float, job: Job) -> dict[str, list]:
+    """MC-dropout measures of every image set (clean or a condition of an attack; ``rows`` ascending
+    positions among ``image_ids``) as uncertainty-table columns, with the prediction and top
+    probability of the model with dropout off (``plain_pred``, ``max_prob``). In each batch of images
+    every set goes through the same masks, drawn once."""
     cfg, device = job.cfg, job.device
     rows: dict[str, list] = {name: [] for name in tables.SCHEMAS["uncertainty"].names}
     batch = cfg.uncertainty.batch_size
     total = sum(len(s.rows) for s in sets)
-    bar = tqdm(total=total, desc=f"mc-dropout p={p:g} {sets[0].columns['attack'] or 'clean'}", unit="img",
+    bar = tqdm(total=total, desc=f"mc-dropout p={p:g} {sets[0].attack or 'clean'}", unit="img",
                disable=not job.progress, leave=False)
     all_labels = labels.numpy()
     for start in range(0, len(image_ids), batch):
@@ -176,8 +164,7 @@ def uncertainty_rows(model: Classifier, sets: list[ImageSet], image_ids: list[in
             len(unique), *sets[0].images.shape[1:])
         x = torch.from_numpy(pixels).to(device).float().div_(255.0)
         rows_u = np.asarray([flat[k][0] for k in range(len(unique))]) - start
-        probs = mc_probs_many(model, {"": (x, rows_u)}, image_ids[start:stop], cfg.uncertainty.passes,
-                              cfg.seed)[""].cpu().numpy()
+        probs = mc_probs(model, x, image_ids[start:stop], cfg.uncertainty.passes, cfg.seed, rows=rows_u).cpu().numpy()
         with torch.no_grad():
             plain = torch.softmax(model.eval()(x), dim=1).cpu()
         for s, r, at in picked:
@@ -185,8 +172,8 @@ def uncertainty_rows(model: Classifier, sets: list[ImageSet], image_ids: list[in
             measures = image_measures(probs[:, at], batch_labels)
             rows["image_id"] += [image_ids[start + int(i)] for i in r]
             rows["dropout_p"] += [p] * len(r)
-            rows["condition"] += [s.condition] * len(r)
-            for key, value in s.columns.items():
+            for key, value in (("condition", s.name), ("attack", s.attack), ("operating_point", s.operating_point),
+                               ("eps", s.eps), ("noise", s.noise)):
                 rows[key] += [value] * len(r)
             rows["label"] += batch_labels.tolist()
             rows["plain_pred"] += plain[at].argmax(1).tolist()
@@ -196,14 +183,6 @@ def uncertainty_rows(model: Classifier, sets: list[ImageSet], image_ids: list[in
             bar.update(len(r))
     bar.close()
     return rows
-
-
-@torch.no_grad()
-def plain_predictions(model: Classifier, images: torch.Tensor, device: torch.device, batch: int = 512) -> np.ndarray:
-    """Predictions with dropout off (eval mode)."""
-    model.eval()
-    return np.concatenate([model(images[s:s + batch].to(device)).argmax(1).cpu().numpy()
-                           for s in range(0, len(images), batch)]) if len(images) else np.zeros(0, dtype=np.int64)
 
 
 def batch_block(cfg: RunConfig) -> int:
@@ -286,9 +265,6 @@ class Job:
     def labels(self) -> torch.Tensor:
         return self.test.labels[self.positions]
 
-    def floats(self) -> torch.Tensor:
-        return self.test.floats(torch.as_tensor(self.positions))
-
 
 def compute_data(part: Part, job: Job) -> dict[str, Any]:
     return {"arrays": {"images": job.test.images[job.positions].numpy(), "labels": job.labels.numpy(),
@@ -296,11 +272,11 @@ def compute_data(part: Part, job: Job) -> dict[str, Any]:
 
 
 def compute_clean(part: Part, job: Job) -> dict[str, Any]:
-    model, floats, t = job.models[part.dropout_p], job.floats(), time.perf_counter()
-    clean = ImageSet("clean", CLEAN_COLUMNS, job.test.images[job.positions].numpy(), np.arange(len(job.positions)))
+    model, t = job.models[part.dropout_p], time.perf_counter()
+    clean = attacks.Condition("clean", None, None, None, False, job.test.images[job.positions].numpy(),
+                              np.arange(len(job.positions)))
     rows = uncertainty_rows(model, [clean], job.image_ids, job.labels, part.dropout_p, job)
-    return {"rows": {"uncertainty": rows}, "arrays": {"plain_pred": plain_predictions(model, floats, job.device)},
-            "seconds": {"mc_dropout": time.perf_counter() - t}}
+    return {"rows": {"uncertainty": rows}, "seconds": {"mc_dropout": time.perf_counter() - t}}
 
 
 def compute_attack(part: Part, job: Job) -> dict[str, Any]:
@@ -313,9 +289,7 @@ def compute_attack(part: Part, job: Job) -> dict[str, Any]:
     out = attacks.run_attack(name, model, job.test.floats(torch.as_tensor(job.positions[mine])), labels, ids, p,
                              job.attack_cfg, job.device, job.progress, job.cfg.seed)
     t = time.perf_counter()
-    sets = [ImageSet(c.name, {"attack": c.attack, "operating_point": c.operating_point, "eps": c.eps, "noise": c.noise},
-                     c.images, c.rows) for c in out.conditions]
-    rows = uncertainty_rows(model, sets, ids, labels, p, job) if ids else \
+    rows = uncertainty_rows(model, out.conditions, ids, labels, p, job) if ids else \
         {k: [] for k in tables.SCHEMAS["uncertainty"].names}
     arrays = {"image_ids": np.asarray(ids, dtype=np.int64)}
     for point in attacks.TILED_POINTS:  # the pictures the site tiles (none when the shard has no image to attack)

@@ -138,37 +138,28 @@ def _check(logits: torch.Tensor, image_ids: Sequence[int]) -> None:
                             f"{' ...' if len(ids) > 20 else ''}; check the checkpoint and the input data")
 
 
-@torch.no_grad()
-def mc_probs(model: Classifier, images: torch.Tensor, image_ids: Sequence[int], passes: int, seed: int,
-             cache: bool = True) -> torch.Tensor:
-    """Softmax outputs of ``passes`` stochastic passes for a batch: (passes, B, C), float32.
-
-    With ``cache`` the layers before the first dropout run once per image and their output is
-    repeated ``passes`` times; without it the whole model runs on the repeated images. Both use
-    the same keyed masks, so they agree to float rounding.
-    """
-    return mc_probs_many(model, {"": (images, None)}, image_ids, passes, seed, cache)[""]
-
-
 CPU_CHUNK = 8  # images per forward on the CPU: 8 x 50 passes of activations stay in cache (measured best)
 
 
 @torch.no_grad()
-def mc_probs_many(model: Classifier, conditions: dict[str, tuple[torch.Tensor, Sequence[int] | None]],
-                  image_ids: Sequence[int], passes: int, seed: int, cache: bool = True) -> dict[str, torch.Tensor]:
-    """``mc_probs`` of several versions of one batch of images (clean, adversarial, noise...) through
-    the same masks, drawn once: ``conditions`` maps a name to (images (n, C, H, W), their positions
-    in ``image_ids``; None = all B). Returns name -> (passes, n, C) float32."""
-    out = {}
+def mc_probs(model: Classifier, images: torch.Tensor, image_ids: Sequence[int], passes: int, seed: int | str,
+             cache: bool = True, rows: Sequence[int] | np.ndarray | None = None) -> torch.Tensor:
+    """Softmax outputs of ``passes`` stochastic passes for a batch: (passes, n, C), float32.
+
+    ``images`` (n, C, H, W) are images of the batch ``image_ids`` at positions ``rows`` (None: all of
+    them, in order); positions may repeat, so several versions of an image (clean, adversarial,
+    noise) go through its masks, which are drawn once per call. With ``cache`` the layers before the
+    first dropout run once per image and their output is repeated ``passes`` times; without it the
+    whole model runs on the repeated images. Both use the same keyed masks, so they agree to float
+    rounding.
+    """
+    rows = torch.arange(len(image_ids)) if rows is None else torch.as_tensor(np.asarray(rows), dtype=torch.long)
+    step = CPU_CHUNK if images.device.type == "cpu" else max(len(rows), 1)
+    chunks = []
     with mc_dropout(model, image_ids, passes, seed) as mc:
-        for name, (images, rows) in conditions.items():
-            rows = torch.arange(len(image_ids)) if rows is None else torch.as_tensor(rows, dtype=torch.long)
-            step = CPU_CHUNK if images.device.type == "cpu" else max(len(rows), 1)
-            chunks = []
-            for start in range(0, len(rows), step):
-                mc.select(rows[start:start + step])
-                logits = _forward(model, images[start:start + step], passes, cache)
-                _check(logits, [image_ids[int(r)] for r in rows[start:start + step]])
-                chunks.append(torch.softmax(logits.float(), dim=2))
-            out[name] = torch.cat(chunks, dim=1) if chunks else torch.zeros((passes, 0, 0))
-    return out
+        for start in range(0, len(rows), step):
+            mc.select(rows[start:start + step])
+            logits = _forward(model, images[start:start + step], passes, cache)
+            _check(logits, [image_ids[int(r)] for r in rows[start:start + step]])
+            chunks.append(torch.softmax(logits.float(), dim=2))
+    return torch.cat(chunks, dim=1) if chunks else torch.zeros((passes, 0, 0))

@@ -62,11 +62,11 @@ def resolve(cfg: AttacksConfig, channels: int) -> AttacksConfig:
 
 @dataclass(frozen=True)
 class Condition:
-    """One set of images an attack part runs through MC dropout."""
+    """One set of images run through MC dropout: the clean images, or one set an attack made."""
 
-    name: str  # condition_name(...)
-    attack: str
-    operating_point: str  # one of OPERATING_POINTS
+    name: str  # "clean" or condition_name(...)
+    attack: str | None  # None for clean
+    operating_point: str | None  # one of OPERATING_POINTS; None for clean
     eps: float | None  # the budget (operating point "budget"), else None
     noise: bool  # the noise control matched to the successful adversarials of this operating point
     images: np.ndarray  # uint8 (n, C, H, W): exactly the 8-bit images judged

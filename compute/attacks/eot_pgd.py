@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from ..uncertainty import mc_dropout
 from .common import AttackConfig, AttackResult, reached, to_8bit
 
 GREY_EPS = (0.1, 0.2, 0.3)
@@ -90,8 +91,6 @@ def _objective(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, masks: i
 def eot_pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float, steps: int = 10,
             step_size: float = 0.0, masks: int = 10, entropy_weight: float = 1.0, seed: int = 0) -> torch.Tensor:
     """EOT-PGD adversarials at L-infinity budget ``eps``, 8-bit with the change rounded toward the original."""
-    from ..uncertainty import mc_dropout  # keyed masks; uncertainty builds on models, not on attacks
-
     alpha = step_size or 2.5 * eps / steps
     stochastic = _has_dropout(model)
     k = masks if stochastic else 1  # no dropout: every pass is the same, one is exact
