@@ -53,7 +53,8 @@ class KeyedDropout(nn.Dropout):
 
     In training it is plain dropout. Under ``uncertainty.mc_dropout(..., keys)`` it asks the
     installed mask source for its multipliers (0 dropped, 1 / (1 - p) kept), so each image's masks
-    depend only on (seed, image_id, layer): results never depend on batch composition, sharding or order.
+    depend only on (seed, image id, layer, pass, unit): results never depend on batch composition,
+    sharding, order or device.
     """
 
     def __init__(self, p: float, index: int) -> None:

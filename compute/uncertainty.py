@@ -4,14 +4,14 @@ The measures computed from the passes live in compute/metrics.py (numpy only).
 """
 from __future__ import annotations
 
-import hashlib
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from .masks import dropout_masks
 from .models import Classifier, KeyedDropout
 
 
@@ -19,37 +19,29 @@ class NumericsError(RuntimeError):
     """A model produced NaN or infinite outputs; the message lists the affected image ids."""
 
 
-def mask_key(seed: int | str, image_id: int, layer: int) -> int:
-    """63-bit generator seed for one image's dropout masks in one layer."""
-    digest = hashlib.sha256(f"robustviz-mc:{seed}:{image_id}:{layer}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
-def keyed_masks(ids: Sequence[int], passes: int, features: tuple[int, ...], p: float, seed: int | str,
-                layer: int) -> torch.Tensor:
-    """Dropout multipliers (passes, B, *features): 0 where dropped, 1 / (1 - p) where kept. Image b's
-    masks come from a PCG64 generator keyed by (seed, ids[b], layer) alone."""
-    size = passes * int(np.prod(features, dtype=np.int64))
-    keep = np.empty((len(ids), size), dtype=np.float32)
-    for b, image_id in enumerate(ids):
-        np.random.Generator(np.random.PCG64(mask_key(seed, image_id, layer))).random(size, dtype=np.float32,
-                                                                                     out=keep[b])
-    scale = np.float32(1.0 / (1.0 - p))
-    keep = np.where(keep >= np.float32(p), scale, np.float32(0.0))
-    return torch.from_numpy(keep.reshape(len(ids), passes, *features)).transpose(0, 1).contiguous()
-
-
 class Passes:
     """What ``mc_dropout`` with image ids yields: ``select(rows)`` makes the following forwards cover
-    only those of its images (positions into its ids), with the same masks."""
+    only those of its images (positions into its ids), with the same masks; ``repeat_dropped(layer, z)``
+    is ``layer(repeat_passes(z))`` in one product, for the first dropout layer of a cached forward."""
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
         self.rows: torch.Tensor | None = None
+        self.masks: Callable[[KeyedDropout, torch.Tensor], torch.Tensor] | None = None  # set by mc_dropout
 
     def select(self, rows: Sequence[int] | torch.Tensor | None) -> Passes:
         self.rows = None if rows is None else torch.as_tensor(rows, dtype=torch.long)
         return self
+
+    def repeat_dropped(self, layer: nn.Module, z: torch.Tensor, passes: int) -> torch.Tensor:
+        """(passes * n, ...) pass-major: ``z`` (n, ...) under each pass's masks of ``layer``."""
+        if self.masks is None or not isinstance(layer, KeyedDropout) or not layer.training or layer.p == 0.0:
+            return layer(repeat_passes(z, passes))
+        masks = self.masks(layer, z)  # (passes, n, *z's dims in memory order)
+        if _channels_last(z):
+            n, c, h, w = z.shape
+            return (masks * z.permute(0, 2, 3, 1)).reshape(passes * n, h, w, c).permute(0, 3, 1, 2)
+        return (masks * z).reshape(passes * z.shape[0], *z.shape[1:])
 
 
 @contextmanager
@@ -59,9 +51,10 @@ def mc_dropout(model: nn.Module, image_ids: Sequence[int] | None = None, passes:
 
     With ``image_ids`` (B of them) every forward inside must see ``passes * n`` rows laid out
     pass-major (row t*n + j is pass t of the j-th selected image; all B unless ``select`` chose n),
-    and each image's masks come from ``keyed_masks``: an image's result depends neither on its batch
-    nor on which condition (clean, adversarial, noise) is run through the masks. The masks are drawn
-    once per layer and reused by every forward inside the context.
+    and each image's masks come from ``masks.dropout_masks``, keyed by (seed, image id, layer, pass,
+    unit) and made on the activations' device: an image's result depends neither on its batch nor on
+    which condition (clean, adversarial, noise) is run through the masks. The masks are made once per
+    layer and reused by every forward inside the context.
     """
     modes = {m: m.training for m in model.modules()}
     dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
@@ -73,28 +66,36 @@ def mc_dropout(model: nn.Module, image_ids: Sequence[int] | None = None, passes:
     drawn: dict[int, torch.Tensor] = {}  # layer index -> (passes, B, *features) multipliers
     laid_out: dict[int, torch.Tensor] = {}  # the same as (passes, B, H, W, C), for channels-last inputs
 
-    def source(layer: KeyedDropout, x: torch.Tensor) -> torch.Tensor:
+    def selected(layer: KeyedDropout, z: torch.Tensor) -> torch.Tensor:
+        """The selected images' masks for one pass's input ``z`` (n, ...): (passes, n, ...) with the
+        feature dims in ``z``'s memory order."""
         assert ids is not None
         if layer.index not in drawn:
-            drawn[layer.index] = keyed_masks(ids, passes, tuple(x.shape[1:]), layer.p, seed, layer.index).to(x.device)
+            drawn[layer.index] = dropout_masks(ids, passes, tuple(z.shape[1:]), layer.p, seed, layer.index, z.device)
         full = drawn[layer.index]
         n = full.shape[1] if handle.rows is None else len(handle.rows)
-        if x.shape[0] != passes * n or tuple(x.shape[1:]) != tuple(full.shape[2:]):
-            raise ValueError(f"mc_dropout expected {passes} x {n} rows of {tuple(full.shape[2:])}, got {tuple(x.shape)}")
-        if _channels_last(x):
+        if z.shape[0] != n or tuple(z.shape[1:]) != tuple(full.shape[2:]):
+            raise ValueError(f"mc_dropout expected {passes} x {n} rows of {tuple(full.shape[2:])}, "
+                             f"got {passes} x {tuple(z.shape)}")
+        if _channels_last(z):
             # A product of two tensors in one memory layout is several times faster than across layouts:
             # keep the masks channels-last too (stored (passes, B, H, W, C)), so selecting rows is one copy.
             if layer.index not in laid_out:
                 laid_out[layer.index] = full.permute(0, 1, 3, 4, 2).contiguous()
-            masks = laid_out[layer.index]
-            masks = masks if handle.rows is None else masks[:, handle.rows.to(x.device)]
+            full = laid_out[layer.index]
+        return full if handle.rows is None else full[:, handle.rows.to(z.device)]
+
+    def source(layer: KeyedDropout, x: torch.Tensor) -> torch.Tensor:
+        one_pass = x[: x.shape[0] // passes] if x.shape[0] % passes == 0 else x
+        masks = selected(layer, one_pass)
+        if _channels_last(x):
             c, h, w = x.shape[1:]
-            return masks.reshape(passes * n, h, w, c).permute(0, 3, 1, 2)
-        masks = full if handle.rows is None else full[:, handle.rows.to(x.device)]
+            return masks.reshape(x.shape[0], h, w, c).permute(0, 3, 1, 2)
         return masks.reshape(x.shape)
 
     keyed = [m for m in dropouts if isinstance(m, KeyedDropout)]
     if ids is not None:
+        handle.masks = selected
         for m in keyed:
             m.mask_source = source
     try:
@@ -119,12 +120,19 @@ def repeat_passes(z: torch.Tensor, passes: int) -> torch.Tensor:
     return z.repeat(passes, *([1] * (z.dim() - 1)))
 
 
-def _forward(model: Classifier, images: torch.Tensor, passes: int, cache: bool) -> torch.Tensor:
-    """Logits (passes, B, C) of ``passes`` stochastic passes under an active ``mc_dropout``."""
+def _forward(model: Classifier, images: torch.Tensor, passes: int, cache: bool,
+             mc: Passes | None = None) -> torch.Tensor:
+    """Logits (passes, B, C) of ``passes`` stochastic passes under an active ``mc_dropout`` (``mc``: its
+    handle, when keyed)."""
     if cache:
         prefix, suffix = model.split_at_first_dropout()
         z = prefix(images)
-        logits = suffix(repeat_passes(z, passes))
+        if mc is not None and len(suffix) > 0:
+            # The first dropout repeats and masks the cached activations in one product.
+            first, *rest = suffix.children()
+            logits = nn.Sequential(*rest)(mc.repeat_dropped(first, z, passes))
+        else:
+            logits = suffix(repeat_passes(z, passes))
     else:
         logits = model(images.repeat(passes, 1, 1, 1))
     return logits.view(passes, images.shape[0], -1)
@@ -159,7 +167,7 @@ def mc_probs(model: Classifier, images: torch.Tensor, image_ids: Sequence[int], 
     with mc_dropout(model, image_ids, passes, seed) as mc:
         for start in range(0, len(rows), step):
             mc.select(rows[start:start + step])
-            logits = _forward(model, images[start:start + step], passes, cache)
+            logits = _forward(model, images[start:start + step], passes, cache, mc)
             _check(logits, [image_ids[int(r)] for r in rows[start:start + step]])
             chunks.append(torch.softmax(logits.float(), dim=2))
     return torch.cat(chunks, dim=1) if chunks else torch.zeros((passes, 0, 0))

@@ -126,3 +126,56 @@ def test_a_hand_worked_mc_example():
         assert m["variation_ratio"][0] == pytest.approx(0.5)
         assert m["confidence"][0] == pytest.approx(1 - 0.25)  # variance of (1, 0) is 0.25
         assert m["true_prob"][0] == pytest.approx(0.5) and m["fooled_share"][0] == pytest.approx(0.5)
+
+
+def reference_masks(seed, ids, layer, passes, units, p):
+    """compute/masks.py's definition written again in numpy's unsigned 64-bit arithmetic."""
+    import hashlib
+    m64 = np.uint64
+    g, c1, c2 = m64(0x9E3779B97F4A7C15), m64(0xBF58476D1CE4E5B9), m64(0x94D049BB133111EB)
+
+    def mix(z):
+        z = (z ^ (z >> m64(30))) * c1
+        z = (z ^ (z >> m64(27))) * c2
+        return z ^ (z >> m64(31))
+
+    s = m64(int.from_bytes(hashlib.sha256(f"robustviz-mc:{seed}".encode()).digest()[:8], "little"))
+    words = (units + 1) // 2
+    keep = np.zeros((passes, len(ids), units), dtype=bool)
+    with np.errstate(over="ignore"):
+        for b, i in enumerate(ids):
+            key = mix(mix(s + g * m64(i + 1)) + g * m64(layer + 1))
+            z = mix(key + g * np.arange(1, passes * words + 1, dtype=np.uint64))
+            lo, hi = z & m64(0xFFFFFFFF), z >> m64(32)
+            u = np.stack([lo, hi], axis=1).reshape(passes, 2 * words)[:, :units]
+            keep[:, b] = (u ^ m64(1 << 31)) >= m64(math.ceil(p * 2 ** 32))  # the signed reading, shifted by 2^31
+    return keep
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_masks_are_the_counter_based_function_of_seed_image_layer_pass_and_unit(device, monkeypatch):
+    import compute.masks as masks
+    monkeypatch.setattr(masks, "CPU_WORDS", 50)  # several blocks of passes, as on a large batch
+    ids, p = [0, 7, 123456, 2 ** 40], 0.3
+    for layer, features in ((0, (3, 5, 5)), (1, (9,))):  # an odd unit count splits a word
+        got = masks.dropout_masks(torch.tensor(ids, device=device), 6, features, p, "run-1", layer)
+        assert got.device.type == device and got.shape == (6, 4, *features)
+        want = reference_masks("run-1", ids, layer, 6, math.prod(features), p)
+        assert np.array_equal(got.cpu().numpy().reshape(want.shape) > 0, want)
+        assert set(np.unique(got.cpu().numpy())) <= {0.0, np.float32(1 / (1 - p))}
+
+
+def test_masks_drop_at_rate_p_and_are_uncorrelated_across_units_passes_and_images():
+    from compute.masks import dropout_masks
+    keep = dropout_masks(list(range(200)), 50, (400,), 0.2, 0, 0) > 0  # 4 million units
+    rate = 1 - keep.float().mean().item()
+    assert abs(rate - 0.2) < 5 * math.sqrt(0.2 * 0.8 / keep.numel())
+    k = keep.float() - keep.float().mean()
+    for a, b in ((k[..., 1:], k[..., :-1]), (k[1:], k[:-1]), (k[:, 1:], k[:, :-1])):
+        corr = (a * b).mean() / k.var()
+        assert abs(corr.item()) < 0.01
+    other_layer = dropout_masks(list(range(200)), 50, (400,), 0.2, 0, 1) > 0
+    assert (keep != other_layer).float().mean().item() == pytest.approx(2 * 0.2 * 0.8, abs=0.01)
