@@ -29,7 +29,7 @@ class DataConfig:
     name: str = "mnist-sample"  # mnist-sample (embedded, offline) | mnist | stl10 | imagefolder
     root: str = "data"  # where mnist / stl10 / imagefolder files live (imagefolder: the folder itself)
     download: bool = False  # let torchvision fetch mnist / stl10 when the network allows
-    test_size: int = 1000  # mnist-sample and imagefolder: images held out for testing (stratified)
+    test_size: int = 500  # mnist-sample and imagefolder: images held out for testing (stratified; 500 keeps the demo within 3 min)
     train_limit: int = 0  # use at most this many training images (0 = all)
     test_limit: int = 0  # use at most this many test images (0 = all); the first ones by image_id
     image_size: int = 0  # imagefolder: resize every image to this square size (0 = keep, must agree)

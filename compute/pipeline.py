@@ -281,10 +281,10 @@ def compute_clean(part: Part, job: Job) -> dict[str, Any]:
 
 def compute_attack(part: Part, job: Job) -> dict[str, Any]:
     """One attack at every operating point, the noise controls, and MC dropout of all of them. An
-    attack with a subset (``subset()`` > 0) runs on the shard's images among the first that many."""
+    attack with a subset (``subset()`` > 0) runs on the shard's images among its evenly spaced subset."""
     model, p, name = job.models[part.dropout_p], part.dropout_p, part.condition
-    limit = getattr(job.attack_cfg, name).subset()
-    mine = np.flatnonzero(job.positions < limit) if limit else np.arange(len(job.positions))
+    chosen = attacks.subset_positions(len(job.test), getattr(job.attack_cfg, name).subset())
+    mine = np.flatnonzero(np.isin(job.positions, chosen))
     ids, labels = [job.image_ids[i] for i in mine], job.labels[mine]
     out = attacks.run_attack(name, model, job.test.floats(torch.as_tensor(job.positions[mine])), labels, ids, p,
                              job.attack_cfg, job.device, job.progress, job.cfg.seed)

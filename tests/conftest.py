@@ -27,7 +27,7 @@ TIMING = {"seconds"}  # columns that measure wall time, the only ones allowed to
 
 TINY = {
     "name": "tiny",
-    "data": {"train_limit": 600, "test_limit": 120},
+    "data": {"test_size": 1000, "train_limit": 600, "test_limit": 120},
     "model": {"dropout": [0.2, 0.3]},
     "train": {"epochs": 2},
     "uncertainty": {"passes": 10, "batch_size": 32},

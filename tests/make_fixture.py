@@ -27,7 +27,7 @@ CONFIG = {
     "model": {"dropout": [0.2, 0.3]},
     "train": {"epochs": 2},
     "uncertainty": {"passes": 10, "batch_size": 20},
-    # EOT-PGD on its subset (the first 20 images), so the site tests meet an attack that skips images.
+    # EOT-PGD on its subset (20 images, evenly spaced), so the site tests meet an attack that skips images.
     "attacks": {"batch_size": 20, "eot_pgd": {"max_images": 20, "steps": 4, "masks": 3}},
 }
 

@@ -40,7 +40,7 @@ def cnn(tiny_run):
 
 @pytest.fixture(scope="module")
 def digits():
-    _, test = datasets.load(DataConfig(test_limit=40))
+    _, test = datasets.load(DataConfig(test_size=1000, test_limit=40))
     return test.floats(slice(None)), test.labels
 
 
@@ -348,3 +348,12 @@ def test_the_noise_control_has_the_stated_norm(digits):
     assert torch.equal(matched_noise(x, adv, "l2", ids, "lbfgs", seed=0), l2)  # seeded per image
     assert torch.equal(matched_noise(x[3:4], adv[3:4], "l2", [3], "lbfgs", seed=0), l2[3:4])  # not by its batch
     assert not torch.equal(matched_noise(x, adv, "l2", ids, "lbfgs", seed=1), l2)
+
+
+def test_an_attack_subset_gives_every_class_its_share_of_a_test_set_stored_class_by_class():
+    from compute.attacks import subset_positions
+    labels = np.repeat(np.arange(10), 50)  # the embedded sample's test set is stored class by class
+    chosen = subset_positions(len(labels), 200)
+    assert len(chosen) == len(set(chosen.tolist())) == 200 and chosen.max() < 500
+    assert np.bincount(labels[chosen], minlength=10).tolist() == [20] * 10
+    assert subset_positions(120, 0).tolist() == list(range(120)) == subset_positions(120, 500).tolist()

@@ -21,7 +21,7 @@ def test_tables_follow_the_contract(tiny_run):
     unc = pd.read_parquet(out / "uncertainty.parquet")
     images = pd.read_parquet(out / "images.parquet")
     assert len(images) == 120 and images["image_id"].is_unique
-    # Every adversarial set covers the attacked images (EOT-PGD: its subset of the first 40); noise
+    # Every adversarial set covers the attacked images (EOT-PGD: its evenly spaced subset of 40); noise
     # controls cover the successes of the set they copy.
     attacks = pd.read_parquet(out / "attacks.parquet")
     sets = {"fgsm": 120, "fgsm-confident": 120, **{f"fgsm-eps{e:g}": 120 for e in (0.05, 0.1, 0.2, 0.3)},

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from . import eot_pgd, fgsm, iaa, lbfgs
 from ..tables import condition_name
-from .common import AttackConfig, AttackResult, distortion
+from .common import AttackConfig, AttackResult, distortion, subset_positions
 
 if TYPE_CHECKING:
     from ..config import AttacksConfig

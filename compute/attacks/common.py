@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -28,8 +29,18 @@ class AttackConfig:
         return []
 
     def subset(self) -> int:
-        """Attack only the first this many test images (0 = all): for attacks too costly for every image."""
+        """Attack only this many test images (0 = all), spread evenly over the test set
+        (``subset_positions``): for attacks too costly for every image."""
         return 0
+
+
+def subset_positions(total: int, limit: int) -> np.ndarray:
+    """The positions, among ``total`` test images, of a subset of ``limit`` (0 or >= total: all):
+    evenly spaced, so that a test set stored class by class gives every class its share (the first
+    ``limit`` would give the first classes only)."""
+    if not 0 < limit < total:
+        return np.arange(total)
+    return (np.arange(limit, dtype=np.int64) * total) // limit
 
 
 @dataclass(frozen=True)
