@@ -101,6 +101,11 @@ def mc_dropout(model: nn.Module, image_ids: Sequence[int] | None = None, passes:
     try:
         yield handle
     finally:
+        # handle.masks closes over handle: break the cycle, or every context's masks wait for the
+        # cyclic garbage collector (gigabytes on a long run).
+        handle.masks = None
+        drawn.clear()
+        laid_out.clear()
         for m in keyed:
             m.mask_source = None
         for m, mode in modes.items():

@@ -179,3 +179,26 @@ def test_masks_drop_at_rate_p_and_are_uncorrelated_across_units_passes_and_image
         assert abs(corr.item()) < 0.01
     other_layer = dropout_masks(list(range(200)), 50, (400,), 0.2, 0, 1) > 0
     assert (keep != other_layer).float().mean().item() == pytest.approx(2 * 0.2 * 0.8, abs=0.01)
+
+
+def test_the_masks_are_freed_when_the_context_ends_without_waiting_for_the_garbage_collector(monkeypatch):
+    import gc
+    import weakref
+
+    import compute.uncertainty as unc
+    made = []
+
+    def recording(*args, **kwargs):
+        masks = real(*args, **kwargs)
+        made.append(weakref.ref(masks))
+        return masks
+
+    real = unc.dropout_masks
+    monkeypatch.setattr(unc, "dropout_masks", recording)
+    net, x = model(0.3), images(4)
+    gc.disable()  # a reference cycle would keep them alive until the collector runs
+    try:
+        mc_probs(net, x, [0, 1, 2, 3], passes=5, seed=0)
+        assert len(made) == 2 and all(ref() is None for ref in made)
+    finally:
+        gc.enable()
