@@ -86,8 +86,9 @@ def mc_dropout(model: nn.Module, image_ids: Sequence[int] | None = None, passes:
         return full if handle.rows is None else full[:, handle.rows.to(z.device)]
 
     def source(layer: KeyedDropout, x: torch.Tensor) -> torch.Tensor:
-        one_pass = x[: x.shape[0] // passes] if x.shape[0] % passes == 0 else x
-        masks = selected(layer, one_pass)
+        if x.shape[0] % passes:
+            raise ValueError(f"mc_dropout expected {passes} passes of rows, got {tuple(x.shape)}")
+        masks = selected(layer, x[: x.shape[0] // passes])
         if _channels_last(x):
             c, h, w = x.shape[1:]
             return masks.reshape(x.shape[0], h, w, c).permute(0, 3, 1, 2)
@@ -135,7 +136,9 @@ def _forward(model: Classifier, images: torch.Tensor, passes: int, cache: bool,
         if mc is not None and len(suffix) > 0:
             # The first dropout repeats and masks the cached activations in one product.
             first, *rest = suffix.children()
-            logits = nn.Sequential(*rest)(mc.repeat_dropped(first, z, passes))
+            logits = mc.repeat_dropped(first, z, passes)
+            for module in rest:
+                logits = module(logits)
         else:
             logits = suffix(repeat_passes(z, passes))
     else:
