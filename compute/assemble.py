@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import activations, parts, summaries, tables, tiles
+from . import activations, embedding, parts, summaries, tables, tiles
 from .metrics import calibration_bins, run_metrics
 from .attacks import TILED_POINTS
 from .detection import detection, selective
@@ -118,7 +118,7 @@ def model_summaries(loaded: Loaded, unc: pd.DataFrame) -> list[dict[str, Any]]:
 
 def write_tiles(tile_dir: Path, loaded: Loaded, originals: np.ndarray, ids: np.ndarray, labels: np.ndarray,
                 att: pd.DataFrame, class_names: list[str]) -> dict[str, pd.DataFrame]:
-    """Sprite sheets of the originals, every adversarial and its heatmap, and the activation grids;
+    """Sprite sheets of the originals, every minimal and confident adversarial, and the activation grids;
     returns the images, tiles and activations tables that say where each tile sits."""
     if tile_dir.exists():
         for old in tile_dir.iterdir():
@@ -134,25 +134,20 @@ def write_tiles(tile_dir: Path, loaded: Loaded, originals: np.ndarray, ids: np.n
             stored = loaded.shards("attack", p, a)
             for point in TILED_POINTS:
                 # Sheets hold every image in the images table's order (one layout for all kinds); an
-                # image without this picture (not attacked, no noise for a failure) gets a blank tile.
+                # image without this picture (not attacked: an attack on a subset) gets a blank tile.
+                # Perturbations and noise controls are not pictured: the site draws the perturbation
+                # from original and adversarial, and the tables hold the noise controls' figures.
                 name = tables.condition_name(a, point)
                 where_adv = position[_ids_of(stored, name)].to_numpy()
-                adv = originals.copy()
+                adv = np.zeros_like(originals)
                 adv[where_adv] = np.concatenate([s.arrays[f"images-{name}"] for s in stored])
-                where_noise = position[_ids_of(stored, f"noise-{name}")].to_numpy()
-                noisy = np.zeros_like(originals)
-                noisy[where_noise] = np.concatenate([s.arrays[f"images-noise-{name}"] for s in stored])
-                for picture, pics, at, sheet_fmt, palette in (
-                        ("adversarial", adv, where_adv, fmt, None),
-                        ("heatmap", tiles.heatmaps(originals, adv), where_adv, "png", tiles.heat_palette()),
-                        ("noise", noisy, where_noise, fmt, None)):
-                    if len(at) == 0:
-                        continue
-                    placed_at = tiles.write_sheets(pics, tile_dir, f"{picture}-p{p:g}-{name}", sheet_fmt, palette)
-                    tile_rows += [{"image_id": int(ids[i]), "dropout_p": p, "attack": a, "operating_point": point,
-                                   "picture": picture, "sheet": placed_at["sheet"][i],
-                                   "sheet_col": placed_at["sheet_col"][i], "sheet_row": placed_at["sheet_row"][i]}
-                                  for i in np.sort(at)]
+                if len(where_adv) == 0:
+                    continue
+                placed_at = tiles.write_sheets(adv, tile_dir, f"adversarial-p{p:g}-{name}", fmt)
+                tile_rows += [{"image_id": int(ids[i]), "dropout_p": p, "attack": a, "operating_point": point,
+                               "picture": "adversarial", "sheet": placed_at["sheet"][i],
+                               "sheet_col": placed_at["sheet_col"][i], "sheet_row": placed_at["sheet_row"][i]}
+                              for i in np.sort(where_adv)]
     act_rows = activation_tiles(loaded, att, labels, ids, tile_dir)
     return {"images": images, "tiles": pd.DataFrame(tile_rows, columns=tables.SCHEMAS["tiles"].names),
             "activations": pd.DataFrame(act_rows, columns=tables.SCHEMAS["activations"].names)}
@@ -215,6 +210,40 @@ def _feature_maps(shards: list[Stored]) -> dict[str, dict[int, np.ndarray]]:
     return out
 
 
+def embedding_tables(loaded: Loaded, ids: np.ndarray, cfg: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """Per model, the feature maps (clean images fitted, each attack's minimal adversarials placed)
+    and each clean image's nearest clean neighbours in feature space."""
+    run = loaded.plan.run
+    rows: dict[str, list] = {name: [] for name in tables.SCHEMAS["embedding"].names}
+    near: dict[str, list] = {name: [] for name in tables.SCHEMAS["neighbours"].names}
+    for p in (m["dropout_p"] for m in run["models"]):
+        found = {}
+        for c in ["clean", *run["attacks"]["enabled"]]:
+            stored = loaded.shards("features", p, c)
+            found[c] = (np.concatenate([s.arrays["image_ids"] for s in stored]),
+                        np.concatenate([s.arrays["features"] for s in stored]).astype(np.float32))
+        clean_ids, clean = found.pop("clean")
+        maps = embedding.project(clean, {c: x for c, (_, x) in found.items()}, cfg["pca_components"],
+                                 cfg["perplexity"], run["config"]["seed"], cfg["threads"])
+        for method in embedding.METHODS:
+            for c, (set_ids, xy) in [("clean", (clean_ids, maps.clean[method])),
+                                     *[(c, (found[c][0], maps.placed[method][c])) for c in found]]:
+                rows["image_id"] += set_ids.tolist()
+                rows["dropout_p"] += [p] * len(set_ids)
+                rows["condition"] += [c] * len(set_ids)
+                rows["method"] += [method] * len(set_ids)
+                rows["x"] += xy[:, 0].tolist()
+                rows["y"] += xy[:, 1].tolist()
+        idx, dist = embedding.neighbours(clean, cfg["neighbours"])
+        k = idx.shape[1]
+        near["image_id"] += np.repeat(clean_ids, k).tolist()
+        near["dropout_p"] += [p] * (len(clean_ids) * k)
+        near["rank"] += np.tile(np.arange(1, k + 1), len(clean_ids)).tolist()
+        near["neighbour_id"] += clean_ids[idx.reshape(-1)].tolist()
+        near["distance"] += dist.reshape(-1).tolist()
+    return {"embedding": pd.DataFrame(rows), "neighbours": pd.DataFrame(near)}
+
+
 def part_timings(loaded: Loaded) -> dict[str, float]:
     """Seconds per stage and model, summed over the shards (possibly run on several machines)."""
     timings: dict[str, float] = {}
@@ -246,9 +275,12 @@ def assemble(results: Path) -> dict[str, Any]:
     t = time.perf_counter()
     placed = write_tiles(results / TILES_DIR, loaded, originals, ids, labels, att, class_names)
     tiles_seconds = time.perf_counter() - t
+    t = time.perf_counter()
+    maps = embedding_tables(loaded, ids, run["config"]["embedding"])
+    embedding_seconds = time.perf_counter() - t
     label_of = pd.Series(labels, index=ids)
     frames = {
-        **found, **placed, **metric_tables(unc, class_names, run["config"]["uncertainty"]["bins"]),
+        **found, **placed, **maps, **metric_tables(unc, class_names, run["config"]["uncertainty"]["bins"]),
         "attack_summary": summaries.attack_summary(att, unc, attack_names, ps),
         "robustness": summaries.robustness(att, {m["dropout_p"]: m["accuracy"] for m in models}, label_of),
         "success_rates": summaries.success_rates(att, label_of, class_names),
@@ -259,7 +291,8 @@ def assemble(results: Path) -> dict[str, Any]:
 
     timings = part_timings(loaded)
     computed = sum(timings.values())
-    timings["tiles"] = tiles_seconds  # part of assemble, shown on its own
+    timings["tiles"] = tiles_seconds  # parts of assemble, shown on their own
+    timings["embedding"] = embedding_seconds
     timings["assemble"] = time.perf_counter() - start
     timings["total"] = computed + timings["assemble"]  # every part (possibly on several machines) + assembly
     manifest = {

@@ -81,6 +81,14 @@ class ActivationsConfig:
 
 
 @dataclass(frozen=True)
+class EmbeddingConfig:
+    pca_components: int = 50  # t-SNE maps this many principal components of the penultimate features
+    perplexity: float = 30.0  # t-SNE perplexity (lowered to what a test set of under 3x this many images allows)
+    neighbours: int = 5  # nearest clean test images in feature space listed on each per-image view
+    threads: int = 2  # openTSNE threads
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str = "mnist-sample"  # run name: results/<name>/ and the site's URLs
     seed: int = 0  # seeds training, dropout masks and attacks; same seed, same tables
@@ -93,6 +101,7 @@ class RunConfig:
     attacks: AttacksConfig = field(default_factory=AttacksConfig)  # type: ignore[valid-type]
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     activations: ActivationsConfig = field(default_factory=ActivationsConfig)
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
 
     @property
     def results_dir(self) -> Path:
@@ -207,6 +216,9 @@ def validate(cfg: RunConfig) -> RunConfig:
                                    f"got {cfg.detection.resamples}")
     if cfg.activations.per_class < 0 or cfg.activations.max_maps < 1:
         bad("activations", "needs per_class >= 0 and max_maps >= 1")
+    e = cfg.embedding
+    if e.pca_components < 2 or e.perplexity <= 0 or e.neighbours < 0 or e.threads < 1:
+        bad("embedding", "needs pca_components >= 2, perplexity > 0, neighbours >= 0 and threads >= 1")
     return cfg
 
 

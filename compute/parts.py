@@ -8,7 +8,9 @@ A ``Part`` says what one piece of work reads and where it writes. Units:
   adversarials and their noise controls as uint8;
 - ``activations``: feature maps of the shard's selected images under ``condition`` (clean or an
   attack); it reads the ranking part (FGSM's ``min_eps`` picks the images) and, for an attack, the
-  part holding the adversarials.
+  part holding the adversarials;
+- ``features``: penultimate features (compute/embedding.py) of the shard's clean images or, for an
+  attack, of its minimal adversarials (read from ``source``), for the feature maps built at assembly.
 Each part is keyed by the sha256 of what it depends on (the shard's data, the model's weights, the
 config it uses, the schema version), so a re-run reuses every part whose inputs did not change. A
 part is written into a temporary directory and renamed into place: it exists whole or not at all.
@@ -31,7 +33,10 @@ from . import tables
 
 PARTS_DIR = "parts"
 PLAN_FILE = "plan.json"
-UNITS = ("data", "clean", "attack", "activations")
+UNITS = ("data", "clean", "attack", "activations", "features")
+# The parts' own format: part keys depend on it, not on the results' schema version, so a change to
+# the final tables alone reuses every computed part.
+PARTS_VERSION = 4
 
 
 class ShardError(ValueError):
@@ -49,7 +54,7 @@ class Part:
     key: str  # sha256 of the part's inputs
     path: str  # its directory, relative to the results directory
     ranking: str | None = None  # activations: the FGSM part whose min_eps selects the images (None: ids only)
-    source: str | None = None  # activations of an attack: the part holding its adversarials
+    source: str | None = None  # activations or features of an attack: the part holding its adversarials
 
     def done(self, results: Path) -> bool:
         return (results / self.path).is_dir()
@@ -127,9 +132,9 @@ def data_fingerprint(images: np.ndarray, labels: np.ndarray, ids: np.ndarray) ->
 
 def part_path(dropout_p: float | None, unit: str, condition: str | None, shard: int, shards: int,
               digest: str) -> str:
-    """parts/<p0.25|data>/<data|clean|attack name|activations-condition>/shard-<k>of<N>-<key>."""
+    """parts/<p0.25|data>/<data|clean|attack name|activations-condition|features-condition>/shard-<k>of<N>-<key>."""
     model = "data" if dropout_p is None else f"p{dropout_p:g}"
-    folder = f"activations-{condition}" if unit == "activations" else condition or unit
+    folder = f"{unit}-{condition}" if unit in ("activations", "features") else condition or unit
     return f"{PARTS_DIR}/{model}/{folder}/shard-{shard + 1}of{shards}-{digest[:16]}"
 
 

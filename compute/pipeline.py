@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import activations, assemble, attacks, datasets, parts, tables, tiles
+from . import activations, assemble, attacks, datasets, embedding, parts, tables, tiles
 from .config import AttacksConfig, ConfigError, RunConfig, to_plain
 from .metrics import image_measures
 from .models import CheckpointError, Classifier, file_sha256, load_checkpoint, save_checkpoint
@@ -123,7 +123,8 @@ def load_models(cfg: RunConfig, test: datasets.Dataset) -> dict[float, Classifie
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for name in ("robustviz", "torch", "torchvision", "numpy", "pandas", "pyarrow", "pillow"):
+    for name in ("robustviz", "torch", "torchvision", "numpy", "pandas", "pyarrow", "pillow", "scikit-learn",
+                 "openTSNE"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -223,11 +224,11 @@ def make_plan(cfg: RunConfig, test: datasets.Dataset, models: dict[float, Classi
 
     for k in range(shards):
         pos = parts.shard_positions(len(test), k, shards, batch_block(cfg))
-        data_key = parts.key(schema=tables.SCHEMA_VERSION, data=parts.data_fingerprint(images[pos], labels[pos], ids[pos]))
+        data_key = parts.key(schema=parts.PARTS_VERSION, data=parts.data_fingerprint(images[pos], labels[pos], ids[pos]))
         add(k, None, "data", None, data_key)
         for p, model in models.items():
             # Batch sizes are inputs too: float kernels round differently for different batch shapes.
-            common = {"schema": tables.SCHEMA_VERSION, "data": data_key, "weights": model.meta["weights_sha256"],
+            common = {"schema": parts.PARTS_VERSION, "data": data_key, "weights": model.meta["weights_sha256"],
                       "seed": cfg.seed, "uncertainty": {"passes": cfg.uncertainty.passes,
                                                         "batch_size": cfg.uncertainty.batch_size},
                       "attack_batch": cfg.attacks.batch_size}
@@ -241,6 +242,8 @@ def make_plan(cfg: RunConfig, test: datasets.Dataset, models: dict[float, Classi
                     unit="activations", condition=images_part.key, selection=ranking.key if ranking else None,
                     activations=to_plain(cfg.activations), **common),
                     ranking=ranking.path if ranking else None,
+                    source=images_part.path if condition != "clean" else None)
+                add(k, p, "features", condition, parts.key(unit="features", condition=images_part.key, **common),
                     source=images_part.path if condition != "clean" else None)
     return tuple(plan)
 
@@ -333,8 +336,36 @@ def compute_activations(part: Part, job: Job) -> dict[str, Any]:
     return {"arrays": arrays, "seconds": {"activations": time.perf_counter() - t}}
 
 
+def compute_features(part: Part, job: Job) -> dict[str, Any]:
+    """Penultimate features (float16) of the shard's clean images, or of an attack's minimal
+    adversarials (8-bit, as tiled; an attack on a subset has fewer), with their image ids."""
+    t = time.perf_counter()
+    if part.source is None:
+        ids = np.asarray(job.image_ids, dtype=np.int64)
+        pixels = job.test.images[job.positions].numpy()
+    else:
+        stored = parts.read_part(job.cfg.results_dir / part.source).arrays
+        ids = stored["image_ids"][stored[f"rows-{part.condition}"]]
+        pixels = stored[f"images-{part.condition}"]
+    # Batches are runs of test positions cut at multiples of the MC batch size, which shards respect:
+    # every image meets the same batch mates in any sharding, so the floats agree to the last bit.
+    where = dict(zip(job.image_ids, job.positions.tolist()))
+    group = np.asarray([where[int(i)] // job.cfg.uncertainty.batch_size for i in ids], dtype=np.int64)
+    model, found = job.models[part.dropout_p], []
+    for g in np.unique(group):
+        chosen = np.flatnonzero(group == g)
+        x = torch.from_numpy(pixels[chosen]).to(job.device).float().div_(255.0)
+        found.append((chosen, embedding.features(model, x)))
+    values = np.zeros((len(ids), found[0][1].shape[1] if found else 0), dtype=np.float32)
+    for chosen, f in found:
+        values[chosen] = f
+    return {"arrays": {"image_ids": ids, "features": values.astype(np.float16)},
+            "seconds": {"features": time.perf_counter() - t}}
+
+
 # unit -> function computing a part's tables ("rows"), arrays and timings ("seconds").
-UNITS = {"data": compute_data, "clean": compute_clean, "attack": compute_attack, "activations": compute_activations}
+UNITS = {"data": compute_data, "clean": compute_clean, "attack": compute_attack, "activations": compute_activations,
+         "features": compute_features}
 
 
 def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 1)) -> StageSummary:

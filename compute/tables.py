@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 f32, f64, i64 = pa.float32(), pa.float64(), pa.int64()
 
@@ -46,8 +46,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("iterations", i64), ("min_eps", f64), ("c", f64), ("noise_l2", f64), ("noise_linf", f64),
         ("noise_pred", i64), ("seconds", f64),
     ]),
-    # Where each adversarial (picture "adversarial"), its perturbation heatmap ("heatmap") and its noise
-    # control ("noise") sit in the sprite sheets, per operating point; originals are in the images table.
+    # Where each adversarial (picture "adversarial") sits in the sprite sheets, per operating point;
+    # originals are in the images table. (The site draws the perturbation from the two.)
     "tiles": pa.schema([
         ("image_id", i64), ("dropout_p", f64), ("attack", pa.string()), ("operating_point", pa.string()),
         ("picture", pa.string()), ("sheet", pa.string()), ("sheet_col", i64), ("sheet_row", i64),
@@ -57,6 +57,18 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("image_id", i64), ("dropout_p", f64), ("condition", pa.string()), ("layer", pa.string()),
         ("maps", i64), ("tile_width", i64), ("tile_height", i64), ("sheet", pa.string()), ("sheet_col", i64),
         ("sheet_row", i64),
+    ]),
+    # The feature map (compute/embedding.py): per model, method ("pca" or "tsne", fitted on the clean
+    # images) and condition ("clean" or an attack's minimal adversarial, placed without refitting), the
+    # 2-D position of each image's penultimate features.
+    "embedding": pa.schema([
+        ("image_id", i64), ("dropout_p", f64), ("condition", pa.string()), ("method", pa.string()),
+        ("x", f64), ("y", f64),
+    ]),
+    # Per model, each clean test image's nearest other clean test images in the full feature space
+    # (rank 1 = nearest; Euclidean distance between penultimate features, dropout off).
+    "neighbours": pa.schema([
+        ("image_id", i64), ("dropout_p", f64), ("rank", i64), ("neighbour_id", i64), ("distance", f64),
     ]),
     # Run-level figures per (dropout_p, condition), for all images (class_name null) and per class.
     "metrics": pa.schema([

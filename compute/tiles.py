@@ -24,14 +24,12 @@ def sheet_format(channels: int) -> str:
     return "png" if channels == 1 else "webp"
 
 
-def write_sheets(images: np.ndarray, directory: str | Path, prefix: str, fmt: str | None = None,
-                 palette: list[int] | None = None) -> dict[str, list]:
+def write_sheets(images: np.ndarray, directory: str | Path, prefix: str, fmt: str | None = None) -> dict[str, list]:
     """Pack uint8 ``images`` (N, C, H, W) into sheets ``<directory>/<prefix>-NNN.<ext>``.
 
     Returns the columns ``sheet`` (file name relative to ``directory``), ``sheet_col`` and
     ``sheet_row`` for each image, in input order. Writes are atomic (temp name, then rename).
-    ``fmt`` ("png" or "webp") overrides the default by channel count; with a ``palette`` (RGB
-    triples), single-channel values are palette indices and the sheet is a palette PNG.
+    ``fmt`` ("png" or "webp") overrides the default by channel count.
     """
     n, c, h, w = images.shape
     cols = sheet_cols(w)
@@ -52,9 +50,6 @@ def write_sheets(images: np.ndarray, directory: str | Path, prefix: str, fmt: st
         name = f"{prefix}-{first // per_sheet:03d}.{ext}"
         out["sheet"] += [name] * len(chunk)
         picture = Image.fromarray(canvas[:, :, 0] if c == 1 else canvas)
-        if palette is not None:
-            picture = Image.frombytes("P", picture.size, picture.tobytes())  # values are palette indices
-            picture.putpalette(palette)
         tmp = directory / f"{name}.tmp-{os.getpid()}"  # per process: two shards may assemble at once
         if ext == "png":
             picture.save(tmp, format="PNG")  # optimize=True: 1% smaller, 7x slower
@@ -62,32 +57,6 @@ def write_sheets(images: np.ndarray, directory: str | Path, prefix: str, fmt: st
             picture.save(tmp, format="WEBP", lossless=True, method=4)
         os.replace(tmp, directory / name)
     return out
-
-
-HEAT_LEVELS = 4  # levels per sign: a heatmap has 2 * HEAT_LEVELS + 1 colours
-
-
-def heat_palette() -> list[int]:
-    """RGB palette of the heatmap levels: deep blue (lowered most) .. white (unchanged) .. deep red."""
-    palette = []
-    for k in range(2 * HEAT_LEVELS + 1):
-        v = (k - HEAT_LEVELS) / HEAT_LEVELS
-        fade = 1.0 - abs(v)
-        palette += [round(255 * (1.0 if v > 0 else fade)), round(255 * fade), round(255 * (1.0 if v < 0 else fade))]
-    return palette
-
-
-def heatmaps(original: np.ndarray, adversarial: np.ndarray) -> np.ndarray:
-    """Amplified perturbation of each image as palette levels (N, 1, H, W) uint8 in 0..2*HEAT_LEVELS.
-
-    The signed change (mean over channels) is divided by the image's largest |change| and rounded
-    to HEAT_LEVELS steps per sign; HEAT_LEVELS (the middle) means unchanged. Few colours keep the
-    sheets small even for attacks that change every pixel a little.
-    """
-    delta = (adversarial.astype(np.float32) - original.astype(np.float32)).mean(axis=1)
-    peak = np.abs(delta).reshape(len(delta), -1).max(axis=1)
-    v = delta / np.where(peak > 0, peak, 1.0)[:, None, None]
-    return (np.round(v * HEAT_LEVELS) + HEAT_LEVELS).astype(np.uint8)[:, None]
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -49,10 +49,18 @@ def test_tables_follow_the_contract(tiny_run):
     assert np.allclose(hit.loc[linf, "noise_linf"], hit.loc[linf, "linf"], atol=1e-6)
     assert np.allclose(hit.loc[~linf, "noise_l2"], hit.loc[~linf, "l2"], rtol=0.02)  # the same L2
     tiles = pd.read_parquet(out / "tiles.parquet")
-    assert set(tiles["picture"]) == {"adversarial", "heatmap", "noise"}
+    assert set(tiles["picture"]) == {"adversarial"}  # the site draws perturbations from the two pictures
     assert set(tiles["operating_point"]) == {"minimal", "confident"}
     pictured = tiles[tiles["picture"] == "adversarial"].groupby(["attack", "operating_point", "dropout_p"]).size()
     assert set(pictured.to_dict().values()) == {120, 40}
+    emb = pd.read_parquet(out / "embedding.parquet")
+    placed = emb.groupby(["dropout_p", "method", "condition"]).size().to_dict()
+    assert placed == {(p, m, c): 40 if c == "eot_pgd" else 120 for p in (0.2, 0.3) for m in ("pca", "tsne")
+                      for c in ("clean", "fgsm", "lbfgs", "iaa", "eot_pgd")}
+    assert np.isfinite(emb[["x", "y"]].to_numpy()).all()
+    near = pd.read_parquet(out / "neighbours.parquet")
+    assert near.groupby(["dropout_p", "image_id"])["rank"].apply(list).map(lambda r: r == [1, 2, 3, 4, 5]).all()
+    assert (near["image_id"] != near["neighbour_id"]).all() and near.groupby(["dropout_p", "image_id"])["distance"].is_monotonic_increasing.all()
     acts = pd.read_parquet(out / "activations.parquet")
     assert set(acts["layer"]) == {"conv1", "conv2"}
     assert {"clean", "fgsm", "lbfgs", "iaa"} <= set(acts["condition"]) <= {"clean", "fgsm", "lbfgs", "iaa", "eot_pgd"}

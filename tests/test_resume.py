@@ -59,14 +59,14 @@ def test_retraining_one_model_recomputes_only_its_parts(tiny_run, tmp_path):
         model.layers.fc.bias += 0.01  # stands in for retraining this model
     save_checkpoint(model, pipeline.checkpoint_path(cfg, 0.3))
     second = pipeline.compute(cfg, progress=False)
-    of_model = [p for p in plan if p.dropout_p == 0.3]  # its clean, attack and activation parts
-    assert len(of_model) == 1 + 2 * len(cfg.attacks.enabled) + 1
+    of_model = [p for p in plan if p.dropout_p == 0.3]  # its clean, attack, activation and feature parts
+    assert len(of_model) == 2 + 3 * len(cfg.attacks.enabled) + 1
     assert (second.reused, second.computed) == (len(plan) - len(of_model), len(of_model))
     changed = config.from_dict({**cfg.to_dict(), "attacks": {**cfg.to_dict()["attacks"],
                                                               "iaa": {**cfg.to_dict()["attacks"]["iaa"], "d_max": 50.0}}})
     third = pipeline.compute(changed, progress=False)
-    of_iaa = [p for p in plan if p.condition == "iaa"]  # the attack and its activation maps, for both models
-    assert len(of_iaa) == 2 * 2
+    of_iaa = [p for p in plan if p.condition == "iaa"]  # the attack, its activation maps and features, both models
+    assert len(of_iaa) == 2 * 3
     assert (third.reused, third.computed) == (len(plan) - len(of_iaa), len(of_iaa))
     iaa = pd.read_parquet(changed.results_dir / "attacks.parquet").query("attack == 'iaa'")
     assert iaa["perceptual_distance"].max() < 50 + 10 * 0.1 * 1e3  # the new budget was used
