@@ -17,7 +17,7 @@ import altair as alt
 
 from .load import ResultsError, Run, load_run
 from .pages import gather_pages, run_dir
-from .render import STATIC_DIR, environment, script_json
+from .render import STATIC_DIR, environment, packed
 
 VEGA_BUNDLE = "static/vega.js"
 
@@ -60,9 +60,9 @@ def render_files(runs: list[Run]) -> dict[str, bytes]:
     for page in pages:
         html = env.get_template(page.template).render(**page.context, root=page.root, page_path=page.path)
         files[page.path] = html.encode("utf-8")
-    for path, records in data.items():
+    for path, (callback, records) in data.items():
         # Loaded by a <script> tag: fetch() of a local file fails from file://.
-        files[path] = f"window.robustvizImageChunk({script_json(records)});\n".encode("utf-8")
+        files[path] = f"window.{callback}(\"{packed(records)}\");\n".encode("utf-8")
     for path in sorted(STATIC_DIR.rglob("*")):
         if path.is_file():
             files[f"static/{path.relative_to(STATIC_DIR).as_posix()}"] = path.read_bytes()

@@ -77,44 +77,6 @@ def success_points(success_rates: pd.DataFrame, p: float) -> pd.DataFrame:
     return out.round(5).sort_values(["attack", "variant", "class_name"], kind="stable").reset_index(drop=True)
 
 
-EXPLORER_COLUMNS = ["image_id", "dropout_p", "class_name", "pred_name", "correct", "entropy", "mutual_info",
-                    "min_eps", "fooled", "href"]
-
-
-def explorer_points(uncertainty: pd.DataFrame, attacks: pd.DataFrame, class_names: list[str],
-                    attack_names: list[str], search_max: float) -> pd.DataFrame:
-    """One row per (image, dropout rate): clean prediction and uncertainty, FGSM robustness
-    (min_eps; never flipped = search_max; wrong before the attack = 0), the attacks that fooled it,
-    and its view's link. ``correct`` is the clean prediction with dropout off (the attacked model);
-    an image with ``correct`` false was wrong before the attack and not attacked."""
-    clean = uncertainty[uncertainty["condition"] == "clean"]
-    names = pd.Series(class_names)
-    out = pd.DataFrame({
-        "image_id": clean["image_id"].to_numpy(), "dropout_p": clean["dropout_p"].to_numpy(),
-        "class_name": names[clean["label"].to_numpy()].to_numpy(), "pred_name": names[clean["pred"].to_numpy()].to_numpy(),
-        "correct": (clean["pred"] == clean["label"]).to_numpy(),
-        "entropy": clean["entropy"].round(4).to_numpy(), "mutual_info": clean["mutual_info"].round(4).to_numpy(),
-    })
-    minimal = attacks[attacks["operating_point"] == "minimal"].set_index(["image_id", "dropout_p", "attack"])
-    key = [out["image_id"], out["dropout_p"]]
-    fooled = pd.Series([""] * len(out))
-    for attack in attack_names:
-        idx = pd.MultiIndex.from_arrays([*key, [attack] * len(out)])
-        found = minimal.reindex(idx)  # an attack on a subset has no row for the other images
-        hit = found["success"].fillna(False).to_numpy(dtype=bool)
-        fooled = fooled.where(~hit, fooled + " " + attack)
-        if attack == "fgsm":
-            out["min_eps"] = found["min_eps"].fillna(search_max).round(5).to_numpy()
-        if found["clean_correct"].notna().all():
-            out["correct"] = found["clean_correct"].to_numpy(dtype=bool)
-    if "min_eps" not in out:
-        out["min_eps"] = 0.0
-    out.loc[~out["correct"].astype(bool), "min_eps"] = 0.0  # wrong without any perturbation
-    out["fooled"] = fooled.str.strip().to_numpy()
-    out["href"] = [f"image.html#id={i}" for i in out["image_id"]]
-    return out[EXPLORER_COLUMNS].sort_values(["dropout_p", "image_id"], kind="stable").reset_index(drop=True)
-
-
 def variant(attack: str, operating_point: str, eps: float | None, noise_of: str | None = None) -> str:
     """How a detection row's positives are named on the page: "fgsm minimal", "lbfgs confident",
     "fgsm ε=0.1", and "noise ~ fgsm minimal" for a noise control."""

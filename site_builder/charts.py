@@ -218,57 +218,6 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
         ).resolve_scale(color="independent")
 
 
-def explorer_chart(points: pd.DataFrame, class_names: list[str], attack_names: list[str],
-                   dropout_ps: list[float], max_entropy: float) -> alt.VConcatChart:
-    """Every test image as a point (FGSM robustness vs entropy), filtered by widgets for the model,
-    class, prediction, attack outcome and uncertainty; a click opens the image's view."""
-    model = alt.param(name="model", value=dropout_ps[0],
-                      bind=alt.binding_select(options=dropout_ps, labels=[f"p = {p:g}" for p in dropout_ps],
-                                              name="model "))
-    klass = alt.param(name="klass", value="all", bind=alt.binding_select(
-        options=["all", *class_names], name="class "))
-    outcome = alt.param(name="outcome", value="all", bind=alt.binding_select(
-        options=["all", "correct", "wrong"], name="clean prediction "))
-    attack_options = ["any outcome", *[f"fooled by {a}" for a in attack_names], "fooled by every attack",
-                      "fooled by none", "wrong before the attack"]
-    fooled = alt.param(name="fooled", value="any outcome", bind=alt.binding_select(options=attack_options,
-                                                                                   name="attacks "))
-    min_entropy = alt.param(name="min_entropy", value=0.0, bind=alt.binding_range(
-        min=0.0, max=round(max_entropy, 3), step=0.01, name="entropy at least "))
-    every = " && ".join(f"indexof(split(datum.fooled, ' '), '{a}') >= 0" for a in attack_names) or "false"
-    condition = (
-        "datum.dropout_p == model && (klass == 'all' || datum.class_name == klass)"
-        " && (outcome == 'all' || (outcome == 'correct') == datum.correct)"
-        " && datum.entropy >= min_entropy"
-        " && (fooled == 'any outcome'"
-        " || (fooled == 'fooled by none' && datum.fooled == '' && datum.correct)"
-        " || (fooled == 'wrong before the attack' && !datum.correct)"
-        f" || (fooled == 'fooled by every attack' && {every})"
-        " || (indexof(fooled, 'fooled by ') == 0 && indexof(split(datum.fooled, ' '), slice(fooled, 10)) >= 0))"
-    )
-    base = alt.Chart(points).transform_filter(condition)
-    scatter = base.mark_point(filled=True, size=36, opacity=0.7, cursor="pointer").encode(
-        x=alt.X("min_eps:Q", title="FGSM robustness: smallest flipping ε"),
-        y=alt.Y("entropy:Q", title="entropy of the clean image (nats)"),
-        color=_class_color(class_names),
-        shape=alt.Shape("correct:N", title="clean prediction (dropout off)", scale=alt.Scale(domain=[True, False],
-                                                                                range=["circle", "cross"]),
-                        legend=alt.Legend(labelExpr="datum.value ? 'correct' : 'wrong before the attack'")),
-        href="href:N",
-        tooltip=[alt.Tooltip("image_id:Q", title="image"), alt.Tooltip("class_name:N", title="class"),
-                 alt.Tooltip("pred_name:N", title="predicted"), alt.Tooltip("min_eps:Q", format=".4f"),
-                 alt.Tooltip("entropy:Q", format=".3f"), alt.Tooltip("fooled:N", title="fooled by")],
-    ).add_params(model, klass, outcome, fooled, min_entropy).properties(
-        title="Every test image (click one to open its view)", width=640, height=360, name="explorer")
-    counts = base.mark_bar().encode(
-        x=alt.X("class_name:N", title="class", sort=class_names),
-        y=alt.Y("count():Q", title="images shown"),
-        color=_class_color(class_names),
-        tooltip=["class_name:N", alt.Tooltip("count():Q", title="images")],
-    ).properties(title="Images shown per class", width=640, height=120)
-    return alt.vconcat(scatter, counts)
-
-
 def image_probs_chart(class_names: list[str], conditions: list[str]) -> alt.Chart:
     """Class probabilities (MC mean) of one image before and after each attack; the page fills the
     named dataset ``probs`` with rows (condition, class_name, prob)."""

@@ -1,5 +1,6 @@
 """The per-image view's data: one compact record per test image, split into script files that the
-view loads with a <script> tag (fetch() of a local file fails from file://)."""
+view loads with a <script> tag (fetch() of a local file fails from file://), each packed
+(render.packed)."""
 from __future__ import annotations
 
 from typing import Any
@@ -28,7 +29,8 @@ def image_records(run: Run) -> list[dict[str, Any]]:
     Per model (in dropout order): conditions as lists of CONDITION_FIELDS in ``run.conditions`` order
     ("pass_histogram" counts the MC passes in PASS_BINS equal bins of the true-class probability; noise
     controls carry no probabilities or histogram), attacks as lists of ATTACK_FIELDS in
-    ``run.attack_points`` order, activation-map tiles as lists of ACTIVATION_FIELDS; null where the
+    ``run.attack_points`` order, activation-map tiles as lists of ACTIVATION_FIELDS, ``neighbours`` as
+    [image id, distance] of the nearest clean test images in feature space (nearest first); null where the
     image has none (not attacked by an attack run on a subset; no noise control for a failure).
     Lists instead of objects keep the data files small (the full MNIST test set must fit a free host).
     """
@@ -43,6 +45,9 @@ def image_records(run: Run) -> list[dict[str, Any]]:
         acts.setdefault((int(m.image_id), float(m.dropout_p)), []).append(
             [m.layer, m.condition, int(m.maps), f"tiles/{m.sheet}", int(m.sheet_col), int(m.sheet_row),
              int(m.tile_width), int(m.tile_height)])
+    near: dict[tuple[int, float], list] = {}
+    for n in run.neighbours.sort_values(["image_id", "dropout_p", "rank"]).itertuples():
+        near.setdefault((int(n.image_id), float(n.dropout_p)), []).append([int(n.neighbour_id), _num(n.distance, 3)])
     records = []
     for position, row in enumerate(run.images.itertuples()):
         image_id = int(row.image_id)
@@ -69,7 +74,8 @@ def image_records(run: Run) -> list[dict[str, Any]]:
                                 int(r.flat_pixels_changed), int(r.iterations), _num(r.min_eps, 5), _num(r.c, 5),
                                 _num(r.noise_l2, 4), _num(r.noise_linf, 4),
                                 None if r.noise_pred != r.noise_pred else int(r.noise_pred)])
-            models.append({"conditions": cond, "attacks": results, "activations": acts.get((image_id, p), [])})
+            models.append({"conditions": cond, "attacks": results, "activations": acts.get((image_id, p), []),
+                           "neighbours": near.get((image_id, p), [])})
         records.append({"image_id": image_id, "class_name": row.class_name, "pos": position, "models": models})
     return records
 

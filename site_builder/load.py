@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-SUPPORTED_SCHEMA = 4
+SUPPORTED_SCHEMA = 5
 TABLES = ("images", "uncertainty", "metrics", "calibration", "attacks", "tiles", "activations", "attack_summary",
-          "robustness", "success_rates", "detection", "roc", "risk_coverage")
+          "robustness", "success_rates", "detection", "roc", "risk_coverage", "embedding", "neighbours")
 
 
 POINTS = ("minimal", "confident")  # the operating points with tiles and a per-image view
@@ -49,6 +49,8 @@ class Run:
     detection: pd.DataFrame
     roc: pd.DataFrame
     risk_coverage: pd.DataFrame
+    embedding: pd.DataFrame
+    neighbours: pd.DataFrame
 
     @property
     def name(self) -> str:

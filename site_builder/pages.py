@@ -12,12 +12,12 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from . import chart_data, charts, image_data, tiles
+from . import chart_data, charts, explorer_data, image_data, tiles
 from .load import Run
 from .render import chart_json
 
 GALLERY_SIZE = 12  # most uncertain images shown per dropout rate
-GOOD_BAD_PER_CLASS = 2  # most robust and most vulnerable images shown per class
+GOOD_BAD_PER_CLASS = 8  # most robust and most vulnerable images shown per class (one row each)
 
 
 @dataclass(frozen=True)
@@ -261,29 +261,24 @@ def detection_page(run: Run) -> Page:
 
 
 def good_bad_page(run: Run) -> Page:
-    """Per model and class, the most robust and the most vulnerable images (FGSM's smallest
-    flipping epsilon; never flipped = most robust) with original, adversarials and heatmaps."""
-    pictures = tiles.picture_tiles(run)
-    limits = budgets(run)
+    """Per model, one row per class: its most robust ("good") and most vulnerable ("bad") clean-correct
+    test images by FGSM's smallest flipping epsilon (never flipped = most robust), as thumbnails."""
     images = run.images.set_index("image_id")
-    minimal = run.attacks[run.attacks["operating_point"] == "minimal"].set_index(["image_id", "dropout_p", "attack"])
     names = run.class_names
+    thumb = thumb_size(int(run.manifest["tiles"]["tile_width"]))
 
-    def card(r: Any, p: float, side: str) -> dict[str, Any]:
+    def card(r: Any, side: str) -> dict[str, Any]:
         image_id = int(r.image_id)
-        attacks = []
-        for attack in run.attack_names:
-            if (image_id, p, attack) not in minimal.index:  # an attack run on a subset of the images
-                continue
-            a = minimal.loc[(image_id, p, attack)]
-            attacks.append({"attack": attack, "success": bool(a["success"]), "adv_name": names[int(a["adv_pred"])],
-                            "budget": limits[attack],
-                            "adversarial": pictures[(image_id, p, attack, "minimal", "adversarial")],
-                            "heatmap": pictures[(image_id, p, attack, "minimal", "heatmap")]})
-        return {"image_id": image_id, "side": side, "original": tiles.image_tile(run, images.loc[image_id]),
-                "min_eps": None if r.min_eps != r.min_eps else float(r.min_eps), "attacks": attacks,
+        flipped = r.min_eps == r.min_eps
+        return {"image_id": image_id, "side": side, "tile": tiles.image_tile(run, images.loc[image_id]),
+                "zoom": thumb / int(run.manifest["tiles"]["tile_width"]),
+                "label": f"ε = {r.min_eps:.3f}" if flipped else "never",
+                "title": f"#{image_id}: FGSM flips it at ε = {r.min_eps:.4f}" if flipped else
+                         f"#{image_id}: FGSM never flipped it up to ε = {r.search_max:g} (true class at "
+                         f"{r.adv_prob:.3f} there)",
                 "href": f"image.html#id={image_id}"}
 
+    search_max = float(run.manifest["attacks"]["resolved"]["fgsm"]["search_max"])
     sections = []
     for p in run.dropout_ps:
         fg = run.attacks[(run.attacks["dropout_p"] == p) & (run.attacks["attack"] == "fgsm")
@@ -294,7 +289,7 @@ def good_bad_page(run: Run) -> Page:
         # flip, and among those a higher true-class probability at search_max (adv_prob) is more robust.
         fg = fg[fg["clean_correct"]]
         fg = fg.assign(label=fg["image_id"].map(images["label"]), score=fg["min_eps"].fillna(float("inf")),
-                       margin=fg["adv_prob"].where(fg["min_eps"].isna(), 0.0))
+                       margin=fg["adv_prob"].where(fg["min_eps"].isna(), 0.0), search_max=search_max)
         classes = []
         for label, name in enumerate(names):
             rows = fg[fg["label"] == label]
@@ -302,22 +297,28 @@ def good_bad_page(run: Run) -> Page:
                 continue
             robust = rows.sort_values(["score", "margin", "image_id"], ascending=[False, False, True], kind="stable")
             fragile = rows.sort_values(["score", "image_id"], kind="stable")
-            classes.append({"class_name": name, "wrong_before": int(wrong[label]),
-                            "cards": [card(r, p, "robust") for r in robust.head(GOOD_BAD_PER_CLASS).itertuples()] +
-                                     [card(r, p, "vulnerable") for r in fragile.head(GOOD_BAD_PER_CLASS).itertuples()]})
+            k = min(GOOD_BAD_PER_CLASS, len(rows) // 2)  # no image on both sides
+            classes.append({"class_name": name, "wrong_before": int(wrong[label]), "attacked": len(rows),
+                            "robust": [card(r, "robust") for r in robust.head(k).itertuples()],
+                            "vulnerable": [card(r, "vulnerable") for r in fragile.head(k).itertuples()]})
         sections.append({"dropout_p": p, "anchor": f"p{p:g}", "classes": classes})
     return Page(f"{run_dir(run)}/good-bad.html", "good_bad.html", {
         "title": f"{run.name}: good & bad images", "run": run_summary(run), "sections": sections,
-        "attack_names": run.attack_names})
+        "per_class": GOOD_BAD_PER_CLASS, "search_max": search_max})
+
+
+def thumb_size(width: int) -> int:
+    """Thumbnail width in the grids: twice a small image (28-px digits: 56 px), at most 64 px."""
+    return int(min(2 * width, 64))
 
 
 def explorer_page(run: Run) -> Page:
-    search_max = float(run.manifest["attacks"]["resolved"]["fgsm"]["search_max"]) if run.attack_names else 0.0
-    points = chart_data.explorer_points(run.uncertainty, run.attacks, run.class_names, run.attack_names, search_max)
-    max_entropy = float(run.uncertainty["entropy"].max()) if len(run.uncertainty) else 1.0
-    spec = charts.explorer_chart(points, run.class_names, run.attack_names, run.dropout_ps, max_entropy)
+    """The grid of every test image and the feature map; their data is data/explorer.js."""
+    layout = tiles.layout(run)
+    index = {"sheets": layout["original"], "cols": layout["cols"], "per_sheet": layout["per_sheet"],
+             "width": layout["width"], "height": layout["height"], "thumb": thumb_size(layout["width"])}
     return Page(f"{run_dir(run)}/explorer.html", "explorer.html", {
-        "title": f"{run.name}: explorer", "run": run_summary(run), "spec": chart_json(spec),
+        "title": f"{run.name}: explorer", "run": run_summary(run), "index": index, "attacks": run.attack_names,
         "images": int(run.images["image_id"].nunique())})
 
 
@@ -325,10 +326,10 @@ def image_page(run: Run, chunks: list[dict[str, Any]]) -> Page:
     """The per-image view: one page, the image chosen by its URL's #id=N, its data from ``chunks``."""
     conditions = run.conditions
     adversarial = [c for c in conditions if not c.startswith("noise-")]  # those with class probabilities
-    ids = run.images["image_id"].sort_values().tolist()
+    ids = run.images["image_id"].tolist()  # images-table order: an id's position is its tile's
     return Page(f"{run_dir(run)}/image.html", "image.html", {
         "title": f"{run.name}: image", "run": run_summary(run),
-        "index": {"chunks": chunks, "ids": ids, "conditions": conditions, "attacks": run.attack_names,
+        "index": {"chunks": chunks, "ids": ids, "labels": run.images["label"].astype(int).tolist(), "conditions": conditions, "attacks": run.attack_names,
                   "attack_points": run.attack_points, "kappa": run.manifest["attacks"]["resolved"]["kappa"],
                   "noise_norms": run.manifest["attacks"]["noise"],
                   "budgets": budgets(run),
@@ -341,7 +342,8 @@ def image_page(run: Run, chunks: list[dict[str, Any]]) -> Page:
 
 
 def gather_pages(runs: list[Run]) -> tuple[list[Page], dict[str, Any]]:
-    """Every page of the site in a stable order, and the per-image data files (path -> records)."""
+    """Every page of the site in a stable order, and its data files (path -> (callback, records)):
+    the per-image view's chunks and the explorer's data."""
     pages = [Page("index.html", "index.html", {"title": "robustviz", "runs": [run_summary(r) for r in runs]})]
     data: dict[str, Any] = {}
     for run in runs:
@@ -351,6 +353,7 @@ def gather_pages(runs: list[Run]) -> tuple[list[Page], dict[str, Any]]:
         if "fgsm" in run.attack_names:
             pages.append(good_bad_page(run))
         chunks, files = image_data.image_chunks(run, run_dir(run))
-        data.update(files)
+        data.update({path: ("robustvizImageChunk", records) for path, records in files.items()})
+        data[f"{run_dir(run)}/data/explorer.js"] = ("robustvizExplorerData", explorer_data.explorer_data(run))
         pages.append(image_page(run, chunks))
     return pages, data

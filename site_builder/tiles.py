@@ -22,16 +22,9 @@ def tile(sheet: str, sheet_col: int, sheet_row: int, width: int, height: int) ->
 
 
 def image_tile(run: Run, row: Any) -> dict[str, Any]:
-    """The tile of a row of the images or tiles table (an original, adversarial or heatmap)."""
+    """The tile of a row of the images or tiles table (an original or an adversarial)."""
     size = run.manifest["tiles"]
     return tile(row["sheet"], row["sheet_col"], row["sheet_row"], size["tile_width"], size["tile_height"])
-
-
-def picture_tiles(run: Run) -> dict[tuple[int, float, str, str, str], dict[str, Any]]:
-    """(image_id, dropout_p, attack, operating_point, picture) -> tile, for every adversarial, heatmap
-    and noise control."""
-    return {(int(r["image_id"]), float(r["dropout_p"]), r["attack"], r["operating_point"], r["picture"]):
-            image_tile(run, r) for r in run.tiles.to_dict("records")}
 
 
 def layout(run: Run) -> dict[str, Any]:

@@ -1,9 +1,13 @@
-// The per-image view: one page for every test image, chosen by the link's #id=N. The image's
-// data comes from data/images-NNN.js, loaded by a <script> tag (fetch() fails from file://).
+// The per-image view: one page for every test image, chosen by the link's #id=N (the rest of the
+// hash is the explorer's state: previous / next follow its sort and filter). The image's data comes
+// from data/images-NNN.js, loaded by a <script> tag (fetch() fails from file://), packed.
 // Everything from the data is inserted as text, never as markup.
 (function () {
   "use strict";
+  var S = window.robustvizExplorerState;
   var index = JSON.parse(document.getElementById("image-index").textContent);
+  // Large enough to see single pixels: 8x for 28-px digits, 2x for 96-px STL-10 images.
+  var SCALE = Math.max(2, Math.floor(224 / index.tiles.width));
   var probsTemplate = document.getElementById("spec-probs-template").textContent;
   var passHistogramTemplate = document.getElementById("spec-pass-histogram-template").textContent;
   var records = {};
@@ -21,9 +25,36 @@
     return node;
   }
 
-  function tile(t, caption) {
+  function tile(t, caption, scale) {
     var cell = el("span", "cell");
-    cell.appendChild(window.robustvizTile(t, caption));
+    var pic = window.robustvizTile(t, caption);
+    if (scale) { pic.style.zoom = String(scale); pic.classList.add("big"); }
+    cell.appendChild(pic);
+    cell.appendChild(el("span", "caption", caption));
+    return cell;
+  }
+
+  // The perturbation, drawn by the browser from the two pictures: the adversarial over the original
+  // with mix-blend-mode "difference" gives |adversarial - original| per pixel; brightness(1 / L-inf)
+  // stretches the largest change to full scale, and invert() makes unchanged pixels white.
+  // (A canvas cannot read pixels of images opened from file://, and a stored heatmap per image and
+  // attack would double the site.)
+  function perturbation(original, adversarial, linf, caption) {
+    var cell = el("span", "cell");
+    var box = el("span", "perturbation");
+    box.style.width = original.width * SCALE + "px";
+    box.style.height = original.height * SCALE + "px";
+    [original, adversarial].forEach(function (t, k) {
+      var pic = window.robustvizTile(t, "");
+      pic.style.zoom = String(SCALE);
+      if (k === 1) pic.classList.add("difference");
+      pic.removeAttribute("role");
+      box.appendChild(pic);
+    });
+    box.style.filter = linf > 0 ? "brightness(" + (1 / linf).toFixed(4) + ") invert(1)" : "invert(1)";
+    box.setAttribute("role", "img");
+    box.setAttribute("aria-label", caption);
+    cell.appendChild(box);
     cell.appendChild(el("span", "caption", caption));
     return cell;
   }
@@ -85,8 +116,8 @@
   }
 
   function noiseCaption(a) {
-    return "noise, same " + (index.noise_norms[a.attack] === "linf" ? "L∞" : "L2") + " as " +
-      a.attack + " " + a.point + " → " + index.class_names[a.noise_pred];
+    return "Its noise control (a random perturbation of the same " + (index.noise_norms[a.attack] === "linf" ? "L∞" : "L2") +
+      ") is predicted " + index.class_names[a.noise_pred] + " (dropout off).";
   }
 
   function showModel(view, r, m, which) {
@@ -101,10 +132,7 @@
       var a = named("attacks", values);
       a.attack = index.attack_points[k][0];
       a.point = index.attack_points[k][1];
-      var sheets = index.tiles.attacks[which][a.attack][a.point];
-      a.adversarial = at(sheets.adversarial);
-      a.heatmap = at(sheets.heatmap);
-      a.noise = sheets.noise && a.noise_l2 !== null ? at(sheets.noise) : null;
+      a.adversarial = at(index.tiles.attacks[which][a.attack][a.point].adversarial);
       attacks.push(a);
     });
     var conditions = [];
@@ -124,15 +152,26 @@
         "Clean prediction (dropout off): " + before +
         (attacks[0].clean_correct ? " (correct)" : " — wrong before the attack, so not attacked")));
     }
-    var pictures = el("div", "pictures");
     var original = place(index.tiles.original.map(function (s) { return "tiles/" + s; }), r.pos);
-    pictures.appendChild(tile(original, "original (" + r.class_name + ")"));
+    if (!attacks.length) {
+      var alone = el("div", "pictures");
+      alone.appendChild(tile(original, "original (" + r.class_name + ")", SCALE));
+      section.appendChild(alone);
+    }
     attacks.forEach(function (a) {
-      pictures.appendChild(tile(a.adversarial, outcome(a)));
-      pictures.appendChild(tile(a.heatmap, a.attack + " " + a.point + " change"));
-      if (a.noise) pictures.appendChild(tile(a.noise, noiseCaption(a)));
+      // One row per attack and operating point: original, adversarial, perturbation.
+      var row = el("div", "pictures attack-row");
+      row.setAttribute("data-attack", a.attack);
+      row.setAttribute("data-point", a.point);
+      row.appendChild(el("h3", null, a.attack + ", " + a.point + " adversarial"));
+      row.appendChild(tile(original, "original (" + r.class_name + ")", SCALE));
+      row.appendChild(tile(a.adversarial, outcome(a), SCALE));
+      row.appendChild(perturbation(original, a.adversarial, a.linf,
+        a.linf > 0 ? "|change| × " + (1 / a.linf).toFixed(1) + " (black: the largest, L∞ = " + fmt(a.linf, 3) +
+          "; L2 = " + fmt(a.l2, 3) + ", " + a.l0 + " pixels changed)" : "no pixel changed"));
+      if (a.noise_pred !== null) row.appendChild(el("p", "note", noiseCaption(a)));
+      section.appendChild(row);
     });
-    section.appendChild(pictures);
     if (attacks.length) {
       section.appendChild(table(
         ["attack", "operating point", "success", "prediction", "probability", "pixels changed", "L2", "L∞", "D",
@@ -166,6 +205,20 @@
     });
     chart(row, probsTemplate, "probs", probs, "class probabilities before and after each attack");
     chart(row, passHistogramTemplate, "pass_histogram", histogram, "spread of the MC-dropout passes");
+    if (m.neighbours.length) {
+      section.appendChild(el("h3", null, "Nearest test images in feature space (penultimate features, dropout off)"));
+      var near = el("div", "pictures neighbours");
+      m.neighbours.forEach(function (n) {
+        var link = el("a", "neighbour");
+        link.href = "#" + hashFor(n[0]).slice(1);
+        link.setAttribute("data-image-id", String(n[0]));
+        var pos = positionOf(n[0]);
+        link.appendChild(tile(place(index.tiles.original.map(function (s) { return "tiles/" + s; }), pos),
+          "#" + n[0] + " (" + index.class_names[index.labels[pos]] + "), distance " + fmt(n[1], 2), 2));
+        near.appendChild(link);
+      });
+      section.appendChild(near);
+    }
     var maps = m.activations.map(function (values) { return named("activations", values); });
     if (maps.length) {
       section.appendChild(el("h3", null, "Activation maps (after each convolution, ReLU'd, one scale per layer)"));
@@ -183,36 +236,64 @@
     view.appendChild(section);
   }
 
+  var positions = {};
+  index.ids.forEach(function (id, pos) { positions[id] = pos; });
+  function positionOf(id) { return positions[id]; }
+
+  // This page's hash for image ``id``, keeping the explorer's state.
+  function hashFor(id) {
+    return S.format(S.parse(window.location.hash), id);
+  }
+
+  // Previous / next in the explorer's order (its sort and filters, from the hash), and the way back.
+  function navigate(id) {
+    var prev = document.getElementById("image-prev"), next = document.getElementById("image-next");
+    var back = document.getElementById("image-back"), where = document.getElementById("image-where");
+    var state = S.parse(window.location.hash);
+    back.href = "explorer.html" + S.format(state);
+    S.whenData(function (d) {
+      var list = S.select(d, state, false), at = list.indexOf(positionOf(id));
+      var go = function (link, k) {
+        if (k < 0 || k >= list.length) { link.removeAttribute("href"); link.setAttribute("aria-disabled", "true"); return; }
+        link.href = S.format(state, d.ids[list[k]]);
+        link.removeAttribute("aria-disabled");
+      };
+      go(prev, at < 0 ? -1 : at - 1);
+      go(next, at < 0 ? 0 : at + 1);
+      where.textContent = at < 0 ? "(not among the explorer's " + list.length + " selected images; next: its first)"
+        : "image " + (at + 1) + " of the explorer's " + list.length + " (sorted by " + S.SORTS[state.sort] + ")";
+    });
+  }
+
   function show(id) {
     var r = records[id];
     var view = document.getElementById("image-view");
     view.textContent = "";
     document.getElementById("image-title").textContent = "#" + id + " (class " + r.class_name + ")";
     document.title = document.title.split(":")[0] + ": image #" + id;
-    var at = index.ids.indexOf(id);
-    var prev = document.getElementById("image-prev"), next = document.getElementById("image-next");
-    prev.href = "#id=" + index.ids[Math.max(at - 1, 0)];
-    next.href = "#id=" + index.ids[Math.min(at + 1, index.ids.length - 1)];
+    navigate(id);
     r.models.forEach(function (m, which) { showModel(view, r, m, which); });
     status("");
     view.setAttribute("data-image-id", String(id));
   }
 
-  window.robustvizImageChunk = function (chunk) {
-    chunk.forEach(function (r) { records[r.image_id] = r; });
-    if (wanted !== null && records[wanted]) show(wanted);
+  window.robustvizImageChunk = function (text) {
+    window.robustvizUnpack(text).then(function (chunk) {
+      chunk.forEach(function (r) { records[r.image_id] = r; });
+      if (wanted !== null && records[wanted]) show(wanted);
+    }).catch(function (err) { status("Could not read the image's data: " + err); });
   };
 
   function load() {
-    var match = /(?:^#|&)id=(-?\d+)/.exec(window.location.hash);
-    var id = match ? parseInt(match[1], 10) : index.ids[0];
+    var id = S.parse(window.location.hash).id;
+    if (id === null || isNaN(id)) id = index.ids[0];
     wanted = id;
     if (records[id]) {
       show(id);
       return;
     }
     var chunk = index.chunks.filter(function (c) { return id >= c.first && id <= c.last; })[0];
-    if (!chunk || index.ids.indexOf(id) < 0) {
+    if (!chunk || positionOf(id) === undefined) {
       status("No test image has id " + id + ".");
       return;
     }

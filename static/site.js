@@ -9,36 +9,49 @@
     console.error(err);
   }
 
-  // Datasets are stored by columns to keep pages small; Vega wants one object per row.
+  // site_builder/render.py `packed`: base64 of raw-deflated JSON, opened with the browser's own
+  // DecompressionStream (no fetch, no eval: it works from file:// under the CSP). Resolves to the data.
+  function unpack(text) {
+    var raw = atob(text), bytes = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+    return new Response(stream).text().then(JSON.parse);
+  }
+  window.robustvizUnpack = unpack;
+
+  // Datasets are stored packed, by columns, to keep pages small; Vega wants one object per row.
   function expandDatasets(spec) {
     var sets = spec.datasets || {};
-    Object.keys(sets).forEach(function (name) {
-      var columns = sets[name] && sets[name].columns;
-      if (!columns) return;
-      var keys = Object.keys(columns);
-      var count = keys.length ? columns[keys[0]].length : 0;
-      var rows = new Array(count);
-      for (var i = 0; i < count; i++) {
-        var row = {};
-        for (var k = 0; k < keys.length; k++) row[keys[k]] = columns[keys[k]][i];
-        rows[i] = row;
-      }
-      sets[name] = rows;
-    });
-    return spec;
+    var names = Object.keys(sets).filter(function (name) { return sets[name] && sets[name].packed; });
+    return Promise.all(names.map(function (name) {
+      return unpack(sets[name].packed).then(function (columns) { sets[name] = rows(columns); });
+    })).then(function () { return spec; });
+  }
+
+  function rows(columns) {
+    var keys = Object.keys(columns);
+    var count = keys.length ? columns[keys[0]].length : 0;
+    var out = new Array(count);
+    for (var i = 0; i < count; i++) {
+      var row = {};
+      for (var k = 0; k < keys.length; k++) row[keys[k]] = columns[keys[k]][i];
+      out[i] = row;
+    }
+    return out;
   }
 
   // Draw one spec into a .chart element; data-rendered records the outcome ("true" or "error").
   function draw(el, spec) {
-    expandDatasets(spec);
     if (typeof window.vegaEmbed !== "function") {
       fail(el, "static/vega.js did not load");
       return;
     }
-    window.vegaEmbed(el, spec, {
-      ast: true,  // evaluate Vega expressions with the interpreter: no eval, so the CSP can forbid it
-      renderer: "canvas",
-      actions: { export: true, source: false, compiled: false, editor: false }
+    expandDatasets(spec).then(function (spec) {
+      return window.vegaEmbed(el, spec, {
+        ast: true,  // evaluate Vega expressions with the interpreter: no eval, so the CSP can forbid it
+        renderer: "canvas",
+        actions: { export: true, source: false, compiled: false, editor: false }
+      });
     }).then(function (result) {
       // Kept for the browser test and for anyone scripting the page from the console.
       (window.robustvizViews = window.robustvizViews || {})[el.id || el.getAttribute("data-spec")] = result.view;

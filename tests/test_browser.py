@@ -7,9 +7,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from conftest import CHROMIUM, CHROMIUM_FLAGS
+from conftest import CHROMIUM, CHROMIUM_FLAGS, RESULTS_FIXTURE
+from site_builder import explorer_data
+from site_builder.load import load_run
 
 pytestmark = pytest.mark.browser
 
@@ -46,45 +50,6 @@ class Visit:
 
     def rendered(self) -> list[str]:
         return self.page.eval_on_selector_all(".chart", "els => els.map(e => e.getAttribute('data-rendered'))")
-
-    def find_point(self, spec_id: str) -> tuple[float, float, int]:
-        """A point that links to an image: located from Vega's scenegraph, then confirmed by moving the
-        mouse around there until Vega reports that point under it (page coordinates and its id)."""
-        found = self.page.evaluate(POINT_JS, spec_id)
-        assert found, f"no point with a link in {spec_id}"
-        self.page.evaluate("(id) => { window.hit = null; window.robustvizViews[id].addEventListener('mousemove',"
-                           " (e, item) => { if (!window.hit && item && item.datum && item.datum.href)"
-                           " window.hit = [e.clientX, e.clientY, item.datum.image_id]; }); return 1; }", spec_id)
-        box = self.page.eval_on_selector(
-            f"[data-spec='{spec_id}'] canvas",
-            "c => { c.scrollIntoView(); const r = c.getBoundingClientRect(); return [r.x, r.y]; }")
-        for dy in range(-4, 16, 2):
-            for dx in range(-4, 16, 2):
-                self.page.mouse.move(box[0] + found[0] + dx, box[1] + found[1] + dy)
-                hit = self.page.evaluate("() => window.hit")
-                if hit:
-                    return hit[0], hit[1], int(hit[2])
-        raise AssertionError(f"no point found under the mouse in {spec_id} near {found}")
-
-
-# The first mark item whose datum links to an image: canvas coordinates (group offsets added) and its id.
-POINT_JS = """(specId) => {
-  const view = window.robustvizViews[specId];
-  const [ox, oy] = view.origin();
-  let found = null;
-  const walk = (mark, x, y) => {
-    for (const item of mark.items || []) {
-      if (!found && item.datum && item.datum.href && mark.marktype === 'symbol') {
-        found = [x + item.x, y + item.y, item.datum.image_id];
-      }
-      if (mark.marktype === 'group') {
-        for (const child of item.items || []) walk(child, x + (item.x || 0), y + (item.y || 0));
-      }
-    }
-  };
-  walk(view.scenegraph().root, ox, oy);
-  return found;
-}"""
 
 
 LEGEND_SYMBOL_JS = """([specId, value]) => {
@@ -166,24 +131,166 @@ def test_brushing_and_class_picking_select_in_the_linked_charts(browser, fixture
     visit.page.close()
 
 
-def test_a_click_on_an_explorer_point_opens_that_images_view(browser, fixture_site):
-    visit = Visit(browser, (fixture_site / "runs" / "tiny" / "explorer.html").as_uri())
-    x, y, image_id = visit.find_point("spec-explorer")
-    visit.page.mouse.click(x, y)
-    visit.page.wait_for_url(f"**/image.html#id={image_id}", timeout=10_000)
+def grid_ids(visit: Visit) -> list[int]:
+    """Image ids of the grid's drawn cells, in grid order."""
+    return visit.page.evaluate("() => [...document.querySelectorAll('#grid a.thumb')]"
+                               ".sort((a, b) => Number(a.id.slice(5)) - Number(b.id.slice(5)))"
+                               ".map(a => Number(a.getAttribute('data-image-id')))")
+
+
+def wait_count(visit: Visit, count: int) -> None:
+    visit.page.wait_for_function(f"() => document.getElementById('grid').getAttribute('data-count') === '{count}'",
+                                 timeout=10_000)
+
+
+def open_explorer(browser, site: Path, hash_: str = "") -> Visit:
+    visit = Visit(browser, (site / "runs" / "tiny" / "explorer.html").as_uri() + hash_)
+    visit.page.wait_for_function("() => document.getElementById('grid').getAttribute('data-rendered') === 'true'",
+                                 timeout=30_000)
+    return visit
+
+
+def test_explorer_grid_shows_every_image_and_filters_sorts_and_keeps_its_state(browser, fixture_site):
+    run = load_run(RESULTS_FIXTURE)
+    visit = open_explorer(browser, fixture_site)
+    n = len(run.images)
+    assert visit.page.get_attribute("#grid", "data-count") == str(n)
+    shown = grid_ids(visit)
+    assert len(shown) == n and set(shown) == set(run.images["image_id"])  # 40 images: all drawn
+    pictures = visit.page.eval_on_selector_all("#grid a.thumb .tile", "els => els.map(e => e.style.backgroundImage)")
+    for url in {t.split('"')[1] for t in pictures}:
+        assert (fixture_site / "runs" / "tiny" / url).is_file(), url
+    # Default order: FGSM's smallest flipping epsilon, ascending, images without one last.
+    fgsm = run.attacks[(run.attacks["attack"] == "fgsm") & (run.attacks["operating_point"] == "minimal")
+                       & (run.attacks["dropout_p"] == 0.2)].set_index("image_id")
+    eps = fgsm["min_eps"].where(fgsm["success"])
+    assert shown[0] == eps.idxmin()
+    assert all(eps[i] != eps[i] for i in shown[eps.notna().sum():])
+    # A filter narrows the grid to exactly the images it names, and lands in the URL.
+    label_of = run.images.set_index("image_id")["label"]
+    visit.page.select_option("select[name='class']", "3")
+    wait_count(visit, int((run.images["label"] == 3).sum()))
+    assert "class=3" in visit.page.url
+    assert {label_of[i] for i in grid_ids(visit)} == {3}
+    # Sort by entropy, descending: the most uncertain image of class 3 (model p = 0.2) first.
+    visit.page.select_option("select[name='sort']", "entropy")
+    visit.page.select_option("select[name='dir']", "desc")
+    visit.page.wait_for_function("() => location.hash.includes('dir=desc')")
+    clean = run.uncertainty[(run.uncertainty["condition"] == "clean") & (run.uncertainty["dropout_p"] == 0.2)]
+    clean = clean[clean["label"] == 3].sort_values(["entropy", "image_id"], ascending=[False, False])
+    assert grid_ids(visit) == clean["image_id"].tolist()
+    # Back restores the previous view; the state travels with the address.
+    visit.page.go_back()
+    visit.page.wait_for_function("() => !location.hash.includes('dir=desc')")
+    assert visit.page.input_value("select[name='dir']") == "asc"
+    assert visit.page.input_value("select[name='sort']") == "entropy"
+    # Keyboard: the arrow moves to the second image, Enter opens its view with prev / next in this order.
+    order = grid_ids(visit)
+    visit.page.focus("#grid")
+    visit.page.keyboard.press("ArrowRight")
+    visit.page.keyboard.press("Enter")
+    visit.page.wait_for_url(f"**/image.html#id={order[1]}*", timeout=10_000)
+    visit.page.wait_for_function(f"() => document.getElementById('image-view').getAttribute('data-image-id') === '{order[1]}'",
+                                 timeout=10_000)
+    visit.page.wait_for_function("() => document.getElementById('image-prev').href.includes('id=')")
+    assert f"id={order[0]}&" in visit.page.get_attribute("#image-prev", "href")
+    assert f"id={order[2]}&" in visit.page.get_attribute("#image-next", "href")
+    assert "class=3" in visit.page.get_attribute("#image-back", "href")
+    assert not visit.errors and not [m for m in visit.console if m[0] in ("error", "warning")]
+    assert not [u for u in visit.requests if not u.startswith(("file://", "data:", "blob:"))]
+    visit.page.close()
+
+
+def test_a_brush_on_the_feature_map_filters_the_grid_to_the_images_inside(browser, fixture_site):
+    run = load_run(RESULTS_FIXTURE)
+    data = explorer_data.explorer_data(run)
+    visit = open_explorer(browser, fixture_site)
+    box = visit.page.eval_on_selector("#feature-map", "c => { c.scrollIntoView(); const r = c.getBoundingClientRect();"
+                                                      " return [r.x, r.y, r.width, r.height]; }")
+    x0, y0 = box[0] + box[2] * 0.05, box[1] + box[3] * 0.05
+    visit.page.mouse.move(x0, y0)
+    visit.page.mouse.down()
+    visit.page.mouse.move(x0 + box[2] * 0.5, y0 + box[3] * 0.9, steps=6)
+    visit.page.mouse.up()
+    visit.page.wait_for_function("() => location.hash.includes('brush=')")
+    brush = [float(v) for v in visit.page.evaluate("() => new URLSearchParams(location.hash.slice(1)).get('brush')").split(",")]
+    clean = data["models"][0]["maps"]["tsne"]["clean"]
+    inside = {data["ids"][i] for i, (x, y) in enumerate(zip(clean["x"], clean["y"]))
+              if min(brush[0], brush[2]) <= x <= max(brush[0], brush[2]) and min(brush[1], brush[3]) <= y <= max(brush[1], brush[3])}
+    assert 0 < len(inside) < len(data["ids"])
+    wait_count(visit, len(inside))
+    assert set(grid_ids(visit)) == inside
+    # Hovering an image draws its moves to each attack's adversarial in the map.
+    visit.page.hover(f"#grid a.thumb[data-image-id='{sorted(inside)[0]}']")
+    assert "fgsm" in visit.page.inner_text("#map-moves")
+    # A click on the map clears the brush.
+    visit.page.mouse.click(x0, y0)
+    wait_count(visit, len(data["ids"]))
+    assert not visit.errors and not [m for m in visit.console if m[0] in ("error", "warning")]
+    visit.page.close()
+
+
+def test_the_image_view_shows_large_pictures_a_row_per_attack_and_the_nearest_images(browser, fixture_site):
+    run = load_run(RESULTS_FIXTURE)
+    image_id = int(run.images["image_id"].iloc[1])
+    visit = Visit(browser, (fixture_site / "runs" / "tiny" / "image.html").as_uri() + f"#id={image_id}")
     visit.page.wait_for_function(f"() => document.getElementById('image-view').getAttribute('data-image-id') === '{image_id}'",
                                  timeout=10_000)
     visit.wait_for_charts()
     states = visit.rendered()
     assert len(states) == 2 * 2 and all(s == "true" for s in states)  # probabilities + passes, two models
     assert f"#{image_id}" in visit.page.inner_text("#image-title")
+    rows = visit.page.eval_on_selector_all(".attack-row", "els => els.map(e => e.dataset.attack + ' ' + e.dataset.point)")
+    attacked = run.attacks[(run.attacks["image_id"] == image_id) & (run.attacks["operating_point"] != "budget")]
+    assert sorted(rows) == sorted(f"{a} {o}" for a, o in zip(attacked["attack"], attacked["operating_point"]))
+    width = visit.page.eval_on_selector(".attack-row .tile.big", "e => e.getBoundingClientRect().width")
+    assert width >= 8 * 28  # pixelated, at least 8x
+    assert visit.page.eval_on_selector(".attack-row .tile.big", "e => getComputedStyle(e).imageRendering") == "pixelated"
+    near = visit.page.eval_on_selector_all(".neighbours a", "els => els.map(e => Number(e.dataset.imageId))")
+    expected = run.neighbours[(run.neighbours["image_id"] == image_id) & (run.neighbours["dropout_p"] == 0.2)]
+    assert near[:5] == expected.sort_values("rank")["neighbour_id"].tolist()
     tiles = visit.page.eval_on_selector_all("#image-view .tile", "els => els.map(e => e.style.backgroundImage)")
-    assert len(tiles) >= 2 * 13  # per model: original; 3 attacks on every image x 2 operating points x (adversarial, heatmap)
-    captions = visit.page.inner_text("#image-view")
-    assert "fgsm minimal" in captions and "fgsm confident" in captions and "noise, same" in captions
     for url in {t.split('"')[1] for t in tiles}:
         assert (fixture_site / "runs" / "tiny" / url).is_file(), url
     assert not visit.errors
+    visit.page.close()
+
+
+def test_the_perturbation_shown_is_the_measured_change(browser, fixture_site):
+    """The browser draws the perturbation from the original and adversarial tiles; on screen each
+    pixel must be 255 - |adversarial - original| / L-inf * 255 (white: unchanged)."""
+    from PIL import Image
+
+    run = load_run(RESULTS_FIXTURE)
+    row = run.attacks[(run.attacks["attack"] == "lbfgs") & (run.attacks["operating_point"] == "minimal")
+                      & run.attacks["success"] & (run.attacks["dropout_p"] == 0.2)].iloc[0]
+    image_id = int(row["image_id"])
+    visit = Visit(browser, (fixture_site / "runs" / "tiny" / "image.html").as_uri() + f"#id={image_id}")
+    visit.page.wait_for_function(f"() => document.getElementById('image-view').getAttribute('data-image-id') === '{image_id}'",
+                                 timeout=10_000)
+    shot = visit.page.locator(".model[data-model='0.2'] .attack-row[data-attack='lbfgs'][data-point='minimal'] .perturbation")
+    tmp = fixture_site.parent / "perturbation.png"
+    shot.screenshot(path=str(tmp))
+    seen = np.asarray(Image.open(tmp).convert("L"), dtype=np.float64)
+    size = run.manifest["tiles"]["tile_width"]
+    scale = seen.shape[1] / size
+    centre = ((np.arange(size) + 0.5) * scale).astype(int)
+    seen = seen[np.ix_(centre, centre)]
+
+    def tile_of(frame: pd.DataFrame, root: Path) -> np.ndarray:
+        t = frame.iloc[0]
+        sheet = np.asarray(Image.open(root / "tiles" / t["sheet"]).convert("L"), dtype=np.float64)
+        return sheet[t["sheet_row"] * size:(t["sheet_row"] + 1) * size, t["sheet_col"] * size:(t["sheet_col"] + 1) * size]
+
+    original = tile_of(run.images[run.images["image_id"] == image_id], RESULTS_FIXTURE)
+    adversarial = tile_of(run.tiles[(run.tiles["image_id"] == image_id) & (run.tiles["attack"] == "lbfgs")
+                                    & (run.tiles["operating_point"] == "minimal") & (run.tiles["dropout_p"] == 0.2)],
+                          RESULTS_FIXTURE)
+    change = np.abs(adversarial - original)
+    assert change.max() / 255 == pytest.approx(row["linf"], abs=1e-6)
+    expected = 255 - np.clip(change / change.max() * 255, 0, 255)
+    assert np.abs(seen - expected).max() <= 4, np.abs(seen - expected).max()
+    visit.page.close()
 
 
 def test_image_view_reports_an_unknown_id(browser, fixture_site):

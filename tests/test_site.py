@@ -14,7 +14,7 @@ import pytest
 
 from compute import tables
 from conftest import RESULTS_FIXTURE, ROOT
-from site_builder import chart_data, charts, pages
+from site_builder import chart_data, charts, explorer_data, pages
 from site_builder.build import build_site, render_files
 from site_builder.load import ResultsError, load_run
 from site_builder.render import script_json
@@ -182,21 +182,33 @@ def test_attack_dashboard_is_linked(run):
     assert '"datum.success"' in text
 
 
-def test_explorer_filters_and_links_every_image(run):
-    search_max = run.manifest["attacks"]["resolved"]["fgsm"]["search_max"]
-    points = chart_data.explorer_points(run.uncertainty, run.attacks, run.class_names, run.attack_names, search_max)
-    assert len(points) == len(run.images) * len(run.dropout_ps)
-    assert (points["href"] == "image.html#id=" + points["image_id"].astype(str)).all()
-    assert points["min_eps"].between(0, search_max).all()
-    fooled = run.attacks[(run.attacks["operating_point"] == "minimal") & (run.attacks["attack"] == "lbfgs")
-                         & run.attacks["success"]]
-    row = points[(points["image_id"] == fooled["image_id"].iloc[0]) & (points["dropout_p"] == fooled["dropout_p"].iloc[0])]
-    assert "lbfgs" in row["fooled"].iloc[0].split()
-    spec = charts.explorer_chart(points, run.class_names, run.attack_names, run.dropout_ps, 2.3).to_dict()
-    scatter = spec["vconcat"][0]
-    assert scatter["encoding"]["href"]["field"] == "href"
-    bound = {p["name"] for p in spec.get("params", []) + scatter.get("params", []) if "bind" in p}
-    assert bound == {"model", "klass", "outcome", "fooled", "min_entropy"}
+def test_explorer_data_holds_every_image_with_its_outcomes_scores_and_map(run):
+    data = explorer_data.explorer_data(run)
+    n = len(run.images)
+    assert data["ids"] == run.images["image_id"].tolist()  # sprite-sheet order: position = tile
+    assert [m["dropout_p"] for m in data["models"]] == run.dropout_ps
+    for m in data["models"]:
+        p = m["dropout_p"]
+        clean = run.uncertainty[(run.uncertainty["dropout_p"] == p) & (run.uncertainty["condition"] == "clean")]
+        clean = clean.set_index("image_id").loc[data["ids"]]
+        assert m["pred"] == clean["plain_pred"].tolist()  # the dropout-off prediction the attacks start from
+        assert np.allclose(np.array(m["entropy"]) / data["scale"], clean["entropy"], atol=1 / data["scale"])
+        minimal = run.attacks[(run.attacks["dropout_p"] == p) & (run.attacks["operating_point"] == "minimal")]
+        for attack, codes in m["outcomes"].items():
+            rows = minimal[minimal["attack"] == attack].set_index("image_id").reindex(data["ids"])
+            named = {v: k for k, v in data["outcomes"].items()}
+            for code, (correct, success) in zip(codes, zip(rows["clean_correct"], rows["success"])):
+                expected = ("not attacked" if correct != correct else "wrong before" if not correct
+                            else "fooled" if success else "not fooled")
+                assert named[code] == expected
+        eps = [v for v in m["min_eps"] if v is not None]
+        assert len(eps) == int(minimal[(minimal["attack"] == "fgsm")]["success"].sum())
+        assert set(m["maps"]) == {"pca", "tsne"}
+        for method, conditions in m["maps"].items():
+            assert set(conditions) == {"clean", *run.attack_names}
+            xs = [v for c in conditions.values() for v in c["x"] if v is not None]
+            assert min(xs) == 0 and max(xs) == data["grid"]  # one box per map, clean and placed together
+            assert None not in conditions["clean"]["x"] and len(conditions["clean"]["x"]) == n
 
 
 def test_robustness_curve_starts_at_clean_accuracy(run):

@@ -1,0 +1,78 @@
+"""The explorer's data: one compact record of every test image per model, shared by the explorer
+(grid and feature map) and the per-image view (whose previous / next follow the explorer's sort and
+filter). Written once per run as ``data/explorer.js``, loaded by a <script> tag (fetch() of a local
+file fails from file://), packed (render.packed).
+
+Columns are in the images table's order (a tile's position in its sprite sheet is that order).
+Scores are integers in units of SCALE (static/explorer-state.js divides them back); map
+coordinates are integers 0..GRID over the box of each model's map (clean and placed points).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .load import Run
+
+SCALE = 10_000  # scores are stored as round(value * SCALE)
+GRID = 4095  # map coordinates are stored as integers 0..GRID
+
+# Attack outcome codes of the minimal operating point, as the grid marks and filters name them.
+OUTCOMES = {"not attacked": 0, "wrong before": 1, "fooled": 2, "not fooled": 3}
+SCORES = ("entropy", "mutual_info", "max_prob", "min_eps")  # the score columns; null where none
+
+
+def _scaled(values: pd.Series) -> list[int | None]:
+    return [None if v != v else int(round(float(v) * SCALE)) for v in values]
+
+
+def _coordinates(frames: dict[str, pd.DataFrame], order: pd.Index) -> dict[str, dict[str, list[int | None]]]:
+    """condition -> {"x": [...], "y": [...]} in image order, scaled together to 0..GRID (null: not placed)."""
+    both = pd.concat(frames.values())
+    lo = np.array([both["x"].min(), both["y"].min()])
+    span = np.array([both["x"].max(), both["y"].max()]) - lo
+    span = np.where(span > 0, span, 1.0)
+    out = {}
+    for condition, rows in frames.items():
+        at = rows.set_index("image_id").reindex(order)
+        out[condition] = {
+            axis: [None if v != v else int(round((float(v) - lo[k]) / span[k] * GRID)) for v in at[axis]]
+            for k, axis in enumerate(("x", "y"))}
+    return out
+
+
+def explorer_data(run: Run) -> dict[str, Any]:
+    """Every test image, per model: clean prediction (dropout off), MC-dropout entropy and mutual
+    information, max softmax probability (dropout off), FGSM's smallest flipping epsilon (null: never
+    flipped within its search, or wrong before the attack), each attack's outcome at the minimal
+    point (OUTCOMES), and the feature maps (per method, the clean images and each attack's minimal
+    adversarials)."""
+    order = pd.Index(run.images["image_id"].to_numpy())
+    unc = run.uncertainty[run.uncertainty["condition"] == "clean"]
+    minimal = run.attacks[run.attacks["operating_point"] == "minimal"]
+    models = []
+    for p in run.dropout_ps:
+        clean = unc[unc["dropout_p"] == p].set_index("image_id").reindex(order)
+        model: dict[str, Any] = {
+            "dropout_p": p, "accuracy": run.model(p)["accuracy"],
+            "pred": clean["plain_pred"].astype(int).tolist(),
+            "entropy": _scaled(clean["entropy"]), "mutual_info": _scaled(clean["mutual_info"]),
+            "max_prob": _scaled(clean["max_prob"]), "min_eps": [None] * len(order), "outcomes": {}}
+        for attack in run.attack_names:
+            rows = minimal[(minimal["dropout_p"] == p) & (minimal["attack"] == attack)].set_index("image_id").reindex(order)
+            code = np.where(rows["clean_correct"].isna(), OUTCOMES["not attacked"],
+                            np.where(~rows["clean_correct"].fillna(True).astype(bool), OUTCOMES["wrong before"],
+                                     np.where(rows["success"].fillna(False).astype(bool), OUTCOMES["fooled"],
+                                              OUTCOMES["not fooled"])))
+            model["outcomes"][attack] = code.astype(int).tolist()
+            if attack == "fgsm":
+                model["min_eps"] = _scaled(rows["min_eps"].where(rows["success"].fillna(False).astype(bool)))
+        emb = run.embedding[run.embedding["dropout_p"] == p]
+        model["maps"] = {method: _coordinates({c: f for c, f in emb[emb["method"] == method].groupby("condition")}, order)
+                         for method in sorted(emb["method"].unique())}
+        models.append(model)
+    return {"ids": order.tolist(), "labels": run.images["label"].astype(int).tolist(),
+            "class_names": run.class_names, "attacks": run.attack_names, "outcomes": OUTCOMES,
+            "scale": SCALE, "grid": GRID, "models": models}
