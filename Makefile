@@ -32,7 +32,7 @@ bench: install
 	test -f build/results/mnist-sample/manifest.json || $(BIN)/robustviz demo --quiet
 	$(BIN)/python bench/speed.py --results build/results/mnist-sample
 	$(BIN)/python bench/mc_masks.py
-	$(BIN)/python bench/site_size.py --results build/results/mnist-sample --copies 10
+	$(BIN)/python bench/explorer.py build/site
 
 clean:
 	rm -rf build

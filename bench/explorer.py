@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("site", type=Path, nargs="?", default=Path("build/full-mnist/site"))
     parser.add_argument("--tries", type=int, default=5)
     args = parser.parse_args()
-    runs = sorted((args.site / "runs").iterdir())
+    runs = sorted((args.site.resolve() / "runs").iterdir())
     if not runs:
         raise SystemExit(f"{args.site} holds no run; build a site first")
     run = runs[0]

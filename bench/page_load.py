@@ -18,6 +18,9 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from site_builder.render import unpacked  # noqa: E402
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run"]
 ALL_DRAWN = "() => [...document.querySelectorAll('.chart')].every(e => e.hasAttribute('data-rendered'))"
@@ -33,9 +36,9 @@ def main() -> None:
     pages = sorted(args.site.glob("runs/*/*.html")) + [args.site / "index.html"]
     if not pages[0].is_file():
         sys.exit(f"no pages under {args.site}; build a site first")
-    if args.image_id is None:  # the first image of the first data chunk
+    if args.image_id is None:  # the first image of the first data chunk (packed: site_builder/render.py)
         chunk = next(args.site.glob("runs/*/data/images-000.js")).read_text()
-        args.image_id = int(re.search(r'"image_id":(\d+)', chunk).group(1))
+        args.image_id = int(unpacked(re.search(r'"([A-Za-z0-9+/=]+)"', chunk).group(1))[0]["image_id"])
     print(f"site: {args.site.resolve()}; per-image view of image {args.image_id}")
     print("| page | HTML | load event, s | every chart drawn, s | charts |\n| --- | ---: | ---: | ---: | ---: |")
     with sync_playwright() as p:

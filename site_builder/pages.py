@@ -295,12 +295,14 @@ def good_bad_page(run: Run) -> Page:
             rows = fg[fg["label"] == label]
             if rows.empty:
                 continue
-            robust = rows.sort_values(["score", "margin", "image_id"], ascending=[False, False, True], kind="stable")
-            fragile = rows.sort_values(["score", "image_id"], kind="stable")
-            k = min(GOOD_BAD_PER_CLASS, len(rows) // 2)  # no image on both sides
+            k = min(GOOD_BAD_PER_CLASS, len(rows) // 2)
+            robust = rows.sort_values(["score", "margin", "image_id"], ascending=[False, False, True],
+                                      kind="stable").head(k)
+            rest = rows[~rows["image_id"].isin(robust["image_id"])]  # ties must not put an image on both sides
+            fragile = rest.sort_values(["score", "image_id"], kind="stable").head(k)
             classes.append({"class_name": name, "wrong_before": int(wrong[label]), "attacked": len(rows),
-                            "robust": [card(r, "robust") for r in robust.head(k).itertuples()],
-                            "vulnerable": [card(r, "vulnerable") for r in fragile.head(k).itertuples()]})
+                            "robust": [card(r, "robust") for r in robust.itertuples()],
+                            "vulnerable": [card(r, "vulnerable") for r in fragile.itertuples()]})
         sections.append({"dropout_p": p, "anchor": f"p{p:g}", "classes": classes})
     return Page(f"{run_dir(run)}/good-bad.html", "good_bad.html", {
         "title": f"{run.name}: good & bad images", "run": run_summary(run), "sections": sections,

@@ -144,6 +144,7 @@
     });
     var section = el("section", "model");
     section.setAttribute("data-model", String(p));
+    section.id = "p" + p;
     section.appendChild(el("h2", null, "Model with dropout p = " + p));
     if (attacks.length) {
       // Wrong before the attack: not attacked; every attack's row then holds the clean prediction.
@@ -272,6 +273,17 @@
     document.getElementById("image-title").textContent = "#" + id + " (class " + r.class_name + ")";
     document.title = document.title.split(":")[0] + ": image #" + id;
     navigate(id);
+    var toc = el("nav", "toc");
+    index.dropout_ps.forEach(function (p) {
+      var link = el("a", null, "model with dropout p = " + p);
+      link.addEventListener("click", function (e) {  // the hash holds the image and the explorer's state
+        e.preventDefault();
+        document.getElementById("p" + p).scrollIntoView();
+      });
+      link.href = "#";
+      toc.appendChild(link);
+    });
+    view.appendChild(toc);
     r.models.forEach(function (m, which) { showModel(view, r, m, which); });
     status("");
     view.setAttribute("data-image-id", String(id));

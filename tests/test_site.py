@@ -345,3 +345,23 @@ def test_every_detection_figure_says_what_to_take_from_it(run):
     assert f"{mean:.2f} for the max-probability baseline" in said["auroc"]
     clean = risk[(risk["variant"] == "clean") & (risk["score"] == "entropy")]["aurc"].iloc[0]
     assert f"{clean:.3f} on clean images" in said["risk"]
+
+
+def test_good_and_bad_is_one_row_per_class_robust_left_vulnerable_right(run):
+    page = pages.good_bad_page(run)
+    for section in page.context["sections"]:
+        p = section["dropout_p"]
+        fg = run.attacks[(run.attacks["dropout_p"] == p) & (run.attacks["attack"] == "fgsm")
+                         & (run.attacks["operating_point"] == "minimal")].set_index("image_id")
+        label_of = run.images.set_index("image_id")["class_name"]
+        assert [c["class_name"] for c in section["classes"]] == run.class_names
+        for c in section["classes"]:
+            robust = [card["image_id"] for card in c["robust"]]
+            fragile = [card["image_id"] for card in c["vulnerable"]]
+            assert 0 < len(robust) == len(fragile) <= pages.GOOD_BAD_PER_CLASS
+            assert not set(robust) & set(fragile)
+            assert {label_of[i] for i in robust + fragile} == {c["class_name"]}
+            assert fg.loc[robust + fragile, "clean_correct"].all()  # wrong before the attack: not ranked
+            eps = fg["min_eps"].fillna(float("inf"))
+            assert eps[robust].min() >= eps[fragile].max()
+            assert list(eps[fragile]) == sorted(eps[fragile])
