@@ -182,7 +182,8 @@
     var a = el("a", "thumb");
     a.href = href(i);
     a.id = "cell-" + at;
-    a.setAttribute("role", "gridcell");
+    a.setAttribute("role", "option");
+    a.setAttribute("aria-selected", at === active ? "true" : "false");
     a.setAttribute("data-image-id", String(d.ids[i]));
     a.setAttribute("aria-label", describe(m, i));
     a.title = describe(m, i);
@@ -227,7 +228,10 @@
     var top = Math.floor(active / cols) * CELL_H;
     if (top < grid.scrollTop) grid.scrollTop = top;
     else if (top + CELL_H > grid.scrollTop + grid.clientHeight) grid.scrollTop = top + CELL_H - grid.clientHeight;
-    Object.keys(drawn).forEach(function (k) { drawn[k].classList.toggle("active", Number(k) === active); });
+    Object.keys(drawn).forEach(function (k) {
+      drawn[k].classList.toggle("active", Number(k) === active);
+      drawn[k].setAttribute("aria-selected", Number(k) === active ? "true" : "false");
+    });
     drawGrid(false);
     drawMap(list[active]);
   }
