@@ -141,6 +141,8 @@ def write_table(rows: dict[str, list[Any]] | pd.DataFrame, name: str, directory:
     returns its sha256."""
     schema = SCHEMAS[name]
     if isinstance(rows, pd.DataFrame):
+        if rows.empty:  # a statistic with no rows (a run without attacks) may not even have its columns
+            rows = rows.reindex(columns=schema.names)
         table = pa.Table.from_pandas(rows[schema.names], preserve_index=False)
     else:
         table = pa.table({k: rows[k] for k in schema.names})

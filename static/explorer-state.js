@@ -64,6 +64,12 @@
     return "#" + q.toString();
   }
 
+  // What a state means for this run: without FGSM there is no smallest flipping epsilon to sort by.
+  function settle(d, s) {
+    if (s.sort === "min_eps" && d.attacks.indexOf("fgsm") < 0) s.sort = "id";
+    return s;
+  }
+
   // The model a state picks: its dropout p, or the first model.
   function model(d, s) {
     for (var m = 0; m < d.models.length; m++) if (String(d.models[m].dropout_p) === String(s.p)) return d.models[m];
@@ -117,7 +123,7 @@
   }
 
   window.robustvizExplorerState = {
-    whenData: whenData, parse: parse, format: format, model: model, select: select, value: value,
+    whenData: whenData, parse: parse, settle: settle, format: format, model: model, select: select, value: value,
     SORTS: SORTS, RANGES: RANGES, DEFAULTS: DEFAULTS
   };
 })();

@@ -72,7 +72,8 @@
     control("Model", "p", d.models.map(function (m) {
       return [String(m.dropout_p), "dropout p = " + m.dropout_p + " (accuracy " + (100 * m.accuracy).toFixed(1) + "%)"];
     }));
-    control("Sort by", "sort", Object.keys(S.SORTS).map(function (k) { return [k, S.SORTS[k]]; }));
+    control("Sort by", "sort", Object.keys(S.SORTS).filter(function (k) { return k !== "min_eps" || d.attacks.indexOf("fgsm") >= 0; })
+      .map(function (k) { return [k, S.SORTS[k]]; }));
     control("Order", "dir", [["asc", "ascending"], ["desc", "descending"]]);
     control("Class", "class", classes);
     control("Prediction", "pred", classes);
@@ -80,7 +81,7 @@
     d.attacks.forEach(function (a) {
       control(a + " outcome", "outcome-" + a, [["", "any"]].concat(Object.keys(d.outcomes).map(function (o) { return [o, o]; })));
     });
-    S.RANGES.forEach(function (r) { range(S.SORTS[r], r); });
+    S.RANGES.forEach(function (r) { if (r !== "min_eps" || d.attacks.indexOf("fgsm") >= 0) range(S.SORTS[r], r); });
     var reset = el("button", null, "Clear filters");
     reset.type = "button";
     reset.addEventListener("click", function () {
@@ -109,7 +110,10 @@
 
   function readControls() {
     var s = { filters: {}, ranges: {}, brush: state.brush };
-    var get = function (name) { return document.querySelector("[name='" + name + "']").value; };
+    var get = function (name) {  // "" for a control this run does not have
+      var e = document.querySelector("[name='" + name + "']");
+      return e ? e.value : "";
+    };
     s.p = get("p");
     s.sort = get("sort");
     s.dir = get("dir");
@@ -126,7 +130,10 @@
   }
 
   function writeControls() {
-    var set = function (name, v) { document.querySelector("[name='" + name + "']").value = v; };
+    var set = function (name, v) {
+      var e = document.querySelector("[name='" + name + "']");
+      if (e) e.value = v;
+    };
     set("p", String(S.model(d, state).dropout_p));
     set("sort", state.sort);
     set("dir", state.dir);
@@ -375,7 +382,7 @@
   // ---- the page --------------------------------------------------------------------------------
   function apply() {
     var t0 = performance.now();
-    state = S.parse(window.location.hash);
+    state = S.settle(d, S.parse(window.location.hash));
     var m = S.model(d, state);
     if (!m.maps[state.map]) state.map = Object.keys(m.maps)[0] || state.map;
     writeControls();

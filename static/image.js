@@ -253,6 +253,7 @@
     var state = S.parse(window.location.hash);
     back.href = "explorer.html" + S.format(state);
     S.whenData(function (d) {
+      S.settle(d, state);
       var list = S.select(d, state, false), at = list.indexOf(positionOf(id));
       var go = function (link, k) {
         if (k < 0 || k >= list.length) { link.removeAttribute("href"); link.setAttribute("aria-disabled", "true"); return; }

@@ -10,7 +10,8 @@ import pytest
 from compute import cli, pipeline
 from compute.models import file_sha256, load_checkpoint
 from compute.tables import SCHEMAS
-from conftest import tiny_config
+from conftest import copy_models, tiny_config
+from site_builder.build import build_site
 
 
 def test_tables_follow_the_contract(tiny_run):
@@ -184,3 +185,15 @@ def test_sprite_sheets_are_lossless_in_grey_and_colour(tmp_path):
         for i, (col, row) in enumerate(zip(where["sheet_col"], where["sheet_row"])):
             tile = sheet[row * size:(row + 1) * size, col * size:(col + 1) * size].transpose(2, 0, 1)
             assert np.array_equal(tile, pictures[i]), (channels, i)  # the exact 8-bit image comes back
+
+
+def test_a_run_without_attacks_computes_and_builds(tiny_run, tmp_path):
+    values = tiny_run.to_dict()
+    cfg = copy_models(tiny_run, tmp_path, {**values, "attacks": {**values["attacks"], "enabled": []}})
+    pipeline.compute(cfg, progress=False)
+    assert pd.read_parquet(cfg.results_dir / "attack_summary.parquet").empty
+    assert set(pd.read_parquet(cfg.results_dir / "embedding.parquet")["condition"]) == {"clean"}
+    report = build_site([cfg.results_dir], cfg.site_dir)
+    run_pages = {p.name for p in (cfg.site_dir / "runs" / "tiny").glob("*.html")}
+    assert run_pages == {"uncertainty.html", "provenance.html", "explorer.html", "image.html"}
+    assert report.pages == 5
