@@ -211,17 +211,18 @@ def _feature_maps(shards: list[Stored]) -> dict[str, dict[int, np.ndarray]]:
 
 
 def embedding_tables(loaded: Loaded, ids: np.ndarray, cfg: dict[str, Any]) -> dict[str, pd.DataFrame]:
-    """Per model, the feature maps (clean images fitted, each attack's minimal adversarials placed)
+    """Per model, the feature maps (clean images fitted, each attack's minimal and confident adversarials placed)
     and each clean image's nearest clean neighbours in feature space."""
     run = loaded.plan.run
     rows: dict[str, list] = {name: [] for name in tables.SCHEMAS["embedding"].names}
     near: dict[str, list] = {name: [] for name in tables.SCHEMAS["neighbours"].names}
     for p in (m["dropout_p"] for m in run["models"]):
         found = {}
-        for c in ["clean", *run["attacks"]["enabled"]]:
-            stored = loaded.shards("features", p, c)
-            found[c] = (np.concatenate([s.arrays["image_ids"] for s in stored]),
-                        np.concatenate([s.arrays["features"] for s in stored]).astype(np.float32))
+        for unit in ["clean", *run["attacks"]["enabled"]]:
+            stored = loaded.shards("features", p, unit)
+            for c in sorted({k.split("-", 1)[1] for k in stored[0].arrays if k.startswith("image_ids-")}):
+                found[c] = (np.concatenate([s.arrays[f"image_ids-{c}"] for s in stored]),
+                            np.concatenate([s.arrays[f"features-{c}"] for s in stored]).astype(np.float32))
         clean_ids, clean = found.pop("clean")
         maps = embedding.project(clean, {c: x for c, (_, x) in found.items()}, cfg["pca_components"],
                                  cfg["perplexity"], run["config"]["seed"], cfg["threads"])

@@ -6,7 +6,7 @@ clean test images only:
 - ``pca``: exact PCA (full SVD) to 2 components;
 - ``tsne``: t-SNE (openTSNE, exact nearest neighbours) of the features' first ``pca_components``
   principal components.
-Each attack's minimal adversarial is then placed in the same maps without refitting: PCA's linear
+Each attack's minimal and confident adversarials are then placed in the same maps without refitting: PCA's linear
 projection, and openTSNE's ``transform``, which optimises every new point on its own against the
 fitted map (so no adversarial moves another). ``neighbours`` are each clean image's nearest other
 clean images in the full feature space (Euclidean).

@@ -10,7 +10,8 @@ A ``Part`` says what one piece of work reads and where it writes. Units:
   attack); it reads the ranking part (FGSM's ``min_eps`` picks the images) and, for an attack, the
   part holding the adversarials;
 - ``features``: penultimate features (compute/embedding.py) of the shard's clean images or, for an
-  attack, of its minimal adversarials (read from ``source``), for the feature maps built at assembly.
+  attack, of its minimal and confident adversarials (read from ``source``), for the feature maps built
+  at assembly.
 Each part is keyed by the sha256 of what it depends on (the shard's data, the model's weights, the
 config it uses, the schema version), so a re-run reuses every part whose inputs did not change. A
 part is written into a temporary directory and renamed into place: it exists whole or not at all.

@@ -243,7 +243,8 @@ def make_plan(cfg: RunConfig, test: datasets.Dataset, models: dict[float, Classi
                     activations=to_plain(cfg.activations), **common),
                     ranking=ranking.path if ranking else None,
                     source=images_part.path if condition != "clean" else None)
-                add(k, p, "features", condition, parts.key(unit="features", condition=images_part.key, **common),
+                add(k, p, "features", condition, parts.key(
+                    unit="features", condition=images_part.key, points=list(attacks.TILED_POINTS), **common),
                     source=images_part.path if condition != "clean" else None)
     return tuple(plan)
 
@@ -337,30 +338,35 @@ def compute_activations(part: Part, job: Job) -> dict[str, Any]:
 
 
 def compute_features(part: Part, job: Job) -> dict[str, Any]:
-    """Penultimate features (float16) of the shard's clean images, or of an attack's minimal
-    adversarials (8-bit, as tiled; an attack on a subset has fewer), with their image ids."""
+    """Penultimate features (float16) of the shard's clean images, or of an attack's minimal and
+    confident adversarials (8-bit, as tiled; an attack on a subset has fewer), with their image ids:
+    arrays ``image_ids-<condition>`` and ``features-<condition>`` per condition."""
     t = time.perf_counter()
     if part.source is None:
-        ids = np.asarray(job.image_ids, dtype=np.int64)
-        pixels = job.test.images[job.positions].numpy()
+        sets = {"clean": (np.asarray(job.image_ids, dtype=np.int64), job.test.images[job.positions].numpy())}
     else:
         stored = parts.read_part(job.cfg.results_dir / part.source).arrays
-        ids = stored["image_ids"][stored[f"rows-{part.condition}"]]
-        pixels = stored[f"images-{part.condition}"]
+        sets = {}
+        for point in attacks.TILED_POINTS:
+            name = tables.condition_name(part.condition, point)
+            sets[name] = (stored["image_ids"][stored[f"rows-{name}"]], stored[f"images-{name}"])
     # Batches are runs of test positions cut at multiples of the MC batch size, which shards respect:
     # every image meets the same batch mates in any sharding, so the floats agree to the last bit.
     where = dict(zip(job.image_ids, job.positions.tolist()))
-    group = np.asarray([where[int(i)] // job.cfg.uncertainty.batch_size for i in ids], dtype=np.int64)
-    model, found = job.models[part.dropout_p], []
-    for g in np.unique(group):
-        chosen = np.flatnonzero(group == g)
-        x = torch.from_numpy(pixels[chosen]).to(job.device).float().div_(255.0)
-        found.append((chosen, embedding.features(model, x)))
-    values = np.zeros((len(ids), found[0][1].shape[1] if found else 0), dtype=np.float32)
-    for chosen, f in found:
-        values[chosen] = f
-    return {"arrays": {"image_ids": ids, "features": values.astype(np.float16)},
-            "seconds": {"features": time.perf_counter() - t}}
+    model, arrays = job.models[part.dropout_p], {}
+    for name, (ids, pixels) in sets.items():
+        group = np.asarray([where[int(i)] // job.cfg.uncertainty.batch_size for i in ids], dtype=np.int64)
+        found = []
+        for g in np.unique(group):
+            chosen = np.flatnonzero(group == g)
+            x = torch.from_numpy(pixels[chosen]).to(job.device).float().div_(255.0)
+            found.append((chosen, embedding.features(model, x)))
+        values = np.zeros((len(ids), found[0][1].shape[1] if found else 0), dtype=np.float32)
+        for chosen, f in found:
+            values[chosen] = f
+        arrays[f"image_ids-{name}"] = np.asarray(ids, dtype=np.int64)
+        arrays[f"features-{name}"] = values.astype(np.float16)
+    return {"arrays": arrays, "seconds": {"features": time.perf_counter() - t}}
 
 
 # unit -> function computing a part's tables ("rows"), arrays and timings ("seconds").

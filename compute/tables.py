@@ -59,8 +59,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("sheet_row", i64),
     ]),
     # The feature map (compute/embedding.py): per model, method ("pca" or "tsne", fitted on the clean
-    # images) and condition ("clean" or an attack's minimal adversarial, placed without refitting), the
-    # 2-D position of each image's penultimate features.
+    # images) and condition ("clean", or an attack's minimal "fgsm" or confident "fgsm-confident"
+    # adversarial, placed without refitting), the 2-D position of each image's penultimate features.
     "embedding": pa.schema([
         ("image_id", i64), ("dropout_p", f64), ("condition", pa.string()), ("method", pa.string()),
         ("x", f64), ("y", f64),

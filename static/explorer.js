@@ -287,8 +287,8 @@
       item.appendChild(document.createTextNode(it[1]));
       box.appendChild(item);
     });
-    var n = el("span", "key", "grey: filtered out; N = " + d.ids.length + " clean test images, each attack's minimal " +
-               "adversarials placed without refitting");
+    var n = el("span", "key", "grey: filtered out; N = " + d.ids.length + " clean test images (the map is fitted on " +
+               "them; adversarials are placed without refitting)");
     box.appendChild(n);
   }
 
@@ -331,19 +331,28 @@
     if (x0 === null) return;
     moves.appendChild(document.createTextNode("#" + d.ids[selected] + ": "));
     d.attacks.forEach(function (a, k) {
-      var to = maps[a];
-      if (!to || to.x[selected] === null) return;
-      ctx.strokeStyle = ctx.fillStyle = ATTACK_COLOURS[k % ATTACK_COLOURS.length];
-      ctx.lineWidth = 2;
-      ctx.beginPath();
-      ctx.moveTo(toPx(x0), SIZE - toPx(y0));
-      ctx.lineTo(toPx(to.x[selected]), SIZE - toPx(to.y[selected]));
-      ctx.stroke();
-      ctx.beginPath();
-      ctx.arc(toPx(to.x[selected]), SIZE - toPx(to.y[selected]), 4, 0, 2 * Math.PI);
-      ctx.fill();
+      // Solid line and dot: the minimal adversarial; dashed line and ring: the confident one.
+      var colour = ATTACK_COLOURS[k % ATTACK_COLOURS.length], placed = false;
+      [[maps[a], []], [maps[a + "-confident"], [5, 4]]].forEach(function (pair) {
+        var to = pair[0];
+        if (!to || to.x[selected] === null) return;
+        var x = toPx(to.x[selected]), y = SIZE - toPx(to.y[selected]);
+        ctx.strokeStyle = ctx.fillStyle = colour;
+        ctx.lineWidth = 2;
+        ctx.setLineDash(pair[1]);
+        ctx.beginPath();
+        ctx.moveTo(toPx(x0), SIZE - toPx(y0));
+        ctx.lineTo(x, y);
+        ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.beginPath();
+        ctx.arc(x, y, 4, 0, 2 * Math.PI);
+        if (pair[1].length) ctx.stroke(); else ctx.fill();
+        placed = true;
+      });
+      if (!placed) return;
       var key = el("span", "key", a + " (" + outcomeName(m.outcomes[a][selected]) + ")");
-      key.style.color = ctx.fillStyle;
+      key.style.color = colour;
       moves.appendChild(key);
     });
     ctx.lineWidth = 1;

@@ -56,8 +56,9 @@ def test_tables_follow_the_contract(tiny_run):
     assert set(pictured.to_dict().values()) == {120, 40}
     emb = pd.read_parquet(out / "embedding.parquet")
     placed = emb.groupby(["dropout_p", "method", "condition"]).size().to_dict()
-    assert placed == {(p, m, c): 40 if c == "eot_pgd" else 120 for p in (0.2, 0.3) for m in ("pca", "tsne")
-                      for c in ("clean", "fgsm", "lbfgs", "iaa", "eot_pgd")}
+    assert placed == {(p, m, c + point): 40 if c == "eot_pgd" else 120 for p in (0.2, 0.3) for m in ("pca", "tsne")
+                      for c in ("clean", "fgsm", "lbfgs", "iaa", "eot_pgd")
+                      for point in ([""] if c == "clean" else ["", "-confident"])}
     assert np.isfinite(emb[["x", "y"]].to_numpy()).all()
     near = pd.read_parquet(out / "neighbours.parquet")
     assert near.groupby(["dropout_p", "image_id"])["rank"].apply(list).map(lambda r: r == [1, 2, 3, 4, 5]).all()
