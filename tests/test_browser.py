@@ -201,6 +201,24 @@ def test_explorer_grid_shows_every_image_and_filters_sorts_and_keeps_its_state(b
     visit.page.close()
 
 
+def test_explorer_score_ranges_and_models_follow_the_tables(browser, fixture_site):
+    run = load_run(RESULTS_FIXTURE)
+    visit = open_explorer(browser, fixture_site, "#p=0.3&sort=mutual_info&dir=desc")
+    clean = run.uncertainty[(run.uncertainty["condition"] == "clean") & (run.uncertainty["dropout_p"] == 0.3)]
+    mi = clean.set_index("image_id")["mutual_info"].round(4)
+    assert visit.page.input_value("select[name='p']") == "0.3"
+    assert grid_ids(visit) == sorted(mi.index, key=lambda i: (-mi[i], -i))
+    threshold = round(float(clean["entropy"].median()), 2)
+    visit.page.fill("input[name='entropy-lo']", str(threshold))
+    visit.page.dispatch_event("input[name='entropy-lo']", "change")
+    above = clean[clean["entropy"].round(4) >= threshold]["image_id"]
+    wait_count(visit, len(above))
+    assert set(grid_ids(visit)) == set(above)
+    assert f"entropy={threshold}.." in visit.page.url
+    assert not visit.errors
+    visit.page.close()
+
+
 def test_a_brush_on_the_feature_map_filters_the_grid_to_the_images_inside(browser, fixture_site):
     run = load_run(RESULTS_FIXTURE)
     data = explorer_data.explorer_data(run)
