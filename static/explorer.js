@@ -385,8 +385,26 @@
     var b = dragging;
     dragging = null;
     var tiny = Math.abs(b[2] - b[0]) < d.grid / 200 && Math.abs(b[3] - b[1]) < d.grid / 200;
-    setState(Object.assign({}, state, { brush: tiny ? null : b }));  // a click clears the brush
+    if (!tiny) { setState(Object.assign({}, state, { brush: b })); return; }
+    // A click selects the shown image under it (its cell becomes the active one), or clears the brush.
+    var hit = nearest(b[0], b[1]);
+    if (hit === null) { setState(Object.assign({}, state, { brush: null })); return; }
+    var at = list.indexOf(hit);
+    if (at >= 0) moveTo(at); else drawMap(hit);
   });
+
+  // The image of the grid's list whose clean point lies within 6 px of (x, y), in map units; or null.
+  function nearest(x, y) {
+    var map = S.model(d, state).maps[state.map], best = null, limit = 6 / (SIZE - 2 * PAD) * d.grid;
+    if (!map) return null;
+    list.forEach(function (i) {
+      var cx = map.clean.x[i], cy = map.clean.y[i];
+      if (cx === null) return;
+      var dist = Math.sqrt((cx - x) * (cx - x) + (cy - y) * (cy - y));
+      if (dist <= limit) { limit = dist; best = i; }
+    });
+    return best;
+  }
 
   // ---- the page --------------------------------------------------------------------------------
   function apply() {

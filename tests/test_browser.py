@@ -143,6 +143,12 @@ def wait_count(visit: Visit, count: int) -> None:
                                  timeout=10_000)
 
 
+def map_box(visit: Visit) -> list[float]:
+    """The feature map's canvas, scrolled into view: [x, y, width, height] in page pixels."""
+    return visit.page.eval_on_selector("#feature-map", "c => { c.scrollIntoView(); const r = c.getBoundingClientRect();"
+                                                       " return [r.x, r.y, r.width, r.height]; }")
+
+
 def open_explorer(browser, site: Path, hash_: str = "") -> Visit:
     visit = Visit(browser, (site / "runs" / "tiny" / "explorer.html").as_uri() + hash_)
     visit.page.wait_for_function("() => document.getElementById('grid').getAttribute('data-rendered') === 'true'",
@@ -223,8 +229,7 @@ def test_a_brush_on_the_feature_map_filters_the_grid_to_the_images_inside(browse
     run = load_run(RESULTS_FIXTURE)
     data = explorer_data.explorer_data(run)
     visit = open_explorer(browser, fixture_site)
-    box = visit.page.eval_on_selector("#feature-map", "c => { c.scrollIntoView(); const r = c.getBoundingClientRect();"
-                                                      " return [r.x, r.y, r.width, r.height]; }")
+    box = map_box(visit)
     x0, y0 = box[0] + box[2] * 0.05, box[1] + box[3] * 0.05
     visit.page.mouse.move(x0, y0)
     visit.page.mouse.down()
@@ -241,9 +246,21 @@ def test_a_brush_on_the_feature_map_filters_the_grid_to_the_images_inside(browse
     # Hovering an image draws its moves to each attack's adversarial in the map.
     visit.page.hover(f"#grid a.thumb[data-image-id='{sorted(inside)[0]}']")
     assert "fgsm" in visit.page.inner_text("#map-moves")
-    # A click on the map clears the brush.
-    visit.page.mouse.click(x0, y0)
+    # A click on an empty spot (the map's margin) clears the brush.
+    box = map_box(visit)
+    visit.page.mouse.click(box[0] + 2, box[1] + 2)
     wait_count(visit, len(data["ids"]))
+    # A click on a point selects its image: the grid's active cell, and its moves drawn on the map.
+    size, pad = 440, 8
+    px = [(pad + x / data["grid"] * (size - 2 * pad), size - pad - y / data["grid"] * (size - 2 * pad))
+          for x, y in zip(clean["x"], clean["y"])]
+    alone = max(range(len(px)), key=lambda i: min(np.hypot(px[i][0] - q[0], px[i][1] - q[1])
+                                                  for j, q in enumerate(px) if j != i))
+    box = map_box(visit)
+    visit.page.mouse.click(box[0] + px[alone][0] * box[2] / size, box[1] + px[alone][1] * box[3] / size)
+    picked = data["ids"][alone]
+    visit.page.wait_for_function(f"() => document.getElementById('map-moves').textContent.startsWith('#{picked}:')")
+    assert visit.page.get_attribute("#grid a.thumb.active", "data-image-id") == str(picked)
     assert not visit.errors and not [m for m in visit.console if m[0] in ("error", "warning")]
     visit.page.close()
 
