@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import activations, assemble, attacks, datasets, embedding, parts, tables, tiles
+from . import activations, assemble, attacks, datasets, embedding, parts, tables
 from .config import AttacksConfig, ConfigError, RunConfig, to_plain
 from .metrics import image_measures
 from .models import CheckpointError, Classifier, file_sha256, load_checkpoint, save_checkpoint

@@ -21,7 +21,6 @@ GRID = 4095  # map coordinates are stored as integers 0..GRID
 
 # Attack outcome codes of the minimal operating point, as the grid marks and filters name them.
 OUTCOMES = {"not attacked": 0, "wrong before": 1, "fooled": 2, "not fooled": 3}
-SCORES = ("entropy", "mutual_info", "max_prob", "min_eps")  # the score columns; null where none
 
 
 def _scaled(values: pd.Series) -> list[int | None]:

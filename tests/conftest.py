@@ -84,8 +84,6 @@ def part_dirs(results: Path) -> list[Path]:
 
 def to_toml(values: dict, prefix: str = "") -> str:
     """A minimal TOML writer for config dicts (strings, numbers, booleans, lists, nested tables)."""
-    import json
-
     scalars, tables = [], []
     for key, value in values.items():
         if isinstance(value, dict):

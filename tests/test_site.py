@@ -204,7 +204,7 @@ def test_explorer_data_holds_every_image_with_its_outcomes_scores_and_map(run):
         eps = [v for v in m["min_eps"] if v is not None]
         assert len(eps) == int(minimal[(minimal["attack"] == "fgsm")]["success"].sum())
         assert set(m["maps"]) == {"pca", "tsne"}
-        for method, conditions in m["maps"].items():
+        for conditions in m["maps"].values():
             assert set(conditions) == {"clean", *run.attack_names, *[f"{a}-confident" for a in run.attack_names]}
             xs = [v for c in conditions.values() for v in c["x"] if v is not None]
             assert min(xs) == 0 and max(xs) == data["grid"]  # one box per map, clean and placed together
