@@ -210,7 +210,7 @@ def _feature_maps(shards: list[Stored]) -> dict[str, dict[int, np.ndarray]]:
     return out
 
 
-def embedding_tables(loaded: Loaded, ids: np.ndarray, cfg: dict[str, Any]) -> dict[str, pd.DataFrame]:
+def embedding_tables(loaded: Loaded, cfg: dict[str, Any]) -> dict[str, pd.DataFrame]:
     """Per model, the feature maps (clean images fitted, each attack's minimal and confident adversarials placed)
     and each clean image's nearest clean neighbours in feature space."""
     run = loaded.plan.run
@@ -218,11 +218,12 @@ def embedding_tables(loaded: Loaded, ids: np.ndarray, cfg: dict[str, Any]) -> di
     near: dict[str, list] = {name: [] for name in tables.SCHEMAS["neighbours"].names}
     for p in (m["dropout_p"] for m in run["models"]):
         found = {}
-        for unit in ["clean", *run["attacks"]["enabled"]]:
+        sets = [("clean", "clean")] + [(a, tables.condition_name(a, point)) for a in run["attacks"]["enabled"]
+                                       for point in TILED_POINTS]
+        for unit, c in sets:
             stored = loaded.shards("features", p, unit)
-            for c in sorted({k.split("-", 1)[1] for k in stored[0].arrays if k.startswith("image_ids-")}):
-                found[c] = (np.concatenate([s.arrays[f"image_ids-{c}"] for s in stored]),
-                            np.concatenate([s.arrays[f"features-{c}"] for s in stored]).astype(np.float32))
+            found[c] = (np.concatenate([s.arrays[f"image_ids-{c}"] for s in stored]),
+                        np.concatenate([s.arrays[f"features-{c}"] for s in stored]).astype(np.float32))
         clean_ids, clean = found.pop("clean")
         maps = embedding.project(clean, {c: x for c, (_, x) in found.items()}, cfg["pca_components"],
                                  cfg["perplexity"], run["config"]["seed"], cfg["threads"])
@@ -277,7 +278,7 @@ def assemble(results: Path) -> dict[str, Any]:
     placed = write_tiles(results / TILES_DIR, loaded, originals, ids, labels, att, class_names)
     tiles_seconds = time.perf_counter() - t
     t = time.perf_counter()
-    maps = embedding_tables(loaded, ids, run["config"]["embedding"])
+    maps = embedding_tables(loaded, run["config"]["embedding"])
     embedding_seconds = time.perf_counter() - t
     label_of = pd.Series(labels, index=ids)
     frames = {

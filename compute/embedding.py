@@ -28,6 +28,13 @@ if TYPE_CHECKING:
 METHODS = ("pca", "tsne")
 
 
+def feature_size(model: Classifier) -> int:
+    """D: how many penultimate features the model has (the inputs of its last ``nn.Linear``)."""
+    from torch import nn
+
+    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1].in_features
+
+
 def features(model: Classifier, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """Penultimate features (N, D) float32 of ``images`` (N, C, H, W) in [0, 1], dropout off: the
     input of the model's last ``nn.Linear``."""
@@ -45,7 +52,7 @@ def features(model: Classifier, images: torch.Tensor, batch_size: int = 256) -> 
     finally:
         hook.remove()
     if not seen:
-        return np.zeros((0, last.in_features), dtype=np.float32)
+        return np.zeros((0, feature_size(model)), dtype=np.float32)
     return torch.cat(seen).reshape(len(images), -1).numpy()
 
 
@@ -67,7 +74,7 @@ def project(clean: np.ndarray, placed: dict[str, np.ndarray], pca_components: in
     clean = np.asarray(clean, dtype=np.float64)
     pca2 = PCA(n_components=2, svd_solver="full").fit(clean)
     out = Maps({"pca": pca2.transform(clean)}, {"pca": {c: pca2.transform(np.asarray(x, dtype=np.float64))
-                                                      for c, x in placed.items()}})
+                                                      if len(x) else np.zeros((0, 2)) for c, x in placed.items()}})
     k = int(min(pca_components, clean.shape[1], len(clean)))
     reduce = PCA(n_components=k, svd_solver="full").fit(clean)
     # openTSNE needs perplexity < N / 3; tiny test sets get what they can have.

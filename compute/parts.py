@@ -5,7 +5,7 @@ A ``Part`` says what one piece of work reads and where it writes. Units:
 - ``clean``: MC dropout of the clean images (with the predictions of the model with dropout off);
 - ``attack``: one attack (``condition`` names it): its attacks-table rows, MC dropout of every set of
   images it made (operating points, budgets, noise controls), and the minimal and confident
-  adversarials and their noise controls as uint8;
+  adversarials as uint8;
 - ``activations``: feature maps of the shard's selected images under ``condition`` (clean or an
   attack); it reads the ranking part (FGSM's ``min_eps`` picks the images) and, for an attack, the
   part holding the adversarials;
@@ -13,7 +13,7 @@ A ``Part`` says what one piece of work reads and where it writes. Units:
   attack, of its minimal and confident adversarials (read from ``source``), for the feature maps built
   at assembly.
 Each part is keyed by the sha256 of what it depends on (the shard's data, the model's weights, the
-config it uses, the schema version), so a re-run reuses every part whose inputs did not change. A
+config it uses, the parts' format version), so a re-run reuses every part whose inputs did not change. A
 part is written into a temporary directory and renamed into place: it exists whole or not at all.
 """
 from __future__ import annotations

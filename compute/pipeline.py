@@ -297,12 +297,11 @@ def compute_attack(part: Part, job: Job) -> dict[str, Any]:
         {k: [] for k in tables.SCHEMAS["uncertainty"].names}
     arrays = {"image_ids": np.asarray(ids, dtype=np.int64)}
     for point in attacks.TILED_POINTS:  # the pictures the site tiles (none when the shard has no image to attack)
-        for noise in (False, True):
-            condition = tables.condition_name(part.condition, point, noise=noise)
-            arrays[f"images-{condition}"] = np.zeros((0, *job.test.image_shape), dtype=np.uint8)
-            arrays[f"rows-{condition}"] = np.zeros(0, dtype=np.int64)
+        condition = tables.condition_name(part.condition, point)
+        arrays[f"images-{condition}"] = np.zeros((0, *job.test.image_shape), dtype=np.uint8)
+        arrays[f"rows-{condition}"] = np.zeros(0, dtype=np.int64)
     for c in out.conditions:
-        if c.operating_point in attacks.TILED_POINTS:
+        if c.operating_point in attacks.TILED_POINTS and not c.noise:  # noise controls are not pictured
             arrays[f"images-{c.name}"], arrays[f"rows-{c.name}"] = c.images, c.rows
     return {"rows": {"attacks": out.rows, "uncertainty": rows}, "arrays": arrays,
             "seconds": {name: out.seconds, "mc_dropout": time.perf_counter() - t}}
@@ -361,7 +360,7 @@ def compute_features(part: Part, job: Job) -> dict[str, Any]:
             chosen = np.flatnonzero(group == g)
             x = torch.from_numpy(pixels[chosen]).to(job.device).float().div_(255.0)
             found.append((chosen, embedding.features(model, x)))
-        values = np.zeros((len(ids), found[0][1].shape[1] if found else 0), dtype=np.float32)
+        values = np.zeros((len(ids), embedding.feature_size(model)), dtype=np.float32)
         for chosen, f in found:
             values[chosen] = f
         arrays[f"image_ids-{name}"] = np.asarray(ids, dtype=np.int64)

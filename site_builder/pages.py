@@ -266,6 +266,7 @@ def good_bad_page(run: Run) -> Page:
     images = run.images.set_index("image_id")
     names = run.class_names
     thumb = thumb_size(int(run.manifest["tiles"]["tile_width"]))
+    search_max = float(run.manifest["attacks"]["resolved"]["fgsm"]["search_max"])
 
     def card(r: Any, side: str) -> dict[str, Any]:
         image_id = int(r.image_id)
@@ -274,11 +275,10 @@ def good_bad_page(run: Run) -> Page:
                 "zoom": thumb / int(run.manifest["tiles"]["tile_width"]),
                 "label": f"ε = {r.min_eps:.3f}" if flipped else "never",
                 "title": f"#{image_id}: FGSM flips it at ε = {r.min_eps:.4f}" if flipped else
-                         f"#{image_id}: FGSM never flipped it up to ε = {r.search_max:g} (true class at "
+                         f"#{image_id}: FGSM never flipped it up to ε = {search_max:g} (true class at "
                          f"{r.adv_prob:.3f} there)",
                 "href": f"image.html#id={image_id}"}
 
-    search_max = float(run.manifest["attacks"]["resolved"]["fgsm"]["search_max"])
     sections = []
     for p in run.dropout_ps:
         fg = run.attacks[(run.attacks["dropout_p"] == p) & (run.attacks["attack"] == "fgsm")
@@ -289,7 +289,7 @@ def good_bad_page(run: Run) -> Page:
         # flip, and among those a higher true-class probability at search_max (adv_prob) is more robust.
         fg = fg[fg["clean_correct"]]
         fg = fg.assign(label=fg["image_id"].map(images["label"]), score=fg["min_eps"].fillna(float("inf")),
-                       margin=fg["adv_prob"].where(fg["min_eps"].isna(), 0.0), search_max=search_max)
+                       margin=fg["adv_prob"].where(fg["min_eps"].isna(), 0.0))
         classes = []
         for label, name in enumerate(names):
             rows = fg[fg["label"] == label]

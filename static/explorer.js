@@ -197,13 +197,8 @@
     a.tabIndex = -1;
     a.style.left = (at % cols) * CELL_W + "px";
     a.style.top = Math.floor(at / cols) * CELL_H + "px";
-    var k = i % index.per_sheet;
-    var pic = el("span", "tile");
-    pic.style.width = index.width + "px";
-    pic.style.height = index.height + "px";
+    var pic = window.robustvizTile(window.robustvizPlace(index, index.sheets, i), "test image " + d.ids[i]);
     pic.style.zoom = String(THUMB / index.width);
-    pic.style.backgroundImage = "url('" + encodeURI("tiles/" + index.sheets[Math.floor(i / index.per_sheet)]) + "')";
-    pic.style.backgroundPosition = "-" + (k % index.cols) * index.width + "px -" + Math.floor(k / index.cols) * index.height + "px";
     a.appendChild(pic);
     a.appendChild(marks(m, i));
     if (at === active) a.classList.add("active");

@@ -99,9 +99,7 @@
 
   // Where the image at position pos sits in one of a kind's sheets (all kinds share one layout).
   function place(sheets, pos) {
-    var t = index.tiles, k = pos % t.per_sheet;
-    return { sheet: sheets[Math.floor(pos / t.per_sheet)], width: t.width, height: t.height,
-             sheet_col: k % t.cols, sheet_row: Math.floor(k / t.cols) };
+    return window.robustvizPlace(index.tiles, sheets, pos);
   }
 
   // What an attack did to the image at one operating point, as its picture's caption says it.
@@ -123,16 +121,13 @@
   function showModel(view, r, m, which) {
     var p = index.dropout_ps[which];
     var names = index.class_names;
-    function at(sheets) {
-      return place(sheets.map(function (s) { return "tiles/" + s; }), r.pos);
-    }
     var attacks = [];
     m.attacks.forEach(function (values, k) {
       if (values === null) return;  // not attacked: the attack ran on a subset of the test images
       var a = named("attacks", values);
       a.attack = index.attack_points[k][0];
       a.point = index.attack_points[k][1];
-      a.adversarial = at(index.tiles.attacks[which][a.attack][a.point].adversarial);
+      a.adversarial = place(index.tiles.attacks[which][a.attack][a.point].adversarial, r.pos);
       attacks.push(a);
     });
     var conditions = [];
@@ -153,7 +148,7 @@
         "Clean prediction (dropout off): " + before +
         (attacks[0].clean_correct ? " (correct)" : " — wrong before the attack, so not attacked")));
     }
-    var original = place(index.tiles.original.map(function (s) { return "tiles/" + s; }), r.pos);
+    var original = place(index.tiles.original, r.pos);
     if (!attacks.length) {
       var alone = el("div", "pictures");
       alone.appendChild(tile(original, "original (" + r.class_name + ")", SCALE));
@@ -214,7 +209,7 @@
         link.href = "#" + hashFor(n[0]).slice(1);
         link.setAttribute("data-image-id", String(n[0]));
         var pos = positionOf(n[0]);
-        link.appendChild(tile(place(index.tiles.original.map(function (s) { return "tiles/" + s; }), pos),
+        link.appendChild(tile(place(index.tiles.original, pos),
           "#" + n[0] + " (" + index.class_names[index.labels[pos]] + "), distance " + fmt(n[1], 2), 2));
         near.appendChild(link);
       });

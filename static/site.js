@@ -62,6 +62,15 @@
   }
   window.robustvizDraw = draw;
 
+  // Where the image at position ``pos`` of the images table sits among ``sheets`` (file names) of one
+  // picture kind: every kind shares one layout (site_builder/tiles.py ``layout``: cols, per_sheet,
+  // width, height). Returns a tile for robustvizTile, its sheet relative to the run's folder.
+  window.robustvizPlace = function (layout, sheets, pos) {
+    var k = pos % layout.per_sheet;
+    return { sheet: "tiles/" + sheets[Math.floor(pos / layout.per_sheet)], width: layout.width,
+             height: layout.height, sheet_col: k % layout.cols, sheet_row: Math.floor(k / layout.cols) };
+  };
+
   // A sprite-sheet tile as a picture: the one place in JS that turns (sheet, sheet_col, sheet_row,
   // width, height) into CSS (site_builder/tiles.py does the same for the pages it writes).
   window.robustvizTile = function (t, label) {

@@ -75,3 +75,9 @@ def test_bad_embedding_settings_name_the_section(bad):
 
     with pytest.raises(config.ConfigError, match="embedding"):
         config.from_dict({"embedding": bad})
+
+
+def test_an_attack_with_no_images_in_a_shard_places_no_points():
+    clean = blobs()
+    maps = embedding.project(clean, {"a": np.zeros((0, clean.shape[1]))}, pca_components=10, perplexity=10, seed=0)
+    assert all(maps.placed[m]["a"].shape == (0, 2) for m in embedding.METHODS)
