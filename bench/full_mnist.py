@@ -116,7 +116,8 @@ def main() -> None:
                             "data": {"name": "mnist", "root": str(root)}})
     times = {}
     start = time.perf_counter()
-    kept = args.keep_models and all(pipeline.checkpoint_path(cfg, p).is_file() for p in cfg.model.dropout)
+    kept = args.keep_models and all(pipeline.checkpoint_path(cfg, key).is_file()
+                                    for key in pipeline.planned_models(cfg, (1, 28, 28)))
     if not kept:
         pipeline.train_all(cfg, progress=False)
     times["train (kept)" if kept else "train"] = time.perf_counter() - start
@@ -135,7 +136,7 @@ def main() -> None:
     for k, v in {**times, **{f"compute: {k}": v for k, v in manifest["timings"].items()}}.items():
         print(f"| {k} | {v:.1f} |")
     print(f"\npeak memory {peak:.2f} GB; site: {report.pages} pages, {files} files, {size / 1e6:.1f} MB; "
-          f"accuracy " + ", ".join(f"p={m['dropout_p']:g} {m['accuracy']:.1%}" for m in manifest["models"]))
+          f"accuracy " + ", ".join(f"{m['key']} {m['accuracy']:.1%}" for m in manifest["models"]))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from compute.config import UncertaintyConfig  # noqa: E402
 from compute.masks import dropout_masks  # noqa: E402
 from compute.models import build_model  # noqa: E402
 from compute.pipeline import resolve_device  # noqa: E402
-from compute.uncertainty import CPU_CHUNK, _forward, mc_dropout, mc_probs  # noqa: E402
+from compute.methods.mc_dropout import CPU_CHUNK, _forward, mc_dropout, mc_probs  # noqa: E402
 
 MODELS = {"MNIST CNN, 28 px": ("mnist-cnn", (1, 28, 28)), "AlexNet, 96 px": ("alexnet", (3, 96, 96))}
 

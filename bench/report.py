@@ -28,8 +28,8 @@ def positives(row: pd.Series) -> str:
 
 def detection(results: Path) -> None:
     d = pd.read_parquet(results / "detection.parquet")
-    for p, per_model in d.groupby("dropout_p", sort=True):
-        print(f"\n**Dropout p = {p:g}** (negatives: N = {int(per_model['n_clean'].iloc[0])} clean-correct images)\n")
+    for p, per_model in d.groupby("model", sort=False):
+        print(f"\n**Model {p}** (negatives: N = {int(per_model['n_clean'].iloc[0])} clean-correct images)\n")
         print("| positives | N | " + " | ".join(HEAD[s] for s in SCORES) + " |")
         print("| --- | ---: |" + " ---: |" * len(SCORES))
         keys = ["attack", "operating_point", "eps", "noise_of"]
@@ -51,13 +51,13 @@ def detection(results: Path) -> None:
 
 def attacks(results: Path) -> None:
     s = pd.read_parquet(results / "attack_summary.parquet")
-    for p, per_model in s.groupby("dropout_p", sort=True):
-        print(f"\n**Dropout p = {p:g}**\n")
+    for p, per_model in s.groupby("model", sort=False):
+        print(f"\n**Model {p}**\n")
         print("| attack | operating point | attacked (wrong before) | success | mean L2 | mean L∞ | "
               "mean entropy clean → adversarial | MC passes fooled |")
         print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for r in per_model.itertuples():
-            print(f"| {r.attack} | {r.operating_point} | {r.images} ({r.wrong_before}) | {r.success_rate:.1%} | "
+            print(f"| {r.attack} | {r.operating_point} | {r.n_attacked} ({r.n_wrong_before}) | {r.success_rate:.1%} | "
                   f"{r.mean_l2:.2f} | {r.mean_linf:.3f} | {r.mean_entropy_clean:.3f} → {r.mean_entropy:.3f} | "
                   f"{r.mean_fooled_share:.0%} |")
 
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("build/results/mnist-sample"))
     args = parser.parse_args()
     manifest = json.loads((args.results / "manifest.json").read_text())
-    models = ", ".join(f"p = {m['dropout_p']:g}: {m['accuracy']:.1%}" for m in manifest["models"])
+    models = ", ".join(f"{m['key']}: {m['accuracy']:.1%}" for m in manifest["models"])
     print(f"{args.results}: {manifest['dataset']['test_images']} test images; clean accuracy (dropout off) {models}")
     print("\n### Detection AUROC [95% bootstrap interval]")
     detection(args.results)

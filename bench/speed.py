@@ -27,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from compute import config, datasets  # noqa: E402
 from compute.attacks import ATTACKS, resolve  # noqa: E402
 from compute.attacks.fgsm import fgsm  # noqa: E402
+from compute.pixels import to_float  # noqa: E402
 from compute.models import IMAGENET_MEAN, IMAGENET_STD, build_model, load_checkpoint  # noqa: E402
 from compute.pipeline import resolve_device  # noqa: E402
-from compute.uncertainty import mc_dropout, mc_probs  # noqa: E402
+from compute.methods.mc_dropout import mc_dropout, mc_probs  # noqa: E402
 
 
 def timed(fn, device: torch.device, repeat: int = 1) -> float:  # noqa: ANN001
@@ -50,7 +51,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, default=Path("build/results/mnist-sample"))
     parser.add_argument("--synthetic", choices=("alexnet",), help="untrained AlexNet, 96 px, random pixels")
-    parser.add_argument("--dropout", type=float, default=0.25, help="which model of the run")
+    parser.add_argument("--model", default="cnn-p0.25", help="which model of the run (its key)")
+    parser.add_argument("--dropout", type=float, default=0.25, help="--synthetic: the untrained model's dropout rate")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--images", type=int, default=500, help="images for the batched runs")
     parser.add_argument("--single", type=int, default=20, help="images for the one-at-a-time loops")
@@ -66,16 +68,16 @@ def main() -> None:
         model = build_model("alexnet", shape, classes, args.dropout, IMAGENET_MEAN, IMAGENET_STD)
         n = args.images
         pixels = torch.randint(0, 256, (n, *shape), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
-        x = pixels.float().div_(255.0)
+        x = to_float(pixels)
         source = f"untrained AlexNet p={args.dropout:g}, 96 px, random pixels"
     else:
         manifest = json.loads((args.results / "manifest.json").read_text())
-        cfg = config.from_dict(manifest["config"])
-        model = load_checkpoint(args.results / "models" / f"p{args.dropout:g}.pt")
+        cfg = config.from_manifest(manifest)
+        model = load_checkpoint(args.results / next(m["checkpoint"] for m in manifest["models"] if m["key"] == args.model))
         _, test = datasets.load(cfg.data)
         n, shape = min(args.images, len(test)), test.image_shape
         x, classes = test.floats(slice(0, n)), test.class_names
-        source = f"model p={args.dropout:g} of {args.results}"
+        source = f"model {args.model} of {args.results}"
     # Channels-last, as the pipeline runs it.
     model = model.to(device, memory_format=torch.channels_last).eval()
     for p in model.parameters():

@@ -22,6 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from compute.pixels import to_float  # noqa: E402
 from compute.models import load_checkpoint  # noqa: E402
 
 
@@ -39,24 +40,24 @@ def main() -> None:
     print(f"| model | attack | operating point | successes | shown adversarial misclassified | wrong class at p >= {kappa} |"
           "\n| --- | --- | --- | ---: | ---: | ---: |")
     for m in manifest["models"]:
-        p = m["dropout_p"]
+        p = m["key"]
         model = load_checkpoint(args.results / m["checkpoint"]).eval()
         for attack, point in [(a, o) for a in manifest["attacks"]["enabled"] for o in ("minimal", "confident")]:
-            rows = attacks[(attacks["operating_point"] == point) & (attacks["dropout_p"] == p)
+            rows = attacks[(attacks["operating_point"] == point) & (attacks["model"] == p)
                            & (attacks["attack"] == attack)]
             hit = rows[rows["success"]]
-            where = tiles[(tiles["dropout_p"] == p) & (tiles["attack"] == attack) & (tiles["operating_point"] == point)
+            where = tiles[(tiles["model"] == p) & (tiles["attack"] == attack) & (tiles["operating_point"] == point)
                           & (tiles["picture"] == "adversarial")]
             where = where.set_index("image_id").loc[hit["image_id"]]
             sheets = {name: np.asarray(Image.open(args.results / "tiles" / name)) for name in where["sheet"].unique()}
             cut = np.stack([sheets[r.sheet][r.sheet_row * h:(r.sheet_row + 1) * h, r.sheet_col * w:(r.sheet_col + 1) * w]
                             for r in where.itertuples()])
-            x = torch.from_numpy(cut).float().div(255).unsqueeze(1)
+            x = to_float(torch.from_numpy(cut)).unsqueeze(1)
             with torch.no_grad():
                 probs = torch.softmax(model(x), dim=1)
             wrong = probs.argmax(1).numpy() != images.loc[hit["image_id"], "label"].to_numpy()
             sure = wrong & (probs.amax(1).numpy() >= kappa)
-            print(f"| p = {p:g} | {attack} | {point} | {len(hit)} | {wrong.mean():.2%} | {sure.mean():.2%} |")
+            print(f"| {p} | {attack} | {point} | {len(hit)} | {wrong.mean():.2%} | {sure.mean():.2%} |")
 
 
 if __name__ == "__main__":

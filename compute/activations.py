@@ -1,7 +1,8 @@
 """Activation maps: the feature maps after every conv layer, for a selected set of images.
 
-Selected per model: the most robust and the most vulnerable test images of each class (FGSM's
-smallest flipping epsilon; never flipped counts as most robust) plus configured ids. Each grid is
+Selected per model: the most robust and the most vulnerable test images of each class by the ranking
+attack (``attacks.ranking``, FGSM by default: its smallest flipping epsilon; never fooled counts as most
+robust) plus configured ids. Each grid is
 scaled by the largest activation of that image and layer over all conditions (clean and every
 attack), so the original and its adversarials compare on one scale. Only ``feature_maps`` needs
 torch; selection and drawing are numpy, so results can be assembled without it.
@@ -12,22 +13,39 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
+
+from .contract import MINIMAL
 
 if TYPE_CHECKING:
     import torch
 
+    from .config import ActivationsConfig
     from .models import Classifier
 
 
-def select_images(labels: np.ndarray, image_ids: np.ndarray, min_eps: np.ndarray, per_class: int,
+def ranked_selection(ranking: pd.DataFrame | None, column: str, labels: np.ndarray, image_ids: np.ndarray,
+                     cfg: ActivationsConfig) -> list[int]:
+    """Positions (into ``image_ids``) of the images to map for one model: ``select_images`` by the
+    ranking attack's minimal rows (``ranking``: its attacks-table rows of this model, None when no
+    ranking attack ran; ``column``: its card's ranking column, counted on successes only)."""
+    if ranking is None or ranking.empty:
+        return select_images(labels, image_ids, np.full(len(image_ids), np.nan), 0, cfg.image_ids)
+    rows = ranking[ranking["operating_point"] == MINIMAL].set_index("image_id").reindex(image_ids)
+    score = rows[column].where(rows["success"].fillna(False).astype(bool)).to_numpy(dtype=np.float64)
+    return select_images(labels, image_ids, score, cfg.per_class, cfg.image_ids,
+                         rows["clean_correct"].to_numpy(dtype=bool))
+
+
+def select_images(labels: np.ndarray, image_ids: np.ndarray, score: np.ndarray, per_class: int,
                   extra_ids: tuple[int, ...], clean_correct: np.ndarray | None = None) -> list[int]:
     """Positions (into the arrays) of the images to map, sorted and unique: per class, the most robust
-    and most vulnerable of the ``clean_correct`` images (those wrong before the attack were not
+    (highest ``score``) and most vulnerable of the ``clean_correct`` images (those wrong before the attack were not
     attacked, so they are neither), plus ``extra_ids``.
 
     Also right for a shard: the global extremes of a class are among the shards' own extremes.
     """
-    score = np.where(np.isnan(min_eps), np.inf, min_eps)  # never flipped = most robust
+    score = np.where(np.isnan(score), np.inf, score)  # never fooled = most robust
     attacked = np.ones(len(labels), dtype=bool) if clean_correct is None else clean_correct
     chosen: set[int] = set()
     for label in np.unique(labels):

@@ -2,7 +2,8 @@
 
 Runs when the last part of the last shard is in place (and from ``robustviz build`` when a sharded
 run was never assembled). Rows are sorted by (model, condition or attack, budget, image position),
-so the tables do not depend on how the images were split into shards.
+so the tables do not depend on how the images were split into shards. The config is the typed
+RunConfig rebuilt from the plan (``config.from_manifest``).
 """
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ import numpy as np
 import pandas as pd
 
 from . import activations, embedding, parts, summaries, tables, tiles
-from .metrics import calibration_bins, run_metrics
-from .attacks import TILED_POINTS
+from .attacks import ATTACKS
+from .config import RunConfig, from_manifest
+from .contract import CLEAN, SCHEMA_VERSION, SCHEMAS, TILED_POINTS, condition_name
 from .detection import detection, selective
+from .metrics import calibration_bins, run_metrics
 from .parts import Part, Plan, Stored
 
 TILES_DIR = "tiles"
@@ -49,25 +52,35 @@ class Loaded:
     plan: Plan
     stored: dict[Part, Stored]
 
-    def shards(self, unit: str, dropout_p: float | None, condition: str | None) -> list[Stored]:
-        return [self.stored[part] for part in self.plan.shard_parts(unit, dropout_p, condition)]
+    @property
+    def cfg(self) -> RunConfig:
+        """The run's typed config, its attacks resolved for the data."""
+        return from_manifest(self.plan.run)
 
-    def array(self, unit: str, dropout_p: float | None, condition: str | None, name: str) -> np.ndarray:
+    @property
+    def models(self) -> list[str]:
+        """The model keys, in the order they were planned."""
+        return [m["key"] for m in self.plan.run["models"]]
+
+    def shards(self, unit: str, model: str | None, condition: str | None) -> list[Stored]:
+        return [self.stored[part] for part in self.plan.shard_parts(unit, model, condition)]
+
+    def array(self, unit: str, model: str | None, condition: str | None, name: str) -> np.ndarray:
         """One array of a unit, concatenated over the shards."""
-        return np.concatenate([s.arrays[name] for s in self.shards(unit, dropout_p, condition)])
+        return np.concatenate([s.arrays[name] for s in self.shards(unit, model, condition)])
 
-    def table(self, unit: str, dropout_p: float | None, condition: str | None, name: str) -> pd.DataFrame:
-        return pd.concat([s.tables[name] for s in self.shards(unit, dropout_p, condition)], ignore_index=True)
+    def table(self, unit: str, model: str | None, condition: str | None, name: str) -> pd.DataFrame:
+        return pd.concat([s.tables[name] for s in self.shards(unit, model, condition)], ignore_index=True)
 
 
 POINT_ORDER = {"minimal": 0, "confident": 1, "budget": 2}
 
 
-def _ordered(frame: pd.DataFrame, attack_names: list[str], position: pd.Series) -> pd.DataFrame:
-    """Rows sorted by model, attack (clean first, then as configured), noise control last, operating
-    point (minimal, confident, budgets by eps) and image position: an order no sharding changes."""
+def _ordered(frame: pd.DataFrame, models: list[str], attack_names: list[str], position: pd.Series) -> pd.DataFrame:
+    """Rows sorted by model (as planned), attack (clean first, then as configured), noise control last,
+    operating point (minimal, confident, budgets by eps) and image position: an order no sharding changes."""
     attack = frame["attack"].map({name: k for k, name in enumerate(attack_names)}).fillna(-1)
-    keys = pd.DataFrame({"p": frame["dropout_p"], "a": attack,
+    keys = pd.DataFrame({"p": frame["model"].map({key: k for k, key in enumerate(models)}), "a": attack,
                          "noise": frame["noise"] if "noise" in frame else False,
                          "point": frame["operating_point"].map(POINT_ORDER).fillna(-1),
                          "eps": frame["eps"].fillna(-1.0), "pos": frame["image_id"].map(position)})
@@ -75,33 +88,41 @@ def _ordered(frame: pd.DataFrame, attack_names: list[str], position: pd.Series) 
     return frame.iloc[order].reset_index(drop=True)
 
 
-def gather_rows(loaded: Loaded, ps: list[float], attack_names: list[str], position: pd.Series) -> dict[str, pd.DataFrame]:
+def gather_rows(loaded: Loaded, attack_names: list[str], position: pd.Series) -> dict[str, pd.DataFrame]:
     """The uncertainty and attacks tables of every model, in a shard-independent order."""
-    unc = pd.concat([loaded.table("clean", p, "clean", "uncertainty") for p in ps] +
-                    [loaded.table("attack", p, a, "uncertainty") for p in ps for a in attack_names], ignore_index=True)
+    models = loaded.models
+    unc = pd.concat([loaded.table("clean", m, CLEAN, "uncertainty") for m in models] +
+                    [loaded.table("attack", m, a, "uncertainty") for m in models for a in attack_names],
+                    ignore_index=True)
     if attack_names:
-        att = pd.concat([loaded.table("attack", p, a, "attacks") for p in ps for a in attack_names], ignore_index=True)
-        att = _ordered(att, attack_names, position)
+        att = pd.concat([loaded.table("attack", m, a, "attacks") for m in models for a in attack_names],
+                        ignore_index=True)
+        att = _ordered(att, models, attack_names, position)
     else:
-        att = pd.DataFrame({c: [] for c in tables.SCHEMAS["attacks"].names})
-    return {"uncertainty": _ordered(unc, attack_names, position), "attacks": att}
+        att = pd.DataFrame({c: [] for c in SCHEMAS["attacks"].names})
+    return {"uncertainty": _ordered(unc, models, attack_names, position), "attacks": att}
+
+
+def with_attributes(frame: pd.DataFrame, dropout: dict[str, float | None]) -> pd.DataFrame:
+    """``frame`` (rows per model key) with each model's ``dropout_p`` beside its key."""
+    return frame.assign(dropout_p=frame["model"].map(dropout)) if "model" in frame else frame
 
 
 def metric_tables(unc: pd.DataFrame, class_names: list[str], bins: int) -> dict[str, pd.DataFrame]:
     """Run-level figures per (model, condition), overall and per class, and reliability bins."""
     metrics, calibration = [], []
-    for (p, condition), rows in unc.groupby(["dropout_p", "condition"], sort=False):
+    for (model, condition), rows in unc.groupby(["model", "condition"], sort=False):
         mean_probs = np.stack(rows["mean_probs"].to_numpy())
         labels = rows["label"].to_numpy()
         for label, name in [(None, None)] + list(enumerate(class_names)):
             sel = np.ones(len(labels), dtype=bool) if label is None else labels == label
             means = {f"mean_{c}": float(rows[c].to_numpy()[sel].mean()) if sel.any() else float("nan")
                      for c in ("entropy", "mutual_info", "fooled_share")}
-            metrics.append({"dropout_p": p, "condition": condition, "class_name": name,
+            metrics.append({"model": model, "condition": condition, "class_name": name,
                             **run_metrics(mean_probs[sel], labels[sel], bins), **means})
         correct = (mean_probs.argmax(1) == labels).astype(np.float64)
         for b in calibration_bins(mean_probs.max(1), correct, bins):
-            calibration.append({"dropout_p": p, "condition": condition, **b})
+            calibration.append({"model": model, "condition": condition, **b})
     return {"metrics": pd.DataFrame(metrics), "calibration": pd.DataFrame(calibration)}
 
 
@@ -109,8 +130,7 @@ def model_summaries(loaded: Loaded, unc: pd.DataFrame) -> list[dict[str, Any]]:
     """The manifest's models, with clean accuracy dropout off (``plain_pred``) and of the MC mean."""
     models = []
     for m in loaded.plan.run["models"]:
-        p = m["dropout_p"]
-        clean = unc[(unc["dropout_p"] == p) & (unc["condition"] == "clean")]
+        clean = unc[(unc["model"] == m["key"]) & (unc["condition"] == CLEAN)]
         models.append({**m, "accuracy": float(np.mean(clean["plain_pred"].to_numpy() == clean["label"].to_numpy())),
                        "mc_accuracy": float(np.mean(clean["pred"].to_numpy() == clean["label"].to_numpy()))})
     return models
@@ -129,55 +149,50 @@ def write_tiles(tile_dir: Path, loaded: Loaded, originals: np.ndarray, ids: np.n
     images = pd.DataFrame({"image_id": ids, "label": labels, "class_name": [class_names[i] for i in labels], **placed})
     tile_rows: list[dict[str, Any]] = []
     position = pd.Series(np.arange(len(ids)), index=ids)
-    for p in (m["dropout_p"] for m in run["models"]):
+    for key in loaded.models:
         for a in run["attacks"]["enabled"]:
-            stored = loaded.shards("attack", p, a)
+            stored = loaded.shards("attack", key, a)
             for point in TILED_POINTS:
                 # Sheets hold every image in the images table's order (one layout for all kinds); an
                 # image without this picture (not attacked: an attack on a subset) gets a blank tile.
                 # Perturbations and noise controls are not pictured: the site draws the perturbation
                 # from original and adversarial, and the tables hold the noise controls' figures.
-                name = tables.condition_name(a, point)
+                name = condition_name(a, point)
                 where_adv = position[_ids_of(stored, name)].to_numpy()
                 adv = np.zeros_like(originals)
                 adv[where_adv] = np.concatenate([s.arrays[f"images-{name}"] for s in stored])
                 if len(where_adv) == 0:
                     continue
-                placed_at = tiles.write_sheets(adv, tile_dir, f"adversarial-p{p:g}-{name}", fmt)
-                tile_rows += [{"image_id": int(ids[i]), "dropout_p": p, "attack": a, "operating_point": point,
+                placed_at = tiles.write_sheets(adv, tile_dir, f"adversarial-{key}-{name}", fmt)
+                tile_rows += [{"image_id": int(ids[i]), "model": key, "attack": a, "operating_point": point,
                                "picture": "adversarial", "sheet": placed_at["sheet"][i],
                                "sheet_col": placed_at["sheet_col"][i], "sheet_row": placed_at["sheet_row"][i]}
                               for i in np.sort(where_adv)]
     act_rows = activation_tiles(loaded, att, labels, ids, tile_dir)
-    return {"images": images, "tiles": pd.DataFrame(tile_rows, columns=tables.SCHEMAS["tiles"].names),
-            "activations": pd.DataFrame(act_rows, columns=tables.SCHEMAS["activations"].names)}
+    return {"images": images, "tiles": pd.DataFrame(tile_rows, columns=SCHEMAS["tiles"].names),
+            "activations": pd.DataFrame(act_rows, columns=SCHEMAS["activations"].names)}
 
 
 def _ids_of(stored: list[Stored], name: str) -> np.ndarray:
     """Image ids of the stored images of condition ``name``, over the shards, in order."""
-    return np.concatenate([s.arrays["image_ids"][s.arrays[f"rows-{name}"]] for s in stored])
+    return np.concatenate([s.arrays["image_ids"][s.arrays[f"positions-{name}"]] for s in stored])
 
 
 def activation_tiles(loaded: Loaded, att: pd.DataFrame, labels: np.ndarray, ids: np.ndarray,
                      tile_dir: Path) -> list[dict[str, Any]]:
     """Select the images to map over the whole test set, then draw their grids from the parts."""
-    run = loaded.plan.run
-    cfg = run["config"]["activations"]
-    conditions = ["clean", *run["attacks"]["enabled"]]
+    cfg = loaded.cfg
+    ranked_by = cfg.attacks.ranked_by
+    column = ATTACKS[ranked_by].card.ranking_column if ranked_by else ""
+    conditions = [CLEAN, *cfg.attacks.enabled]
     rows: list[dict[str, Any]] = []
-    for p in (m["dropout_p"] for m in run["models"]):
-        fg = att[(att["dropout_p"] == p) & (att["attack"] == "fgsm") & (att["operating_point"] == "minimal")]
-        if len(fg):
-            fg = fg.set_index("image_id").reindex(ids)
-            min_eps, correct = fg["min_eps"].to_numpy(dtype=np.float64), fg["clean_correct"].to_numpy(dtype=bool)
-            per_class = cfg["per_class"]
-        else:
-            min_eps, correct, per_class = np.full(len(ids), np.nan), None, 0
-        chosen = ids[activations.select_images(labels, ids, min_eps, per_class, tuple(cfg["image_ids"]), correct)]
+    for key in loaded.models:
+        ranking = att[(att["model"] == key) & (att["attack"] == ranked_by)] if ranked_by else None
+        chosen = ids[activations.ranked_selection(ranking, column, labels, ids, cfg.activations)]
         if len(chosen) == 0:
             continue
-        maps = {c: _feature_maps(loaded.shards("activations", p, c)) for c in conditions}
-        for layer in maps["clean"]:
+        maps = {c: _feature_maps(loaded.shards("activations", key, c)) for c in conditions}
+        for layer in maps[CLEAN]:
             peak = {int(i): max(float(np.clip(maps[c][layer][int(i)].astype(np.float32), 0, None).max())
                                 for c in conditions if int(i) in maps[c].get(layer, {})) for i in chosen}
             grids, keys = [], []
@@ -188,10 +203,10 @@ def activation_tiles(loaded: Loaded, att: pd.DataFrame, labels: np.ndarray, ids:
                     grids.append(activations.grid(maps[c][layer][int(image_id)], peak[int(image_id)]))
                     keys.append((int(image_id), c))
             stack = np.stack(grids)
-            where = tiles.write_sheets(stack, tile_dir, f"activations-p{p:g}-{layer}", "png")
-            n_maps = int(maps["clean"][layer][int(chosen[0])].shape[0])
+            where = tiles.write_sheets(stack, tile_dir, f"activations-{key}-{layer}", "png")
+            n_maps = int(maps[CLEAN][layer][int(chosen[0])].shape[0])
             for (image_id, c), sheet, col, row in zip(keys, where["sheet"], where["sheet_col"], where["sheet_row"]):
-                rows.append({"image_id": image_id, "dropout_p": p, "condition": c, "layer": layer, "maps": n_maps,
+                rows.append({"image_id": image_id, "model": key, "condition": c, "layer": layer, "maps": n_maps,
                              "tile_width": int(stack.shape[3]), "tile_height": int(stack.shape[2]), "sheet": sheet,
                              "sheet_col": col, "sheet_row": row})
     return rows
@@ -210,36 +225,37 @@ def _feature_maps(shards: list[Stored]) -> dict[str, dict[int, np.ndarray]]:
     return out
 
 
-def embedding_tables(loaded: Loaded, cfg: dict[str, Any]) -> dict[str, pd.DataFrame]:
+def embedding_tables(loaded: Loaded) -> dict[str, pd.DataFrame]:
     """Per model, the feature maps (clean images fitted, each attack's minimal and confident adversarials placed)
     and each clean image's nearest clean neighbours in feature space."""
-    run = loaded.plan.run
-    rows: dict[str, list] = {name: [] for name in tables.SCHEMAS["embedding"].names}
-    near: dict[str, list] = {name: [] for name in tables.SCHEMAS["neighbours"].names}
-    for p in (m["dropout_p"] for m in run["models"]):
+    run_cfg = loaded.cfg
+    cfg = run_cfg.embedding
+    rows: dict[str, list] = {name: [] for name in SCHEMAS["embedding"].names if name != "dropout_p"}
+    near: dict[str, list] = {name: [] for name in SCHEMAS["neighbours"].names if name != "dropout_p"}
+    for key in loaded.models:
         found = {}
-        sets = [("clean", "clean")] + [(a, tables.condition_name(a, point)) for a in run["attacks"]["enabled"]
-                                       for point in TILED_POINTS]
+        sets = [(CLEAN, CLEAN)] + [(a, condition_name(a, point)) for a in run_cfg.attacks.enabled
+                                   for point in TILED_POINTS]
         for unit, c in sets:
-            stored = loaded.shards("features", p, unit)
+            stored = loaded.shards("features", key, unit)
             found[c] = (np.concatenate([s.arrays[f"image_ids-{c}"] for s in stored]),
                         np.concatenate([s.arrays[f"features-{c}"] for s in stored]).astype(np.float32))
-        clean_ids, clean = found.pop("clean")
-        maps = embedding.project(clean, {c: x for c, (_, x) in found.items()}, cfg["pca_components"],
-                                 cfg["perplexity"], run["config"]["seed"], cfg["threads"])
+        clean_ids, clean = found.pop(CLEAN)
+        maps = embedding.project(clean, {c: x for c, (_, x) in found.items()}, cfg.pca_components,
+                                 cfg.perplexity, run_cfg.seed, cfg.threads)
         for method in embedding.METHODS:
-            for c, (set_ids, xy) in [("clean", (clean_ids, maps.clean[method])),
+            for c, (set_ids, xy) in [(CLEAN, (clean_ids, maps.clean[method])),
                                      *[(c, (found[c][0], maps.placed[method][c])) for c in found]]:
                 rows["image_id"] += set_ids.tolist()
-                rows["dropout_p"] += [p] * len(set_ids)
+                rows["model"] += [key] * len(set_ids)
                 rows["condition"] += [c] * len(set_ids)
                 rows["method"] += [method] * len(set_ids)
                 rows["x"] += xy[:, 0].tolist()
                 rows["y"] += xy[:, 1].tolist()
-        idx, dist = embedding.neighbours(clean, cfg["neighbours"])
+        idx, dist = embedding.neighbours(clean, cfg.neighbours)
         k = idx.shape[1]
         near["image_id"] += np.repeat(clean_ids, k).tolist()
-        near["dropout_p"] += [p] * (len(clean_ids) * k)
+        near["model"] += [key] * (len(clean_ids) * k)
         near["rank"] += np.tile(np.arange(1, k + 1), len(clean_ids)).tolist()
         near["neighbour_id"] += clean_ids[idx.reshape(-1)].tolist()
         near["distance"] += dist.reshape(-1).tolist()
@@ -251,7 +267,7 @@ def part_timings(loaded: Loaded) -> dict[str, float]:
     timings: dict[str, float] = {}
     for part, stored in loaded.stored.items():
         for name, secs in stored.meta.get("seconds", {}).items():
-            label = name if part.dropout_p is None else f"{name} p={part.dropout_p:g}"
+            label = name if part.model is None else f"{name} {part.model}"
             timings[label] = timings.get(label, 0.0) + secs
     return timings
 
@@ -266,30 +282,32 @@ def assemble(results: Path) -> dict[str, Any]:
     manifest_path = results / "manifest.json"
     manifest_path.unlink(missing_ok=True)
     loaded = Loaded(plan, {part: parts.read_part(results / part.path) for part in plan.parts})
-    run = plan.run
-    class_names, attack_names = run["dataset"]["class_names"], run["attacks"]["enabled"]
-    ps = [m["dropout_p"] for m in run["models"]]
+    run, cfg = plan.run, loaded.cfg
+    class_names, attack_names = run["dataset"]["class_names"], list(cfg.attacks.enabled)
     originals, labels, ids = (loaded.array("data", None, None, name) for name in ("images", "labels", "image_ids"))
 
-    found = gather_rows(loaded, ps, attack_names, pd.Series(np.arange(len(ids)), index=ids))
+    found = gather_rows(loaded, attack_names, pd.Series(np.arange(len(ids)), index=ids))
     unc, att = found["uncertainty"], found["attacks"]
     models = model_summaries(loaded, unc)
     t = time.perf_counter()
     placed = write_tiles(results / TILES_DIR, loaded, originals, ids, labels, att, class_names)
     tiles_seconds = time.perf_counter() - t
     t = time.perf_counter()
-    maps = embedding_tables(loaded, run["config"]["embedding"])
+    maps = embedding_tables(loaded)
     embedding_seconds = time.perf_counter() - t
     label_of = pd.Series(labels, index=ids)
     frames = {
-        **found, **placed, **maps, **metric_tables(unc, class_names, run["config"]["uncertainty"]["bins"]),
-        "attack_summary": summaries.attack_summary(att, unc, attack_names, ps),
-        "robustness": summaries.robustness(att, {m["dropout_p"]: m["accuracy"] for m in models}, label_of),
+        **found, **placed, **maps, **metric_tables(unc, class_names, cfg.uncertainty.bins),
+        "attack_summary": summaries.attack_summary(att, unc, attack_names, loaded.models),
+        "robustness": summaries.robustness(att, cfg.attacks.ranked_by,
+                                           {m["key"]: m["accuracy"] for m in models}, label_of),
         "success_rates": summaries.success_rates(att, label_of, class_names),
-        **detection(unc, att, run["config"]["detection"]["resamples"], run["config"]["seed"]),
+        **detection(unc, att, loaded.models, cfg.detection.resamples, cfg.seed),
         "risk_coverage": selective(unc),
     }
-    hashes = {name: tables.write_table(frame, name, results) for name, frame in frames.items()}
+    dropout = {m["key"]: m["dropout_p"] for m in models}
+    hashes = {name: tables.write_table(with_attributes(frame, dropout), name, results)
+              for name, frame in frames.items()}
 
     timings = part_timings(loaded)
     computed = sum(timings.values())
@@ -298,7 +316,7 @@ def assemble(results: Path) -> dict[str, Any]:
     timings["assemble"] = time.perf_counter() - start
     timings["total"] = computed + timings["assemble"]  # every part (possibly on several machines) + assembly
     manifest = {
-        "schema_version": tables.SCHEMA_VERSION, "run": run["run"], "dataset": run["dataset"], "models": models,
+        "schema_version": SCHEMA_VERSION, "run": run["run"], "dataset": run["dataset"], "models": models,
         "config": run["config"], "attacks": run["attacks"], "device": run["device"], "versions": run["versions"],
         "timings": {k: round(v, 3) for k, v in sorted(timings.items())}, "tables": hashes,
         "parts": {"shards": plan.shards, "count": len(plan.parts)},

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     from .datasets import DataError
     from .parts import ShardError
     from .models import CheckpointError
-    from .uncertainty import NumericsError
+    from .methods.mc_dropout import NumericsError
 
     user_errors = (ConfigError, DataError, CheckpointError, NumericsError, ResultsError, IncompleteError, ShardError,
                    FileNotFoundError, NotADirectoryError, PermissionError)

@@ -63,8 +63,14 @@ AttacksConfig = make_dataclass("AttacksConfig", [
     ("enabled", tuple[str, ...], field(default=tuple(ATTACKS))),  # attacks to run, each against every model
     ("batch_size", int, field(default=256)),  # images per attack batch (shards are cut at multiples of it and of uncertainty.batch_size)
     ("kappa", float, field(default=0.9)),  # confident operating point: a wrong class wins with probability >= kappa (dropout off)
+    # The attack whose minimal adversarials rank images from robust to vulnerable (good & bad, activation
+    # maps, the explorer's default sort), by its card's ranking column; none when it is not enabled.
+    ("ranking", str, field(default="fgsm")),
     *[(name, attack.config, field(default_factory=attack.config)) for name, attack in ATTACKS.items()],
-], frozen=True)
+], frozen=True, namespace={
+    "ranked_by": property(lambda self: self.ranking if self.ranking in self.enabled else None,
+                          doc="The ranking attack if it runs, else None."),
+})
 AttacksConfig.__doc__ = "[attacks]: which attacks run, their batch size, and one section per registered attack."
 
 
@@ -208,6 +214,9 @@ def validate(cfg: RunConfig) -> RunConfig:
         bad("attacks.batch_size", "must be >= 1")
     if not 0.0 < a.kappa < 1.0:
         bad("attacks.kappa", f"must lie strictly between 0 and 1 (the confident point's probability), got {a.kappa}")
+    if a.ranking not in ATTACKS or not ATTACKS[a.ranking].card.ranking_column:
+        ranked = [n for n, attack in ATTACKS.items() if attack.card.ranking_column]
+        bad("attacks.ranking", f"must name an attack that ranks images ({', '.join(ranked)}), got {a.ranking!r}")
     for name in ATTACKS:
         for key, why in getattr(a, name).problems():
             bad(f"attacks.{name}" + (f".{key}" if key else ""), why)
@@ -223,7 +232,14 @@ def validate(cfg: RunConfig) -> RunConfig:
 
 
 def from_dict(values: dict[str, Any]) -> RunConfig:
+    """A validated RunConfig from plain data (a parsed TOML file, or ``RunConfig.to_dict()``)."""
     return validate(_from_values(RunConfig, values, ""))
+
+
+def from_manifest(manifest: dict[str, Any]) -> RunConfig:
+    """The typed config a finished run was computed with, its attacks resolved for the data (the
+    data-dependent defaults filled), rebuilt from its manifest: what the assembly and the site read."""
+    return from_dict({**manifest["config"], "attacks": manifest["attacks"]["resolved"]})
 
 
 def load(path: str | Path | None, **overrides: Any) -> RunConfig:

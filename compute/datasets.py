@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .config import DataConfig
+from .pixels import to_float
 
 STL10_FILES = ("train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin", "class_names.txt")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -47,7 +48,7 @@ class Dataset:
 
     def floats(self, index: slice | torch.Tensor) -> torch.Tensor:
         """Images at ``index`` as float32 in [0, 1]."""
-        return self.images[index].float().div_(255.0)
+        return to_float(self.images[index])
 
     def head(self, limit: int) -> "Dataset":
         """The first ``limit`` images (all when ``limit`` is 0)."""

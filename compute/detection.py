@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import auroc
-from .tables import condition_name
+from .contract import CLEAN, condition_name
 
 SCORES = ("entropy", "mutual_info", "variation_ratio", "max_prob")
 CURVE_POINTS = 101  # at most this many points per stored ROC or risk-coverage curve
@@ -132,18 +132,20 @@ def _key(attack: str, point: str, eps: float | None, noise_of: str | None) -> di
     return {"attack": attack, "operating_point": point, "eps": eps, "noise_of": noise_of}
 
 
-def detection(uncertainty: pd.DataFrame, attacks: pd.DataFrame, resamples: int = 1000,
+def detection(uncertainty: pd.DataFrame, attacks: pd.DataFrame, models: list[str], resamples: int = 1000,
               seed: int = 0) -> dict[str, pd.DataFrame]:
     """The detection and roc tables: one row (one curve) per (model, attack or noise control,
-    operating point, budget, score)."""
+    operating point, budget, score), models in the order of ``models``."""
     rows, curves = [], []
-    for p, unc in uncertainty.groupby("dropout_p", sort=True):
-        clean = unc[(unc["condition"] == "clean") & (unc["plain_pred"] == unc["label"])]
+    for model in models:
+        unc = uncertainty[uncertainty["model"] == model]
+        clean = unc[(unc["condition"] == CLEAN) & (unc["plain_pred"] == unc["label"])]
         # Every row of a model and score has the same negatives: resample them once.
-        shared = {score: resample_negatives(flag_score(clean, score), resamples, _seed(seed, p, "clean", score))
+        salt = _salt(unc)
+        shared = {score: resample_negatives(flag_score(clean, score), resamples, _seed(seed, salt, CLEAN, score))
                   for score in SCORES}
         by_condition = dict(tuple(unc.groupby("condition", sort=False)))
-        for (attack, point, eps), group in attacks[attacks["dropout_p"] == p].groupby(
+        for (attack, point, eps), group in attacks[attacks["model"] == model].groupby(
                 ["attack", "operating_point", "eps"], sort=False, dropna=False):
             eps = None if eps != eps else float(eps)
             ids = group.loc[group["success"], "image_id"]
@@ -155,34 +157,41 @@ def detection(uncertainty: pd.DataFrame, attacks: pd.DataFrame, resamples: int =
                 for score in SCORES:
                     neg, pos = flag_score(clean, score), flag_score(positives, score)
                     # One seed per row, from its key: a row does not depend on which others exist.
-                    low, high = auroc_interval(neg, pos, resamples, _seed(seed, p, name, score), shared=shared[score])
-                    rows.append({"dropout_p": p, **key, "score": score, "n_clean": len(neg), "n_adv": len(pos),
+                    low, high = auroc_interval(neg, pos, resamples, _seed(seed, salt, name, score), shared=shared[score])
+                    rows.append({"model": model, **key, "score": score, "n_clean": len(neg), "n_adv": len(pos),
                                  "auroc": auroc(neg, pos), "auroc_low": low, "auroc_high": high,
                                  "aupr": average_precision(neg, pos), "fpr_at_95tpr": fpr_at_tpr(neg, pos),
                                  "mean_clean": float(np.mean(neg)) if len(neg) else float("nan"),
                                  "mean_adv": float(np.mean(pos)) if len(pos) else float("nan")})
                     if len(neg) and len(pos):
-                        curves.append(roc_points(neg, pos).assign(dropout_p=p, score=score, **key))
-    roc_columns = ["dropout_p", "attack", "operating_point", "eps", "noise_of", "score", "fpr", "tpr"]
+                        curves.append(roc_points(neg, pos).assign(model=model, score=score, **key))
+    roc_columns = ["model", "attack", "operating_point", "eps", "noise_of", "score", "fpr", "tpr"]
     roc = pd.concat(curves, ignore_index=True)[roc_columns] if curves else pd.DataFrame(columns=roc_columns)
     return {"detection": pd.DataFrame(rows), "roc": roc}
 
 
-def _seed(seed: int, p: float, condition: str, score: str) -> int:
-    digest = hashlib.sha256(f"robustviz-bootstrap:{seed}:{p}:{condition}:{score}".encode()).digest()
+def _salt(uncertainty: pd.DataFrame) -> str:
+    """What a model's bootstrap seeds are salted with: its dropout rate where it has one (the seeds of
+    earlier results), else its key."""
+    p = uncertainty["dropout_p"].iloc[0] if len(uncertainty) else float("nan")
+    return str(float(p)) if p == p else str(uncertainty["model"].iloc[0])
+
+
+def _seed(seed: int, salt: str, condition: str, score: str) -> int:
+    digest = hashlib.sha256(f"robustviz-bootstrap:{seed}:{salt}:{condition}:{score}".encode()).digest()
     return int.from_bytes(digest[:8], "little")
 
 
 def selective(uncertainty: pd.DataFrame) -> pd.DataFrame:
     """The risk_coverage table: clean and every attacked condition (noise controls aside), per score."""
     frames = []
-    for (p, condition), rows in uncertainty[~uncertainty["noise"]].groupby(["dropout_p", "condition"], sort=False):
+    for (model, condition), rows in uncertainty[~uncertainty["noise"]].groupby(["model", "condition"], sort=False):
         first = rows.iloc[0]
         for score in SCORES:
             pred = rows["plain_pred"] if score == "max_prob" else rows["pred"]
             correct = (pred == rows["label"]).to_numpy()
             curve, aurc = risk_coverage(-flag_score(rows, score), correct)
-            frames.append(curve.assign(dropout_p=p, condition=condition, attack=first["attack"],
+            frames.append(curve.assign(model=model, condition=condition, attack=first["attack"],
                                        operating_point=first["operating_point"], eps=first["eps"], score=score,
-                                       images=len(rows), aurc=aurc))
+                                       n_images=len(rows), aurc=aurc))
     return pd.concat(frames, ignore_index=True)

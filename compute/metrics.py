@@ -1,6 +1,6 @@
 """Measures of MC-dropout outputs (numpy and pandas only, so results can be assembled without torch).
 
-Per image (probs of shape (T, C) for the T passes):
+Per image (probs of shape (T, C) for its T passes):
   mean_probs p̄, var_probs Var_t[p_t] (ddof 0), confidence = 1 - var_probs[label],
   true_prob = p̄[label], pred = argmax p̄, entropy H[p̄] (nats),
   mutual_info = H[p̄] - mean_t H[p_t] (BALD, clamped >= 0), variation_ratio = 1 - mode count / T,
@@ -19,11 +19,14 @@ def _entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def image_measures(probs: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-image measures from MC softmax outputs ``probs`` (T, B, C) and true ``labels`` (B,).
+    """Per-image measures from per-pass softmax outputs ``probs`` (B, T, C) of any uncertainty method
+    (compute/methods) and true ``labels`` (B,): the one place they are computed.
 
     Returns arrays of length B (``mean_probs``, ``var_probs``: (B, C); ``pass_true_prob``: (B, T)).
     """
-    probs = probs.astype(np.float64)
+    # Image-major in memory, viewed pass-major: every sum below then runs in one fixed order, whatever
+    # layout came in (the order the tables have always been computed in).
+    probs = np.moveaxis(np.ascontiguousarray(probs), 1, 0).astype(np.float64)
     t, b, c = probs.shape
     rows = np.arange(b)
     mean = probs.mean(axis=0)
@@ -55,7 +58,7 @@ def calibration_bins(top_prob: np.ndarray, correct: np.ndarray, bins: int) -> li
     for k in range(bins):
         sel = which == k
         n = int(sel.sum())
-        out.append({"bin": k, "lower": float(edges[k]), "upper": float(edges[k + 1]), "count": n,
+        out.append({"bin": k, "lower": float(edges[k]), "upper": float(edges[k + 1]), "n_images": n,
                     "mean_top_prob": float(top_prob[sel].mean()) if n else float("nan"),
                     "accuracy": float(correct[sel].mean()) if n else float("nan")})
     return out
@@ -65,17 +68,17 @@ def run_metrics(mean_probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> d
     """Accuracy, ECE (``bins`` equal-width bins, top label), NLL and Brier of mean probabilities (N, C)."""
     n = len(labels)
     if n == 0:
-        return {"images": 0, "accuracy": float("nan"), "ece": float("nan"), "nll": float("nan"),
+        return {"n_images": 0, "accuracy": float("nan"), "ece": float("nan"), "nll": float("nan"),
                 "brier": float("nan")}
     p = mean_probs.astype(np.float64)
     rows = np.arange(n)
     top = p.max(axis=1)
     correct = (p.argmax(axis=1) == labels).astype(np.float64)
-    ece = sum(b["count"] / n * abs(b["accuracy"] - b["mean_top_prob"])
-              for b in calibration_bins(top, correct, bins) if b["count"])
+    ece = sum(b["n_images"] / n * abs(b["accuracy"] - b["mean_top_prob"])
+              for b in calibration_bins(top, correct, bins) if b["n_images"])
     onehot = np.zeros_like(p)
     onehot[rows, labels] = 1.0
-    return {"images": n, "accuracy": float(correct.mean()), "ece": float(ece),
+    return {"n_images": n, "accuracy": float(correct.mean()), "ece": float(ece),
             "nll": float(-np.log(np.clip(p[rows, labels], 1e-12, None)).mean()),
             "brier": float(((p - onehot) ** 2).sum(axis=1).mean())}
 

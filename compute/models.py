@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .tables import file_sha256
+from .contract import file_sha256
 
 CHECKPOINT_FORMAT = "robustviz-checkpoint"
 CHECKPOINT_VERSION = 1

@@ -1,14 +1,15 @@
 """Results in parts: one directory per (shard of images, model, unit, condition), written atomically.
 
-A ``Part`` says what one piece of work reads and where it writes. Units:
+A ``Part`` says what one piece of work reads and where it writes; compute/units.py computes it. Units:
 - ``data``: the shard's test images, labels and ids (no model);
-- ``clean``: MC dropout of the clean images (with the predictions of the model with dropout off);
-- ``attack``: one attack (``condition`` names it): its attacks-table rows, MC dropout of every set of
+- ``clean``: the uncertainty method's passes over the clean images (with the predictions of the model
+  with dropout off);
+- ``attack``: one attack (``condition`` names it): its attacks-table rows, the passes over every set of
   images it made (operating points, budgets, noise controls), and the minimal and confident
   adversarials as uint8;
 - ``activations``: feature maps of the shard's selected images under ``condition`` (clean or an
-  attack); it reads the ranking part (FGSM's ``min_eps`` picks the images) and, for an attack, the
-  part holding the adversarials;
+  attack); it reads the ranking part (the ranking attack's minimal rows pick the images) and, for an
+  attack, the part holding the adversarials;
 - ``features``: penultimate features (compute/embedding.py) of the shard's clean images or, for an
   attack, of its minimal and confident adversarials (read from ``source``), for the feature maps built
   at assembly.
@@ -37,7 +38,7 @@ PLAN_FILE = "plan.json"
 UNITS = ("data", "clean", "attack", "activations", "features")
 # The parts' own format: part keys depend on it, not on the results' schema version, so a change to
 # the final tables alone reuses every computed part.
-PARTS_VERSION = 4
+PARTS_VERSION = 5
 
 
 class ShardError(ValueError):
@@ -49,12 +50,12 @@ class Part:
     """One part of the plan; every input it reads is a field."""
 
     shard: int  # 0-based shard index
-    dropout_p: float | None  # the model; None for the data part
+    model: str | None  # the model's key; None for the data part
     unit: str  # one of UNITS
     condition: str | None  # "clean" or an attack name (the images the part is about); None for data
     key: str  # sha256 of the part's inputs
     path: str  # its directory, relative to the results directory
-    ranking: str | None = None  # activations: the FGSM part whose min_eps selects the images (None: ids only)
+    ranking: str | None = None  # activations: the ranking attack's part, whose rows select the images (None: ids only)
     source: str | None = None  # activations or features of an attack: the part holding its adversarials
 
     def done(self, results: Path) -> bool:
@@ -69,13 +70,13 @@ class Plan:
     run: dict[str, Any]  # schema_version, run, config, attacks, dataset, models, device, versions
     parts: tuple[Part, ...]
 
-    def find(self, unit: str, dropout_p: float | None, condition: str | None, shard: int) -> Part:
-        return next(p for p in self.parts if (p.unit, p.dropout_p, p.condition, p.shard) ==
-                    (unit, dropout_p, condition, shard))
+    def find(self, unit: str, model: str | None, condition: str | None, shard: int) -> Part:
+        return next(p for p in self.parts if (p.unit, p.model, p.condition, p.shard) ==
+                    (unit, model, condition, shard))
 
-    def shard_parts(self, unit: str, dropout_p: float | None, condition: str | None) -> list[Part]:
+    def shard_parts(self, unit: str, model: str | None, condition: str | None) -> list[Part]:
         """The part of every shard, in shard order."""
-        return [self.find(unit, dropout_p, condition, k) for k in range(self.shards)]
+        return [self.find(unit, model, condition, k) for k in range(self.shards)]
 
     def write(self, results: Path) -> None:
         (results / PARTS_DIR).mkdir(parents=True, exist_ok=True)
@@ -131,12 +132,10 @@ def data_fingerprint(images: np.ndarray, labels: np.ndarray, ids: np.ndarray) ->
     return h.hexdigest()
 
 
-def part_path(dropout_p: float | None, unit: str, condition: str | None, shard: int, shards: int,
-              digest: str) -> str:
-    """parts/<p0.25|data>/<data|clean|attack name|activations-condition|features-condition>/shard-<k>of<N>-<key>."""
-    model = "data" if dropout_p is None else f"p{dropout_p:g}"
+def part_path(model: str | None, unit: str, condition: str | None, shard: int, shards: int, digest: str) -> str:
+    """parts/<model key|data>/<data|clean|attack name|activations-condition|features-condition>/shard-<k>of<N>-<key>."""
     folder = f"{unit}-{condition}" if unit in ("activations", "features") else condition or unit
-    return f"{PARTS_DIR}/{model}/{folder}/shard-{shard + 1}of{shards}-{digest[:16]}"
+    return f"{PARTS_DIR}/{model or 'data'}/{folder}/shard-{shard + 1}of{shards}-{digest[:16]}"
 
 
 @dataclass(frozen=True)

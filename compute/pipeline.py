@@ -16,18 +16,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
-from . import activations, assemble, attacks, datasets, embedding, parts, tables
+from . import assemble, attacks, datasets, parts
 from .config import AttacksConfig, ConfigError, RunConfig, to_plain
-from .metrics import image_measures
-from .models import CheckpointError, Classifier, file_sha256, load_checkpoint, save_checkpoint
+from .contract import CLEAN, SCHEMA_VERSION, TILED_POINTS, file_sha256, model_key, model_label
+from .models import CheckpointError, Classifier, load_checkpoint, resolve_architecture, save_checkpoint
 from .parts import Part, Plan
 from .train import train_model
-from .uncertainty import mc_probs
+from .units import UNITS, Job
 
 MODELS_DIR = "models"
 
@@ -55,8 +52,17 @@ def ensure_writable(directory: Path) -> None:
                           f"--out") from exc
 
 
-def checkpoint_path(cfg: RunConfig, p: float) -> Path:
-    return cfg.results_dir / MODELS_DIR / f"p{p:g}.pt"
+def planned_models(cfg: RunConfig, image_shape: tuple[int, ...]) -> dict[str, dict[str, Any]]:
+    """The run's models by key, each with what it is: label, uncertainty method, architecture,
+    dropout rate, and the seed offset it is trained with. One MC-dropout model per dropout rate."""
+    architecture = resolve_architecture(cfg.model.architecture, tuple(image_shape))
+    return {model_key(architecture, "mc_dropout", p): {"label": model_label("mc_dropout", p), "method": "mc_dropout",
+                                                       "architecture": architecture, "dropout_p": p, "seed_offset": i}
+            for i, p in enumerate(cfg.model.dropout)}
+
+
+def checkpoint_path(cfg: RunConfig, key: str) -> Path:
+    return cfg.results_dir / MODELS_DIR / f"{key}.pt"
 
 
 @dataclass
@@ -65,7 +71,7 @@ class StageSummary:
 
     stage: str
     images: int
-    accuracies: dict[float, float]
+    accuracies: dict[str, float]  # by model key
     seconds: float
     path: Path
     notes: list[str] = field(default_factory=list)
@@ -73,36 +79,39 @@ class StageSummary:
     computed: int = 0  # parts computed by this call
 
     def line(self) -> str:
-        acc = ", ".join(f"p={p:g} {a:.1%}" for p, a in self.accuracies.items())
+        acc = ", ".join(f"{key} {a:.1%}" for key, a in self.accuracies.items())
         extra = "".join(f"; {n}" for n in self.notes)
         accuracy = f", accuracy {acc}" if acc else ""
         return f"{self.stage}: {self.images} images{accuracy}, {self.seconds:.1f} s{extra} -> {self.path}"
 
 
 def train_all(cfg: RunConfig, progress: bool = True) -> StageSummary:
-    """Train one model per dropout rate and save each checkpoint under ``results/<run>/models/``."""
+    """Train every planned model and save its checkpoint as ``results/<run>/models/<key>.pt``."""
     start = time.perf_counter()
     ensure_writable(cfg.results_dir / MODELS_DIR)
     device = resolve_device(cfg.device)
     train, test = datasets.load(cfg.data)
     accuracies = {}
-    for i, p in enumerate(cfg.model.dropout):
-        result = train_model(train, test, p, cfg.model, cfg.train, cfg.seed + i, device, progress)
+    for key, spec in planned_models(cfg, train.image_shape).items():
+        result = train_model(train, test, spec["dropout_p"], cfg.model, cfg.train, cfg.seed + spec["seed_offset"],
+                             device, progress)
         result.model.meta["train_seconds"] = round(result.seconds, 3)
-        save_checkpoint(result.model.cpu(), checkpoint_path(cfg, p))
-        accuracies[p] = result.accuracy
+        save_checkpoint(result.model.cpu(), checkpoint_path(cfg, key))
+        accuracies[key] = result.accuracy
     return StageSummary("train", len(train), accuracies, time.perf_counter() - start,
                         cfg.results_dir / MODELS_DIR)
 
 
-def load_models(cfg: RunConfig, test: datasets.Dataset) -> dict[float, Classifier]:
-    """The trained model of every dropout rate, checked against the test data it will see."""
+def load_models(cfg: RunConfig, test: datasets.Dataset) -> dict[str, Classifier]:
+    """Every planned model by key, checked against the test data it will see."""
     models = {}
-    for p in cfg.model.dropout:
-        path = checkpoint_path(cfg, p)
+    for key, spec in planned_models(cfg, test.image_shape).items():
+        path, p = checkpoint_path(cfg, key), spec["dropout_p"]
         if not path.is_file():
-            raise CheckpointError(f"no checkpoint for dropout p={p:g} at {path}; run `robustviz train` "
-                                  f"with the same config first (or `robustviz demo` for everything)")
+            others = sorted(p.name for p in path.parent.glob("*.pt")) if path.parent.is_dir() else []
+            held = f" (models/ holds {', '.join(others)}: trained with another config)" if others else ""
+            raise CheckpointError(f"no checkpoint for model {key} ({spec['label']}) at {path}{held}; run `robustviz "
+                                  f"train` with the same config first (or `robustviz demo` for everything)")
         model = load_checkpoint(path)
         meta = model.meta
         if tuple(meta["class_names"]) != test.class_names:
@@ -117,7 +126,7 @@ def load_models(cfg: RunConfig, test: datasets.Dataset) -> dict[float, Classifie
                                   f"retrain with `robustviz train` or set model.architecture = \"{meta['architecture']}\"")
         if abs(float(meta["dropout"]) - p) > 1e-12:
             raise CheckpointError(f"checkpoint {path} has dropout {meta['dropout']}, not {p}; retrain")
-        models[p] = model
+        models[key] = model
     return models
 
 
@@ -132,92 +141,41 @@ def versions() -> dict[str, str]:
     return out
 
 
-def uncertainty_rows(model: Classifier, sets: list[attacks.Condition], image_ids: list[int], labels: torch.Tensor,
-                     p: float, job: Job) -> dict[str, list]:
-    """MC-dropout measures of every image set (clean or a condition of an attack; ``rows`` ascending
-    positions among ``image_ids``) as uncertainty-table columns, with the prediction and top
-    probability of the model with dropout off (``plain_pred``, ``max_prob``). In each batch of images
-    every set goes through the same masks, drawn once."""
-    cfg, device = job.cfg, job.device
-    rows: dict[str, list] = {name: [] for name in tables.SCHEMAS["uncertainty"].names}
-    batch = cfg.uncertainty.batch_size
-    total = sum(len(s.rows) for s in sets)
-    bar = tqdm(total=total, desc=f"mc-dropout p={p:g} {sets[0].attack or 'clean'}", unit="img",
-               disable=not job.progress, leave=False)
-    all_labels = labels.numpy()
-    for start in range(0, len(image_ids), batch):
-        stop = min(start + batch, len(image_ids))
-        # An image shared by several sets (wrong before the attack: the original; the same budget picked
-        # twice) goes through the masks once: its masks are keyed by its id, so the result is the same.
-        unique: dict[tuple[int, bytes], int] = {}
-        picked = []
-        for s in sets:
-            lo, hi = np.searchsorted(s.rows, [start, stop])
-            if hi == lo:
-                continue
-            at = [unique.setdefault((int(r), img.tobytes()), len(unique))
-                  for r, img in zip(s.rows[lo:hi], s.images[lo:hi])]
-            picked.append((s, s.rows[lo:hi] - start, np.asarray(at)))
-        if not unique:
-            continue
-        flat = {k: (r, img) for (r, img), k in unique.items()}
-        pixels = np.stack([np.frombuffer(flat[k][1], dtype=np.uint8) for k in range(len(unique))]).reshape(
-            len(unique), *sets[0].images.shape[1:])
-        x = torch.from_numpy(pixels).to(device).float().div_(255.0)
-        rows_u = np.asarray([flat[k][0] for k in range(len(unique))]) - start
-        probs = mc_probs(model, x, image_ids[start:stop], cfg.uncertainty.passes, cfg.seed, rows=rows_u).cpu().numpy()
-        with torch.no_grad():
-            plain = torch.softmax(model.eval()(x), dim=1).cpu()
-        for s, r, at in picked:
-            batch_labels = all_labels[start + r]
-            measures = image_measures(probs[:, at], batch_labels)
-            rows["image_id"] += [image_ids[start + int(i)] for i in r]
-            rows["dropout_p"] += [p] * len(r)
-            for key, value in (("condition", s.name), ("attack", s.attack), ("operating_point", s.operating_point),
-                               ("eps", s.eps), ("noise", s.noise)):
-                rows[key] += [value] * len(r)
-            rows["label"] += batch_labels.tolist()
-            rows["plain_pred"] += plain[at].argmax(1).tolist()
-            rows["max_prob"] += plain[at].amax(1).tolist()
-            for name, values in measures.items():
-                rows[name] += list(values)
-            bar.update(len(r))
-    bar.close()
-    return rows
-
-
 def batch_block(cfg: RunConfig) -> int:
     """Smallest run of images that is a whole number of MC and attack batches: shards are cut there."""
     return math.lcm(cfg.uncertainty.batch_size, cfg.attacks.batch_size)
 
 
-def run_metadata(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset, models: dict[float, Classifier],
+def run_metadata(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset, models: dict[str, Classifier],
                  attack_cfg: AttacksConfig, device: torch.device) -> dict[str, Any]:
-    """What the manifest says about the run besides its results: config, data, models, versions."""
+    """What the manifest says about the run besides its results: config, data, models, attacks (their
+    cards: what the site shows of each), versions."""
+    specs = planned_models(cfg, test.image_shape)
     return {
-        "schema_version": tables.SCHEMA_VERSION, "run": cfg.name, "config": cfg.to_dict(),
+        "schema_version": SCHEMA_VERSION, "run": cfg.name, "config": cfg.to_dict(),
         "attacks": {"enabled": list(attack_cfg.enabled), "resolved": to_plain(attack_cfg),
-                    "noise": {a: attacks.ATTACKS[a].noise for a in attack_cfg.enabled}},
+                    "ranking": attack_cfg.ranked_by, "cards": attacks.cards(attack_cfg)},
         "dataset": {"name": test.name, "split": test.split, "class_names": list(test.class_names),
                     "image_shape": list(test.image_shape), "test_images": len(test), "train_images": len(train),
                     "sha256": test.fingerprint()},
-        "models": [{"dropout_p": p, "architecture": m.meta["architecture"],
-                    "checkpoint": f"{MODELS_DIR}/{checkpoint_path(cfg, p).name}",
-                    "checkpoint_sha256": file_sha256(checkpoint_path(cfg, p)),
+        "models": [{"key": key, "label": specs[key]["label"], "method": specs[key]["method"],
+                    "architecture": m.meta["architecture"], "dropout_p": specs[key]["dropout_p"],
+                    "checkpoint": f"{MODELS_DIR}/{checkpoint_path(cfg, key).name}",
+                    "checkpoint_sha256": file_sha256(checkpoint_path(cfg, key)),
                     "train_seconds": m.meta.get("train_seconds"), "epochs": m.meta.get("epochs")}
-                   for p, m in models.items()],
+                   for key, m in models.items()],
         "device": str(device), "versions": versions(),
     }
 
 
-def make_plan(cfg: RunConfig, test: datasets.Dataset, models: dict[float, Classifier], attack_cfg: AttacksConfig,
+def make_plan(cfg: RunConfig, test: datasets.Dataset, models: dict[str, Classifier], attack_cfg: AttacksConfig,
               shards: int) -> tuple[Part, ...]:
     """Every part of every shard. Keys name exactly what each part depends on."""
     images, labels, ids = test.images.numpy(), test.labels.numpy(), test.image_ids.numpy()
     plan: list[Part] = []
 
-    def add(shard: int, p: float | None, unit: str, condition: str | None, digest: str, **reads: str | None) -> Part:
-        part = Part(shard, p, unit, condition, digest, parts.part_path(p, unit, condition, shard, shards, digest),
+    def add(shard: int, model: str | None, unit: str, condition: str | None, digest: str, **reads: str | None) -> Part:
+        part = Part(shard, model, unit, condition, digest, parts.part_path(model, unit, condition, shard, shards, digest),
                     **reads)
         plan.append(part)
         return part
@@ -226,151 +184,27 @@ def make_plan(cfg: RunConfig, test: datasets.Dataset, models: dict[float, Classi
         pos = parts.shard_positions(len(test), k, shards, batch_block(cfg))
         data_key = parts.key(schema=parts.PARTS_VERSION, data=parts.data_fingerprint(images[pos], labels[pos], ids[pos]))
         add(k, None, "data", None, data_key)
-        for p, model in models.items():
+        for m, model in models.items():
             # Batch sizes are inputs too: float kernels round differently for different batch shapes.
             common = {"schema": parts.PARTS_VERSION, "data": data_key, "weights": model.meta["weights_sha256"],
                       "seed": cfg.seed, "uncertainty": {"passes": cfg.uncertainty.passes,
                                                         "batch_size": cfg.uncertainty.batch_size},
                       "attack_batch": cfg.attacks.batch_size}
-            made = {"clean": add(k, p, "clean", "clean", parts.key(unit="clean", **common))}
+            made = {CLEAN: add(k, m, "clean", CLEAN, parts.key(unit="clean", **common))}
             for a in attack_cfg.enabled:
-                made[a] = add(k, p, "attack", a, parts.key(unit=a, attack=to_plain(getattr(attack_cfg, a)),
+                made[a] = add(k, m, "attack", a, parts.key(unit=a, attack=to_plain(getattr(attack_cfg, a)),
                                                            kappa=attack_cfg.kappa, **common))
-            ranking = made.get("fgsm")
+            ranking = made.get(attack_cfg.ranked_by) if attack_cfg.ranked_by else None
             for condition, images_part in made.items():
-                add(k, p, "activations", condition, parts.key(
+                add(k, m, "activations", condition, parts.key(
                     unit="activations", condition=images_part.key, selection=ranking.key if ranking else None,
                     activations=to_plain(cfg.activations), **common),
                     ranking=ranking.path if ranking else None,
-                    source=images_part.path if condition != "clean" else None)
-                add(k, p, "features", condition, parts.key(
-                    unit="features", condition=images_part.key, points=list(attacks.TILED_POINTS), **common),
-                    source=images_part.path if condition != "clean" else None)
+                    source=images_part.path if condition != CLEAN else None)
+                add(k, m, "features", condition, parts.key(
+                    unit="features", condition=images_part.key, points=list(TILED_POINTS), **common),
+                    source=images_part.path if condition != CLEAN else None)
     return tuple(plan)
-
-
-@dataclass(frozen=True)
-class Job:
-    """What every part of one shard is computed with."""
-
-    cfg: RunConfig
-    attack_cfg: AttacksConfig  # resolved for the data
-    test: datasets.Dataset
-    positions: np.ndarray  # the shard's positions in the test set
-    models: dict[float, Classifier]  # on ``device``
-    device: torch.device
-    progress: bool
-
-    @property
-    def image_ids(self) -> list[int]:
-        return self.test.image_ids[self.positions].tolist()
-
-    @property
-    def labels(self) -> torch.Tensor:
-        return self.test.labels[self.positions]
-
-
-def compute_data(part: Part, job: Job) -> dict[str, Any]:
-    return {"arrays": {"images": job.test.images[job.positions].numpy(), "labels": job.labels.numpy(),
-                       "image_ids": np.asarray(job.image_ids)}}
-
-
-def compute_clean(part: Part, job: Job) -> dict[str, Any]:
-    model, t = job.models[part.dropout_p], time.perf_counter()
-    clean = attacks.Condition("clean", None, None, None, False, job.test.images[job.positions].numpy(),
-                              np.arange(len(job.positions)))
-    rows = uncertainty_rows(model, [clean], job.image_ids, job.labels, part.dropout_p, job)
-    return {"rows": {"uncertainty": rows}, "seconds": {"mc_dropout": time.perf_counter() - t}}
-
-
-def compute_attack(part: Part, job: Job) -> dict[str, Any]:
-    """One attack at every operating point, the noise controls, and MC dropout of all of them. An
-    attack with a subset (``subset()`` > 0) runs on the shard's images among its evenly spaced subset."""
-    model, p, name = job.models[part.dropout_p], part.dropout_p, part.condition
-    chosen = attacks.subset_positions(len(job.test), getattr(job.attack_cfg, name).subset())
-    mine = np.flatnonzero(np.isin(job.positions, chosen))
-    ids, labels = [job.image_ids[i] for i in mine], job.labels[mine]
-    out = attacks.run_attack(name, model, job.test.floats(torch.as_tensor(job.positions[mine])), labels, ids, p,
-                             job.attack_cfg, job.device, job.progress, job.cfg.seed)
-    t = time.perf_counter()
-    rows = uncertainty_rows(model, out.conditions, ids, labels, p, job) if ids else \
-        {k: [] for k in tables.SCHEMAS["uncertainty"].names}
-    arrays = {"image_ids": np.asarray(ids, dtype=np.int64)}
-    for point in attacks.TILED_POINTS:  # the pictures the site tiles (none when the shard has no image to attack)
-        condition = tables.condition_name(part.condition, point)
-        arrays[f"images-{condition}"] = np.zeros((0, *job.test.image_shape), dtype=np.uint8)
-        arrays[f"rows-{condition}"] = np.zeros(0, dtype=np.int64)
-    for c in out.conditions:
-        if c.operating_point in attacks.TILED_POINTS and not c.noise:  # noise controls are not pictured
-            arrays[f"images-{c.name}"], arrays[f"rows-{c.name}"] = c.images, c.rows
-    return {"rows": {"attacks": out.rows, "uncertainty": rows}, "arrays": arrays,
-            "seconds": {name: out.seconds, "mc_dropout": time.perf_counter() - t}}
-
-
-def compute_activations(part: Part, job: Job) -> dict[str, Any]:
-    """Feature maps of this shard's candidate images (its most robust and most vulnerable per class by
-    FGSM's min_eps, plus configured ids) under one condition: ids and one float16 array per layer."""
-    results, ids, t = job.cfg.results_dir, job.image_ids, time.perf_counter()
-    if part.ranking is not None:  # only its table is needed: the selection uses min_eps
-        fg = pd.read_parquet(results / part.ranking / "attacks.parquet",
-                             columns=["image_id", "operating_point", "clean_correct", "min_eps"])
-        fg = fg[fg["operating_point"] == "minimal"].set_index("image_id").reindex(ids)
-        min_eps, correct = fg["min_eps"].to_numpy(dtype=np.float64), fg["clean_correct"].to_numpy(dtype=bool)
-        per_class = job.cfg.activations.per_class
-    else:
-        min_eps, correct, per_class = np.full(len(ids), np.nan), None, 0
-    chosen = activations.select_images(job.labels.numpy(), np.asarray(ids), min_eps, per_class,
-                                       job.cfg.activations.image_ids, correct)
-    if part.source is None:
-        images = job.test.floats(torch.as_tensor(job.positions[chosen]))
-    else:  # the 8-bit minimal adversarial that the tiles show (an attack on a subset has fewer images)
-        stored = parts.read_part(results / part.source).arrays
-        attacked = {int(i): k for k, i in enumerate(stored["image_ids"][stored[f"rows-{part.condition}"]])}
-        chosen = [i for i in chosen if int(ids[i]) in attacked]
-        adversarial = stored[f"images-{part.condition}"][[attacked[int(ids[i])] for i in chosen]]
-        images = torch.from_numpy(adversarial).float().div_(255.0)
-    arrays = {"image_ids": np.asarray([ids[i] for i in chosen], dtype=np.int64)}
-    if chosen:
-        maps = activations.feature_maps(job.models[part.dropout_p], images.to(job.device), job.cfg.activations.max_maps)
-        arrays.update({f"layer-{layer}": values for layer, values in maps.items()})
-    return {"arrays": arrays, "seconds": {"activations": time.perf_counter() - t}}
-
-
-def compute_features(part: Part, job: Job) -> dict[str, Any]:
-    """Penultimate features (float16) of the shard's clean images, or of an attack's minimal and
-    confident adversarials (8-bit, as tiled; an attack on a subset has fewer), with their image ids:
-    arrays ``image_ids-<condition>`` and ``features-<condition>`` per condition."""
-    t = time.perf_counter()
-    if part.source is None:
-        sets = {"clean": (np.asarray(job.image_ids, dtype=np.int64), job.test.images[job.positions].numpy())}
-    else:
-        stored = parts.read_part(job.cfg.results_dir / part.source).arrays
-        sets = {}
-        for point in attacks.TILED_POINTS:
-            name = tables.condition_name(part.condition, point)
-            sets[name] = (stored["image_ids"][stored[f"rows-{name}"]], stored[f"images-{name}"])
-    # Batches are runs of test positions cut at multiples of the MC batch size, which shards respect:
-    # every image meets the same batch mates in any sharding, so the floats agree to the last bit.
-    where = dict(zip(job.image_ids, job.positions.tolist()))
-    model, arrays = job.models[part.dropout_p], {}
-    for name, (ids, pixels) in sets.items():
-        group = np.asarray([where[int(i)] // job.cfg.uncertainty.batch_size for i in ids], dtype=np.int64)
-        found = []
-        for g in np.unique(group):
-            chosen = np.flatnonzero(group == g)
-            x = torch.from_numpy(pixels[chosen]).to(job.device).float().div_(255.0)
-            found.append((chosen, embedding.features(model, x)))
-        values = np.zeros((len(ids), embedding.feature_size(model)), dtype=np.float32)
-        for chosen, f in found:
-            values[chosen] = f
-        arrays[f"image_ids-{name}"] = np.asarray(ids, dtype=np.int64)
-        arrays[f"features-{name}"] = values.astype(np.float16)
-    return {"arrays": arrays, "seconds": {"features": time.perf_counter() - t}}
-
-
-# unit -> function computing a part's tables ("rows"), arrays and timings ("seconds").
-UNITS = {"data": compute_data, "clean": compute_clean, "attack": compute_attack, "activations": compute_activations,
-         "features": compute_features}
 
 
 def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 1)) -> StageSummary:
@@ -384,12 +218,13 @@ def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 
     device = resolve_device(cfg.device)
     train, test = datasets.load(cfg.data)
     # Channels-last convolutions run about twice as fast on the CPU, for MC dropout and attacks alike.
-    models = {p: m.to(device, memory_format=torch.channels_last) for p, m in load_models(cfg, test).items()}
+    models = {key: m.to(device, memory_format=torch.channels_last) for key, m in load_models(cfg, test).items()}
     attack_cfg = attacks.resolve(cfg.attacks, test.image_shape[0])
-    plan = Plan(n, run_metadata(cfg, train, test, models, attack_cfg, device),
-                make_plan(cfg, test, models, attack_cfg, n))
+    run = run_metadata(cfg, train, test, models, attack_cfg, device)
+    plan = Plan(n, run, make_plan(cfg, test, models, attack_cfg, n))
     plan.write(out)
-    job = Job(cfg, attack_cfg, test, parts.shard_positions(len(test), k, n, batch_block(cfg)), models, device, progress)
+    job = Job(cfg, attack_cfg, test, parts.shard_positions(len(test), k, n, batch_block(cfg)), models,
+              {m["key"]: m for m in run["models"]}, device, progress)
     reused = computed = 0
     for part in plan.parts:
         if part.shard != k:
@@ -398,15 +233,15 @@ def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 
             reused += 1
             continue
         made = UNITS[part.unit](part, job)
-        meta = {"key": part.key, "unit": part.unit, "condition": part.condition, "dropout_p": part.dropout_p,
+        meta = {"key": part.key, "unit": part.unit, "condition": part.condition, "model": part.model,
                 "shard": part.shard, "seconds": made.get("seconds", {})}
         parts.write_part(out / part.path, made.get("rows", {}), made.get("arrays", {}), meta)
         computed += 1
     notes = [f"shard {k + 1}/{n}" if n > 1 else "", f"reused {reused} part(s), computed {computed}"]
-    accuracies: dict[float, float] = {}
+    accuracies: dict[str, float] = {}
     try:
         manifest = assemble.assemble(out)
-        accuracies = {m["dropout_p"]: m["accuracy"] for m in manifest["models"]}
+        accuracies = {m["key"]: m["accuracy"] for m in manifest["models"]}
     except assemble.IncompleteError as exc:
         notes.append(f"not assembled yet: {exc}")
     return StageSummary("compute", len(job.positions), accuracies, time.perf_counter() - start, out,

@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from .config import ModelConfig, TrainConfig
 from .datasets import Dataset
+from .pixels import to_float
 from .models import (IMAGENET_MEAN, IMAGENET_STD, Classifier, build_model, load_imagenet_weights,
                      resolve_architecture)
 
@@ -23,7 +24,7 @@ class TrainResult:
 
 def channel_stats(train: Dataset) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std of the training pixels in [0, 1] (normalisation for random init)."""
-    x = train.images.float().div_(255.0)
+    x = to_float(train.images)
     mean = x.mean(dim=(0, 2, 3))
     std = x.std(dim=(0, 2, 3)).clamp_min(1e-3)
     return tuple(round(float(v), 4) for v in mean), tuple(round(float(v), 4) for v in std)

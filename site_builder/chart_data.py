@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 
+from compute.contract import BUDGET, CLEAN, MINIMAL
+
 POINT_COLUMNS = ["image_id", "class_name", "pred_name", "correct", "confidence", "true_prob", "top_prob",
                  "entropy", "mutual_info", "variation_ratio"]
 
 
-def image_points(uncertainty: pd.DataFrame, class_names: list[str], p: float,
-                 condition: str = "clean") -> pd.DataFrame:
-    """One row per image for dropout rate ``p`` and ``condition``: the columns the charts plot."""
-    rows = uncertainty[(uncertainty["dropout_p"] == p) & (uncertainty["condition"] == condition)]
+def image_points(uncertainty: pd.DataFrame, class_names: list[str], model: str,
+                 condition: str = CLEAN) -> pd.DataFrame:
+    """One row per image for model ``model`` and ``condition``: the columns the charts plot."""
+    rows = uncertainty[(uncertainty["model"] == model) & (uncertainty["condition"] == condition)]
     names = pd.Series(class_names)
     out = pd.DataFrame({
         "image_id": rows["image_id"].astype(int).to_numpy(),
@@ -24,10 +26,11 @@ def image_points(uncertainty: pd.DataFrame, class_names: list[str], p: float,
     return out.sort_values("image_id", kind="stable").reset_index(drop=True)
 
 
-def robustness_points(robustness: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy under FGSM per (model, eps) from the robustness table, the model as a label."""
-    out = robustness[["dropout_p", "eps", "accuracy"]].copy()
-    out["dropout_p"] = out["dropout_p"].map(lambda p: f"p = {p:g}")
+def robustness_points(robustness: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """Accuracy under the ranking attack per (model, eps) from the robustness table; ``model`` is the
+    model's label (``labels``: key -> label)."""
+    out = robustness[["model", "eps", "accuracy"]].copy()
+    out["model"] = out["model"].map(labels)
     return out.round(5).reset_index(drop=True)
 
 
@@ -37,12 +40,12 @@ ATTACK_POINT_COLUMNS = ["image_id", "attack", "class_name", "adv_name", "clean_c
 
 
 def attack_points(attacks: pd.DataFrame, uncertainty: pd.DataFrame, images: pd.DataFrame, class_names: list[str],
-                  p: float) -> pd.DataFrame:
-    """One row per (image, attack) for dropout rate ``p``: the minimal adversarial's outcome, its
+                  model: str) -> pd.DataFrame:
+    """One row per (image, attack) for model ``model``: the minimal adversarial's outcome, its
     distortion, and MC-dropout uncertainty of the adversarial next to the clean image's."""
-    rows = attacks[(attacks["dropout_p"] == p) & (attacks["operating_point"] == "minimal")]
-    unc = uncertainty[uncertainty["dropout_p"] == p].set_index(["image_id", "condition"])
-    clean = unc.xs("clean", level="condition")
+    rows = attacks[(attacks["model"] == model) & (attacks["operating_point"] == MINIMAL)]
+    unc = uncertainty[uncertainty["model"] == model].set_index(["image_id", "condition"])
+    clean = unc.xs(CLEAN, level="condition")
     names = pd.Series(class_names)
     adv_key = pd.MultiIndex.from_arrays([rows["image_id"], rows["attack"]])
     label = rows["image_id"].map(images.set_index("image_id")["label"])
@@ -64,23 +67,23 @@ def attack_points(attacks: pd.DataFrame, uncertainty: pd.DataFrame, images: pd.D
     return out.sort_values(["attack", "image_id"], kind="stable").reset_index(drop=True)
 
 
-def success_points(success_rates: pd.DataFrame, p: float) -> pd.DataFrame:
-    """Success rate per (class, attack, variant) for dropout rate ``p``; a variant is the attack at one
+def success_points(success_rates: pd.DataFrame, model: str) -> pd.DataFrame:
+    """Success rate per (class, attack, variant) for model ``model``; a variant is the attack at one
     budget ("fgsm ε=0.1") or, for an attack without budgets, the attack at an operating point ("lbfgs"
     for the minimal one, "lbfgs confident")."""
-    rows = success_rates[success_rates["dropout_p"] == p]
-    variant = [f"{a} ε={e:g}" if o == "budget" else a if o == "minimal" else f"{a} {o}"
+    rows = success_rates[success_rates["model"] == model]
+    variant = [f"{a} ε={e:g}" if o == BUDGET else a if o == MINIMAL else f"{a} {o}"
                for a, o, e in zip(rows["attack"], rows["operating_point"], rows["eps"])]
     out = pd.DataFrame({"class_name": rows["class_name"].to_numpy(), "attack": rows["attack"].to_numpy(),
                         "variant": variant, "success_rate": rows["success_rate"].to_numpy(),
-                        "images": rows["images"].to_numpy()})
+                        "images": rows["n_attacked"].to_numpy()})
     return out.round(5).sort_values(["attack", "variant", "class_name"], kind="stable").reset_index(drop=True)
 
 
 def variant(attack: str, operating_point: str, eps: float | None, noise_of: str | None = None) -> str:
     """How a detection row's positives are named on the page: "fgsm minimal", "lbfgs confident",
     "fgsm ε=0.1", and "noise ~ fgsm minimal" for a noise control."""
-    point = f"ε={eps:g}" if operating_point == "budget" else operating_point
+    point = f"ε={eps:g}" if operating_point == BUDGET else operating_point
     return f"noise ~ {noise_of} {point}" if attack == "noise" else f"{attack} {point}"
 
 
@@ -89,10 +92,10 @@ def _variants(frame: pd.DataFrame) -> list[str]:
             for a, o, e, n in zip(frame["attack"], frame["operating_point"], frame["eps"], frame["noise_of"])]
 
 
-def detection_points(detection: pd.DataFrame, p: float) -> pd.DataFrame:
-    """One row per (positives, score) for dropout rate ``p``: AUROC with its interval, AUPR, FPR at
+def detection_points(detection: pd.DataFrame, model: str) -> pd.DataFrame:
+    """One row per (positives, score) for model ``model``: AUROC with its interval, AUPR, FPR at
     95% TPR and both populations' N, the attack (or "noise") and whether the positives are noise."""
-    rows = detection[detection["dropout_p"] == p]
+    rows = detection[detection["model"] == model]
     out = pd.DataFrame({
         "variant": _variants(rows), "attack": rows["attack"].to_numpy(),
         "family": rows["noise_of"].where(rows["attack"] == "noise", rows["attack"]).to_numpy(),
@@ -104,40 +107,40 @@ def detection_points(detection: pd.DataFrame, p: float) -> pd.DataFrame:
     return out[out["n_adv"] > 0].round(4).reset_index(drop=True)
 
 
-def roc_curve_points(roc: pd.DataFrame, p: float) -> pd.DataFrame:
-    """The ROC curves of dropout rate ``p``: (variant, family, score, fpr, tpr)."""
-    rows = roc[roc["dropout_p"] == p]
+def roc_curve_points(roc: pd.DataFrame, model: str) -> pd.DataFrame:
+    """The ROC curves of model ``model``: (variant, family, score, fpr, tpr)."""
+    rows = roc[roc["model"] == model]
     out = pd.DataFrame({"variant": _variants(rows),
                         "family": rows["noise_of"].where(rows["attack"] == "noise", rows["attack"]).to_numpy(),
                         "score": rows["score"].to_numpy(), "fpr": rows["fpr"].to_numpy(), "tpr": rows["tpr"].to_numpy()})
     return out.round(4).reset_index(drop=True)
 
 
-def eps_curve_points(detection: pd.DataFrame, p: float) -> pd.DataFrame:
-    """Mean score against FGSM's epsilon for dropout rate ``p``: the successful adversarials at each
-    budget and their noise controls, and at epsilon 0 the clean-correct images. max_prob is shown as
-    itself (the detection table stores it negated, as flagged when low)."""
-    rows = detection[(detection["dropout_p"] == p) & (detection["operating_point"] == "budget")
-                     & ((detection["attack"] == "fgsm") | (detection["noise_of"] == "fgsm")) & (detection["n_adv"] > 0)]
+def eps_curve_points(detection: pd.DataFrame, model: str, attack: str, label: str) -> pd.DataFrame:
+    """Mean score against the budget ε of ``attack`` (labelled ``label``) for model ``model``: the
+    successful adversarials at each budget and their noise controls, and at ε 0 the clean-correct
+    images. max_prob is shown as itself (the detection table stores it negated, as flagged when low)."""
+    rows = detection[(detection["model"] == model) & (detection["operating_point"] == BUDGET)
+                     & ((detection["attack"] == attack) | (detection["noise_of"] == attack)) & (detection["n_adv"] > 0)]
     sign = rows["score"].map(lambda s: -1.0 if s == "max_prob" else 1.0)
     out = pd.DataFrame({"score": rows["score"].to_numpy(), "eps": rows["eps"].to_numpy(),
-                        "image": ["noise control" if a == "noise" else "FGSM adversarial" for a in rows["attack"]],
+                        "image": ["noise control" if a == "noise" else f"{label} adversarial" for a in rows["attack"]],
                         "mean": (rows["mean_adv"] * sign).to_numpy(), "images": rows["n_adv"].to_numpy()})
-    clean = rows[rows["attack"] == "fgsm"].drop_duplicates("score")
-    for image in ("FGSM adversarial", "noise control"):
+    clean = rows[rows["attack"] == attack].drop_duplicates("score")
+    for image in (f"{label} adversarial", "noise control"):
         out = pd.concat([out, pd.DataFrame({"score": clean["score"].to_numpy(), "eps": 0.0, "image": image,
                                             "mean": (clean["mean_clean"] * sign[clean.index]).to_numpy(),
                                             "images": clean["n_clean"].to_numpy()})], ignore_index=True)
     return out.sort_values(["score", "image", "eps"], kind="stable").round(5).reset_index(drop=True)
 
 
-def risk_points(risk_coverage: pd.DataFrame, p: float) -> pd.DataFrame:
-    """Risk-coverage curves of dropout rate ``p``: (variant as the detection views name it, or "clean";
+def risk_points(risk_coverage: pd.DataFrame, model: str) -> pd.DataFrame:
+    """Risk-coverage curves of model ``model``: (variant as the detection views name it, or "clean";
     score, coverage, risk, aurc, images)."""
-    rows = risk_coverage[risk_coverage["dropout_p"] == p]
+    rows = risk_coverage[risk_coverage["model"] == model]
     label = ["clean" if a is None or a != a else variant(a, o, None if e != e else e)
              for a, o, e in zip(rows["attack"], rows["operating_point"], rows["eps"])]
     out = pd.DataFrame({"variant": label, "score": rows["score"].to_numpy(), "coverage": rows["coverage"].to_numpy(),
                         "risk": rows["risk"].to_numpy(), "aurc": rows["aurc"].to_numpy(),
-                        "images": rows["images"].to_numpy()})
+                        "images": rows["n_images"].to_numpy()})
     return out.round(5).reset_index(drop=True)

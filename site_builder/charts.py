@@ -12,11 +12,14 @@ import warnings
 import altair as alt
 import pandas as pd
 
+from compute.contract import PALETTE, class_colours
+
 WIDTH, HEIGHT = 260, 220
+
 
 def _class_color(class_names: list[str]) -> alt.Color:
     return alt.Color("class_name:N", title="class", sort=class_names,
-                     scale=alt.Scale(domain=class_names, scheme="tableau10" if len(class_names) <= 10 else "tableau20"))
+                     scale=alt.Scale(domain=class_names, range=class_colours(len(class_names))))
 
 
 def uncertainty_dashboard(points: pd.DataFrame, calibration: pd.DataFrame, class_names: list[str]) -> alt.VConcatChart:
@@ -63,7 +66,7 @@ def uncertainty_dashboard(points: pd.DataFrame, calibration: pd.DataFrame, class
             x=alt.X(f"{field}:Q", bin=alt.Bin(maxbins=30), title=title),
             y=alt.Y("count():Q", title="images", stack=True),
             color=alt.Color("correct:N", title="prediction", scale=alt.Scale(
-                domain=[True, False], range=["#4c78a8", "#e45756"]),
+                domain=[True, False], range=[PALETTE["correct"], PALETTE["wrong"]]),
                 legend=alt.Legend(labelExpr="datum.value ? 'correct' : 'wrong'")),
             tooltip=[alt.Tooltip("count():Q", title="images"), alt.Tooltip("correct:N", title="correct")],
         ).transform_filter(brush).transform_filter(chosen).properties(
@@ -87,58 +90,49 @@ def _dashboard_layout(scatter, per_class, histogram, calibration) -> alt.VConcat
 
 def reliability_diagram(calibration: pd.DataFrame) -> alt.LayerChart:
     """Accuracy per confidence bin against the diagonal of perfect calibration (one dropout rate)."""
-    data = calibration[["lower", "upper", "count", "mean_top_prob", "accuracy"]].copy()
-    data = data[data["count"] > 0].round(5)
+    data = calibration[["lower", "upper", "n_images", "mean_top_prob", "accuracy"]].copy()
+    data = data[data["n_images"] > 0].round(5)
     bars = alt.Chart(data).mark_rect(color="#4c78a8", opacity=0.8, stroke="white").encode(
         x=alt.X("lower:Q", title="top probability (confidence bin)", scale=alt.Scale(domain=[0, 1])),
         x2="upper:Q",
         y=alt.Y("accuracy:Q", title="accuracy in bin", scale=alt.Scale(domain=[0, 1])),
         y2=alt.datum(0),
         tooltip=[alt.Tooltip("lower:Q", format=".2f"), alt.Tooltip("upper:Q", format=".2f"),
-                 alt.Tooltip("count:Q", title="images"), alt.Tooltip("mean_top_prob:Q", format=".3f"),
+                 alt.Tooltip("n_images:Q", title="images"), alt.Tooltip("mean_top_prob:Q", format=".3f"),
                  alt.Tooltip("accuracy:Q", format=".3f")])
     diagonal = alt.Chart(pd.DataFrame({"x": [0.0, 1.0]})).mark_line(color="#888", strokeDash=[4, 4]).encode(
         x="x:Q", y="x:Q")
     return alt.layer(bars, diagonal).properties(title="Reliability diagram", width=WIDTH, height=HEIGHT - 40)
 
 
-def accuracy_by_dropout(metrics: pd.DataFrame) -> alt.Chart:
-    """Accuracy and ECE of each dropout rate (all classes), for the run's summary."""
+def accuracy_by_model(metrics: pd.DataFrame, labels: dict[str, str]) -> alt.Chart:
+    """Accuracy and ECE of each model (all classes, clean images), for the run's summary; ``labels``:
+    model key -> label, in run order."""
     data = metrics[metrics["class_name"].isna() & (metrics["condition"] == "clean")]
-    data = data.melt(id_vars=["dropout_p"], value_vars=["accuracy", "ece"], var_name="figure").round(5)
+    data = data.assign(model=data["model"].map(labels))
+    data = data.melt(id_vars=["model"], value_vars=["accuracy", "ece"], var_name="figure").round(5)
     return alt.Chart(data).mark_bar().encode(
-        x=alt.X("dropout_p:O", title="dropout p"),
+        x=alt.X("model:O", title="model", sort=list(labels.values())),
         y=alt.Y("value:Q", title=None),
         color=alt.Color("figure:N", legend=None),
         column=alt.Column("figure:N", title=None),
-        tooltip=["dropout_p:O", "figure:N", alt.Tooltip("value:Q", format=".4f")],
+        tooltip=["model:O", "figure:N", alt.Tooltip("value:Q", format=".4f")],
     ).properties(width=140, height=160).resolve_scale(y="independent")
 
 
-ATTACK_COLORS = {"fgsm": "#4c78a8", "lbfgs": "#f58518", "iaa": "#54a24b", "eot_pgd": "#b279a2", "clean": "#9d9d9d",
-                 "noise": "#bab0ac"}
-CONFIDENT_COLORS = {"fgsm": "#9ecae9", "lbfgs": "#ffbf79", "iaa": "#88d27a", "eot_pgd": "#d6a5c9"}
-
-
-def condition_color(condition: str) -> str:
-    """An attack's colour for its minimal adversarial, its light twin for the confident one."""
-    if condition.endswith("-confident"):
-        return CONFIDENT_COLORS.get(condition[:-len("-confident")], "#ccc")
-    return ATTACK_COLORS.get(condition, "#888")
-
-
-def robustness_curve(points: pd.DataFrame, subtitle: str = "") -> alt.Chart:
-    """Accuracy vs FGSM epsilon, one line per dropout rate (``subtitle`` names the images counted)."""
+def robustness_curve(points: pd.DataFrame, attack_label: str, subtitle: str = "") -> alt.Chart:
+    """Accuracy vs the budget ε of the attack labelled ``attack_label``, one line per model
+    (``subtitle`` names the images counted)."""
     return alt.Chart(points).mark_line(point=True).encode(
-        x=alt.X("eps:Q", title="FGSM ε (L∞ budget)"),
+        x=alt.X("eps:Q", title=f"{attack_label} ε (L∞ budget)"),
         y=alt.Y("accuracy:Q", title="accuracy under attack", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("dropout_p:N", title="model"),
-        tooltip=["dropout_p:N", alt.Tooltip("eps:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".1%")],
-    ).properties(title=alt.Title("Robustness curve (FGSM)", subtitle=subtitle), width=360, height=240)
+        color=alt.Color("model:N", title="model"),
+        tooltip=["model:N", alt.Tooltip("eps:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".1%")],
+    ).properties(title=alt.Title(f"Robustness curve ({attack_label})", subtitle=subtitle), width=360, height=240)
 
 
 def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: list[str],
-                     attack_names: list[str], populations: str = "") -> alt.VConcatChart:
+                     attack_colours: dict[str, str], populations: str = "") -> alt.VConcatChart:
     """Success per class and attack, distortion distributions, true -> adversarial class matrix, and
     uncertainty of clean vs adversarial images, for one dropout rate.
 
@@ -147,14 +141,16 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
     picked; ``rates`` (from ``chart_data.success_points``) feeds the success bars. Populations: success
     rates count the clean-correct images; distortions, the class matrix and the adversarial side of
     the uncertainty views count successful attacks only, the clean side the clean-correct images.
-    ``populations`` (the N of each) is the subtitle of every view.
+    ``populations`` (the N of each) is the subtitle of every view; ``attack_colours`` maps each attack,
+    in run order, to its colour (from its card in the manifest).
     """
+    attack_names = list(attack_colours)
     bar_pick = alt.selection_point(name="bar_pick", fields=["class_name", "attack"])
     attack_pick = alt.selection_point(name="attack_pick", fields=["attack"], bind="legend")
     l2_brush = alt.selection_interval(name="l2_brush", encodings=["x"])
     picked = bar_pick & attack_pick
     color = alt.Color("attack:N", title="attack", sort=attack_names,
-                      scale=alt.Scale(domain=attack_names, range=[ATTACK_COLORS.get(a, "#888") for a in attack_names]))
+                      scale=alt.Scale(domain=attack_names, range=list(attack_colours.values())))
     base = alt.Chart(points)
 
     variants = sorted(rates["variant"].unique().tolist(), key=lambda v: (attack_names.index(v.split()[0])
@@ -168,7 +164,7 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
         tooltip=["class_name:N", alt.Tooltip("variant:N", title="attack"),
                  alt.Tooltip("success_rate:Q", title="success rate", format=".1%"), alt.Tooltip("images:Q")],
     ).add_params(bar_pick, attack_pick).properties(
-        title=alt.Title("Attack success per class (FGSM at each ε), clean-correct images", subtitle=populations),
+        title=alt.Title("Attack success per class (each budget ε), clean-correct images", subtitle=populations),
         width=2 * WIDTH, height=HEIGHT, name="success_bars")
 
     def distribution(field: str, title: str, name: str, brush: bool = False) -> alt.Chart:
@@ -201,7 +197,7 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
             x=alt.X("value:Q", bin=alt.Bin(maxbins=30), title=title),
             y=alt.Y("count():Q", title="images", stack=None),
             color=alt.Color("image:N", title="image", scale=alt.Scale(domain=["clean", "adversarial"],
-                                                                      range=["#9d9d9d", "#e45756"])),
+                                                                      range=[PALETTE["clean"], PALETTE["wrong"]])),
             tooltip=["image:N", alt.Tooltip("count():Q", title="images")],
         ).properties(title=alt.Title(f"{title}: clean-correct vs successful adversarial", subtitle=populations),
                      width=WIDTH, height=HEIGHT - 40, name=name)
@@ -218,15 +214,17 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
         ).resolve_scale(color="independent")
 
 
-def image_probs_chart(class_names: list[str], conditions: list[str]) -> alt.Chart:
+def image_probs_chart(class_names: list[str], condition_colours: dict[str, str]) -> alt.Chart:
     """Class probabilities (MC mean) of one image before and after each attack; the page fills the
-    named dataset ``probs`` with rows (condition, class_name, prob)."""
+    named dataset ``probs`` with rows (condition, class_name, prob). ``condition_colours``: each
+    condition shown, in order, with its colour."""
+    conditions = list(condition_colours)
     return alt.Chart(alt.NamedData(name="probs")).mark_bar().encode(
         x=alt.X("class_name:N", title="class", sort=class_names),
         xOffset=alt.XOffset("condition:N", sort=conditions),
         y=alt.Y("prob:Q", title="mean probability", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("condition:N", title="image", sort=conditions,
-                        scale=alt.Scale(domain=conditions, range=[condition_color(c) for c in conditions])),
+                        scale=alt.Scale(domain=conditions, range=list(condition_colours.values()))),
         tooltip=["condition:N", "class_name:N", alt.Tooltip("prob:Q", format=".3f")],
     ).properties(title="Class probabilities before and after each attack", width=420, height=200)
 
@@ -250,10 +248,12 @@ SCORE_COLORS = ["#4c78a8", "#e45756", "#72b7b2", "#9d755d"]
 
 
 def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFrame, risk: pd.DataFrame,
-                        default_variant: str, populations: dict[str, str | list[str]]) -> alt.VConcatChart:
+                        default_variant: str, populations: dict[str, str | list[str]],
+                        eps_label: str) -> alt.VConcatChart:
     """Does uncertainty flag the attack? For one dropout rate: AUROC with its 95% interval per
     positives (an attack at an operating point or budget, or a noise control) and score; the ROC
-    curves; the mean score against FGSM's epsilon beside its noise control; risk-coverage curves.
+    curves; the mean score against the ranking attack's ε (``eps_label``) beside its noise control;
+    risk-coverage curves.
 
     Clicking a row of the AUROC view picks its positives: the ROC and risk-coverage views show them.
     The score legend picks scores: every view shows only those. ``populations`` holds each view's
@@ -301,14 +301,14 @@ def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFra
         name="roc_curves")
 
     against_eps = alt.Chart(eps).mark_line(point=True).encode(
-        x=alt.X("eps:Q", title="FGSM ε"), y=alt.Y("mean:Q", title="mean score", scale=alt.Scale(zero=False)),
-        strokeDash=alt.StrokeDash("image:N", title="image", sort=["FGSM adversarial", "noise control"]),
+        x=alt.X("eps:Q", title=f"{eps_label} ε"), y=alt.Y("mean:Q", title="mean score", scale=alt.Scale(zero=False)),
+        strokeDash=alt.StrokeDash("image:N", title="image", sort=[f"{eps_label} adversarial", "noise control"]),
         color=color,
         tooltip=["score:N", "image:N", alt.Tooltip("eps:Q", format=".4f"), alt.Tooltip("mean:Q", format=".4f"),
                  alt.Tooltip("images:Q", title="images (N)")],
     ).transform_filter(score_pick).properties(width=180, height=160).facet(
         column=alt.Column("score:N", title=None, sort=SCORE_NAMES)).resolve_scale(y="independent").properties(
-        title=alt.Title("Uncertainty against FGSM ε, beside noise of the same size", subtitle=populations["eps"]))
+        title=alt.Title(f"Uncertainty against {eps_label} ε, beside noise of the same size", subtitle=populations["eps"]))
 
     def risk_layer(clean: bool) -> alt.Chart:
         chart = alt.Chart(risk).mark_line(clip=True, strokeDash=[4, 3] if clean else [1, 0]).encode(

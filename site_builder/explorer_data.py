@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from compute.contract import CLEAN, MINIMAL, PALETTE, class_colours
+
 from .load import Run
 
 SCALE = 10_000  # scores are stored as round(value * SCALE)
@@ -43,35 +45,41 @@ def _coordinates(frames: dict[str, pd.DataFrame], order: pd.Index) -> dict[str, 
 
 
 def explorer_data(run: Run) -> dict[str, Any]:
-    """Every test image, per model: clean prediction (dropout off), MC-dropout entropy and mutual
-    information, max softmax probability (dropout off), FGSM's smallest flipping epsilon (null: never
-    flipped within its search, or wrong before the attack), each attack's outcome at the minimal
-    point (OUTCOMES), and the feature maps (per method, the clean images and each attack's minimal
-    adversarials)."""
+    """Every test image, per model: clean prediction of the model with dropout off (``plain_pred``),
+    the uncertainty method's entropy and mutual information, max softmax probability (dropout off),
+    the ranking attack's score (``ranking``: its card's ranking column on successes, e.g. FGSM's
+    smallest flipping epsilon; null: never fooled within its budget, or wrong before the attack), each
+    attack's outcome at the minimal point (OUTCOMES), and the feature maps (per method, the clean
+    images and each attack's minimal adversarials). With the palette: one colour per class and outcome."""
     order = pd.Index(run.images["image_id"].to_numpy())
-    unc = run.uncertainty[run.uncertainty["condition"] == "clean"]
-    minimal = run.attacks[run.attacks["operating_point"] == "minimal"]
+    unc = run.uncertainty[run.uncertainty["condition"] == CLEAN]
+    minimal = run.attacks[run.attacks["operating_point"] == MINIMAL]
+    ranking = run.ranking
     models = []
-    for p in run.dropout_ps:
-        clean = unc[unc["dropout_p"] == p].set_index("image_id").reindex(order)
+    for key in run.model_keys:
+        clean = unc[unc["model"] == key].set_index("image_id").reindex(order)
         model: dict[str, Any] = {
-            "dropout_p": p, "accuracy": run.model(p)["accuracy"],
-            "pred": clean["plain_pred"].astype(int).tolist(),
+            "key": key, "label": run.model(key)["label"], "accuracy": run.model(key)["accuracy"],
+            "plain_pred": clean["plain_pred"].astype(int).tolist(),
             "entropy": _scaled(clean["entropy"]), "mutual_info": _scaled(clean["mutual_info"]),
-            "max_prob": _scaled(clean["max_prob"]), "min_eps": [None] * len(order), "outcomes": {}}
+            "max_prob": _scaled(clean["max_prob"]), "ranking": [None] * len(order), "outcomes": {}}
         for attack in run.attack_names:
-            rows = minimal[(minimal["dropout_p"] == p) & (minimal["attack"] == attack)].set_index("image_id").reindex(order)
+            rows = minimal[(minimal["model"] == key) & (minimal["attack"] == attack)].set_index("image_id").reindex(order)
             code = np.where(rows["clean_correct"].isna(), OUTCOMES["not attacked"],
                             np.where(~rows["clean_correct"].fillna(True).astype(bool), OUTCOMES["wrong before"],
                                      np.where(rows["success"].fillna(False).astype(bool), OUTCOMES["fooled"],
                                               OUTCOMES["not fooled"])))
             model["outcomes"][attack] = code.astype(int).tolist()
-            if attack == "fgsm":
-                model["min_eps"] = _scaled(rows["min_eps"].where(rows["success"].fillna(False).astype(bool)))
-        emb = run.embedding[run.embedding["dropout_p"] == p]
+            if attack == ranking:
+                column = run.cards[attack]["ranking_column"]
+                model["ranking"] = _scaled(rows[column].where(rows["success"].fillna(False).astype(bool)))
+        emb = run.embedding[run.embedding["model"] == key]
         model["maps"] = {method: _coordinates({c: f for c, f in emb[emb["method"] == method].groupby("condition")}, order)
                          for method in sorted(emb["method"].unique())}
         models.append(model)
     return {"ids": order.tolist(), "labels": run.images["label"].astype(int).tolist(),
             "class_names": run.class_names, "attacks": run.attack_names, "outcomes": OUTCOMES,
+            "ranking": {"attack": ranking, "label": run.cards[ranking]["ranking_label"]} if ranking else None,
+            "colours": {"classes": class_colours(len(run.class_names)), "outcomes": PALETTE["outcome"],
+                        "attacks": {a: run.cards[a]["colour"] for a in run.attack_names}},
             "scale": SCALE, "grid": GRID, "models": models}

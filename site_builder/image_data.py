@@ -26,7 +26,7 @@ def _num(value: Any, digits: int) -> float | None:
 def image_records(run: Run) -> list[dict[str, Any]]:
     """Everything the per-image view shows, one compact record per test image (in images-table order).
 
-    Per model (in dropout order): conditions as lists of CONDITION_FIELDS in ``run.conditions`` order
+    Per model (in run order): conditions as lists of CONDITION_FIELDS in ``run.conditions`` order
     ("pass_histogram" counts the MC passes in PASS_BINS equal bins of the true-class probability; noise
     controls carry no probabilities or histogram), attacks as lists of ATTACK_FIELDS in
     ``run.attack_points`` order, activation-map tiles as lists of ACTIVATION_FIELDS, ``neighbours`` as
@@ -36,26 +36,26 @@ def image_records(run: Run) -> list[dict[str, Any]]:
     """
     conditions = run.conditions
     shown = set(conditions)
-    unc = {(int(r.image_id), float(r.dropout_p), r.condition): r for r in run.uncertainty.itertuples()
+    unc = {(int(r.image_id), r.model, r.condition): r for r in run.uncertainty.itertuples()
            if r.condition in shown}
-    att = {(int(r.image_id), float(r.dropout_p), r.attack, r.operating_point): r
+    att = {(int(r.image_id), r.model, r.attack, r.operating_point): r
            for r in run.attacks[run.attacks["operating_point"] != "budget"].itertuples()}
-    acts: dict[tuple[int, float], list] = {}
+    acts: dict[tuple[int, str], list] = {}
     for m in run.activations.itertuples():
-        acts.setdefault((int(m.image_id), float(m.dropout_p)), []).append(
+        acts.setdefault((int(m.image_id), m.model), []).append(
             [m.layer, m.condition, int(m.maps), f"tiles/{m.sheet}", int(m.sheet_col), int(m.sheet_row),
              int(m.tile_width), int(m.tile_height)])
-    near: dict[tuple[int, float], list] = {}
-    for n in run.neighbours.sort_values(["image_id", "dropout_p", "rank"]).itertuples():
-        near.setdefault((int(n.image_id), float(n.dropout_p)), []).append([int(n.neighbour_id), _num(n.distance, 3)])
+    near: dict[tuple[int, str], list] = {}
+    for n in run.neighbours.sort_values(["image_id", "model", "rank"]).itertuples():
+        near.setdefault((int(n.image_id), n.model), []).append([int(n.neighbour_id), _num(n.distance, 3)])
     records = []
     for position, row in enumerate(run.images.itertuples()):
         image_id = int(row.image_id)
         models = []
-        for p in run.dropout_ps:
+        for key in run.model_keys:
             cond = []
             for c in conditions:
-                u = unc.get((image_id, p, c))
+                u = unc.get((image_id, key, c))
                 if u is None:
                     cond.append(None)
                     continue
@@ -65,7 +65,7 @@ def image_records(run: Run) -> list[dict[str, Any]]:
                                                                bins=PASS_BINS, range=(0.0, 1.0))[0].tolist()])
             results = []
             for a, point in run.attack_points:
-                r = att.get((image_id, p, a, point))
+                r = att.get((image_id, key, a, point))
                 if r is None:
                     results.append(None)
                     continue
@@ -74,8 +74,8 @@ def image_records(run: Run) -> list[dict[str, Any]]:
                                 int(r.flat_pixels_changed), int(r.iterations), _num(r.min_eps, 5), _num(r.c, 5),
                                 _num(r.noise_l2, 4), _num(r.noise_linf, 4),
                                 None if r.noise_pred != r.noise_pred else int(r.noise_pred)])
-            models.append({"conditions": cond, "attacks": results, "activations": acts.get((image_id, p), []),
-                           "neighbours": near.get((image_id, p), [])})
+            models.append({"conditions": cond, "attacks": results, "activations": acts.get((image_id, key), []),
+                           "neighbours": near.get((image_id, key), [])})
         records.append({"image_id": image_id, "class_name": row.class_name, "pos": position, "models": models})
     return records
 

@@ -4,26 +4,14 @@ The site builder reads only these files: it never imports torch or the compute s
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-SUPPORTED_SCHEMA = 5
-TABLES = ("images", "uncertainty", "metrics", "calibration", "attacks", "tiles", "activations", "attack_summary",
-          "robustness", "success_rates", "detection", "roc", "risk_coverage", "embedding", "neighbours")
-
-
-POINTS = ("minimal", "confident")  # the operating points with tiles and a per-image view
-
-
-def condition(attack: str, operating_point: str, noise: bool = False) -> str:
-    """The uncertainty table's condition of an attack's minimal or confident adversarial (or its noise
-    control): the rows carry it as a column, so this only names what the per-image view lists."""
-    base = attack if operating_point == "minimal" else f"{attack}-{operating_point}"
-    return f"noise-{base}" if noise else base
+from compute.config import RunConfig, from_manifest
+from compute.contract import CLEAN, SCHEMA_VERSION, TABLES, TILED_POINTS, condition_name, file_sha256
 
 
 class ResultsError(RuntimeError):
@@ -61,37 +49,50 @@ class Run:
         return list(self.manifest["dataset"]["class_names"])
 
     @property
-    def dropout_ps(self) -> list[float]:
-        return sorted(float(m["dropout_p"]) for m in self.manifest["models"])
+    def config(self) -> RunConfig:
+        """The typed config the run was computed with, its attacks resolved for the data."""
+        return from_manifest(self.manifest)
+
+    @property
+    def models(self) -> list[dict]:
+        """The manifest's models (key, label, method, architecture, dropout_p, accuracy...), in run order."""
+        return list(self.manifest["models"])
+
+    @property
+    def model_keys(self) -> list[str]:
+        return [m["key"] for m in self.models]
+
+    def model(self, key: str) -> dict:
+        """The manifest's entry of the model ``key``."""
+        return next(m for m in self.models if m["key"] == key)
 
     @property
     def conditions(self) -> list[str]:
-        """What the per-image view shows MC dropout of: "clean", then per attack and tiled operating
+        """What the per-image view shows the uncertainty of: "clean", then per attack and tiled operating
         point (minimal, confident) the adversarial and its noise control."""
-        return ["clean", *[name for a, point in self.attack_points for name in (condition(a, point),
-                                                                                condition(a, point, True))]]
+        return [CLEAN, *[name for a, point in self.attack_points
+                         for name in (condition_name(a, point), condition_name(a, point, noise=True))]]
 
     @property
     def attack_points(self) -> list[tuple[str, str]]:
         """(attack, operating point) of every tiled adversarial, attack by attack."""
-        return [(a, point) for a in self.attack_names for point in POINTS]
-
-    def model(self, p: float) -> dict:
-        """The manifest's entry of the model with dropout rate ``p``."""
-        return next(m for m in self.manifest["models"] if float(m["dropout_p"]) == p)
+        return [(a, point) for a in self.attack_names for point in TILED_POINTS]
 
     @property
     def attack_names(self) -> list[str]:
         """Attacks of this run, in the order they were configured."""
-        return list(self.manifest.get("attacks", {}).get("enabled", []))
+        return list(self.manifest["attacks"]["enabled"])
 
+    @property
+    def cards(self) -> dict[str, dict]:
+        """Each attack's card (label, description, norm, colours, adaptive, budget caption, subset,
+        ranking column), as the compute stage's registry wrote it into the manifest."""
+        return dict(self.manifest["attacks"]["cards"])
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    @property
+    def ranking(self) -> str | None:
+        """The attack that ranks images from robust to vulnerable, if it ran."""
+        return self.manifest["attacks"]["ranking"]
 
 
 def load_run(path: str | Path) -> Run:
@@ -108,15 +109,15 @@ def load_run(path: str | Path) -> Run:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{manifest_path} is not valid JSON ({exc}); re-run `robustviz compute`") from exc
-    if manifest.get("schema_version") != SUPPORTED_SCHEMA:
+    if manifest.get("schema_version") != SCHEMA_VERSION:
         raise ResultsError(f"{path} uses results schema {manifest.get('schema_version')}, this builder reads "
-                           f"schema {SUPPORTED_SCHEMA}; re-run `robustviz compute` with this version")
+                           f"schema {SCHEMA_VERSION}; re-run `robustviz compute` with this version")
     frames = {}
     for name in TABLES:
         file = path / f"{name}.parquet"
         if not file.is_file():
             raise ResultsError(f"{file} is missing; re-run `robustviz compute`")
-        if _sha256(file) != manifest["tables"].get(name):
+        if file_sha256(file) != manifest["tables"].get(name):
             raise ResultsError(f"{file} does not match the sha256 in its manifest (changed after compute); "
                                f"re-run `robustviz compute`")
         frames[name] = pd.read_parquet(file)

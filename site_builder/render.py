@@ -12,6 +12,8 @@ import altair as alt
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from compute.contract import PALETTE
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 STATIC_DIR = PROJECT_ROOT / "static"
@@ -88,10 +90,17 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; object-src 'none'")
 
 
+def palette_css() -> str:
+    """The palette's outcome colours as CSS custom properties (``--outcome-fooled``...), for the
+    stylesheet: the one palette, defined in compute/contract.py, reaches CSS, charts and JS alike."""
+    return "".join(f"--outcome-{name.replace(' ', '-')}:{colour};" for name, colour in PALETTE["outcome"].items())
+
+
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(pct=pct, num=num, seconds=seconds, pretty_json=pretty_json,
                        tojson_script=script_json)
     env.globals["csp"] = CSP
+    env.globals["palette_css"] = palette_css()
     return env

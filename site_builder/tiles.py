@@ -37,7 +37,7 @@ def layout(run: Run) -> dict[str, Any]:
     pos = pd.Series(range(len(run.images)), index=run.images["image_id"].to_numpy())
     out: dict[str, Any] = {"cols": cols, "per_sheet": per_sheet, "width": w,
                            "height": run.manifest["tiles"]["tile_height"], "original": sheets_of(run.images),
-                           "attacks": [{} for _ in run.dropout_ps]}
+                           "attacks": [{} for _ in run.model_keys]}
 
     count = len(sheets_of(run.images))
 
@@ -59,9 +59,9 @@ def layout(run: Run) -> dict[str, Any]:
                                f"re-run `robustviz compute`")
 
     check(run.images, "the original images")
-    for (p, attack, point, picture), frame in run.tiles.groupby(["dropout_p", "attack", "operating_point", "picture"],
+    for (key, attack, point, picture), frame in run.tiles.groupby(["model", "attack", "operating_point", "picture"],
                                                                 sort=True):
-        check(frame, f"{picture} p={p:g} {attack} {point}")
-        out["attacks"][run.dropout_ps.index(float(p))].setdefault(attack, {}).setdefault(point, {})[picture] = \
+        check(frame, f"{picture} {key} {attack} {point}")
+        out["attacks"][run.model_keys.index(key)].setdefault(attack, {}).setdefault(point, {})[picture] = \
             every_sheet(frame)
     return out

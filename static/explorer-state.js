@@ -10,6 +10,7 @@
   window.robustvizExplorerData = function (text) {
     window.robustvizUnpack(text).then(function (d) {
       data = d;
+      if (d.ranking) SORTS.ranking = d.ranking.label;  // what the ranking attack's score is, before anyone reads it
       waiting.splice(0).forEach(function (f) { f(d); });
     }).catch(function (err) { console.error(err); });
   };
@@ -18,22 +19,26 @@
     if (data) f(data); else waiting.push(f);
   }
 
+  // "ranking" is the ranking attack's score (FGSM's smallest flipping ε by default); its label comes with
+  // the data.
   var SORTS = {
-    min_eps: "smallest flipping ε (FGSM)", entropy: "entropy", mutual_info: "mutual information",
+    ranking: "robustness rank", entropy: "entropy", mutual_info: "mutual information",
     max_prob: "max probability", "class": "class", id: "image id"
   };
-  var RANGES = ["entropy", "mutual_info", "max_prob", "min_eps"];
-  var DEFAULTS = { p: null, sort: "min_eps", dir: "asc", map: "tsne", colour: "class" };
+  var RANGES = ["entropy", "mutual_info", "max_prob", "ranking"];
+  var DEFAULTS = { model: null, sort: "ranking", dir: "asc", map: "tsne", colour: "class" };
+  var FILTERS = ["class", "plain_pred", "error"];
 
-  // The state as the hash spells it: p, sort, dir, class, pred, error (1: wrong, 0: right), one key per
-  // attack (its outcome), <score>=lo..hi, brush=x0,y0,x1,y1 (map units), map, colour, and id.
+  // The state as the hash spells it: model (its key), sort, dir, class, plain_pred (the clean prediction
+  // with dropout off), error (1: wrong, 0: right), one key per attack (its outcome), <score>=lo..hi,
+  // brush=x0,y0,x1,y1 (map units), map, colour, and id.
   function parse(hash) {
     var q = new URLSearchParams((hash || "").replace(/^#/, ""));
     var s = { filters: {}, ranges: {}, brush: null };
     Object.keys(DEFAULTS).forEach(function (k) { s[k] = q.has(k) ? q.get(k) : DEFAULTS[k]; });
     if (!SORTS[s.sort]) s.sort = DEFAULTS.sort;
     if (s.dir !== "desc") s.dir = "asc";
-    ["class", "pred", "error"].forEach(function (k) { if (q.has(k) && q.get(k) !== "") s.filters[k] = parseInt(q.get(k), 10); });
+    FILTERS.forEach(function (k) { if (q.has(k) && q.get(k) !== "") s.filters[k] = parseInt(q.get(k), 10); });
     q.forEach(function (value, key) {
       if (key.indexOf("outcome-") === 0) s.filters[key] = value;
     });
@@ -64,15 +69,15 @@
     return "#" + q.toString();
   }
 
-  // What a state means for this run: without FGSM there is no smallest flipping epsilon to sort by.
+  // What a state means for this run: without a ranking attack there is no rank to sort by.
   function settle(d, s) {
-    if (s.sort === "min_eps" && d.attacks.indexOf("fgsm") < 0) s.sort = "id";
+    if (s.sort === "ranking" && !d.ranking) s.sort = "id";
     return s;
   }
 
-  // The model a state picks: its dropout p, or the first model.
+  // The model a state picks: by its key, or the first model.
   function model(d, s) {
-    for (var m = 0; m < d.models.length; m++) if (String(d.models[m].dropout_p) === String(s.p)) return d.models[m];
+    for (var m = 0; m < d.models.length; m++) if (d.models[m].key === s.model) return d.models[m];
     return d.models[0];
   }
 
@@ -89,8 +94,8 @@
     var outcomeKeys = Object.keys(f).filter(function (k) { return k.indexOf("outcome-") === 0; });
     for (var i = 0; i < n; i++) {
       if (f["class"] !== undefined && d.labels[i] !== f["class"]) continue;
-      if (f.pred !== undefined && m.pred[i] !== f.pred) continue;
-      if (f.error !== undefined && (m.pred[i] !== d.labels[i] ? 1 : 0) !== f.error) continue;
+      if (f.plain_pred !== undefined && m.plain_pred[i] !== f.plain_pred) continue;
+      if (f.error !== undefined && (m.plain_pred[i] !== d.labels[i] ? 1 : 0) !== f.error) continue;
       var keep = true;
       for (var k = 0; k < outcomeKeys.length && keep; k++) {
         var codes = m.outcomes[outcomeKeys[k].slice(8)];
@@ -124,6 +129,6 @@
 
   window.robustvizExplorerState = {
     whenData: whenData, parse: parse, settle: settle, format: format, model: model, select: select, value: value,
-    SORTS: SORTS, RANGES: RANGES, DEFAULTS: DEFAULTS
+    SORTS: SORTS, RANGES: RANGES, DEFAULTS: DEFAULTS, FILTERS: FILTERS
   };
 })();

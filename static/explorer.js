@@ -13,10 +13,7 @@
   var d = null, state = null, list = [], active = 0, cols = 1, drawn = {};
   var stats = window.robustvizExplorer = { renders: 0, lastMs: null, firstRenderMs: null };
 
-  var OUTCOME_COLOURS = { "fooled": "#d62728", "not fooled": "#2ca02c", "wrong before": "#7f7f7f", "not attacked": null };
-  var CLASS_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-                       "#9c755f", "#bab0ac"];
-  var ATTACK_COLOURS = ["#d62728", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"];
+  // Colours come with the data (d.colours): the one palette, defined in compute/contract.py.
   var THUMB = index.thumb, CELL_W = THUMB + 10, CELL_H = THUMB + 24;
 
   function el(tag, className, text) {
@@ -27,7 +24,7 @@
   }
 
   function classColour(k) {
-    return k < CLASS_COLOURS.length ? CLASS_COLOURS[k] : "hsl(" + (k * 137.5) % 360 + ",55%,50%)";
+    return d.colours.classes[k];
   }
 
   function outcomeName(code) {
@@ -69,23 +66,23 @@
 
   function buildControls() {
     var classes = [["", "any"]].concat(d.class_names.map(function (n, k) { return [String(k), n]; }));
-    control("Model", "p", d.models.map(function (m) {
-      return [String(m.dropout_p), "dropout p = " + m.dropout_p + " (accuracy " + (100 * m.accuracy).toFixed(1) + "%)"];
+    control("Model", "model", d.models.map(function (m) {
+      return [m.key, m.label + " (accuracy " + (100 * m.accuracy).toFixed(1) + "%)"];
     }));
-    control("Sort by", "sort", Object.keys(S.SORTS).filter(function (k) { return k !== "min_eps" || d.attacks.indexOf("fgsm") >= 0; })
+    control("Sort by", "sort", Object.keys(S.SORTS).filter(function (k) { return k !== "ranking" || d.ranking; })
       .map(function (k) { return [k, S.SORTS[k]]; }));
     control("Order", "dir", [["asc", "ascending"], ["desc", "descending"]]);
     control("Class", "class", classes);
-    control("Prediction", "pred", classes);
+    control("Prediction", "plain_pred", classes);
     control("Clean prediction", "error", [["", "any"], ["0", "right"], ["1", "wrong"]]);
     d.attacks.forEach(function (a) {
       control(a + " outcome", "outcome-" + a, [["", "any"]].concat(Object.keys(d.outcomes).map(function (o) { return [o, o]; })));
     });
-    S.RANGES.forEach(function (r) { if (r !== "min_eps" || d.attacks.indexOf("fgsm") >= 0) range(S.SORTS[r], r); });
+    S.RANGES.forEach(function (r) { if (r !== "ranking" || d.ranking) range(S.SORTS[r], r); });
     var reset = el("button", null, "Clear filters");
     reset.type = "button";
     reset.addEventListener("click", function () {
-      setState({ p: state.p, sort: state.sort, dir: state.dir, map: state.map, colour: state.colour,
+      setState({ model: state.model, sort: state.sort, dir: state.dir, map: state.map, colour: state.colour,
                  filters: {}, ranges: {}, brush: null });
     });
     form.appendChild(reset);
@@ -114,13 +111,13 @@
       var e = document.querySelector("[name='" + name + "']");
       return e ? e.value : "";
     };
-    s.p = get("p");
+    s.model = get("model");
     s.sort = get("sort");
     s.dir = get("dir");
     s.map = get("map");
     s.colour = get("colour");
     if (s.map !== state.map) s.brush = null;  // a brush is drawn in one map's coordinates
-    ["class", "pred", "error"].forEach(function (k) { if (get(k) !== "") s.filters[k] = parseInt(get(k), 10); });
+    S.FILTERS.forEach(function (k) { if (get(k) !== "") s.filters[k] = parseInt(get(k), 10); });
     d.attacks.forEach(function (a) { if (get("outcome-" + a) !== "") s.filters["outcome-" + a] = get("outcome-" + a); });
     S.RANGES.forEach(function (r) {
       var lo = get(r + "-lo"), hi = get(r + "-hi");
@@ -134,12 +131,12 @@
       var e = document.querySelector("[name='" + name + "']");
       if (e) e.value = v;
     };
-    set("p", String(S.model(d, state).dropout_p));
+    set("model", S.model(d, state).key);
     set("sort", state.sort);
     set("dir", state.dir);
     set("map", state.map);
     set("colour", state.colour);
-    ["class", "pred", "error"].forEach(function (k) { set(k, state.filters[k] === undefined ? "" : String(state.filters[k])); });
+    S.FILTERS.forEach(function (k) { set(k, state.filters[k] === undefined ? "" : String(state.filters[k])); });
     d.attacks.forEach(function (a) { set("outcome-" + a, state.filters["outcome-" + a] || ""); });
     S.RANGES.forEach(function (r) {
       var v = state.ranges[r] || [null, null];
@@ -161,13 +158,12 @@
 
   function marks(m, i) {
     var box = el("span", "marks");
-    var wrong = m.pred[i] !== d.labels[i];
-    var pred = el("span", wrong ? "pred wrong" : "pred", d.class_names[m.pred[i]]);
+    var wrong = m.plain_pred[i] !== d.labels[i];
+    var pred = el("span", wrong ? "pred wrong" : "pred", d.class_names[m.plain_pred[i]]);
     box.appendChild(pred);
     d.attacks.forEach(function (a, k) {
       var name = outcomeName(m.outcomes[a][i]);
       var dot = el("span", "dot " + name.replace(" ", "-"));
-      if (OUTCOME_COLOURS[name]) dot.style.background = OUTCOME_COLOURS[name];
       dot.setAttribute("data-attack", a);
       box.appendChild(dot);
     });
@@ -176,11 +172,11 @@
 
   function describe(m, i) {
     var parts = ["#" + d.ids[i] + ", class " + d.class_names[d.labels[i]],
-                 "clean prediction (dropout off): " + d.class_names[m.pred[i]]];
+                 "clean prediction (dropout off): " + d.class_names[m.plain_pred[i]]];
     d.attacks.forEach(function (a) { parts.push(a + ": " + outcomeName(m.outcomes[a][i])); });
-    var e = S.value(d, m, "entropy", i), eps = S.value(d, m, "min_eps", i);
+    var e = S.value(d, m, "entropy", i), rank = S.value(d, m, "ranking", i);
     parts.push("entropy " + (e === null ? "–" : e.toFixed(3)));
-    parts.push("min ε " + (eps === null ? "–" : eps.toFixed(4)));
+    if (d.ranking) parts.push(d.ranking.label + " " + (rank === null ? "–" : rank.toFixed(4)));
     return parts.join("; ");
   }
 
@@ -263,7 +259,8 @@
     }
     if (state.colour.indexOf("outcome-") === 0) {
       var codes = m.outcomes[state.colour.slice(8)];
-      return (codes && OUTCOME_COLOURS[outcomeName(codes[i])]) || "#c7c7c7";
+      var name = codes ? outcomeName(codes[i]) : "";
+      return name && name !== "not attacked" ? d.colours.outcomes[name] : "#c7c7c7";
     }
     return classColour(d.labels[i]);
   }
@@ -273,7 +270,9 @@
     box.textContent = "";
     var items = state.colour === "class" ? d.class_names.map(function (n, k) { return [classColour(k), n]; })
       : state.colour === "uncertainty" ? [["hsl(220,75%,45%)", "entropy 0"], ["hsl(0,75%,55%)", "entropy ln C"]]
-      : Object.keys(OUTCOME_COLOURS).map(function (o) { return [OUTCOME_COLOURS[o] || "#c7c7c7", o]; });
+      : Object.keys(d.colours.outcomes).map(function (o) {
+        return [o === "not attacked" ? "#c7c7c7" : d.colours.outcomes[o], o];
+      });
     items.forEach(function (it) {
       var item = el("span", "key");
       var sw = el("span", "swatch");
@@ -327,7 +326,7 @@
     moves.appendChild(document.createTextNode("#" + d.ids[selected] + ": "));
     d.attacks.forEach(function (a, k) {
       // Solid line and dot: the minimal adversarial; dashed line and ring: the confident one.
-      var colour = ATTACK_COLOURS[k % ATTACK_COLOURS.length], placed = false;
+      var colour = d.colours.attacks[a], placed = false;
       [[maps[a], []], [maps[a + "-confident"], [5, 4]]].forEach(function (pair) {
         var to = pair[0];
         if (!to || to.x[selected] === null) return;
@@ -412,8 +411,8 @@
     active = 0;
     grid.scrollTop = 0;
     var count = document.getElementById("explorer-count");
-    count.textContent = list.length + " of " + d.ids.length + " test images shown (model with dropout p = " +
-      m.dropout_p + "; sorted by " + S.SORTS[state.sort] + ", " + (state.dir === "asc" ? "ascending" : "descending") +
+    count.textContent = list.length + " of " + d.ids.length + " test images shown (model: " +
+      m.label + "; sorted by " + S.SORTS[state.sort] + ", " + (state.dir === "asc" ? "ascending" : "descending") +
       "; images without that score last)";
     drawGrid(true);
     drawBase();

@@ -108,18 +108,18 @@
     if (!a.clean_correct) return label + ": not attacked (wrong before the attack)";
     if (!a.success) {
       return label + (a.point === "confident" ? ": no wrong class reached p ≥ " + index.kappa : ": not fooled") +
-        " within " + index.budgets[a.attack];
+        " within " + index.budget_captions[a.attack];
     }
     return label + " → " + index.class_names[a.adv_pred];
   }
 
   function noiseCaption(a) {
-    return "Its noise control (a random perturbation of the same " + (index.noise_norms[a.attack] === "linf" ? "L∞" : "L2") +
+    return "Its noise control (a random perturbation of the same " + (index.cards[a.attack].norm === "linf" ? "L∞" : "L2") +
       ") is predicted " + index.class_names[a.noise_pred] + " (dropout off).";
   }
 
   function showModel(view, r, m, which) {
-    var p = index.dropout_ps[which];
+    var model = index.models[which];
     var names = index.class_names;
     var attacks = [];
     m.attacks.forEach(function (values, k) {
@@ -138,9 +138,9 @@
       conditions.push(c);
     });
     var section = el("section", "model");
-    section.setAttribute("data-model", String(p));
-    section.id = "p" + p;
-    section.appendChild(el("h2", null, "Model with dropout p = " + p));
+    section.setAttribute("data-model", model.key);
+    section.id = model.anchor;
+    section.appendChild(el("h2", null, "Model with " + model.label));
     if (attacks.length) {
       // Wrong before the attack: not attacked; every attack's row then holds the clean prediction.
       var before = attacks[0].clean_correct ? r.class_name : names[attacks[0].adv_pred];
@@ -174,7 +174,7 @@
          "flat pixels", "iterations", "min ε / c", "noise L2", "noise L∞", "noise → prediction"],
         attacks.map(function (a) {
           return [a.attack, a.point,
-                  !a.clean_correct ? "not attacked" : (a.success ? "yes" : "no, within " + index.budgets[a.attack]),
+                  !a.clean_correct ? "not attacked" : (a.success ? "yes" : "no, within " + index.budget_captions[a.attack]),
                   names[a.adv_pred], fmt(a.adv_prob, 3), String(a.l0), fmt(a.l2, 3),
                   fmt(a.linf, 3), fmt(a.perceptual_distance, 1), String(a.flat_pixels_changed), String(a.iterations),
                   a.min_eps !== null ? "ε " + fmt(a.min_eps, 4) : (a.c !== null ? "c " + fmt(a.c, 3) : "–"),
@@ -270,11 +270,11 @@
     document.title = document.title.split(":")[0] + ": image #" + id;
     navigate(id);
     var toc = el("nav", "toc");
-    index.dropout_ps.forEach(function (p) {
-      var link = el("a", null, "model with dropout p = " + p);
+    index.models.forEach(function (model) {
+      var link = el("a", null, "model with " + model.label);
       link.addEventListener("click", function (e) {  // the hash holds the image and the explorer's state
         e.preventDefault();
-        document.getElementById("p" + p).scrollIntoView();
+        document.getElementById(model.anchor).scrollIntoView();
       });
       link.href = "#";
       toc.appendChild(link);

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from compute import config, pipeline
-from compute.tables import SCHEMAS
+from compute.contract import SCHEMAS
 from site_builder.build import build_site
 
 torch.set_num_threads(2)

@@ -12,11 +12,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from compute import cli, datasets
-from compute.attacks import ATTACKS, OWN_COLUMNS, resolve
+from compute.attacks import ATTACKS, resolve
+from compute.attacks.runner import OWN_COLUMNS
 from compute import tiles
-from compute.attacks.common import distortion, local_sd, reached, sensitivity, smooth_gap, to_8bit, true_gap
+from compute.attacks.common import distortion, local_sd, reached, sensitivity, smooth_gap, true_gap
 from compute.attacks.eot_pgd import eot_pgd
-from compute.noise import matched_noise
+from compute.attacks.noise import matched_noise
+from compute.pixels import to_grid as to_8bit, to_uint8
 from compute.attacks.fgsm import fgsm, fgsm_direction, min_flip_eps
 from compute.attacks.iaa import iaa
 from compute.attacks.lbfgs import bracket_ratio, lbfgs, minimise
@@ -32,7 +34,7 @@ def linear_model(seed=0, n=16, classes=4):
 
 @pytest.fixture(scope="module")
 def cnn(tiny_run):
-    model = load_checkpoint(tiny_run.results_dir / "models" / "p0.2.pt")
+    model = load_checkpoint(tiny_run.results_dir / "models" / "cnn-p0.2.pt")
     for p in model.parameters():
         p.requires_grad_(False)
     return model
@@ -67,7 +69,7 @@ def test_every_registered_attack_keeps_the_shared_contract(name, digits, cnn, tm
     assert result.success.any() and result.confident.success.any()
     assert (result.confident.success <= result.success).all()  # confidently fooled implies fooled
     # A success is still misclassified after a round trip through the tile writer (8-bit PNG sheets).
-    where = tiles.write_sheets(tiles.to_uint8(result.adversarial.numpy()), tmp_path, "adv")
+    where = tiles.write_sheets(to_uint8(result.adversarial), tmp_path, "adv")
     sheet = np.asarray(Image.open(tmp_path / where["sheet"][0]))
     back = torch.stack([torch.from_numpy(sheet[r * 28:(r + 1) * 28, c * 28:(c + 1) * 28].copy())
                         for c, r in zip(where["sheet_col"], where["sheet_row"])])[:, None].float() / 255
@@ -83,7 +85,7 @@ def test_every_registered_attack_keeps_the_shared_contract(name, digits, cnn, tm
 
 def test_config_sections_and_cli_choices_come_from_the_registry():
     sections = {f.name for f in dataclasses.fields(AttacksConfig)}
-    assert sections == {"enabled", "batch_size", "kappa", *ATTACKS}
+    assert sections == {"enabled", "batch_size", "kappa", "ranking", *ATTACKS}
     assert RunConfig().attacks.enabled == tuple(ATTACKS)
     for name, attack in ATTACKS.items():
         assert isinstance(getattr(RunConfig().attacks, name), attack.config)
@@ -320,7 +322,7 @@ def _plain_pgd(model, x, y, eps, steps):
 
 
 def test_the_adaptive_attack_with_dropout_zero_is_plain_pgd(digits, tiny_run):
-    model = load_checkpoint(tiny_run.results_dir / "models" / "p0.2.pt")
+    model = load_checkpoint(tiny_run.results_dir / "models" / "cnn-p0.2.pt")
     for p in model.parameters():
         p.requires_grad_(False)
     x, y = digits[0][:20], digits[1][:20]
@@ -351,7 +353,7 @@ def test_the_noise_control_has_the_stated_norm(digits):
 
 
 def test_an_attack_subset_gives_every_class_its_share_of_a_test_set_stored_class_by_class():
-    from compute.attacks import subset_positions
+    from compute.attacks.spec import subset_positions
     labels = np.repeat(np.arange(10), 50)  # the embedded sample's test set is stored class by class
     chosen = subset_positions(len(labels), 200)
     assert len(chosen) == len(set(chosen.tolist())) == 200 and chosen.max() < 500

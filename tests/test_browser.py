@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from compute.contract import PALETTE
 from conftest import CHROMIUM, CHROMIUM_FLAGS, RESULTS_FIXTURE
 from site_builder import explorer_data
 from site_builder.load import load_run
@@ -105,7 +106,7 @@ def test_every_page_renders_offline_without_errors(browser, fixture_site, tmp_pa
 
 def test_brushing_and_class_picking_select_in_the_linked_charts(browser, fixture_site):
     visit = Visit(browser, (fixture_site / "runs" / "tiny" / "uncertainty.html").as_uri())
-    spec_id = "spec-p0.2"
+    spec_id = "spec-cnn-p0.2"
     box = visit.page.eval_on_selector(
         f"[data-spec='{spec_id}'] canvas",
         "c => { c.scrollIntoView(); const r = c.getBoundingClientRect(); return [r.x, r.y]; }")
@@ -168,10 +169,15 @@ def test_explorer_grid_shows_every_image_and_filters_sorts_and_keeps_its_state(b
         assert (fixture_site / "runs" / "tiny" / url).is_file(), url
     # Default order: FGSM's smallest flipping epsilon, ascending, images without one last.
     fgsm = run.attacks[(run.attacks["attack"] == "fgsm") & (run.attacks["operating_point"] == "minimal")
-                       & (run.attacks["dropout_p"] == 0.2)].set_index("image_id")
+                       & (run.attacks["model"] == "cnn-p0.2")].set_index("image_id")
     eps = fgsm["min_eps"].where(fgsm["success"])
     assert shown[0] == eps.idxmin()
     assert all(eps[i] != eps[i] for i in shown[eps.notna().sum():])
+    # The sort is named by the ranking attack's card, and the outcome marks wear the palette's colours.
+    sort_label = visit.page.eval_on_selector("select[name='sort'] option[value='ranking']", "o => o.textContent")
+    assert sort_label == run.cards["fgsm"]["ranking_label"] == "smallest flipping ε (FGSM)"
+    fooled = visit.page.eval_on_selector("#grid .dot.fooled", "e => getComputedStyle(e).backgroundColor")
+    assert fooled == "rgb({}, {}, {})".format(*(int(PALETTE["outcome"]["fooled"][k:k + 2], 16) for k in (1, 3, 5)))
     # A filter narrows the grid to exactly the images it names, and lands in the URL.
     label_of = run.images.set_index("image_id")["label"]
     visit.page.select_option("select[name='class']", "3")
@@ -182,7 +188,7 @@ def test_explorer_grid_shows_every_image_and_filters_sorts_and_keeps_its_state(b
     visit.page.select_option("select[name='sort']", "entropy")
     visit.page.select_option("select[name='dir']", "desc")
     visit.page.wait_for_function("() => location.hash.includes('dir=desc')")
-    clean = run.uncertainty[(run.uncertainty["condition"] == "clean") & (run.uncertainty["dropout_p"] == 0.2)]
+    clean = run.uncertainty[(run.uncertainty["condition"] == "clean") & (run.uncertainty["model"] == "cnn-p0.2")]
     clean = clean[clean["label"] == 3].sort_values(["entropy", "image_id"], ascending=[False, False])
     assert grid_ids(visit) == clean["image_id"].tolist()
     # Back restores the previous view; the state travels with the address.
@@ -209,10 +215,10 @@ def test_explorer_grid_shows_every_image_and_filters_sorts_and_keeps_its_state(b
 
 def test_explorer_score_ranges_and_models_follow_the_tables(browser, fixture_site):
     run = load_run(RESULTS_FIXTURE)
-    visit = open_explorer(browser, fixture_site, "#p=0.3&sort=mutual_info&dir=desc")
-    clean = run.uncertainty[(run.uncertainty["condition"] == "clean") & (run.uncertainty["dropout_p"] == 0.3)]
+    visit = open_explorer(browser, fixture_site, "#model=cnn-p0.3&sort=mutual_info&dir=desc")
+    clean = run.uncertainty[(run.uncertainty["condition"] == "clean") & (run.uncertainty["model"] == "cnn-p0.3")]
     mi = clean.set_index("image_id")["mutual_info"].round(4)
-    assert visit.page.input_value("select[name='p']") == "0.3"
+    assert visit.page.input_value("select[name='model']") == "cnn-p0.3"
     assert grid_ids(visit) == sorted(mi.index, key=lambda i: (-mi[i], -i))
     threshold = round(float(clean["entropy"].median()), 2)
     visit.page.fill("input[name='entropy-lo']", str(threshold))
@@ -282,7 +288,7 @@ def test_the_image_view_shows_large_pictures_a_row_per_attack_and_the_nearest_im
     assert width >= 8 * 28  # pixelated, at least 8x
     assert visit.page.eval_on_selector(".attack-row .tile.big", "e => getComputedStyle(e).imageRendering") == "pixelated"
     near = visit.page.eval_on_selector_all(".neighbours a", "els => els.map(e => Number(e.dataset.imageId))")
-    expected = run.neighbours[(run.neighbours["image_id"] == image_id) & (run.neighbours["dropout_p"] == 0.2)]
+    expected = run.neighbours[(run.neighbours["image_id"] == image_id) & (run.neighbours["model"] == "cnn-p0.2")]
     assert near[:5] == expected.sort_values("rank")["neighbour_id"].tolist()
     tiles = visit.page.eval_on_selector_all("#image-view .tile", "els => els.map(e => e.style.backgroundImage)")
     for url in {t.split('"')[1] for t in tiles}:
@@ -298,12 +304,12 @@ def test_the_perturbation_shown_is_the_measured_change(browser, fixture_site):
 
     run = load_run(RESULTS_FIXTURE)
     row = run.attacks[(run.attacks["attack"] == "lbfgs") & (run.attacks["operating_point"] == "minimal")
-                      & run.attacks["success"] & (run.attacks["dropout_p"] == 0.2)].iloc[0]
+                      & run.attacks["success"] & (run.attacks["model"] == "cnn-p0.2")].iloc[0]
     image_id = int(row["image_id"])
     visit = Visit(browser, (fixture_site / "runs" / "tiny" / "image.html").as_uri() + f"#id={image_id}")
     visit.page.wait_for_function(f"() => document.getElementById('image-view').getAttribute('data-image-id') === '{image_id}'",
                                  timeout=10_000)
-    shot = visit.page.locator(".model[data-model='0.2'] .attack-row[data-attack='lbfgs'][data-point='minimal'] .perturbation")
+    shot = visit.page.locator(".model[data-model='cnn-p0.2'] .attack-row[data-attack='lbfgs'][data-point='minimal'] .perturbation")
     tmp = fixture_site.parent / "perturbation.png"
     shot.screenshot(path=str(tmp))
     seen = np.asarray(Image.open(tmp).convert("L"), dtype=np.float64)
@@ -319,7 +325,7 @@ def test_the_perturbation_shown_is_the_measured_change(browser, fixture_site):
 
     original = tile_of(run.images[run.images["image_id"] == image_id], RESULTS_FIXTURE)
     adversarial = tile_of(run.tiles[(run.tiles["image_id"] == image_id) & (run.tiles["attack"] == "lbfgs")
-                                    & (run.tiles["operating_point"] == "minimal") & (run.tiles["dropout_p"] == 0.2)],
+                                    & (run.tiles["operating_point"] == "minimal") & (run.tiles["model"] == "cnn-p0.2")],
                           RESULTS_FIXTURE)
     change = np.abs(adversarial - original)
     assert change.max() / 255 == pytest.approx(row["linf"], abs=1e-6)
@@ -372,7 +378,7 @@ ROC_JS = """(specId) => {
 
 def test_picking_positives_in_the_detection_view_filters_the_roc_curves(browser, fixture_site):
     visit = Visit(browser, (fixture_site / "runs" / "tiny" / "detection.html").as_uri())
-    spec_id = "spec-p0.2"
+    spec_id = "spec-cnn-p0.2"
     shown = visit.page.evaluate(ROC_JS, spec_id)
     assert len(shown) == 1 and shown[0].endswith("confident")  # the default pick
     noise = visit.page.evaluate(VARIANT_JS, [spec_id, "noise control"])

@@ -54,3 +54,35 @@ def test_missing_or_broken_files(tmp_path):
     (tmp_path / "bad.toml").write_text("name = ")
     with pytest.raises(ConfigError, match="not valid TOML"):
         config.load(tmp_path / "bad.toml")
+
+
+def test_the_config_the_contract_and_the_attack_registry_load_without_torch():
+    """The site builder and the assembly read configs and attack cards: that must not need torch."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, compute.config, compute.contract, compute.attacks, compute.attacks.spec\n"
+            "cfg = compute.config.load(None)\n"
+            "print('torch' in sys.modules, sorted(compute.attacks.cards(cfg.attacks)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split()[0] == "False", out.stdout
+    assert "'eot_pgd', 'fgsm', 'iaa', 'lbfgs'" in out.stdout
+
+
+def test_a_run_is_rebuilt_as_a_typed_config_from_its_manifest():
+    cfg = config.load(None, attacks__enabled=("fgsm", "lbfgs"))
+    from compute.attacks import resolve
+
+    resolved = resolve(cfg.attacks, 1)
+    manifest = {"config": cfg.to_dict(), "attacks": {"resolved": config.to_plain(resolved)}}
+    again = config.from_manifest(manifest)
+    assert again.attacks == resolved and again.attacks.fgsm.eps == (0.05, 0.1, 0.2, 0.3)  # resolved for grey data
+    assert again.model == cfg.model and again.attacks.ranked_by == "fgsm"
+    assert config.load(None, attacks__enabled=("lbfgs",)).attacks.ranked_by is None  # ranking attack not run
+
+
+def test_the_ranking_attack_must_rank_images():
+    with pytest.raises(ConfigError, match="attacks.ranking must name an attack that ranks images"):
+        config.from_dict({"attacks": {"ranking": "pgd"}})

@@ -38,7 +38,7 @@ def no_results(cfg: config.RunConfig) -> None:
 
 def test_truncated_checkpoint(run_dir, capsys):
     toml, cfg = run_dir
-    path = cfg.results_dir / "models" / "p0.2.pt"
+    path = cfg.results_dir / "models" / "cnn-p0.2.pt"
     path.write_bytes(path.read_bytes()[:1000])
     fails(capsys, "compute", "--config", str(toml), "--quiet", match="p0.2.pt is truncated or corrupt")
     no_results(cfg)
@@ -48,8 +48,10 @@ def test_checkpoint_of_another_architecture(run_dir, capsys, tmp_path):
     toml, cfg = run_dir
     text = toml.read_text().replace('architecture = "auto"', 'architecture = "alexnet"')
     (tmp_path / "alex.toml").write_text(text)
-    fails(capsys, "compute", "--config", str(tmp_path / "alex.toml"), "--quiet",
-          match="is a mnist-cnn but the config asks for alexnet")
+    # The model's key names its architecture: an alexnet run looks for alexnet-p0.2.pt, and says what is there.
+    err = fails(capsys, "compute", "--config", str(tmp_path / "alex.toml"), "--quiet",
+                match="no checkpoint for model alexnet-p0.2 (dropout p = 0.2)")
+    assert "models/ holds cnn-p0.2.pt, cnn-p0.3.pt: trained with another config" in err
     no_results(cfg)
 
 
@@ -67,7 +69,7 @@ def test_checkpoint_with_another_class_count(run_dir, capsys, tmp_path):
 def test_checkpoint_with_another_input_shape(run_dir, capsys, tmp_path):
     toml, cfg = run_dir
     model = build_model("alexnet", (3, 96, 96), tuple(str(i) for i in range(10)), 0.2, (0.5,) * 3, (0.2,) * 3)
-    save_checkpoint(model, cfg.results_dir / "models" / "p0.2.pt")
+    save_checkpoint(model, cfg.results_dir / "models" / "cnn-p0.2.pt")
     fails(capsys, "compute", "--config", str(toml), "--quiet", match="expects images of shape [3, 96, 96]")
     no_results(cfg)
 
@@ -127,10 +129,10 @@ def test_output_folder_that_is_a_file_or_not_writable(capsys, tmp_path):
 
 def test_nan_logits_name_the_images_and_write_no_result(run_dir, capsys):
     toml, cfg = run_dir
-    model = load_checkpoint(cfg.results_dir / "models" / "p0.3.pt")
+    model = load_checkpoint(cfg.results_dir / "models" / "cnn-p0.3.pt")
     with torch.no_grad():
         model.layers.fc.bias[3] = float("nan")
-    save_checkpoint(model, cfg.results_dir / "models" / "p0.3.pt")
+    save_checkpoint(model, cfg.results_dir / "models" / "cnn-p0.3.pt")
     err = fails(capsys, "compute", "--config", str(toml), "--quiet", match="NaN or infinite logits for image ids [")
     assert "check the checkpoint" in err
     assert not (cfg.results_dir / "manifest.json").exists()

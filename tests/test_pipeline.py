@@ -8,10 +8,12 @@ import pandas as pd
 import pytest
 
 from compute import cli, pipeline
-from compute.models import file_sha256, load_checkpoint
-from compute.tables import SCHEMAS
+from compute.contract import SCHEMAS, file_sha256
+from compute.models import load_checkpoint
 from conftest import copy_models, tiny_config
 from site_builder.build import build_site
+
+KEYS = ("cnn-p0.2", "cnn-p0.3")  # the tiny run's models: the seed's CNN at dropout 0.2 and 0.3
 
 
 def test_tables_follow_the_contract(tiny_run):
@@ -28,18 +30,18 @@ def test_tables_follow_the_contract(tiny_run):
     sets = {"fgsm": 120, "fgsm-confident": 120, **{f"fgsm-eps{e:g}": 120 for e in (0.05, 0.1, 0.2, 0.3)},
             "lbfgs": 120, "lbfgs-confident": 120, "iaa": 120, "iaa-confident": 120, "eot_pgd": 40,
             "eot_pgd-confident": 40, **{f"eot_pgd-eps{e:g}": 40 for e in (0.1, 0.2, 0.3)}}
-    sizes = unc[~unc["noise"]].groupby(["dropout_p", "condition"]).size()
-    assert sizes.to_dict() == {(p, c): n for p in (0.2, 0.3) for c, n in {"clean": 120, **sets}.items()}
-    for (p, condition), rows in unc[unc["noise"]].groupby(["dropout_p", "condition"]):
+    sizes = unc[~unc["noise"]].groupby(["model", "condition"]).size()
+    assert sizes.to_dict() == {(p, c): n for p in KEYS for c, n in {"clean": 120, **sets}.items()}
+    for (p, condition), rows in unc[unc["noise"]].groupby(["model", "condition"]):
         first = rows.iloc[0]
-        matched = attacks[(attacks["dropout_p"] == p) & (attacks["attack"] == first["attack"])
+        matched = attacks[(attacks["model"] == p) & (attacks["attack"] == first["attack"])
                           & (attacks["operating_point"] == first["operating_point"])
                           & (attacks["eps"].fillna(-1) == (-1 if first["eps"] != first["eps"] else first["eps"]))]
         assert sorted(rows["image_id"]) == sorted(matched.loc[matched["success"], "image_id"]), condition
     assert len(attacks) == 2 * (120 * (4 + 2) + 120 * 2 + 120 * 2 + 40 * (3 + 2))
     minimal = attacks[attacks["operating_point"] == "minimal"]
-    assert minimal.groupby(["attack", "dropout_p"]).size().to_dict() == {
-        (a, p): 40 if a == "eot_pgd" else 120 for a in ("fgsm", "lbfgs", "iaa", "eot_pgd") for p in (0.2, 0.3)}
+    assert minimal.groupby(["attack", "model"]).size().to_dict() == {
+        (a, p): 40 if a == "eot_pgd" else 120 for a in ("fgsm", "lbfgs", "iaa", "eot_pgd") for p in KEYS}
     assert attacks.loc[attacks["attack"] == "fgsm", "eps"].dropna().unique().tolist() == [0.05, 0.1, 0.2, 0.3]
     budget = attacks["operating_point"] == "budget"
     assert (attacks.loc[budget, "linf"] <= attacks.loc[budget, "eps"] + 1e-6).all()
@@ -52,30 +54,35 @@ def test_tables_follow_the_contract(tiny_run):
     tiles = pd.read_parquet(out / "tiles.parquet")
     assert set(tiles["picture"]) == {"adversarial"}  # the site draws perturbations from the two pictures
     assert set(tiles["operating_point"]) == {"minimal", "confident"}
-    pictured = tiles[tiles["picture"] == "adversarial"].groupby(["attack", "operating_point", "dropout_p"]).size()
+    pictured = tiles[tiles["picture"] == "adversarial"].groupby(["attack", "operating_point", "model"]).size()
     assert set(pictured.to_dict().values()) == {120, 40}
     emb = pd.read_parquet(out / "embedding.parquet")
-    placed = emb.groupby(["dropout_p", "method", "condition"]).size().to_dict()
-    assert placed == {(p, m, c + point): 40 if c == "eot_pgd" else 120 for p in (0.2, 0.3) for m in ("pca", "tsne")
+    placed = emb.groupby(["model", "method", "condition"]).size().to_dict()
+    assert placed == {(p, m, c + point): 40 if c == "eot_pgd" else 120 for p in KEYS for m in ("pca", "tsne")
                       for c in ("clean", "fgsm", "lbfgs", "iaa", "eot_pgd")
                       for point in ([""] if c == "clean" else ["", "-confident"])}
     assert np.isfinite(emb[["x", "y"]].to_numpy()).all()
     near = pd.read_parquet(out / "neighbours.parquet")
-    assert near.groupby(["dropout_p", "image_id"])["rank"].apply(list).map(lambda r: r == [1, 2, 3, 4, 5]).all()
-    assert (near["image_id"] != near["neighbour_id"]).all() and near.groupby(["dropout_p", "image_id"])["distance"].is_monotonic_increasing.all()
+    assert near.groupby(["model", "image_id"])["rank"].apply(list).map(lambda r: r == [1, 2, 3, 4, 5]).all()
+    assert (near["image_id"] != near["neighbour_id"]).all() and near.groupby(["model", "image_id"])["distance"].is_monotonic_increasing.all()
     acts = pd.read_parquet(out / "activations.parquet")
     assert set(acts["layer"]) == {"conv1", "conv2"}
     assert {"clean", "fgsm", "lbfgs", "iaa"} <= set(acts["condition"]) <= {"clean", "fgsm", "lbfgs", "iaa", "eot_pgd"}
     detection = pd.read_parquet(out / "detection.parquet")
     assert set(detection["score"]) == {"entropy", "mutual_info", "variation_ratio", "max_prob"}
-    for p in (0.2, 0.3):  # negatives: the clean-correct images of the model
-        correct = minimal[(minimal["dropout_p"] == p) & (minimal["attack"] == "fgsm")]["clean_correct"].sum()
-        assert (detection.loc[detection["dropout_p"] == p, "n_clean"] == correct).all()
+    for p in KEYS:  # negatives: the clean-correct images of the model
+        correct = minimal[(minimal["model"] == p) & (minimal["attack"] == "fgsm")]["clean_correct"].sum()
+        assert (detection.loc[detection["model"] == p, "n_clean"] == correct).all()
     done = detection[detection["n_adv"] > 0]
     assert ((done["auroc_low"] <= done["auroc"] + 1e-12) & (done["auroc"] <= done["auroc_high"] + 1e-12)).all()
     assert set(detection.loc[detection["attack"] == "noise", "noise_of"]) == {"fgsm", "lbfgs", "iaa", "eot_pgd"}
     assert (acts.loc[acts["layer"] == "conv1", "maps"] == 16).all()
-    assert set(unc["dropout_p"]) == {0.2, 0.3}
+    assert set(unc["model"]) == set(KEYS) and set(unc["dropout_p"]) == {0.2, 0.3}
+    for name in SCHEMAS:  # every table with rows per model names it by key, its dropout rate beside it
+        table = pd.read_parquet(out / f"{name}.parquet")
+        if "model" in table:
+            pairs = set(zip(table["model"], table["dropout_p"]))
+            assert pairs <= {("cnn-p0.2", 0.2), ("cnn-p0.3", 0.3)} and len(pairs) == 2, name
     assert all(len(v) == 10 for v in unc["pass_true_prob"])
     assert np.allclose(np.stack(unc["mean_probs"]).sum(1), 1, atol=1e-5)
     assert (unc["mutual_info"] <= unc["entropy"] + 1e-9).all()
@@ -87,9 +94,9 @@ def test_accuracy_under_attack_never_exceeds_clean_accuracy(tiny_run):
     unc = pd.read_parquet(tiny_run.results_dir / "uncertainty.parquet")
     images = pd.read_parquet(tiny_run.results_dir / "images.parquet").set_index("image_id")
     manifest = json.loads((tiny_run.results_dir / "manifest.json").read_text())
-    for p in (0.2, 0.3):
-        clean_accuracy = next(m["accuracy"] for m in manifest["models"] if m["dropout_p"] == p)
-        for (attack, point, eps), rows in attacks[attacks["dropout_p"] == p].groupby(
+    for p in KEYS:
+        clean_accuracy = next(m["accuracy"] for m in manifest["models"] if m["key"] == p)
+        for (attack, point, eps), rows in attacks[attacks["model"] == p].groupby(
                 ["attack", "operating_point", "eps"], dropna=False):
             right = rows["image_id"].map(images["label"]) == rows["adv_pred"]
             assert not (rows["success"] & right).any()  # success means the model is now wrong
@@ -97,9 +104,9 @@ def test_accuracy_under_attack_never_exceeds_clean_accuracy(tiny_run):
             if len(rows) == len(images):  # attacks on every image (not on a subset)
                 assert right.mean() <= clean_accuracy + 1e-9, (attack, point, eps)
                 assert rows["clean_correct"].mean() == pytest.approx(clean_accuracy)
-        clean = unc[(unc["dropout_p"] == p) & (unc["condition"] == "clean")].set_index("image_id")
+        clean = unc[(unc["model"] == p) & (unc["condition"] == "clean")].set_index("image_id")
         for attack in ("fgsm", "lbfgs", "iaa"):
-            adv = unc[(unc["dropout_p"] == p) & (unc["condition"] == attack)].set_index("image_id")
+            adv = unc[(unc["model"] == p) & (unc["condition"] == attack)].set_index("image_id")
             assert adv["fooled_share"].mean() > clean["fooled_share"].mean()
 
 
@@ -107,16 +114,16 @@ def test_per_class_metrics_match_a_direct_computation(tiny_run):
     out = tiny_run.results_dir
     unc = pd.read_parquet(out / "uncertainty.parquet")
     metrics = pd.read_parquet(out / "metrics.parquet")
-    for p in (0.2, 0.3):
-        rows = unc[(unc["dropout_p"] == p) & (unc["condition"] == "clean")]
-        metrics_p = metrics[(metrics["dropout_p"] == p) & (metrics["condition"] == "clean")]
+    for p in KEYS:
+        rows = unc[(unc["model"] == p) & (unc["condition"] == "clean")]
+        metrics_p = metrics[(metrics["model"] == p) & (metrics["condition"] == "clean")]
         overall = metrics_p[metrics_p["class_name"].isna()].iloc[0]
         assert overall["accuracy"] == pytest.approx((rows["pred"] == rows["label"]).mean())
-        assert overall["images"] == len(rows)
+        assert overall["n_images"] == len(rows)
         for label in range(10):
             sel = rows[rows["label"] == label]
             got = metrics_p[metrics_p["class_name"] == str(label)].iloc[0]
-            assert got["images"] == len(sel)
+            assert got["n_images"] == len(sel)
             if len(sel) == 0:  # a class absent from the test images has no figures, not zeros
                 assert np.isnan(got["accuracy"]) and np.isnan(got["nll"])
                 continue
@@ -133,6 +140,14 @@ def test_manifest_records_config_hashes_versions_and_timings(tiny_run):
         assert m["checkpoint_sha256"] == file_sha256(out / m["checkpoint"])
         assert 0 <= m["accuracy"] <= 1
         assert load_checkpoint(out / m["checkpoint"]).meta["dropout"] == m["dropout_p"]
+        assert m["checkpoint"] == f"models/{m['key']}.pt" and m["method"] == "mc_dropout"
+        assert m["label"] == f"dropout p = {m['dropout_p']:g}"
+    assert [m["key"] for m in manifest["models"]] == list(KEYS)
+    cards = manifest["attacks"]["cards"]  # what the site knows of each attack comes from the registry
+    assert set(cards) == set(manifest["attacks"]["enabled"]) == {"fgsm", "lbfgs", "iaa", "eot_pgd"}
+    assert manifest["attacks"]["ranking"] == "fgsm"
+    assert [a for a, c in cards.items() if c["adaptive"]] == ["eot_pgd"]
+    assert {c["norm"] for c in cards.values()} == {"linf", "l2"} and cards["fgsm"]["budget_caption"] == "ε ≤ 0.5"
     for name, digest in manifest["tables"].items():
         assert digest == file_sha256(out / f"{name}.parquet")
     assert {"torch", "numpy", "python"} <= set(manifest["versions"])

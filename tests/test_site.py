@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from compute import tables
+from compute import contract as tables
+from compute.contract import class_colours
 from conftest import RESULTS_FIXTURE, ROOT
 from site_builder import chart_data, charts, explorer_data, pages
 from site_builder.build import build_site, render_files
@@ -41,16 +42,39 @@ def test_the_site_builder_never_imports_torch():
     assert len(modules) >= 8
 
 
+def test_the_site_knows_attacks_only_by_their_cards(tmp_path):
+    """Labels, colours, budgets and the adaptive flag come from the manifest's cards, never from names."""
+    import shutil
+
+    results = tmp_path / "tiny"
+    shutil.copytree(RESULTS_FIXTURE, results)
+    manifest = json.loads((results / "manifest.json").read_text())
+    manifest["attacks"]["cards"]["fgsm"].update(label="Gradient sign", colour="#123456", budget_caption="ε ≤ 9")
+    manifest["attacks"]["cards"]["fgsm"]["adaptive"] = True
+    manifest["attacks"]["cards"]["eot_pgd"]["adaptive"] = False
+    (results / "manifest.json").write_text(json.dumps(manifest))
+    run = load_run(results)
+    assert pages.attack_colours(run)["fgsm"] == "#123456"
+    assert pages.budget_captions(run)["fgsm"] == "ε ≤ 9"
+    files = render_files([run])
+    attacks_page = files["runs/tiny/attacks.html"].decode()
+    assert "Gradient sign" in attacks_page and "#123456" in attacks_page and "Robustness curve (Gradient sign)" in attacks_page
+    said = " ".join(pages.detection_takeaway(run.detection, "cnn-p0.2", run.cards))
+    assert "The adaptive attacker (Gradient sign" in said  # whatever the card says is adaptive is treated so
+    assert "(EOT-PGD" not in said
+    assert "Gradient sign" in files["runs/tiny/good-bad.html"].decode()  # the ranking attack's label
+
+
 def test_image_points_has_one_row_per_image_with_class_names(run):
-    pts = chart_data.image_points(run.uncertainty, run.class_names, 0.2)
+    pts = chart_data.image_points(run.uncertainty, run.class_names, "cnn-p0.2")
     assert len(pts) == len(run.images) and pts["image_id"].is_unique
     assert set(pts["class_name"]) <= set(run.class_names)
     assert list(pts.columns) == chart_data.POINT_COLUMNS
 
 
 def test_dashboard_links_brush_to_bars_and_class_pick_to_points(run):
-    pts = chart_data.image_points(run.uncertainty, run.class_names, 0.2)
-    cal = run.calibration[run.calibration["dropout_p"] == 0.2]
+    pts = chart_data.image_points(run.uncertainty, run.class_names, "cnn-p0.2")
+    cal = run.calibration[run.calibration["model"] == "cnn-p0.2"]
     spec = charts.uncertainty_dashboard(pts, cal, run.class_names).to_dict()
     params = {p["name"]: p for p in spec["params"]}
     assert params["brush"]["select"]["type"] == "interval" and params["brush"]["views"] == ["scatter"]
@@ -74,11 +98,11 @@ def test_dashboard_links_brush_to_bars_and_class_pick_to_points(run):
 
 
 def test_reliability_diagram_plots_only_filled_bins():
-    cal = pd.DataFrame({"lower": [0.0, 0.5], "upper": [0.5, 1.0], "count": [0, 3],
+    cal = pd.DataFrame({"lower": [0.0, 0.5], "upper": [0.5, 1.0], "n_images": [0, 3],
                         "mean_top_prob": [float("nan"), 0.9], "accuracy": [float("nan"), 1.0]})
     spec = charts.reliability_diagram(cal).to_dict()
     data = spec["datasets"][spec["layer"][0]["data"]["name"]]
-    assert data == [{"lower": 0.5, "upper": 1.0, "count": 3, "mean_top_prob": 0.9, "accuracy": 1.0}]
+    assert data == [{"lower": 0.5, "upper": 1.0, "n_images": 3, "mean_top_prob": 0.9, "accuracy": 1.0}]
 
 
 def test_building_twice_gives_identical_files(run, tmp_path):
@@ -133,26 +157,26 @@ def test_a_failed_build_leaves_the_previous_site(run, tmp_path):
 
 
 def test_success_rates_report_fgsm_per_epsilon_and_the_other_attacks(run):
-    rates = chart_data.success_points(run.success_rates, 0.2)
+    rates = chart_data.success_points(run.success_rates, "cnn-p0.2")
     assert set(rates["variant"]) == {"fgsm ε=0.05", "fgsm ε=0.1", "fgsm ε=0.2", "fgsm ε=0.3", "lbfgs",
                                      "lbfgs confident", "iaa", "iaa confident", "eot_pgd ε=0.1", "eot_pgd ε=0.2",
                                      "eot_pgd ε=0.3"}
-    rows = run.attacks[(run.attacks["dropout_p"] == 0.2) & (run.attacks["attack"] == "fgsm")
+    rows = run.attacks[(run.attacks["model"] == "cnn-p0.2") & (run.attacks["attack"] == "fgsm")
                        & (run.attacks["eps"] == 0.1) & run.attacks["clean_correct"]]
     label = rows["image_id"].map(run.images.set_index("image_id")["label"])
     for name, group in rows.groupby(label):
         got = rates[(rates["variant"] == "fgsm ε=0.1") & (rates["class_name"] == run.class_names[name])]
         assert got["success_rate"].iloc[0] == pytest.approx(group["success"].mean(), abs=1e-5)
-        assert got["images"].iloc[0] == len(group)
+        assert got["images"].iloc[0] == len(group)  # N: the clean-correct images of the class
 
 
 def test_attack_summary_is_recomputable_from_the_attacks_table(run):
     for r in run.attack_summary.itertuples():
-        rows = run.attacks[(run.attacks["dropout_p"] == r.dropout_p) & (run.attacks["attack"] == r.attack)
+        rows = run.attacks[(run.attacks["model"] == r.model) & (run.attacks["attack"] == r.attack)
                            & (run.attacks["operating_point"] == r.operating_point)]
         attacked = rows[rows["clean_correct"]]
-        assert r.images + r.wrong_before == len(rows)
-        assert r.images == len(attacked) and r.successes == attacked["success"].sum()
+        assert r.n_attacked + r.n_wrong_before == len(rows)
+        assert r.n_attacked == len(attacked) and r.n_success == attacked["success"].sum()
         assert not rows.loc[~rows["clean_correct"], "success"].any()  # wrong before the attack: never a success
         assert r.success_rate == pytest.approx(attacked["success"].mean())
         assert r.failure_rate == pytest.approx(1 - attacked["success"].mean())
@@ -160,15 +184,15 @@ def test_attack_summary_is_recomputable_from_the_attacks_table(run):
 
 
 def test_attack_dashboard_is_linked(run):
-    points = chart_data.attack_points(run.attacks, run.uncertainty, run.images, run.class_names, 0.3)
+    points = chart_data.attack_points(run.attacks, run.uncertainty, run.images, run.class_names, "cnn-p0.3")
     assert set(points["attack"]) == set(run.attack_names)
-    assert len(points) == len(run.attacks[(run.attacks["dropout_p"] == 0.3) & (run.attacks["operating_point"] == "minimal")])
-    clean = run.uncertainty[(run.uncertainty["dropout_p"] == 0.3) & (run.uncertainty["condition"] == "clean")]
+    assert len(points) == len(run.attacks[(run.attacks["model"] == "cnn-p0.3") & (run.attacks["operating_point"] == "minimal")])
+    clean = run.uncertainty[(run.uncertainty["model"] == "cnn-p0.3") & (run.uncertainty["condition"] == "clean")]
     first = points.iloc[0]
     assert first["entropy_clean"] == pytest.approx(
         clean.set_index("image_id").loc[first["image_id"], "entropy"], abs=1e-4)
-    rates = chart_data.success_points(run.success_rates, 0.3)
-    spec = charts.attack_dashboard(points, rates, run.class_names, ["fgsm", "lbfgs", "iaa"]).to_dict()
+    rates = chart_data.success_points(run.success_rates, "cnn-p0.3")
+    spec = charts.attack_dashboard(points, rates, run.class_names, pages.attack_colours(run)).to_dict()
     params = {p["name"]: p for p in spec["params"]}
     assert params["bar_pick"]["views"] == ["success_bars"] and params["attack_pick"]["bind"] == "legend"
     assert params["l2_brush"]["views"] == ["l2_hist"]
@@ -186,14 +210,17 @@ def test_explorer_data_holds_every_image_with_its_outcomes_scores_and_map(run):
     data = explorer_data.explorer_data(run)
     n = len(run.images)
     assert data["ids"] == run.images["image_id"].tolist()  # sprite-sheet order: position = tile
-    assert [m["dropout_p"] for m in data["models"]] == run.dropout_ps
+    assert [m["key"] for m in data["models"]] == run.model_keys == ["cnn-p0.2", "cnn-p0.3"]
+    assert data["colours"]["classes"] == class_colours(len(run.class_names))  # the one palette
+    assert data["colours"]["attacks"] == {a: run.cards[a]["colour"] for a in run.attack_names}
     for m in data["models"]:
-        p = m["dropout_p"]
-        clean = run.uncertainty[(run.uncertainty["dropout_p"] == p) & (run.uncertainty["condition"] == "clean")]
+        p = m["key"]
+        clean = run.uncertainty[(run.uncertainty["model"] == p) & (run.uncertainty["condition"] == "clean")]
         clean = clean.set_index("image_id").loc[data["ids"]]
-        assert m["pred"] == clean["plain_pred"].tolist()  # the dropout-off prediction the attacks start from
+        assert m["plain_pred"] == clean["plain_pred"].tolist()  # the dropout-off prediction the attacks start from
+        assert "pred" not in m  # the MC mean's prediction is another figure, never offered as the clean one
         assert np.allclose(np.array(m["entropy"]) / data["scale"], clean["entropy"], atol=1 / data["scale"])
-        minimal = run.attacks[(run.attacks["dropout_p"] == p) & (run.attacks["operating_point"] == "minimal")]
+        minimal = run.attacks[(run.attacks["model"] == p) & (run.attacks["operating_point"] == "minimal")]
         for attack, codes in m["outcomes"].items():
             rows = minimal[minimal["attack"] == attack].set_index("image_id").reindex(data["ids"])
             named = {v: k for k, v in data["outcomes"].items()}
@@ -201,8 +228,10 @@ def test_explorer_data_holds_every_image_with_its_outcomes_scores_and_map(run):
                 expected = ("not attacked" if correct != correct else "wrong before" if not correct
                             else "fooled" if success else "not fooled")
                 assert named[code] == expected
-        eps = [v for v in m["min_eps"] if v is not None]
-        assert len(eps) == int(minimal[(minimal["attack"] == "fgsm")]["success"].sum())
+        assert data["ranking"]["attack"] == "fgsm"  # attacks.ranking: FGSM's smallest flipping epsilon
+        ranked = minimal[minimal["attack"] == "fgsm"].set_index("image_id").reindex(data["ids"])
+        expected = [None if not ok else round(v * data["scale"]) for v, ok in zip(ranked["min_eps"], ranked["success"])]
+        assert m["ranking"] == expected
         assert set(m["maps"]) == {"pca", "tsne"}
         for conditions in m["maps"].values():
             assert set(conditions) == {"clean", *run.attack_names, *[f"{a}-confident" for a in run.attack_names]}
@@ -212,14 +241,14 @@ def test_explorer_data_holds_every_image_with_its_outcomes_scores_and_map(run):
 
 
 def test_robustness_curve_starts_at_clean_accuracy(run):
-    clean = {float(m["dropout_p"]): m["accuracy"] for m in run.manifest["models"]}
-    points = chart_data.robustness_points(run.robustness)
-    first = points[points["eps"] == 0].set_index("dropout_p")["accuracy"]
-    assert first["p = 0.2"] == pytest.approx(clean[0.2], abs=1e-5)
+    clean = {m["label"]: m["accuracy"] for m in run.manifest["models"]}
+    points = chart_data.robustness_points(run.robustness, pages.labels(run))
+    first = points[points["eps"] == 0].set_index("model")["accuracy"]
+    assert first["dropout p = 0.2"] == pytest.approx(clean["dropout p = 0.2"], abs=1e-5)
     eps = run.manifest["attacks"]["resolved"]["fgsm"]["eps"]
-    assert len(points) == len(run.dropout_ps) * (1 + len(eps))
-    fgsm = run.attacks[(run.attacks["attack"] == "fgsm") & (run.attacks["eps"] == eps[0]) & (run.attacks["dropout_p"] == 0.3)]
-    at = points[(points["dropout_p"] == "p = 0.3") & (points["eps"] == eps[0])]["accuracy"].iloc[0]
+    assert len(points) == len(run.model_keys) * (1 + len(eps))
+    fgsm = run.attacks[(run.attacks["attack"] == "fgsm") & (run.attacks["eps"] == eps[0]) & (run.attacks["model"] == "cnn-p0.3")]
+    at = points[(points["model"] == "dropout p = 0.3") & (points["eps"] == eps[0])]["accuracy"].iloc[0]
     labels = fgsm["image_id"].map(run.images.set_index("image_id")["label"])
     assert at == pytest.approx((fgsm["adv_pred"] == labels).mean(), abs=1e-5)  # all images, wrong before = wrong
 
@@ -228,11 +257,11 @@ def test_altairs_row_guard_is_lifted_inside_the_build_only(run):
     import altair as alt
 
     render_files([run])  # lifts the guard while it renders
-    big = pd.DataFrame({"eps": [0.0] * 5001, "accuracy": 0.5, "dropout_p": "p = 0.2"})
+    big = pd.DataFrame({"eps": [0.0] * 5001, "accuracy": 0.5, "model": "dropout p = 0.2"})
     with pytest.raises(alt.MaxRowsError):
-        charts.robustness_curve(big).to_dict()
+        charts.robustness_curve(big, "FGSM").to_dict()
     with alt.data_transformers.disable_max_rows():
-        assert len(charts.robustness_curve(big).to_dict()["datasets"].popitem()[1]) == 5001
+        assert len(charts.robustness_curve(big, "FGSM").to_dict()["datasets"].popitem()[1]) == 5001
 
 
 def test_a_site_shows_every_run_and_refuses_two_with_one_name(run, tmp_path):
@@ -258,12 +287,12 @@ def test_detection_rows_are_recomputable_from_the_uncertainty_and_attacks_tables
     for r in run.detection[run.detection["n_adv"] > 0].itertuples():
         if r.score not in ("entropy", "max_prob"):
             continue
-        clean = unc[(unc["dropout_p"] == r.dropout_p) & (unc["condition"] == "clean") & (unc["plain_pred"] == unc["label"])]
+        clean = unc[(unc["model"] == r.model) & (unc["condition"] == "clean") & (unc["plain_pred"] == unc["label"])]
         attack = r.noise_of if r.attack == "noise" else r.attack
-        rows = att[(att["dropout_p"] == r.dropout_p) & (att["attack"] == attack) & (att["operating_point"] == r.operating_point)
+        rows = att[(att["model"] == r.model) & (att["attack"] == attack) & (att["operating_point"] == r.operating_point)
                    & (att["eps"].fillna(-1) == (-1 if r.eps != r.eps else r.eps))]
         hit = rows.loc[rows["success"], "image_id"]
-        positives = unc[(unc["dropout_p"] == r.dropout_p) & (unc["attack"] == attack)
+        positives = unc[(unc["model"] == r.model) & (unc["attack"] == attack)
                         & (unc["operating_point"] == r.operating_point) & (unc["noise"] == (r.attack == "noise"))
                         & (unc["eps"].fillna(-1) == (-1 if r.eps != r.eps else r.eps))]
         positives = positives[positives["image_id"].isin(hit)]
@@ -280,23 +309,23 @@ def test_detection_rows_are_recomputable_from_the_uncertainty_and_attacks_tables
 
 def test_risk_coverage_is_recomputable(run):
     rc = run.risk_coverage
-    row = rc[(rc["dropout_p"] == 0.3) & (rc["condition"] == "lbfgs-confident") & (rc["score"] == "entropy")]
-    unc = run.uncertainty[(run.uncertainty["dropout_p"] == 0.3) & (run.uncertainty["condition"] == "lbfgs-confident")]
+    row = rc[(rc["model"] == "cnn-p0.3") & (rc["condition"] == "lbfgs-confident") & (rc["score"] == "entropy")]
+    unc = run.uncertainty[(run.uncertainty["model"] == "cnn-p0.3") & (run.uncertainty["condition"] == "lbfgs-confident")]
     order = np.argsort(unc["entropy"].to_numpy(), kind="stable")
     wrong = (unc["pred"] != unc["label"]).to_numpy()[order]
     risk = np.cumsum(wrong) / np.arange(1, len(wrong) + 1)
     assert row["aurc"].iloc[0] == pytest.approx(risk.mean())
-    assert row["images"].iloc[0] == len(unc) and row["coverage"].iloc[-1] == 1.0
+    assert row["n_images"].iloc[0] == len(unc) and row["coverage"].iloc[-1] == 1.0
     assert row["risk"].iloc[-1] == pytest.approx(wrong.mean())
 
 
 def test_detection_dashboard_is_linked(run):
-    points = chart_data.detection_points(run.detection, 0.2)
+    points = chart_data.detection_points(run.detection, "cnn-p0.2")
     assert set(points["kind"]) == {"adversarial", "noise control"}
-    chart = charts.detection_dashboard(points, chart_data.roc_curve_points(run.roc, 0.2),
-                                       chart_data.eps_curve_points(run.detection, 0.2),
-                                       chart_data.risk_points(run.risk_coverage, 0.2), "fgsm confident",
-                                       {"auroc": "a", "roc": "r", "eps": "e", "risk": "k"})
+    chart = charts.detection_dashboard(points, chart_data.roc_curve_points(run.roc, "cnn-p0.2"),
+                                       chart_data.eps_curve_points(run.detection, "cnn-p0.2", "fgsm", "FGSM"),
+                                       chart_data.risk_points(run.risk_coverage, "cnn-p0.2"), "fgsm confident",
+                                       {"auroc": "a", "roc": "r", "eps": "e", "risk": "k"}, "FGSM")
     with alt.data_transformers.disable_max_rows():  # as the build renders it
         spec = chart.to_dict()
     text = json.dumps(spec)
@@ -309,7 +338,7 @@ def test_detection_dashboard_is_linked(run):
         filters = json.dumps(view)
         assert "variant_pick" in filters and "score_pick" in filters, name
     assert '"facet"' in text  # uncertainty against epsilon, one panel per score
-    eps = chart_data.eps_curve_points(run.detection, 0.2)
+    eps = chart_data.eps_curve_points(run.detection, "cnn-p0.2", "fgsm", "FGSM")
     assert set(eps["image"]) == {"FGSM adversarial", "noise control"} and (eps["eps"] == 0).any()
 
 
@@ -323,21 +352,21 @@ def _views(spec):
 
 
 def test_detection_takeaway_says_what_the_numbers_say(run):
-    sentences = pages.detection_takeaway(run.detection, 0.2)
+    sentences = pages.detection_takeaway(run.detection, "cnn-p0.2", run.cards)
     assert any(s.startswith("Minimal adversarials") for s in sentences)
     assert any("noise" in s.lower() for s in sentences)
-    rows = run.detection[(run.detection["dropout_p"] == 0.2) & (run.detection["attack"] != "noise")
+    rows = run.detection[(run.detection["model"] == "cnn-p0.2") & (run.detection["attack"] != "noise")
                          & (run.detection["operating_point"] == "minimal") & (run.detection["n_adv"] > 0)]
     plain = rows[rows["score"] == "max_prob"]["auroc"]
     assert f"{plain.min():.2f}" in sentences[0]
 
 
 def test_every_detection_figure_says_what_to_take_from_it(run):
-    p = 0.2
+    p = "cnn-p0.2"
     points = chart_data.detection_points(run.detection, p)
-    roc, eps = chart_data.roc_curve_points(run.roc, p), chart_data.eps_curve_points(run.detection, p)
+    roc, eps = chart_data.roc_curve_points(run.roc, p), chart_data.eps_curve_points(run.detection, p, "fgsm", "FGSM")
     risk = chart_data.risk_points(run.risk_coverage, p)
-    said = pages.figure_sentences(points, roc, eps, risk, "lbfgs confident")
+    said = pages.figure_sentences(points, roc, eps, risk, "lbfgs confident", "FGSM")
     assert set(said) == {"auroc", "roc", "eps", "risk"}
     assert all(s.startswith("Take-away:") for s in said.values())
     mean = points[(points["variant"].str.endswith(" confident")) & (points["kind"] == "adversarial")
@@ -350,8 +379,8 @@ def test_every_detection_figure_says_what_to_take_from_it(run):
 def test_good_and_bad_is_one_row_per_class_robust_left_vulnerable_right(run):
     page = pages.good_bad_page(run)
     for section in page.context["sections"]:
-        p = section["dropout_p"]
-        fg = run.attacks[(run.attacks["dropout_p"] == p) & (run.attacks["attack"] == "fgsm")
+        p = section["key"]
+        fg = run.attacks[(run.attacks["model"] == p) & (run.attacks["attack"] == "fgsm")
                          & (run.attacks["operating_point"] == "minimal")].set_index("image_id")
         label_of = run.images.set_index("image_id")["class_name"]
         assert [c["class_name"] for c in section["classes"]] == run.class_names

@@ -9,7 +9,7 @@ import torch
 
 from compute.models import build_model
 from compute.metrics import calibration_bins, image_measures, run_metrics
-from compute.uncertainty import NumericsError, mc_dropout, mc_probs
+from compute.methods.mc_dropout import NumericsError, mc_dropout, mc_probs
 
 CLASSES = tuple(str(i) for i in range(10))
 
@@ -29,7 +29,7 @@ def test_probabilities_sum_to_one_and_bounds_hold():
     assert probs.shape == (20, 12, 10)
     assert torch.allclose(probs.sum(-1), torch.ones(20, 12), atol=1e-5)
     labels = np.arange(12) % 10
-    m = image_measures(probs.numpy(), labels)
+    m = image_measures(probs.permute(1, 0, 2).numpy(), labels)
     assert np.allclose(m["mean_probs"].sum(1), 1, atol=1e-5)
     assert np.all(m["mutual_info"] >= 0)
     assert np.all(m["mutual_info"] <= m["entropy"] + 1e-9)
@@ -45,7 +45,7 @@ def test_dropout_zero_has_no_variance_and_equals_the_deterministic_pass():
     with torch.no_grad():
         plain = torch.softmax(net(x), 1)
     assert torch.allclose(probs, plain.expand(7, -1, -1), atol=1e-6)
-    m = image_measures(probs.numpy(), np.zeros(12, dtype=int))
+    m = image_measures(probs.permute(1, 0, 2).numpy(), np.zeros(12, dtype=int))
     assert np.allclose(m["var_probs"], 0, atol=1e-12)
     assert np.allclose(m["mutual_info"], 0, atol=1e-6)
     assert np.all(m["variation_ratio"] == 0)
@@ -112,13 +112,13 @@ def test_perfect_confident_predictions_are_calibrated():
     got = run_metrics(p, np.array([0, 1, 2, 0]), bins=15)
     assert got["accuracy"] == 1 and got["ece"] == pytest.approx(0) and got["brier"] == pytest.approx(0)
     bins = calibration_bins(p.max(1), np.ones(4), 15)
-    assert [b["count"] for b in bins][-1] == 4 and sum(b["count"] for b in bins) == 4
+    assert [b["n_images"] for b in bins][-1] == 4 and sum(b["n_images"] for b in bins) == 4
 
 
 def test_a_hand_worked_mc_example():
     from compute.metrics import image_measures
 
-    probs = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])  # T = 2 passes of one image, two classes
+    probs = np.array([[[1.0, 0.0], [0.0, 1.0]]])  # (N, T, C): one image, T = 2 passes, two classes
     for label in (0, 1):
         m = image_measures(probs, np.array([label]))
         assert m["entropy"][0] == pytest.approx(np.log(2))
@@ -185,7 +185,7 @@ def test_the_masks_are_freed_when_the_context_ends_without_waiting_for_the_garba
     import gc
     import weakref
 
-    import compute.uncertainty as unc
+    import compute.methods.mc_dropout as unc
     made = []
 
     def recording(*args, **kwargs):

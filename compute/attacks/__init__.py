@@ -1,31 +1,20 @@
-"""The attack registry and the runner that applies one attack to a whole set of images.
+"""The attacks: a table of contents, torch-free (compute/config.py reads the configs from it).
 
-Every attack is one file with a frozen config dataclass (its ``[attacks.<name>]`` section) and
+Every attack is one file with a frozen config dataclass (its ``[attacks.<name>]`` section), a
+``CARD`` (what the site shows of it: label, description, norm, colour, whether it is adaptive) and
 ``run(model, images, labels, cfg, kappa) -> AttackResult``. Adding an attack is that file and one
-line in ``ATTACKS``: the config section, its validation, the CLI's choices, the pipeline's parts and
-the site's pages all follow from the registry.
-
-Each image gets an adversarial at two operating points: ``minimal`` (just across the decision
-boundary: FGSM at its smallest flipping epsilon, L-BFGS at its smallest successful c, IAA where it
-first crossed) and ``confident`` (a wrong class wins with probability >= kappa on the dropout-off
-model). Fixed budgets (FGSM's and EOT-PGD's epsilons) add ``budget`` rows. Every successful
-adversarial gets a noise control of the same size (compute/noise.py). Each of these image sets is a
-*condition* of the uncertainty table, named by ``condition_name``.
+line in ``ATTACKS``: the config section, its validation, the CLI's choices, the pipeline's parts, the
+manifest and every page follow from the registry. How an attack is applied to a whole test set (operating
+points, budgets, noise controls) is compute/attacks/runner.py.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
-import torch
-from torch import nn
-from tqdm.auto import tqdm
-
+from ..contract import OKABE_ITO, tint
 from . import eot_pgd, fgsm, iaa, lbfgs
-from ..tables import condition_name
-from .common import AttackConfig, AttackResult, distortion, subset_positions
+from .spec import AttackConfig, AttackResult, Card
 
 if TYPE_CHECKING:
     from ..config import AttacksConfig
@@ -35,24 +24,15 @@ if TYPE_CHECKING:
 class Attack:
     config: type[AttackConfig]  # its config section's dataclass
     run: Callable[..., AttackResult]  # run(model=, images=, labels=, cfg=, kappa=)
-    noise: str  # the norm its noise control matches: "linf" (L-infinity attacks) or "l2"
-    adaptive: bool = False  # knows the defence (MC dropout) and attacks through it
+    card: Card
 
 
 ATTACKS: dict[str, Attack] = {
-    "fgsm": Attack(fgsm.FgsmConfig, fgsm.run, "linf"),
-    "lbfgs": Attack(lbfgs.LbfgsConfig, lbfgs.run, "l2"),
-    "iaa": Attack(iaa.IaaConfig, iaa.run, "l2"),
-    "eot_pgd": Attack(eot_pgd.EotPgdConfig, eot_pgd.run, "linf", adaptive=True),
+    "fgsm": Attack(fgsm.FgsmConfig, fgsm.run, fgsm.CARD),
+    "lbfgs": Attack(lbfgs.LbfgsConfig, lbfgs.run, lbfgs.CARD),
+    "iaa": Attack(iaa.IaaConfig, iaa.run, iaa.CARD),
+    "eot_pgd": Attack(eot_pgd.EotPgdConfig, eot_pgd.run, eot_pgd.CARD),
 }
-OPERATING_POINTS = ("minimal", "confident", "budget")
-TILED_POINTS = ("minimal", "confident")  # the operating points whose adversarials and noise are tiled
-
-# Columns of the attacks table an attack may fill through AttackResult.columns (null elsewhere).
-OWN_COLUMNS = ("min_eps", "c")
-ROW_COLUMNS = ("image_id", "dropout_p", "attack", "operating_point", "eps", "clean_correct", "success", "adv_pred",
-               "adv_prob", "l0", "l2", "linf", "perceptual_distance", "flat_pixels_changed", "iterations",
-               *OWN_COLUMNS, "noise_l2", "noise_linf", "noise_pred", "seconds")
 
 
 def resolve(cfg: AttacksConfig, channels: int) -> AttacksConfig:
@@ -60,126 +40,16 @@ def resolve(cfg: AttacksConfig, channels: int) -> AttacksConfig:
     return replace(cfg, **{name: getattr(cfg, name).resolve(channels) for name in ATTACKS})
 
 
-@dataclass(frozen=True)
-class Condition:
-    """One set of images run through MC dropout: the clean images, or one set an attack made."""
-
-    name: str  # "clean" or condition_name(...)
-    attack: str | None  # None for clean
-    operating_point: str | None  # one of OPERATING_POINTS; None for clean
-    eps: float | None  # the budget (operating point "budget"), else None
-    noise: bool  # the noise control matched to the successful adversarials of this operating point
-    images: np.ndarray  # uint8 (n, C, H, W): exactly the 8-bit images judged
-    rows: np.ndarray  # int64 (n,): their positions among the images given to run_attack
-
-
-@dataclass(frozen=True)
-class AttackOutput:
-    rows: dict[str, list]  # columns of the attacks table
-    conditions: list[Condition]
-    seconds: float
-
-
-def _uint8(images: torch.Tensor) -> np.ndarray:
-    return (images.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-
-
-def _append(rows: dict[str, list], model: nn.Module, x: torch.Tensor, ids: list[int], p: float, attack: str,
-            point: str, eps: float | None, result: AttackResult, clean_correct: torch.Tensor, seconds: float,
-            window: int, noise: torch.Tensor) -> None:
-    """Add one row per image of ``result`` at operating point ``point`` (``noise``: its controls)."""
-    with torch.no_grad():
-        probs = torch.softmax(model(result.adversarial), dim=1)
-        noise_pred = model(noise).argmax(1)
-    adv_prob, adv_pred = probs.max(dim=1)
-    dist = {k: v.cpu() for k, v in distortion(x, result.adversarial, window).items()}
-    success = (result.success & clean_correct).cpu()
-    delta = (noise - x).flatten(1)
-    n = len(ids)
-    rows["image_id"] += ids
-    rows["dropout_p"] += [p] * n
-    rows["attack"] += [attack] * n
-    rows["operating_point"] += [point] * n
-    rows["eps"] += [eps] * n
-    rows["clean_correct"] += clean_correct.cpu().tolist()
-    rows["success"] += success.tolist()
-    rows["adv_pred"] += adv_pred.cpu().tolist()
-    rows["adv_prob"] += adv_prob.cpu().tolist()
-    for key in ("l0", "l2", "linf", "perceptual_distance", "flat_pixels_changed"):
-        rows[key] += dist[key].tolist()
-    rows["iterations"] += result.iterations.cpu().tolist()
-    for key in OWN_COLUMNS:
-        values = result.columns.get(key)
-        rows[key] += [None] * n if values is None else [None if v != v else v for v in values.cpu().tolist()]
-    for key, values in (("noise_l2", delta.norm(dim=1)), ("noise_linf", delta.abs().amax(dim=1)),
-                        ("noise_pred", noise_pred)):
-        rows[key] += [v if ok else None for v, ok in zip(values.cpu().tolist(), success.tolist())]
-    rows["seconds"] += [seconds / n] * n
-
-
-def _only(result: AttackResult, keep: torch.Tensor, images: torch.Tensor) -> AttackResult:
-    """``result`` of the images where ``keep`` is set, spread over the whole batch: the others are
-    not attacked (their adversarial is the original, never a success, no iterations)."""
-    b = len(keep)
-
-    def spread(values: torch.Tensor, fill: float | bool | int) -> torch.Tensor:
-        out = torch.full((b, *values.shape[1:]), fill, dtype=values.dtype, device=values.device)
-        out[keep] = values
-        return out
-
-    adversarial = images.clone()
-    adversarial[keep] = result.adversarial
-    return AttackResult(adversarial, spread(result.success, False), spread(result.iterations, 0),
-                        {k: spread(v, float("nan")) for k, v in result.columns.items()},
-                        {eps: _only(r, keep, images) for eps, r in result.budgets.items()},
-                        None if result.confident is None else _only(result.confident, keep, images))
-
-
-def run_attack(name: str, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, image_ids: list[int],
-               p: float, cfg: AttacksConfig, device: torch.device, progress: bool = True,
-               seed: int = 0) -> AttackOutput:
-    """Attack every image with attack ``name`` against ``model`` in eval mode with dropout off, in
-    batches of ``cfg.batch_size`` (``cfg`` is the resolved attacks config), at every operating point,
-    and make the noise controls (keyed by ``seed``). ``images`` (N, C, H, W) in [0, 1] on the CPU.
-
-    Images the model gets wrong before any attack are not attacked: their rows say
-    ``clean_correct`` false, never a success, and their "adversarial" is the original.
-    """
-    from ..noise import matched_noise  # noise builds on attacks.common
-
-    attack, own = ATTACKS[name], getattr(cfg, name)
-    model.eval()
-    for param in model.parameters():
-        param.requires_grad_(False)
-    # D is IAA's perceptual distance; every attack is measured with IAA's window so they compare.
-    window = cfg.iaa.window
-    rows: dict[str, list] = {k: [] for k in ROW_COLUMNS}
-    found: dict[tuple[str, float | None, bool], list[tuple[np.ndarray, np.ndarray]]] = {}
-    seconds = 0.0
-    bar = tqdm(total=len(images), desc=f"{name} p={p:g}", unit="img", disable=not progress, leave=False)
-    for start in range(0, len(images), cfg.batch_size):
-        sl = slice(start, start + cfg.batch_size)
-        x, y, ids = images[sl].to(device), labels[sl].to(device), image_ids[sl]
-        t = time.perf_counter()
-        with torch.no_grad():
-            correct = model(x).argmax(1) == y
-        attacked = attack.run(model=model, images=x[correct], labels=y[correct], cfg=own, kappa=cfg.kappa)
-        result = _only(attacked, correct, x)
-        dt = time.perf_counter() - t
-        seconds += dt
-        points = [("budget", eps, r) for eps, r in result.budgets.items()] + [("minimal", None, result)]
-        if result.confident is not None:
-            points.append(("confident", None, result.confident))
-        for point, eps, r in points:
-            noise = matched_noise(x, r.adversarial, attack.noise, ids, name, seed)
-            _append(rows, model, x, ids, p, name, point, eps, r, correct, dt / len(points), window, noise)
-            hit = (r.success & correct).cpu().numpy()
-            where = np.arange(start, start + len(ids))
-            found.setdefault((point, eps, False), []).append((_uint8(r.adversarial), where))
-            found.setdefault((point, eps, True), []).append((_uint8(noise)[hit], where[hit]))
-        bar.update(len(ids))
-    bar.close()
-    conditions = [Condition(condition_name(name, point, eps, noise), name, point, eps, noise,
-                            np.concatenate([a for a, _ in parts]), np.concatenate([r for _, r in parts]))
-                  for (point, eps, noise), parts in found.items()]
-    return AttackOutput(rows, conditions, seconds)
+def cards(cfg: AttacksConfig) -> dict[str, dict[str, Any]]:
+    """What the manifest says of each enabled attack (``cfg`` resolved), so that the site knows attacks
+    by what they are, never by name."""
+    out = {}
+    for name in cfg.enabled:
+        card, own = ATTACKS[name].card, getattr(cfg, name)
+        colour = OKABE_ITO[card.colour]
+        out[name] = {"label": card.label, "description": card.description, "norm": card.norm,
+                     "adaptive": card.adaptive, "colour": colour, "confident_colour": tint(colour),
+                     "budget_caption": own.budget_caption(), "subset": own.subset(),
+                     "ranking_column": card.ranking_column, "ranking_label": card.ranking_label,
+                     "ranking_symbol": card.ranking_symbol}
+    return out

@@ -1,5 +1,5 @@
-"""What all attacks share: the result type, input gradients, distortion norms, and the IAA
-perceptual distance.
+"""What the attacks' torch code shares: goals, input gradients, distortion norms, and the IAA
+perceptual distance (the result type and configs are torch-free: compute/attacks/spec.py).
 
 Images are float tensors in pixel space [0, 1], shape (B, C, H, W); a "pixel" is one value
 (channel, row, column). A pixel counts as changed when its 8-bit value would change, i.e. when
@@ -7,60 +7,11 @@ Images are float tensors in pixel space [0, 1], shape (B, C, H, W); a "pixel" is
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 CHANGE_TOL = 0.5 / 255
-
-
-class AttackConfig:
-    """Base of every attack's frozen config dataclass (one ``[attacks.<name>]`` section)."""
-
-    def resolve(self, channels: int) -> AttackConfig:
-        """The config with its data-dependent defaults (0 or empty) filled for ``channels``."""
-        return self
-
-    def problems(self) -> list[tuple[str, str]]:
-        """(key within the section, or "" for the section; what is wrong) per invalid value."""
-        return []
-
-    def subset(self) -> int:
-        """Attack only this many test images (0 = all), spread evenly over the test set
-        (``subset_positions``): for attacks too costly for every image."""
-        return 0
-
-
-def subset_positions(total: int, limit: int) -> np.ndarray:
-    """The positions, among ``total`` test images, of a subset of ``limit`` (0 or >= total: all):
-    evenly spaced, so that a test set stored class by class gives every class its share (the first
-    ``limit`` would give the first classes only)."""
-    if not 0 < limit < total:
-        return np.arange(total)
-    return (np.arange(limit, dtype=np.int64) * total) // limit
-
-
-@dataclass(frozen=True)
-class AttackResult:
-    """What every attack's ``run`` returns for a batch of B images.
-
-    ``adversarial`` is each image's minimal adversarial (just across the decision boundary);
-    ``confident`` the result at the confident operating point (the adversarial class wins with
-    probability >= kappa on the dropout-off model), judged the same way. ``columns`` holds the
-    attack's own per-image columns of the attacks table (FGSM's ``min_eps``, L-BFGS's ``c``; NaN =
-    none). ``budgets`` maps a fixed budget (an L-infinity epsilon) to the result at that budget;
-    those rows carry the budget in the table's ``eps`` column.
-    """
-
-    adversarial: torch.Tensor  # (B, C, H, W) on the k/255 grid (see to_8bit)
-    success: torch.Tensor  # (B,) bool: the model (dropout off) gets this 8-bit adversarial wrong
-    iterations: torch.Tensor  # (B,) int64
-    columns: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (B,) float
-    budgets: dict[float, "AttackResult"] = field(default_factory=dict)
-    confident: "AttackResult | None" = None
 
 
 def reached(logits: torch.Tensor, labels: torch.Tensor, kappa: float | None = None) -> torch.Tensor:
@@ -70,20 +21,6 @@ def reached(logits: torch.Tensor, labels: torch.Tensor, kappa: float | None = No
     if kappa is None:
         return wrong
     return wrong & (torch.softmax(logits.float(), dim=1).amax(1) >= kappa)
-
-
-def to_8bit(images: torch.Tensor, original: torch.Tensor | None = None) -> torch.Tensor:
-    """``images`` on the k/255 grid, as they are saved and shown: every attack judges success on this.
-
-    Alone, each pixel is rounded to the nearest level. With ``original`` (itself 8-bit), each
-    pixel's change is rounded toward zero to whole levels, so a budget on the change (FGSM's
-    epsilon) still holds after rounding.
-    """
-    if original is None:
-        return (images.clamp(0.0, 1.0) * 255).round() / 255
-    change = (images - original) * 255
-    change = torch.trunc(change + change.sign() * 1e-3)  # 1e-3: float error must not drop a whole level
-    return ((original * 255).round() + change).clamp(0, 255) / 255
 
 
 def input_gradient(model: nn.Module, x: torch.Tensor, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001

@@ -22,12 +22,13 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+from .spec import AttackConfig, AttackResult, Card
 
-from ..uncertainty import mc_dropout
-from .common import AttackConfig, AttackResult, reached, to_8bit
+if TYPE_CHECKING:  # torch is imported where it runs: the configs above must load without it
+    import torch
+    from torch import nn
 
 GREY_EPS = (0.1, 0.2, 0.3)
 COLOUR_EPS = (4 / 255, 8 / 255, 16 / 255)
@@ -57,8 +58,17 @@ class EotPgdConfig(AttackConfig):
     def subset(self) -> int:
         return self.max_images
 
+    def budget_caption(self) -> str:
+        return f"ε ≤ {max(self.eps):.4g}" if self.eps else "its budget"
+
+
+CARD = Card("EOT-PGD", "PGD through MC dropout (gradients averaged over masks), entropy kept low once fooled",
+            norm="linf", colour="reddish_purple", adaptive=True, ranking_column="min_eps",
+            ranking_label="smallest fooling ε (EOT-PGD)", ranking_symbol="ε")
+
 
 def _has_dropout(model: nn.Module) -> bool:
+    from torch import nn
     return any(isinstance(m, nn.Dropout) and m.p > 0 for m in model.modules())
 
 
@@ -72,6 +82,7 @@ def _objective(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, masks: i
                entropy_weight: float) -> torch.Tensor:
     """Per image: -log p̄_y - lambda [misclassified] H[p̄] over ``masks`` stochastic passes (log space,
     so that one pass gives exactly the cross-entropy)."""
+    import torch
     split = getattr(model, "split_at_first_dropout", None)
     if split is not None and masks > 1:  # layers before the first dropout see the same input in every pass
         prefix, suffix = split()
@@ -91,6 +102,9 @@ def _objective(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, masks: i
 def eot_pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float, steps: int = 10,
             step_size: float = 0.0, masks: int = 10, entropy_weight: float = 1.0, seed: int = 0) -> torch.Tensor:
     """EOT-PGD adversarials at L-infinity budget ``eps``, 8-bit with the change rounded toward the original."""
+    from ..methods.mc_dropout import mc_dropout
+    from ..pixels import to_grid
+    import torch
     alpha = step_size or 2.5 * eps / steps
     stochastic = _has_dropout(model)
     k = masks if stochastic else 1  # no dropout: every pass is the same, one is exact
@@ -108,13 +122,15 @@ def eot_pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: f
         with torch.no_grad():
             adv = torch.min(torch.max(adv + alpha * grad.sign(), images - eps), images + eps).clamp(0.0, 1.0)
     model.eval()
-    return to_8bit(adv, images)
+    return to_grid(adv, images)
 
 
 def run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: EotPgdConfig,
         kappa: float = 0.9) -> AttackResult:
     """EOT-PGD at every budget of ``cfg.eps``, and per image the smallest budget that fools (minimal)
     and that reaches probability ``kappa`` (confident); ``min_eps`` is that budget (NaN: none)."""
+    import torch
+    from .common import reached
     budgets: dict[float, AttackResult] = {}
     found = {goal: torch.full((len(labels),), float("nan"), device=images.device) for goal in (None, kappa)}
     picked = {goal: images.clone() for goal in found}

@@ -7,12 +7,13 @@ Tensors: images (B, C, H, W) in [0, 1], labels (B,) int64. The model is used in 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-from torch.nn import functional as F
+from .spec import AttackConfig, AttackResult, Card
 
-from .common import AttackConfig, AttackResult, input_gradient, reached, to_8bit
+if TYPE_CHECKING:  # torch is imported where it runs: the configs above must load without it
+    import torch
+    from torch import nn
 
 GREY_EPS = (0.05, 0.1, 0.2, 0.3)
 COLOUR_EPS = (2 / 255, 4 / 255, 8 / 255)
@@ -38,9 +39,19 @@ class FgsmConfig(AttackConfig):
             out.append(("", "needs search_max >= 0, search_grid >= 1 and search_refine >= 0"))
         return out
 
+    def budget_caption(self) -> str:
+        return f"ε ≤ {self.search_max:.4g}"
+
+
+CARD = Card("FGSM", "Goodfellow et al. 2015: one step along the sign of the gradient, L∞ budget ε, untargeted",
+            norm="linf", colour="blue", ranking_column="min_eps", ranking_label="smallest flipping ε (FGSM)",
+            ranking_symbol="ε")
+
 
 def fgsm_direction(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """sign(grad_x CE(f(x), y)): the direction every epsilon moves along, (B, C, H, W)."""
+    from .common import input_gradient
+    from torch.nn import functional as F
     _, grad = input_gradient(model, images, lambda logits: F.cross_entropy(logits, labels, reduction="none"))
     return grad.sign()
 
@@ -55,14 +66,15 @@ def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: floa
     return (images + eps * direction).clamp_(0.0, 1.0)
 
 
-@torch.no_grad()
 def _flipped(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, direction: torch.Tensor,
              levels: torch.Tensor, kappa: float | None) -> torch.Tensor:
-    adv = to_8bit(images + (levels / 255).view(-1, 1, 1, 1) * direction)
+    """Whether each image at ``levels`` / 255 along ``direction`` meets the goal (called without gradients)."""
+    from ..pixels import to_grid
+    from .common import reached
+    adv = to_grid(images + (levels / 255).view(-1, 1, 1, 1) * direction)
     return reached(model(adv), labels, kappa)
 
 
-@torch.no_grad()
 def min_flip_eps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, direction: torch.Tensor,
                  eps_max: float, grid: int = 16, refine: int = 8,
                  kappa: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,36 +84,39 @@ def min_flip_eps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, d
 
     A grid of ``grid`` levels finds the first flip; then bisection (at most ``refine`` steps) narrows
     the bracket to one level: the image flips at ``min_eps`` and not at ``min_eps - 1/255``.
-    Returns (min_eps (B,), NaN where nothing up to eps_max flips; forward passes per image (B,)).
+    Returns (min_eps (B,), NaN where nothing up to eps_max flips; forwards: model calls per image (B,)).
     Images that already meet the goal get 0.
     """
-    b = images.shape[0]
-    top = max(int(eps_max * 255 + 1e-6), 1)
-    steps = sorted({max(1, -(-top * k // grid)) for k in range(1, grid + 1)})  # ceil, unique, ends at top
-    already = reached(model(images), labels, kappa)
-    lo = torch.zeros(b, dtype=images.dtype, device=images.device)  # largest level known not to flip
-    hi = torch.full_like(lo, float("nan"))  # smallest level known to flip
-    hi[already] = 0.0
-    passes = torch.ones(b, dtype=torch.int64, device=images.device)
-    for level in steps:
-        open_ = torch.isnan(hi)
-        if not open_.any():
-            break
-        idx = torch.nonzero(open_).squeeze(1)
-        flip = _flipped(model, images[idx], labels[idx], direction[idx], torch.full_like(lo[idx], float(level)), kappa)
-        hi[idx[flip]] = float(level)
-        lo[idx[~flip]] = float(level)
-        passes[idx] += 1
-    for _ in range(refine):
-        idx = torch.nonzero(~torch.isnan(hi) & (hi - lo > 1)).squeeze(1)
-        if len(idx) == 0:
-            break
-        mid = torch.floor((lo[idx] + hi[idx]) / 2)
-        flip = _flipped(model, images[idx], labels[idx], direction[idx], mid, kappa)
-        hi[idx[flip]] = mid[flip]
-        lo[idx[~flip]] = mid[~flip]
-        passes[idx] += 1
-    return hi / 255, passes
+    import torch
+    from .common import reached
+    with torch.no_grad():
+        b = images.shape[0]
+        top = max(int(eps_max * 255 + 1e-6), 1)
+        steps = sorted({max(1, -(-top * k // grid)) for k in range(1, grid + 1)})  # ceil, unique, ends at top
+        already = reached(model(images), labels, kappa)
+        lo = torch.zeros(b, dtype=images.dtype, device=images.device)  # largest level known not to flip
+        hi = torch.full_like(lo, float("nan"))  # smallest level known to flip
+        hi[already] = 0.0
+        forwards = torch.ones(b, dtype=torch.int64, device=images.device)
+        for level in steps:
+            open_ = torch.isnan(hi)
+            if not open_.any():
+                break
+            idx = torch.nonzero(open_).squeeze(1)
+            flip = _flipped(model, images[idx], labels[idx], direction[idx], torch.full_like(lo[idx], float(level)), kappa)
+            hi[idx[flip]] = float(level)
+            lo[idx[~flip]] = float(level)
+            forwards[idx] += 1
+        for _ in range(refine):
+            idx = torch.nonzero(~torch.isnan(hi) & (hi - lo > 1)).squeeze(1)
+            if len(idx) == 0:
+                break
+            mid = torch.floor((lo[idx] + hi[idx]) / 2)
+            flip = _flipped(model, images[idx], labels[idx], direction[idx], mid, kappa)
+            hi[idx[flip]] = mid[flip]
+            lo[idx[~flip]] = mid[~flip]
+            forwards[idx] += 1
+        return hi / 255, forwards
 
 
 def run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: FgsmConfig,
@@ -110,20 +125,22 @@ def run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: FgsmC
     confident at the smallest epsilon where a wrong class reaches probability ``kappa`` (failures
     stay at ``search_max``), and at every epsilon of ``cfg.eps`` (the budgets, rounded toward the
     original so that the 8-bit change stays within epsilon). ``cfg`` is resolved."""
+    from ..pixels import to_grid
+    import torch
     direction = fgsm_direction(model, images, labels)
     top = int(cfg.search_max * 255 + 1e-6) / 255  # the last level tried, where the failures stay
 
     def at_smallest(goal: float | None) -> tuple[AttackResult, torch.Tensor]:
-        eps, passes = min_flip_eps(model, images, labels, direction, cfg.search_max, cfg.search_grid,
+        eps, forwards = min_flip_eps(model, images, labels, direction, cfg.search_max, cfg.search_grid,
                                    cfg.search_refine, goal)
-        adversarial = to_8bit(images + eps.nan_to_num(top).view(-1, 1, 1, 1) * direction)
-        return AttackResult(adversarial, ~torch.isnan(eps), passes, {"min_eps": eps}), eps
+        adversarial = to_grid(images + eps.nan_to_num(top).view(-1, 1, 1, 1) * direction)
+        return AttackResult(adversarial, ~torch.isnan(eps), forwards, {"min_eps": eps}), eps
 
     minimal, min_eps = at_smallest(None)
     confident, _ = at_smallest(kappa)
     budgets = {}
     for eps in cfg.eps:
-        adv = to_8bit(fgsm(model, images, labels, eps, direction), images)
+        adv = to_grid(fgsm(model, images, labels, eps, direction), images)
         with torch.no_grad():
             wrong = model(adv).argmax(1) != labels
         budgets[eps] = AttackResult(adv, wrong, torch.ones_like(labels), {"min_eps": min_eps})

@@ -17,12 +17,13 @@ Tensors: images (B, C, H, W) in [0, 1], labels (B,) int64; the model is used in 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-from torch.nn import functional as F
+from .spec import AttackConfig, AttackResult, Card
 
-from .common import AttackConfig, AttackResult, sensitivity, smooth_gap, to_8bit, true_gap
+if TYPE_CHECKING:  # torch is imported where it runs: the configs above must load without it
+    import torch
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,14 @@ class IaaConfig(AttackConfig):
             out.append(("window", f"must be an odd number >= 3, got {self.window}"))
         return out
 
+    def budget_caption(self) -> str:
+        return f"D ≤ {self.d_max:g}"
+
+
+CARD = Card("IAA", "Luo et al. 2018: a few pixels where the eye is least sensitive, perceptual budget D_max",
+            norm="l2", colour="bluish_green", ranking_column="perceptual_distance",
+            ranking_label="smallest perceptual distance D (IAA)", ranking_symbol="D")
+
 
 @dataclass(frozen=True)
 class IaaResult:
@@ -63,6 +72,10 @@ def iaa(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, k: float =
         max_iterations: int = 500, target: torch.Tensor | None = None, kappa: float | None = None) -> IaaResult:
     """Run IAA on a batch; every image keeps its own state and stops on its own. With ``kappa`` the
     walk goes on to the confident point (returned as ``confident``); the result is the minimal one."""
+    from ..pixels import to_grid
+    import torch
+    from .common import sensitivity, smooth_gap, true_gap
+    from torch.nn import functional as F
     b = images.shape[0]
     sen, flat = sensitivity(images, window)
     sd = torch.where(flat, torch.zeros_like(sen), 1.0 / sen)
@@ -114,7 +127,7 @@ def iaa(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, k: float =
             x_flat = x.detach().flatten(1)
             old = x_flat.gather(1, top.indices)
             # Moved pixels land on the 8-bit grid, so the image judged is the image saved.
-            new = to_8bit(old + delta * step.flatten(1).gather(1, top.indices))
+            new = to_grid(old + delta * step.flatten(1).gather(1, top.indices))
             new = torch.where(movable, new, old)
             gained = ((new - old).abs() * sen[idx].flatten(1).gather(1, top.indices).nan_to_num(posinf=0.0)).sum(1)
             over = distance[idx] + gained > d_max * (1 + 1e-9)  # a step past D_max is not taken

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-from torch.nn import functional as F
+from .spec import AttackConfig, AttackResult, Card
 
-from .common import AttackConfig, AttackResult, most_likely_wrong, reached, to_8bit
+if TYPE_CHECKING:  # torch is imported where it runs: the configs above must load without it
+    import torch
+    from torch import nn
 
 ARMIJO = 1e-4
 BACKTRACKS = 8
@@ -55,6 +56,14 @@ class LbfgsConfig(AttackConfig):
             out.append(("", "needs iterations >= 1, history >= 1 and bisection_steps >= 0"))
         return out
 
+    def budget_caption(self) -> str:
+        return f"c ≤ {self.c_max:g}"
+
+
+CARD = Card("L-BFGS", "Szegedy et al. 2014: the smallest c of ‖x′ − x‖² + c · CE, box [0, 1]",
+            norm="l2", colour="orange", ranking_column="l2", ranking_label="smallest L2 (L-BFGS)",
+            ranking_symbol="L2")
+
 
 @dataclass(frozen=True)
 class LbfgsResult:
@@ -70,6 +79,8 @@ def _objective(model: nn.Module, x0: torch.Tensor, z: torch.Tensor, target: torc
                c: torch.Tensor, floor: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-image objective (B,), its gradient w.r.t. z, and the logits at z. ``floor`` > 0 turns the
     cross-entropy into the confidence term max(CE - floor, 0)."""
+    import torch
+    from torch.nn import functional as F
     logits_box = {}
 
     def loss(logits: torch.Tensor) -> torch.Tensor:
@@ -87,6 +98,7 @@ def _objective(model: nn.Module, x0: torch.Tensor, z: torch.Tensor, target: torc
 def minimise(model: nn.Module, x0: torch.Tensor, target: torch.Tensor, c: torch.Tensor, iterations: int = 10,
              history: int = 10, floor: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Projected L-BFGS on each image's objective from z = x0; returns (z, logits at z)."""
+    import torch
     b = x0.shape[0]
     n = x0[0].numel()
     z = x0.clone()
@@ -159,6 +171,9 @@ def lbfgs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, target: 
           kappa: float | None = None) -> LbfgsResult:
     """Smallest-c L-BFGS adversarials for a batch (see the module docstring); ``c_init`` is one value
     or one per image; ``kappa`` asks for the confident operating point."""
+    from ..pixels import to_grid
+    import torch
+    from .common import most_likely_wrong, reached
     b = images.shape[0]
     dev, dt = images.device, images.dtype
     untargeted = target is None
@@ -176,7 +191,7 @@ def lbfgs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, target: 
     while active.any():
         idx = torch.nonzero(active).squeeze(1)
         z, _ = minimise(model, images[idx], target[idx], c[idx], iterations, history, floor)
-        z = to_8bit(z)  # success is judged on the image as it is saved
+        z = to_grid(z)  # success is judged on the image as it is saved
         with torch.no_grad():
             logits = model(z)
         iters[idx] += iterations
@@ -212,6 +227,7 @@ def run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Lbfgs
         kappa: float = 0.9) -> AttackResult:
     """The smallest-c adversarial of every image, and the smallest-c confident one (its search starts
     at the minimal c); ``c`` is NaN where nothing up to ``c_max`` succeeds."""
+    import torch
     target = None if cfg.target < 0 else torch.full_like(labels, cfg.target)
     r = lbfgs(model, images, labels, target, cfg.c_init, cfg.c_factor, cfg.c_min, cfg.c_max, cfg.bisection_steps,
               cfg.iterations, cfg.history)

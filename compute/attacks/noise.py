@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .attacks.common import to_8bit
+from ..pixels import to_grid
 
 NORMS = ("linf", "l2")
 BISECTION_STEPS = 40
@@ -50,13 +50,13 @@ def matched_noise(original: torch.Tensor, adversarial: torch.Tensor, norm: str, 
     if norm == "linf":
         size = delta.abs().amax(1)
         r = _draws(tuple(original.shape[1:]), keys, signs=True).to(original.device)
-        return to_8bit(original + size.view(view) * r, original)
+        return to_grid(original + size.view(view) * r, original)
     target = delta.norm(dim=1)
     d = _draws(tuple(original.shape[1:]), keys, signs=False).to(original.device)
     d = d / d.flatten(1).norm(dim=1).clamp_min(1e-12).view(view)
 
     def l2(scale: torch.Tensor) -> torch.Tensor:
-        return (to_8bit(original + scale.view(view) * d) - original).flatten(1).norm(dim=1)
+        return (to_grid(original + scale.view(view) * d) - original).flatten(1).norm(dim=1)
 
     lo, hi = torch.zeros_like(target), target.clone().clamp_min(1e-6)
     for _ in range(20):  # clipping at 0 and 1 wastes part of the noise: grow until the norm is reached
@@ -70,4 +70,4 @@ def matched_noise(original: torch.Tensor, adversarial: torch.Tensor, norm: str, 
         lo, hi = torch.where(under, mid, lo), torch.where(under, hi, mid)
     # The grid makes the norm a step function of the scale: keep the side closer to the target.
     best = torch.where((l2(lo) - target).abs() <= (l2(hi) - target).abs(), lo, hi)
-    return to_8bit(original + best.view(view) * d)
+    return to_grid(original + best.view(view) * d)

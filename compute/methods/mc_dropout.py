@@ -1,6 +1,8 @@
-"""Monte Carlo dropout: T stochastic passes per image with dropout on and everything else in eval mode.
+"""Monte Carlo dropout (Gal & Ghahramani, ICML 2016): T stochastic passes per image with dropout on
+and everything else in eval mode, each image's masks keyed by its id (compute/masks.py).
 
-The measures computed from the passes live in compute/metrics.py (numpy only).
+``pass_probs`` is the method's entry in the registry (compute/methods/__init__.py); the measures
+computed from the passes live in compute/metrics.py (numpy only).
 """
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .masks import dropout_masks
-from .models import Classifier, KeyedDropout
+from ..masks import dropout_masks
+from ..models import Classifier, KeyedDropout
 
 
 class NumericsError(RuntimeError):
@@ -159,17 +161,17 @@ CPU_CHUNK = 8  # images per forward on the CPU: 8 x 50 passes of activations sta
 
 @torch.no_grad()
 def mc_probs(model: Classifier, images: torch.Tensor, image_ids: Sequence[int], passes: int, seed: int | str,
-             cache: bool = True, rows: Sequence[int] | np.ndarray | None = None) -> torch.Tensor:
+             cache: bool = True, positions: Sequence[int] | np.ndarray | None = None) -> torch.Tensor:
     """Softmax outputs of ``passes`` stochastic passes for a batch: (passes, n, C), float32.
 
-    ``images`` (n, C, H, W) are images of the batch ``image_ids`` at positions ``rows`` (None: all of
+    ``images`` (n, C, H, W) are images of the batch ``image_ids`` at ``positions`` (None: all of
     them, in order); positions may repeat, so several versions of an image (clean, adversarial,
     noise) go through its masks, which are drawn once per call. With ``cache`` the layers before the
     first dropout run once per image and their output is repeated ``passes`` times; without it the
     whole model runs on the repeated images. Both use the same keyed masks, so they agree to float
     rounding.
     """
-    rows = torch.arange(len(image_ids)) if rows is None else torch.as_tensor(np.asarray(rows), dtype=torch.long)
+    rows = torch.arange(len(image_ids)) if positions is None else torch.as_tensor(np.asarray(positions), dtype=torch.long)
     step = CPU_CHUNK if images.device.type == "cpu" else max(len(rows), 1)
     chunks = []
     with mc_dropout(model, image_ids, passes, seed) as mc:
@@ -179,3 +181,9 @@ def mc_probs(model: Classifier, images: torch.Tensor, image_ids: Sequence[int], 
             _check(logits, [image_ids[int(r)] for r in rows[start:start + step]])
             chunks.append(torch.softmax(logits.float(), dim=2))
     return torch.cat(chunks, dim=1) if chunks else torch.zeros((passes, 0, 0))
+
+
+def pass_probs(model: Classifier, images: torch.Tensor, image_ids: Sequence[int], passes: int, seed: int | str,
+               positions: Sequence[int] | np.ndarray | None = None) -> torch.Tensor:
+    """The registry's entry: per-pass softmax outputs (n, passes, C) of ``mc_probs``."""
+    return mc_probs(model, images, image_ids, passes, seed, positions=positions).permute(1, 0, 2)

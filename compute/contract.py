@@ -1,0 +1,197 @@
+"""The contract between the two stages: what a results directory holds and what its names mean.
+
+torch-free (pyarrow and the standard library only): the compute stage writes by it, the site builder
+reads by it, and neither restates it. It owns
+- the table schemas and their version (``SCHEMAS``, ``SCHEMA_VERSION``);
+- the names of image sets (``condition_name``), operating points and condition kinds;
+- a model's key (``model_key``) and label;
+- the palette, one colour per attack and per class (``PALETTE``), handed to the charts and the JS;
+- the file hash every table is checked by (``file_sha256``).
+docs/data-contract.md describes every column.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 6
+
+# An attack's adversarial of an image sits at one of these operating points: just across the decision
+# boundary, a wrong class at probability >= kappa, or a fixed budget (eps set).
+MINIMAL, CONFIDENT, BUDGET = "minimal", "confident", "budget"
+OPERATING_POINTS = (MINIMAL, CONFIDENT, BUDGET)
+TILED_POINTS = (MINIMAL, CONFIDENT)  # the points whose adversarials are tiled and have a per-image view
+CLEAN = "clean"  # the condition of the unattacked test images
+NOISE_PREFIX = "noise-"  # a noise control's condition: the prefix, then its adversarials' condition
+
+
+def condition_name(attack: str, operating_point: str, eps: float | None = None, noise: bool = False) -> str:
+    """The name of one set of attacked images: "fgsm" (minimal), "fgsm-confident", "fgsm-eps0.1" (a
+    budget), and "noise-" before any of them for its noise control."""
+    if operating_point == BUDGET:
+        base = f"{attack}-eps{eps:g}"
+    else:
+        base = attack if operating_point == MINIMAL else f"{attack}-{operating_point}"
+    return f"{NOISE_PREFIX}{base}" if noise else base
+
+
+# A model's key names the model everywhere (tables, parts, checkpoints, URLs); its dropout rate,
+# architecture and uncertainty method are attributes of it, kept beside the key.
+ARCHITECTURE_KEYS = {"mnist-cnn": "cnn", "alexnet": "alexnet"}
+
+
+def model_key(architecture: str, method: str, dropout_p: float | None) -> str:
+    """``cnn-p0.2``: the architecture's short name and what sets the model apart within its method."""
+    short = ARCHITECTURE_KEYS.get(architecture, architecture)
+    if method == "mc_dropout":
+        return f"{short}-p{dropout_p:g}"
+    raise ValueError(f"no model key is defined for uncertainty method {method!r}")
+
+
+def model_label(method: str, dropout_p: float | None) -> str:
+    """What a person reads for a model: "dropout p = 0.2"."""
+    if method == "mc_dropout":
+        return f"dropout p = {dropout_p:g}"
+    raise ValueError(f"no model label is defined for uncertainty method {method!r}")
+
+
+# One palette, colour-blind safe, defined here only. Attacks take Okabe & Ito's colours (2008) by name;
+# classes take Tableau's colour-blind 10 (20 classes and more repeat it; the class is also written).
+OKABE_ITO = {"orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73", "yellow": "#F0E442",
+             "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7", "black": "#000000"}
+TABLEAU_CB10 = ("#006BA4", "#FF800E", "#ABABAB", "#595959", "#5F9ED1", "#C85200", "#898989", "#A2C8EC",
+                "#FFBC79", "#CFCFCF")
+PALETTE = {
+    "clean": "#8C8C8C",  # clean images, beside any attack
+    "noise": "#BDBDBD",  # noise controls
+    "correct": OKABE_ITO["blue"], "wrong": OKABE_ITO["vermillion"],  # a prediction
+    "outcome": {"fooled": OKABE_ITO["vermillion"], "not fooled": OKABE_ITO["blue"], "wrong before": "#8C8C8C",
+                "not attacked": "#FFFFFF"},
+}
+
+
+def class_colours(count: int) -> list[str]:
+    """One colour per class, in class order."""
+    return [TABLEAU_CB10[k % len(TABLEAU_CB10)] for k in range(count)]
+
+
+def tint(colour: str, share: float = 0.5) -> str:
+    """``colour`` mixed with white (``share`` of white): an attack's confident point beside its minimal one."""
+    rgb = [int(colour[k:k + 2], 16) for k in (1, 3, 5)]
+    return "#" + "".join(f"{round(v + (255 - v) * share):02X}" for v in rgb)
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes: the manifest records it for every table, the builder checks it."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+f32, f64, i64, s = pa.float32(), pa.float64(), pa.int64(), pa.string()
+
+# Every table with rows per model carries ``model`` (the key) and ``dropout_p`` (an attribute of the
+# model, null for a model without a dropout rate).
+SCHEMAS: dict[str, pa.Schema] = {
+    # One row per test image.
+    "images": pa.schema([
+        ("image_id", i64), ("label", i64), ("class_name", s), ("sheet", s), ("sheet_col", i64), ("sheet_row", i64),
+    ]),
+    # One row per (image_id, model, condition); condition is "clean" or one set of attacked images
+    # (condition_name), which attack, operating_point, eps and noise spell out. plain_pred and
+    # max_prob: the model with dropout off; pred and the rest: the uncertainty method's passes.
+    "uncertainty": pa.schema([
+        ("image_id", i64), ("model", s), ("dropout_p", f64), ("condition", s), ("attack", s),
+        ("operating_point", s), ("eps", f64), ("noise", pa.bool_()), ("label", i64),
+        ("plain_pred", i64), ("max_prob", f64), ("pred", i64), ("confidence", f64), ("true_prob", f64),
+        ("top_prob", f64), ("entropy", f64), ("mutual_info", f64), ("variation_ratio", f64), ("fooled_share", f64),
+        ("mean_probs", pa.list_(f32)), ("var_probs", pa.list_(f32)), ("pass_true_prob", pa.list_(f32)),
+    ]),
+    # One row per (image_id, model, attack, operating_point, eps). clean_correct false: wrong before the
+    # attack, not attacked, never a success. noise_*: the noise control of a successful adversarial.
+    "attacks": pa.schema([
+        ("image_id", i64), ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s),
+        ("eps", f64), ("clean_correct", pa.bool_()), ("success", pa.bool_()), ("adv_pred", i64), ("adv_prob", f64),
+        ("l0", i64), ("l2", f64), ("linf", f64), ("perceptual_distance", f64), ("flat_pixels_changed", i64),
+        ("iterations", i64), ("min_eps", f64), ("c", f64), ("noise_l2", f64), ("noise_linf", f64),
+        ("noise_pred", i64), ("seconds", f64),
+    ]),
+    # Where each adversarial sits in the sprite sheets, per operating point; originals are in images.
+    "tiles": pa.schema([
+        ("image_id", i64), ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s),
+        ("picture", s), ("sheet", s), ("sheet_col", i64), ("sheet_row", i64),
+    ]),
+    # Activation-map grids of selected images: one tile per (image, model, condition, conv layer).
+    "activations": pa.schema([
+        ("image_id", i64), ("model", s), ("dropout_p", f64), ("condition", s), ("layer", s),
+        ("maps", i64), ("tile_width", i64), ("tile_height", i64), ("sheet", s), ("sheet_col", i64),
+        ("sheet_row", i64),
+    ]),
+    # The feature map: per model, method ("pca" or "tsne", fitted on the clean images) and condition,
+    # the 2-D position of each image's penultimate features.
+    "embedding": pa.schema([
+        ("image_id", i64), ("model", s), ("dropout_p", f64), ("condition", s), ("method", s),
+        ("x", f64), ("y", f64),
+    ]),
+    # Per model, each clean test image's nearest other clean test images in the full feature space.
+    "neighbours": pa.schema([
+        ("image_id", i64), ("model", s), ("dropout_p", f64), ("rank", i64), ("neighbour_id", i64),
+        ("distance", f64),
+    ]),
+    # Run-level figures per (model, condition), for all images (class_name null) and per class.
+    "metrics": pa.schema([
+        ("model", s), ("dropout_p", f64), ("condition", s), ("class_name", s), ("n_images", i64),
+        ("accuracy", f64), ("ece", f64), ("nll", f64), ("brier", f64), ("mean_entropy", f64),
+        ("mean_mutual_info", f64), ("mean_fooled_share", f64),
+    ]),
+    # Reliability diagram: equal-width bins of the top probability per (model, condition).
+    "calibration": pa.schema([
+        ("model", s), ("dropout_p", f64), ("condition", s), ("bin", i64), ("lower", f64), ("upper", f64),
+        ("n_images", i64), ("mean_top_prob", f64), ("accuracy", f64),
+    ]),
+    # Per (model, attack, operating_point minimal | confident): n_attacked = the clean-correct images,
+    # n_wrong_before = the others; rates over n_attacked; distortion and uncertainty means over the successes.
+    "attack_summary": pa.schema([
+        ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s), ("n_attacked", i64),
+        ("n_wrong_before", i64), ("n_success", i64), ("success_rate", f64), ("failure_rate", f64),
+        ("mean_l2", f64), ("mean_linf", f64), ("mean_perceptual_distance", f64), ("mean_flat_pixels_changed", f64),
+        ("mean_l0", f64), ("mean_iterations", f64), ("mean_entropy_clean", f64), ("mean_entropy", f64),
+        ("mean_fooled_share", f64),
+    ]),
+    # Accuracy (dropout off) under the ranking attack's budgets per (model, eps) over all images;
+    # eps 0 = clean accuracy.
+    "robustness": pa.schema([
+        ("model", s), ("dropout_p", f64), ("attack", s), ("eps", f64), ("accuracy", f64), ("n_images", i64),
+    ]),
+    # Success rate per (model, attack, operating_point, eps, class_name) over the clean-correct images
+    # of the class: every budget, and the minimal adversarials of attacks without budgets.
+    "success_rates": pa.schema([
+        ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s), ("eps", f64),
+        ("class_name", s), ("success_rate", f64), ("n_attacked", i64),
+    ]),
+    # Does uncertainty flag the attack? Per (model, attack, operating_point, eps, score): negatives the
+    # clean-correct clean images (n_clean), positives the successful adversarials (n_adv); attack
+    # "noise": positives the noise controls of the successes of attack noise_of.
+    "detection": pa.schema([
+        ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s), ("eps", f64),
+        ("noise_of", s), ("score", s), ("n_clean", i64), ("n_adv", i64), ("auroc", f64),
+        ("auroc_low", f64), ("auroc_high", f64), ("aupr", f64), ("fpr_at_95tpr", f64), ("mean_clean", f64),
+        ("mean_adv", f64),
+    ]),
+    # The ROC curve of every detection row (same keys), at most 101 points each.
+    "roc": pa.schema([
+        ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s), ("eps", f64),
+        ("noise_of", s), ("score", s), ("fpr", f64), ("tpr", f64),
+    ]),
+    # Selective prediction per (model, condition, score): keep the most certain share (coverage),
+    # risk = error rate among them; aurc = area under the curve; n_images = N.
+    "risk_coverage": pa.schema([
+        ("model", s), ("dropout_p", f64), ("condition", s), ("attack", s), ("operating_point", s),
+        ("eps", f64), ("score", s), ("n_images", i64), ("coverage", f64), ("risk", f64), ("aurc", f64),
+    ]),
+}
+TABLES = tuple(SCHEMAS)
