@@ -76,7 +76,7 @@ def success_points(success_rates: pd.DataFrame, model: str) -> pd.DataFrame:
                for a, o, e in zip(rows["attack"], rows["operating_point"], rows["eps"])]
     out = pd.DataFrame({"class_name": rows["class_name"].to_numpy(), "attack": rows["attack"].to_numpy(),
                         "variant": variant, "success_rate": rows["success_rate"].to_numpy(),
-                        "images": rows["n_attacked"].to_numpy()})
+                        "n_images": rows["n_attacked"].to_numpy()})
     return out.round(5).sort_values(["attack", "variant", "class_name"], kind="stable").reset_index(drop=True)
 
 
@@ -125,22 +125,22 @@ def eps_curve_points(detection: pd.DataFrame, model: str, attack: str, label: st
     sign = rows["score"].map(lambda s: -1.0 if s == "max_prob" else 1.0)
     out = pd.DataFrame({"score": rows["score"].to_numpy(), "eps": rows["eps"].to_numpy(),
                         "image": ["noise control" if a == "noise" else f"{label} adversarial" for a in rows["attack"]],
-                        "mean": (rows["mean_adv"] * sign).to_numpy(), "images": rows["n_adv"].to_numpy()})
+                        "mean": (rows["mean_adv"] * sign).to_numpy(), "n_images": rows["n_adv"].to_numpy()})
     clean = rows[rows["attack"] == attack].drop_duplicates("score")
     for image in (f"{label} adversarial", "noise control"):
         out = pd.concat([out, pd.DataFrame({"score": clean["score"].to_numpy(), "eps": 0.0, "image": image,
                                             "mean": (clean["mean_clean"] * sign[clean.index]).to_numpy(),
-                                            "images": clean["n_clean"].to_numpy()})], ignore_index=True)
+                                            "n_images": clean["n_clean"].to_numpy()})], ignore_index=True)
     return out.sort_values(["score", "image", "eps"], kind="stable").round(5).reset_index(drop=True)
 
 
 def risk_points(risk_coverage: pd.DataFrame, model: str) -> pd.DataFrame:
     """Risk-coverage curves of model ``model``: (variant as the detection views name it, or "clean";
-    score, coverage, risk, aurc, images)."""
+    score, coverage, risk, aurc, n_images)."""
     rows = risk_coverage[risk_coverage["model"] == model]
     label = ["clean" if a is None or a != a else variant(a, o, None if e != e else e)
              for a, o, e in zip(rows["attack"], rows["operating_point"], rows["eps"])]
     out = pd.DataFrame({"variant": label, "score": rows["score"].to_numpy(), "coverage": rows["coverage"].to_numpy(),
                         "risk": rows["risk"].to_numpy(), "aurc": rows["aurc"].to_numpy(),
-                        "images": rows["n_images"].to_numpy()})
+                        "n_images": rows["n_images"].to_numpy()})
     return out.round(5).reset_index(drop=True)

@@ -162,7 +162,7 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
         color=color,
         opacity=alt.condition(picked, alt.value(1.0), alt.value(0.3)),
         tooltip=["class_name:N", alt.Tooltip("variant:N", title="attack"),
-                 alt.Tooltip("success_rate:Q", title="success rate", format=".1%"), alt.Tooltip("images:Q")],
+                 alt.Tooltip("success_rate:Q", title="success rate", format=".1%"), alt.Tooltip("n_images:Q", title="images (N)")],
     ).add_params(bar_pick, attack_pick).properties(
         title=alt.Title("Attack success per class (each budget ε), clean-correct images", subtitle=populations),
         width=2 * WIDTH, height=HEIGHT, name="success_bars")
@@ -305,7 +305,7 @@ def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFra
         strokeDash=alt.StrokeDash("image:N", title="image", sort=[f"{eps_label} adversarial", "noise control"]),
         color=color,
         tooltip=["score:N", "image:N", alt.Tooltip("eps:Q", format=".4f"), alt.Tooltip("mean:Q", format=".4f"),
-                 alt.Tooltip("images:Q", title="images (N)")],
+                 alt.Tooltip("n_images:Q", title="images (N)")],
     ).transform_filter(score_pick).properties(width=180, height=160).facet(
         column=alt.Column("score:N", title=None, sort=SCORE_NAMES)).resolve_scale(y="independent").properties(
         title=alt.Title(f"Uncertainty against {eps_label} ε, beside noise of the same size", subtitle=populations["eps"]))
@@ -317,7 +317,7 @@ def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFra
             y=alt.Y("risk:Q", title="risk (error rate of the kept images)"),
             color=color, detail="variant:N",
             tooltip=["variant:N", "score:N", alt.Tooltip("coverage:Q", format=".3f"), alt.Tooltip("risk:Q", format=".3f"),
-                     alt.Tooltip("aurc:Q", title="AURC", format=".4f"), alt.Tooltip("images:Q", title="images (N)")])
+                     alt.Tooltip("aurc:Q", title="AURC", format=".4f"), alt.Tooltip("n_images:Q", title="images (N)")])
         chart = chart.transform_filter(alt.datum.variant == "clean") if clean else chart.transform_filter(variant_pick)
         return chart.transform_filter(score_pick)
 

@@ -369,7 +369,7 @@ def explorer_page(run: Run) -> Page:
              "width": layout["width"], "height": layout["height"], "thumb": thumb_size(layout["width"])}
     return Page(f"{run_dir(run)}/explorer.html", "explorer.html", {
         "title": f"{run.name}: explorer", "run": run_summary(run), "index": index, "attacks": run.attack_names,
-        "images": int(run.images["image_id"].nunique())})
+        "n_images": int(run.images["image_id"].nunique())})
 
 
 def image_page(run: Run, chunks: list[dict[str, Any]]) -> Page:

@@ -167,7 +167,7 @@ def test_success_rates_report_fgsm_per_epsilon_and_the_other_attacks(run):
     for name, group in rows.groupby(label):
         got = rates[(rates["variant"] == "fgsm ε=0.1") & (rates["class_name"] == run.class_names[name])]
         assert got["success_rate"].iloc[0] == pytest.approx(group["success"].mean(), abs=1e-5)
-        assert got["images"].iloc[0] == len(group)  # N: the clean-correct images of the class
+        assert got["n_images"].iloc[0] == len(group)  # N: the clean-correct images of the class
 
 
 def test_attack_summary_is_recomputable_from_the_attacks_table(run):
