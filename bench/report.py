@@ -68,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     manifest = json.loads((args.results / "manifest.json").read_text())
     models = ", ".join(f"{m['key']}: {m['accuracy']:.1%}" for m in manifest["models"])
-    print(f"{args.results}: {manifest['dataset']['test_images']} test images; clean accuracy (dropout off) {models}")
+    print(f"{args.results}: {manifest['dataset']['n_test_images']} test images; clean accuracy (dropout off) {models}")
     print("\n### Detection AUROC [95% bootstrap interval]")
     detection(args.results)
     print("\n### Attacks (8-bit adversarials)")

@@ -22,6 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from compute import config  # noqa: E402
 from compute.pixels import to_float  # noqa: E402
 from compute.models import load_checkpoint  # noqa: E402
 
@@ -35,7 +36,7 @@ def main() -> None:
     attacks = pd.read_parquet(args.results / "attacks.parquet")
     tiles = pd.read_parquet(args.results / "tiles.parquet")
     images = pd.read_parquet(args.results / "images.parquet").set_index("image_id")
-    kappa = manifest["attacks"]["resolved"]["kappa"]
+    kappa = config.from_manifest(manifest).attacks.kappa
     print(f"wrong before the attack but counted as a success: {int((attacks['success'] & ~attacks['clean_correct']).sum())} rows")
     print(f"| model | attack | operating point | successes | shown adversarial misclassified | wrong class at p >= {kappa} |"
           "\n| --- | --- | --- | ---: | ---: | ---: |")

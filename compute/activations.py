@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .contract import MINIMAL
+from .ranking import extremes, ranked
 
 if TYPE_CHECKING:
     import torch
@@ -24,37 +24,24 @@ if TYPE_CHECKING:
     from .models import Classifier
 
 
-def ranked_selection(ranking: pd.DataFrame | None, column: str, labels: np.ndarray, image_ids: np.ndarray,
-                     cfg: ActivationsConfig) -> list[int]:
-    """Positions (into ``image_ids``) of the images to map for one model: ``select_images`` by the
-    ranking attack's minimal rows (``ranking``: its attacks-table rows of this model, None when no
-    ranking attack ran; ``column``: its card's ranking column, counted on successes only)."""
-    if ranking is None or ranking.empty:
-        return select_images(labels, image_ids, np.full(len(image_ids), np.nan), 0, cfg.image_ids)
-    rows = ranking[ranking["operating_point"] == MINIMAL].set_index("image_id").reindex(image_ids)
-    score = rows[column].where(rows["success"].fillna(False).astype(bool)).to_numpy(dtype=np.float64)
-    return select_images(labels, image_ids, score, cfg.per_class, cfg.image_ids,
-                         rows["clean_correct"].to_numpy(dtype=bool))
-
-
-def select_images(labels: np.ndarray, image_ids: np.ndarray, score: np.ndarray, per_class: int,
-                  extra_ids: tuple[int, ...], clean_correct: np.ndarray | None = None) -> list[int]:
-    """Positions (into the arrays) of the images to map, sorted and unique: per class, the most robust
-    (highest ``score``) and most vulnerable of the ``clean_correct`` images (those wrong before the attack were not
-    attacked, so they are neither), plus ``extra_ids``.
+def select_images(ranking: pd.DataFrame | None, column: str, labels: np.ndarray, image_ids: np.ndarray,
+                  cfg: ActivationsConfig) -> list[int]:
+    """Positions (into ``image_ids``) of the images to map for one model, sorted: per class the
+    ``cfg.per_class`` most robust and most vulnerable by the ranking attack (compute/ranking.py;
+    ``ranking``: its attacks-table rows of this model, None when no ranking attack ran; ``column``: its
+    card's ranking column), plus ``cfg.image_ids``.
 
     Also right for a shard: the global extremes of a class are among the shards' own extremes.
     """
-    score = np.where(np.isnan(score), np.inf, score)  # never fooled = most robust
-    attacked = np.ones(len(labels), dtype=bool) if clean_correct is None else clean_correct
-    chosen: set[int] = set()
-    for label in np.unique(labels):
-        idx = np.flatnonzero((labels == label) & attacked)
-        order = idx[np.lexsort((image_ids[idx], score[idx]))]
-        chosen.update(order[:per_class].tolist())
-        chosen.update(order[::-1][:per_class].tolist())
     lookup = {int(i): k for k, i in enumerate(image_ids)}
-    chosen.update(lookup[i] for i in extra_ids if i in lookup)
+    chosen = {lookup[i] for i in cfg.image_ids if i in lookup}
+    if ranking is not None and not ranking.empty and cfg.per_class:
+        scored = ranked(ranking, column)
+        label_of = dict(zip(image_ids.tolist(), labels.tolist()))
+        scored = scored[scored["image_id"].isin(lookup)]
+        for _, group in scored.groupby(scored["image_id"].map(label_of), sort=True):
+            robust, vulnerable = extremes(group, cfg.per_class)
+            chosen.update(lookup[i] for i in robust + vulnerable)
     return sorted(chosen)
 
 

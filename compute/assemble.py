@@ -18,7 +18,7 @@ import pandas as pd
 from . import activations, embedding, parts, summaries, tables, tiles
 from .attacks import ATTACKS
 from .config import RunConfig, from_manifest
-from .contract import CLEAN, SCHEMA_VERSION, SCHEMAS, TILED_POINTS, condition_name
+from .contract import CLEAN, OPERATING_POINTS, SCHEMA_VERSION, SCHEMAS, TILED_POINTS, condition_name
 from .detection import detection, selective
 from .metrics import calibration_bins, run_metrics
 from .parts import Part, Plan, Stored
@@ -73,18 +73,18 @@ class Loaded:
         return pd.concat([s.tables[name] for s in self.shards(unit, model, condition)], ignore_index=True)
 
 
-POINT_ORDER = {"minimal": 0, "confident": 1, "budget": 2}
+POINT_ORDER = {point: k for k, point in enumerate(OPERATING_POINTS)}  # minimal, confident, budget
 
 
 def _ordered(frame: pd.DataFrame, models: list[str], attack_names: list[str], position: pd.Series) -> pd.DataFrame:
     """Rows sorted by model (as planned), attack (clean first, then as configured), noise control last,
     operating point (minimal, confident, budgets by eps) and image position: an order no sharding changes."""
     attack = frame["attack"].map({name: k for k, name in enumerate(attack_names)}).fillna(-1)
-    keys = pd.DataFrame({"p": frame["model"].map({key: k for k, key in enumerate(models)}), "a": attack,
+    keys = pd.DataFrame({"m": frame["model"].map({key: k for k, key in enumerate(models)}), "a": attack,
                          "noise": frame["noise"] if "noise" in frame else False,
                          "point": frame["operating_point"].map(POINT_ORDER).fillna(-1),
                          "eps": frame["eps"].fillna(-1.0), "pos": frame["image_id"].map(position)})
-    order = keys.sort_values(["p", "a", "noise", "point", "eps", "pos"], kind="stable").index
+    order = keys.sort_values(["m", "a", "noise", "point", "eps", "pos"], kind="stable").index
     return frame.iloc[order].reset_index(drop=True)
 
 
@@ -188,7 +188,7 @@ def activation_tiles(loaded: Loaded, att: pd.DataFrame, labels: np.ndarray, ids:
     rows: list[dict[str, Any]] = []
     for key in loaded.models:
         ranking = att[(att["model"] == key) & (att["attack"] == ranked_by)] if ranked_by else None
-        chosen = ids[activations.ranked_selection(ranking, column, labels, ids, cfg.activations)]
+        chosen = ids[activations.select_images(ranking, column, labels, ids, cfg.activations)]
         if len(chosen) == 0:
             continue
         maps = {c: _feature_maps(loaded.shards("activations", key, c)) for c in conditions}

@@ -37,6 +37,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    method: str = "mc_dropout"  # uncertainty method (compute/methods: METHODS); it plans the run's models
     architecture: str = "auto"  # auto: mnist-cnn for 1x28x28 images, alexnet otherwise
     dropout: tuple[float, ...] = (0.2, 0.25, 0.3)  # one model per dropout rate p
     pretrained: str = ""  # alexnet: local file of torchvision ImageNet weights ("" = random init)
@@ -70,6 +71,10 @@ AttacksConfig = make_dataclass("AttacksConfig", [
 ], frozen=True, namespace={
     "ranked_by": property(lambda self: self.ranking if self.ranking in self.enabled else None,
                           doc="The ranking attack if it runs, else None."),
+    # Every attack's perceptual distance D uses the neighbourhood IAA's sensitivity is defined on, so
+    # that the distances of all attacks compare; an attack's part depends on it (compute/pipeline.py).
+    "perceptual_window": property(lambda self: self.iaa.window,
+                                  doc="Side of the neighbourhood of SD and Sen(x_i) in every attack's D."),
 })
 AttacksConfig.__doc__ = "[attacks]: which attacks run, their batch size, and one section per registered attack."
 
@@ -81,7 +86,7 @@ class DetectionConfig:
 
 @dataclass(frozen=True)
 class ActivationsConfig:
-    per_class: int = 1  # most robust and most vulnerable images per class (by FGSM min_eps) to map
+    per_class: int = 1  # most robust and most vulnerable images per class (by attacks.ranking) to map
     image_ids: tuple[int, ...] = ()  # further test image ids to map
     max_maps: int = 64  # feature maps shown per layer (the first ones; AlexNet layers have up to 384)
 

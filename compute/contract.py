@@ -38,38 +38,34 @@ def condition_name(attack: str, operating_point: str, eps: float | None = None, 
 
 
 # A model's key names the model everywhere (tables, parts, checkpoints, URLs); its dropout rate,
-# architecture and uncertainty method are attributes of it, kept beside the key.
+# architecture and uncertainty method are attributes of it, kept beside the key. Each uncertainty
+# method (compute/methods) says what sets its models apart (``tag``) and how a reader names them.
 ARCHITECTURE_KEYS = {"mnist-cnn": "cnn", "alexnet": "alexnet"}
 
 
-def model_key(architecture: str, method: str, dropout_p: float | None) -> str:
-    """``cnn-p0.2``: the architecture's short name and what sets the model apart within its method."""
-    short = ARCHITECTURE_KEYS.get(architecture, architecture)
-    if method == "mc_dropout":
-        return f"{short}-p{dropout_p:g}"
-    raise ValueError(f"no model key is defined for uncertainty method {method!r}")
-
-
-def model_label(method: str, dropout_p: float | None) -> str:
-    """What a person reads for a model: "dropout p = 0.2"."""
-    if method == "mc_dropout":
-        return f"dropout p = {dropout_p:g}"
-    raise ValueError(f"no model label is defined for uncertainty method {method!r}")
+def model_key(architecture: str, tag: str) -> str:
+    """``cnn-p0.2``: the architecture's short name, then the method's tag for the model (``p0.2``)."""
+    return f"{ARCHITECTURE_KEYS.get(architecture, architecture)}-{tag}"
 
 
 # One palette, colour-blind safe, defined here only. Attacks take Okabe & Ito's colours (2008) by name;
 # classes take Tableau's colour-blind 10 (20 classes and more repeat it; the class is also written).
+# An outcome's colour is not an attack's: the two meet in the explorer.
 OKABE_ITO = {"orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73", "yellow": "#F0E442",
              "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7", "black": "#000000"}
 TABLEAU_CB10 = ("#006BA4", "#FF800E", "#ABABAB", "#595959", "#5F9ED1", "#C85200", "#898989", "#A2C8EC",
                 "#FFBC79", "#CFCFCF")
 PALETTE = {
     "clean": "#8C8C8C",  # clean images, beside any attack
-    "noise": "#BDBDBD",  # noise controls
     "correct": OKABE_ITO["blue"], "wrong": OKABE_ITO["vermillion"],  # a prediction
-    "outcome": {"fooled": OKABE_ITO["vermillion"], "not fooled": OKABE_ITO["blue"], "wrong before": "#8C8C8C",
-                "not attacked": "#FFFFFF"},
+    "outcome": {"fooled": OKABE_ITO["vermillion"], "not fooled": OKABE_ITO["sky_blue"], "wrong before": "#595959",
+                "not attacked": "#C7C7C7"},  # not attacked: drawn hollow in the grid, light grey on the map
+    "scores": dict(zip(("entropy", "mutual_info", "variation_ratio", "max_prob"),
+                       ("#006BA4", "#C85200", "#5F9ED1", "#595959"))),  # Tableau CB10
 }
+SCORES = tuple(PALETTE["scores"])  # the detection scores, "higher = flagged"
+BASELINE_SCORE = "max_prob"  # the dropout-off max softmax probability (Hendrycks & Gimpel 2017)
+MC_SCORES = tuple(s for s in SCORES if s != BASELINE_SCORE)  # what the uncertainty method adds
 
 
 def class_colours(count: int) -> list[str]:

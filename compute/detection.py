@@ -25,9 +25,8 @@ import numpy as np
 import pandas as pd
 
 from .metrics import auroc
-from .contract import CLEAN, condition_name
+from .contract import CLEAN, SCORES, condition_name
 
-SCORES = ("entropy", "mutual_info", "variation_ratio", "max_prob")
 CURVE_POINTS = 101  # at most this many points per stored ROC or risk-coverage curve
 
 
@@ -171,8 +170,8 @@ def detection(uncertainty: pd.DataFrame, attacks: pd.DataFrame, models: list[str
 
 
 def _salt(uncertainty: pd.DataFrame) -> str:
-    """What a model's bootstrap seeds are salted with: its dropout rate where it has one (the seeds of
-    earlier results), else its key."""
+    """What a model's bootstrap seeds are salted with: its dropout rate where it has one, else its key.
+    The dropout rate keeps the seeds, and so the intervals, of results computed before models had keys."""
     p = uncertainty["dropout_p"].iloc[0] if len(uncertainty) else float("nan")
     return str(float(p)) if p == p else str(uncertainty["model"].iloc[0])
 

@@ -20,7 +20,8 @@ import torch
 
 from . import assemble, attacks, datasets, parts
 from .config import AttacksConfig, ConfigError, RunConfig, to_plain
-from .contract import CLEAN, SCHEMA_VERSION, TILED_POINTS, file_sha256, model_key, model_label
+from .contract import CLEAN, SCHEMA_VERSION, TILED_POINTS, file_sha256, model_key
+from .methods import METHODS
 from .models import CheckpointError, Classifier, load_checkpoint, resolve_architecture, save_checkpoint
 from .parts import Part, Plan
 from .train import train_model
@@ -54,11 +55,13 @@ def ensure_writable(directory: Path) -> None:
 
 def planned_models(cfg: RunConfig, image_shape: tuple[int, ...]) -> dict[str, dict[str, Any]]:
     """The run's models by key, each with what it is: label, uncertainty method, architecture,
-    dropout rate, and the seed offset it is trained with. One MC-dropout model per dropout rate."""
+    dropout rate, and the seed offset it is trained with, as the method (``model.method``) plans them."""
+    if cfg.model.method not in METHODS:
+        raise ConfigError(f"config key model.method names unknown uncertainty method {cfg.model.method!r}; valid "
+                          f"methods: {', '.join(METHODS)}")
     architecture = resolve_architecture(cfg.model.architecture, tuple(image_shape))
-    return {model_key(architecture, "mc_dropout", p): {"label": model_label("mc_dropout", p), "method": "mc_dropout",
-                                                       "architecture": architecture, "dropout_p": p, "seed_offset": i}
-            for i, p in enumerate(cfg.model.dropout)}
+    return {model_key(architecture, tag): {**spec, "method": cfg.model.method, "architecture": architecture}
+            for tag, spec in METHODS[cfg.model.method].plan(cfg.model).items()}
 
 
 def checkpoint_path(cfg: RunConfig, key: str) -> Path:
@@ -70,7 +73,7 @@ class StageSummary:
     """What a stage did, for the one-line summary the CLI prints."""
 
     stage: str
-    images: int
+    n_images: int
     accuracies: dict[str, float]  # by model key
     seconds: float
     path: Path
@@ -82,7 +85,7 @@ class StageSummary:
         acc = ", ".join(f"{key} {a:.1%}" for key, a in self.accuracies.items())
         extra = "".join(f"; {n}" for n in self.notes)
         accuracy = f", accuracy {acc}" if acc else ""
-        return f"{self.stage}: {self.images} images{accuracy}, {self.seconds:.1f} s{extra} -> {self.path}"
+        return f"{self.stage}: {self.n_images} images{accuracy}, {self.seconds:.1f} s{extra} -> {self.path}"
 
 
 def train_all(cfg: RunConfig, progress: bool = True) -> StageSummary:
@@ -156,7 +159,7 @@ def run_metadata(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset
         "attacks": {"enabled": list(attack_cfg.enabled), "resolved": to_plain(attack_cfg),
                     "ranking": attack_cfg.ranked_by, "cards": attacks.cards(attack_cfg)},
         "dataset": {"name": test.name, "split": test.split, "class_names": list(test.class_names),
-                    "image_shape": list(test.image_shape), "test_images": len(test), "train_images": len(train),
+                    "image_shape": list(test.image_shape), "n_test_images": len(test), "n_train_images": len(train),
                     "sha256": test.fingerprint()},
         "models": [{"key": key, "label": specs[key]["label"], "method": specs[key]["method"],
                     "architecture": m.meta["architecture"], "dropout_p": specs[key]["dropout_p"],
@@ -193,7 +196,8 @@ def make_plan(cfg: RunConfig, test: datasets.Dataset, models: dict[str, Classifi
             made = {CLEAN: add(k, m, "clean", CLEAN, parts.key(unit="clean", **common))}
             for a in attack_cfg.enabled:
                 made[a] = add(k, m, "attack", a, parts.key(unit=a, attack=to_plain(getattr(attack_cfg, a)),
-                                                           kappa=attack_cfg.kappa, **common))
+                                                           kappa=attack_cfg.kappa,
+                                                           window=attack_cfg.perceptual_window, **common))
             ranking = made.get(attack_cfg.ranked_by) if attack_cfg.ranked_by else None
             for condition, images_part in made.items():
                 add(k, m, "activations", condition, parts.key(

@@ -60,8 +60,3 @@ def write_sheets(images: np.ndarray, directory: str | Path, prefix: str, fmt: st
             picture.save(tmp, format="WEBP", lossless=True, method=4)
         os.replace(tmp, directory / name)
     return out
-
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """Float images in [0, 1] to uint8 (rounded), as they are saved and shown."""
-    return np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)

@@ -73,5 +73,5 @@ def train_model(train: Dataset, test: Dataset, p: float, model_cfg: ModelConfig,
     bar.close()
     model.eval()
     acc = accuracy(model, test, device)
-    model.meta.update(dataset=train.name, accuracy=acc, train_images=len(train), epochs=cfg.epochs, seed=seed)
+    model.meta.update(dataset=train.name, accuracy=acc, n_train_images=len(train), epochs=cfg.epochs, seed=seed)
     return TrainResult(model, acc, time.perf_counter() - start)

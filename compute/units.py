@@ -61,7 +61,7 @@ def uncertainty_rows(key: str, sets: list[Condition], image_ids: list[int], labe
     the prediction and top probability of the model with dropout off (``plain_pred``, ``max_prob``).
     In each batch of images every set goes through the same masks, drawn once."""
     cfg, device, model, spec = job.cfg, job.device, job.models[key], job.specs[key]
-    pass_probs = METHODS[spec["method"]]
+    pass_probs = METHODS[spec["method"]].pass_probs
     rows: dict[str, list] = {name: [] for name in SCHEMAS["uncertainty"].names}
     batch = cfg.uncertainty.batch_size
     total = sum(len(s.positions) for s in sets)
@@ -156,8 +156,8 @@ def compute_activations(part: Part, job: Job) -> dict[str, Any]:
     if part.ranking is not None and ranked_by is not None:  # only its table is needed
         column = ATTACKS[ranked_by].card.ranking_column
         ranking = pd.read_parquet(results / part.ranking / "attacks.parquet",
-                                  columns=["image_id", "operating_point", "clean_correct", "success", column])
-    chosen = activations.ranked_selection(ranking, ATTACKS[ranked_by].card.ranking_column if ranked_by else "",
+                                  columns=["image_id", "operating_point", "clean_correct", "success", "adv_prob", column])
+    chosen = activations.select_images(ranking, ATTACKS[ranked_by].card.ranking_column if ranked_by else "",
                                           job.labels.numpy(), np.asarray(ids), job.cfg.activations)
     if part.source is None:
         images = job.test.floats(torch.as_tensor(job.positions[chosen]))

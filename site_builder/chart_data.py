@@ -40,7 +40,7 @@ ATTACK_POINT_COLUMNS = ["image_id", "attack", "class_name", "adv_name", "clean_c
 
 
 def attack_points(attacks: pd.DataFrame, uncertainty: pd.DataFrame, images: pd.DataFrame, class_names: list[str],
-                  model: str) -> pd.DataFrame:
+                  model: str, labels: dict[str, str]) -> pd.DataFrame:
     """One row per (image, attack) for model ``model``: the minimal adversarial's outcome, its
     distortion, and MC-dropout uncertainty of the adversarial next to the clean image's."""
     rows = attacks[(attacks["model"] == model) & (attacks["operating_point"] == MINIMAL)]
@@ -50,7 +50,7 @@ def attack_points(attacks: pd.DataFrame, uncertainty: pd.DataFrame, images: pd.D
     adv_key = pd.MultiIndex.from_arrays([rows["image_id"], rows["attack"]])
     label = rows["image_id"].map(images.set_index("image_id")["label"])
     out = pd.DataFrame({
-        "image_id": rows["image_id"].to_numpy(), "attack": rows["attack"].to_numpy(),
+        "image_id": rows["image_id"].to_numpy(), "attack": rows["attack"].map(labels).to_numpy(),
         "class_name": names[label.to_numpy()].to_numpy(), "adv_name": names[rows["adv_pred"].to_numpy()].to_numpy(),
         "clean_correct": rows["clean_correct"].to_numpy(),
         "success": rows["success"].to_numpy(), "l2": rows["l2"].to_numpy(), "linf": rows["linf"].to_numpy(),
@@ -67,37 +67,38 @@ def attack_points(attacks: pd.DataFrame, uncertainty: pd.DataFrame, images: pd.D
     return out.sort_values(["attack", "image_id"], kind="stable").reset_index(drop=True)
 
 
-def success_points(success_rates: pd.DataFrame, model: str) -> pd.DataFrame:
-    """Success rate per (class, attack, variant) for model ``model``; a variant is the attack at one
-    budget ("fgsm ε=0.1") or, for an attack without budgets, the attack at an operating point ("lbfgs"
-    for the minimal one, "lbfgs confident")."""
+def success_points(success_rates: pd.DataFrame, model: str, labels: dict[str, str]) -> pd.DataFrame:
+    """Success rate per (class, attack, variant) for model ``model``; a variant is the attack (named
+    by ``labels``: attack -> its card's label) at one budget ("FGSM ε=0.1") or, for an attack without
+    budgets, the attack at an operating point ("L-BFGS" for the minimal one, "L-BFGS confident")."""
     rows = success_rates[success_rates["model"] == model]
-    variant = [f"{a} ε={e:g}" if o == BUDGET else a if o == MINIMAL else f"{a} {o}"
+    variant = [f"{labels[a]} ε={e:g}" if o == BUDGET else labels[a] if o == MINIMAL else f"{labels[a]} {o}"
                for a, o, e in zip(rows["attack"], rows["operating_point"], rows["eps"])]
-    out = pd.DataFrame({"class_name": rows["class_name"].to_numpy(), "attack": rows["attack"].to_numpy(),
+    out = pd.DataFrame({"class_name": rows["class_name"].to_numpy(), "attack": rows["attack"].map(labels).to_numpy(),
                         "variant": variant, "success_rate": rows["success_rate"].to_numpy(),
                         "n_images": rows["n_attacked"].to_numpy()})
     return out.round(5).sort_values(["attack", "variant", "class_name"], kind="stable").reset_index(drop=True)
 
 
-def variant(attack: str, operating_point: str, eps: float | None, noise_of: str | None = None) -> str:
-    """How a detection row's positives are named on the page: "fgsm minimal", "lbfgs confident",
-    "fgsm ε=0.1", and "noise ~ fgsm minimal" for a noise control."""
+def variant(attack: str, operating_point: str, eps: float | None, labels: dict[str, str],
+            noise_of: str | None = None) -> str:
+    """How a detection row's positives are named on the page: "FGSM minimal", "L-BFGS confident",
+    "FGSM ε=0.1", and "noise ~ FGSM minimal" for a noise control (``labels``: attack -> card label)."""
     point = f"ε={eps:g}" if operating_point == BUDGET else operating_point
-    return f"noise ~ {noise_of} {point}" if attack == "noise" else f"{attack} {point}"
+    return f"noise ~ {labels[noise_of]} {point}" if attack == "noise" else f"{labels[attack]} {point}"
 
 
-def _variants(frame: pd.DataFrame) -> list[str]:
-    return [variant(a, o, None if e != e else e, None if n is None or n != n else n)
+def _variants(frame: pd.DataFrame, labels: dict[str, str]) -> list[str]:
+    return [variant(a, o, None if e != e else e, labels, None if n is None or n != n else n)
             for a, o, e, n in zip(frame["attack"], frame["operating_point"], frame["eps"], frame["noise_of"])]
 
 
-def detection_points(detection: pd.DataFrame, model: str) -> pd.DataFrame:
+def detection_points(detection: pd.DataFrame, model: str, labels: dict[str, str]) -> pd.DataFrame:
     """One row per (positives, score) for model ``model``: AUROC with its interval, AUPR, FPR at
     95% TPR and both populations' N, the attack (or "noise") and whether the positives are noise."""
     rows = detection[detection["model"] == model]
     out = pd.DataFrame({
-        "variant": _variants(rows), "attack": rows["attack"].to_numpy(),
+        "variant": _variants(rows, labels), "attack": rows["attack"].to_numpy(),
         "family": rows["noise_of"].where(rows["attack"] == "noise", rows["attack"]).to_numpy(),
         "kind": ["noise control" if a == "noise" else "adversarial" for a in rows["attack"]],
         "score": rows["score"].to_numpy(), "auroc": rows["auroc"].to_numpy(), "auroc_low": rows["auroc_low"].to_numpy(),
@@ -107,10 +108,10 @@ def detection_points(detection: pd.DataFrame, model: str) -> pd.DataFrame:
     return out[out["n_adv"] > 0].round(4).reset_index(drop=True)
 
 
-def roc_curve_points(roc: pd.DataFrame, model: str) -> pd.DataFrame:
+def roc_curve_points(roc: pd.DataFrame, model: str, labels: dict[str, str]) -> pd.DataFrame:
     """The ROC curves of model ``model``: (variant, family, score, fpr, tpr)."""
     rows = roc[roc["model"] == model]
-    out = pd.DataFrame({"variant": _variants(rows),
+    out = pd.DataFrame({"variant": _variants(rows, labels),
                         "family": rows["noise_of"].where(rows["attack"] == "noise", rows["attack"]).to_numpy(),
                         "score": rows["score"].to_numpy(), "fpr": rows["fpr"].to_numpy(), "tpr": rows["tpr"].to_numpy()})
     return out.round(4).reset_index(drop=True)
@@ -134,11 +135,11 @@ def eps_curve_points(detection: pd.DataFrame, model: str, attack: str, label: st
     return out.sort_values(["score", "image", "eps"], kind="stable").round(5).reset_index(drop=True)
 
 
-def risk_points(risk_coverage: pd.DataFrame, model: str) -> pd.DataFrame:
+def risk_points(risk_coverage: pd.DataFrame, model: str, labels: dict[str, str]) -> pd.DataFrame:
     """Risk-coverage curves of model ``model``: (variant as the detection views name it, or "clean";
     score, coverage, risk, aurc, n_images)."""
     rows = risk_coverage[risk_coverage["model"] == model]
-    label = ["clean" if a is None or a != a else variant(a, o, None if e != e else e)
+    label = ["clean" if a is None or a != a else variant(a, o, None if e != e else e, labels)
              for a, o, e in zip(rows["attack"], rows["operating_point"], rows["eps"])]
     out = pd.DataFrame({"variant": label, "score": rows["score"].to_numpy(), "coverage": rows["coverage"].to_numpy(),
                         "risk": rows["risk"].to_numpy(), "aurc": rows["aurc"].to_numpy(),

@@ -12,7 +12,7 @@ import warnings
 import altair as alt
 import pandas as pd
 
-from compute.contract import PALETTE, class_colours
+from compute.contract import PALETTE, SCORES, class_colours
 
 WIDTH, HEIGHT = 260, 220
 
@@ -153,8 +153,8 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
                       scale=alt.Scale(domain=attack_names, range=list(attack_colours.values())))
     base = alt.Chart(points)
 
-    variants = sorted(rates["variant"].unique().tolist(), key=lambda v: (attack_names.index(v.split()[0])
-                                                                          if v.split()[0] in attack_names else 99, v))
+    of = dict(zip(rates["variant"], rates["attack"]))  # each variant's attack: sort by attack, then variant
+    variants = sorted(of, key=lambda v: (attack_names.index(of[v]) if of[v] in attack_names else len(attack_names), v))
     success = alt.Chart(rates).mark_bar().encode(
         x=alt.X("class_name:N", title="true class", sort=class_names),
         xOffset=alt.XOffset("variant:N", sort=variants),
@@ -243,8 +243,8 @@ def pass_histogram_chart(conditions: list[str], passes: int) -> alt.Chart:
     ).properties(title=f"Spread of the {passes} MC-dropout passes", width=420, height=30 * len(conditions))
 
 
-SCORE_NAMES = ["entropy", "mutual_info", "variation_ratio", "max_prob"]
-SCORE_COLORS = ["#4c78a8", "#e45756", "#72b7b2", "#9d755d"]
+SCORE_NAMES = list(SCORES)
+SCORE_COLORS = [PALETTE["scores"][s] for s in SCORE_NAMES]
 
 
 def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFrame, risk: pd.DataFrame,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from compute.contract import CLEAN, MINIMAL, PALETTE, class_colours
+from compute.contract import CLEAN, MINIMAL, PALETTE, TILED_POINTS, class_colours, condition_name
 
 from .load import Run
 
@@ -80,6 +80,8 @@ def explorer_data(run: Run) -> dict[str, Any]:
     return {"ids": order.tolist(), "labels": run.images["label"].astype(int).tolist(),
             "class_names": run.class_names, "attacks": run.attack_names, "outcomes": OUTCOMES,
             "ranking": {"attack": ranking, "label": run.cards[ranking]["ranking_label"]} if ranking else None,
+            "attack_labels": {a: run.cards[a]["label"] for a in run.attack_names},
+            "conditions": {a: {point: condition_name(a, point) for point in TILED_POINTS} for a in run.attack_names},
             "colours": {"classes": class_colours(len(run.class_names)), "outcomes": PALETTE["outcome"],
                         "attacks": {a: run.cards[a]["colour"] for a in run.attack_names}},
             "scale": SCALE, "grid": GRID, "models": models}

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from compute.contract import BUDGET
+
 from .load import Run
 
 CHUNK_SIZE = 500  # images per data file of the per-image view
@@ -39,7 +41,7 @@ def image_records(run: Run) -> list[dict[str, Any]]:
     unc = {(int(r.image_id), r.model, r.condition): r for r in run.uncertainty.itertuples()
            if r.condition in shown}
     att = {(int(r.image_id), r.model, r.attack, r.operating_point): r
-           for r in run.attacks[run.attacks["operating_point"] != "budget"].itertuples()}
+           for r in run.attacks[run.attacks["operating_point"] != BUDGET].itertuples()}
     acts: dict[tuple[int, str], list] = {}
     for m in run.activations.itertuples():
         acts.setdefault((int(m.image_id), m.model), []).append(

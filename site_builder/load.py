@@ -4,6 +4,7 @@ The site builder reads only these files: it never imports torch or the compute s
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +49,10 @@ class Run:
     def class_names(self) -> list[str]:
         return list(self.manifest["dataset"]["class_names"])
 
-    @property
+    @functools.cached_property
     def config(self) -> RunConfig:
-        """The typed config the run was computed with, its attacks resolved for the data."""
+        """The typed config the run was computed with, its attacks resolved for the data: what the pages
+        read settings from (never the manifest's nested dicts)."""
         return from_manifest(self.manifest)
 
     @property

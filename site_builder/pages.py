@@ -12,7 +12,9 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from compute.contract import BUDGET, CLEAN, CONFIDENT, MINIMAL, PALETTE, condition_name
+from compute.config import to_plain
+from compute.ranking import extremes, ranked
+from compute.contract import MC_SCORES, NOISE_PREFIX, BUDGET, CLEAN, CONFIDENT, MINIMAL, PALETTE, condition_name
 
 from . import chart_data, charts, explorer_data, image_data, tiles
 from .load import Run
@@ -47,7 +49,7 @@ def run_summary(run: Run) -> dict[str, Any]:
             "goodbad": f"{base}/good-bad.html" if run.ranking else "",
             "detection": f"{base}/detection.html" if run.attack_names else "",
             "explorer": f"{base}/explorer.html", "dataset": d["name"],
-            "test_images": d["test_images"], "classes": len(d["class_names"]),
+            "n_test_images": d["n_test_images"], "n_classes": len(d["class_names"]),
             "image_shape": "×".join(str(s) for s in d["image_shape"]),
             "models": [{"key": m["key"], "label": m["label"], "architecture": m["architecture"],
                         "accuracy": m["accuracy"]} for m in run.models]}
@@ -64,9 +66,14 @@ def labels(run: Run) -> dict[str, str]:
     return {m["key"]: m["label"] for m in run.models}
 
 
+def attack_labels(run: Run) -> dict[str, str]:
+    """Each attack of the run with its label (from its card): how every page names it."""
+    return {a: run.cards[a]["label"] for a in run.attack_names}
+
+
 def attack_colours(run: Run) -> dict[str, str]:
-    """Each attack of the run, in order, with its colour (from its card)."""
-    return {a: run.cards[a]["colour"] for a in run.attack_names}
+    """Each attack of the run, in order, by its label, with its colour (from its card)."""
+    return {run.cards[a]["label"]: run.cards[a]["colour"] for a in run.attack_names}
 
 
 def condition_colours(run: Run, conditions: list[str]) -> dict[str, str]:
@@ -108,8 +115,7 @@ def uncertainty_page(run: Run) -> Page:
         })
     return Page(f"{run_dir(run)}/uncertainty.html", "uncertainty.html",
                 {"title": f"{run.name}: uncertainty", "run": run_summary(run), "sections": sections,
-                 "passes": run.manifest["config"]["uncertainty"]["passes"],
-                 "bins": run.manifest["config"]["uncertainty"]["bins"],
+                 "passes": run.config.uncertainty.passes, "bins": run.config.uncertainty.bins,
                  "summary_spec": chart_json(charts.accuracy_by_model(run.metrics, labels(run)))})
 
 
@@ -125,26 +131,27 @@ def provenance_page(run: Run) -> Page:
 def attack_summary(run: Run, key: str) -> list[dict[str, Any]]:
     """Per attack and operating point, its attack_summary row (populations named there)."""
     rows = run.attack_summary[run.attack_summary["model"] == key].set_index(["attack", "operating_point"])
-    return [{"attack": a, "operating_point": point, **rows.loc[(a, point)].to_dict()}
+    return [{"attack": a, "label": run.cards[a]["label"], "operating_point": point, **rows.loc[(a, point)].to_dict()}
             for a, point in run.attack_points]
 
 
-def budget_captions(run: Run) -> dict[str, str]:
+def limit_captions(run: Run) -> dict[str, str]:
     """Each attack's budget as the per-image view names it for a failure ("not fooled within ..."),
     from its card."""
-    return {a: run.cards[a]["budget_caption"] for a in run.attack_names}
+    return {a: run.cards[a]["limit_caption"] for a in run.attack_names}
 
 
 def attacks_page(run: Run) -> Page:
     sections = []
     for key in run.model_keys:
-        points = chart_data.attack_points(run.attacks, run.uncertainty, run.images, run.class_names, key)
-        rates = chart_data.success_points(run.success_rates, key)
+        points = chart_data.attack_points(run.attacks, run.uncertainty, run.images, run.class_names, key,
+                                          attack_labels(run))
+        rates = chart_data.success_points(run.success_rates, key, attack_labels(run))
         summary = attack_summary(run, key)
         minimal = [a for a in summary if a["operating_point"] == MINIMAL]
         populations = ("clean-correct images attacked (N): "
-                       + ", ".join(f"{a['attack']} {a['n_attacked']}" for a in minimal) + "; successful minimal: "
-                       + ", ".join(f"{a['attack']} {a['n_success']}" for a in minimal)) if minimal else ""
+                       + ", ".join(f"{a['label']} {a['n_attacked']}" for a in minimal) + "; successful minimal: "
+                       + ", ".join(f"{a['label']} {a['n_success']}" for a in minimal)) if minimal else ""
         sections.append({**model_section(run, key), "summary": summary,
                          "spec": chart_json(charts.attack_dashboard(points, rates, run.class_names, attack_colours(run),
                                                                     populations))})
@@ -158,7 +165,7 @@ def attacks_page(run: Run) -> Page:
         "title": f"{run.name}: attacks", "run": run_summary(run), "sections": sections, "curve_spec": curve,
         "curve_rows": curve_rows, "curve_attack": run.cards[ranking]["label"] if ranking else "",
         "cards": [run.cards[a] for a in run.attack_names],
-        "params": run.manifest["attacks"]["resolved"], "subsets": subsets(run)})
+        "kappa": run.config.attacks.kappa, "params": to_plain(run.config.attacks), "subsets": subsets(run)})
 
 
 def subsets(run: Run) -> list[dict[str, Any]]:
@@ -167,11 +174,10 @@ def subsets(run: Run) -> list[dict[str, Any]]:
     for a in run.attack_names:
         limit = int(run.cards[a]["subset"])
         if limit and limit < len(run.images):
-            out.append({"attack": a, "max_images": limit})
+            out.append({"attack": a, "label": run.cards[a]["label"], "n_images": limit})
     return out
 
 
-MC_SCORES = ("entropy", "mutual_info", "variation_ratio")
 
 
 def _span(values: pd.Series) -> str:
@@ -255,18 +261,18 @@ def detection_page(run: Run) -> Page:
     """Does uncertainty flag the attack? Detection with intervals, ROC, uncertainty against epsilon
     beside the noise control, selective prediction."""
     sections = []
-    kappa = run.manifest["attacks"]["resolved"]["kappa"]
+    kappa = run.config.attacks.kappa
     ranking = run.ranking
     for key in run.model_keys:
-        points = chart_data.detection_points(run.detection, key)
+        points = chart_data.detection_points(run.detection, key, attack_labels(run))
         if points.empty:
             continue
         n_clean = int(points["n_clean"].iloc[0])
         default = next((v for v in points["variant"] if v.endswith(" confident")), points["variant"].iloc[0])
         eps_label = run.cards[ranking]["label"] if ranking else ""
-        roc = chart_data.roc_curve_points(run.roc, key)
+        roc = chart_data.roc_curve_points(run.roc, key, attack_labels(run))
         eps = chart_data.eps_curve_points(run.detection, key, ranking or "", eps_label)
-        risk = chart_data.risk_points(run.risk_coverage, key)
+        risk = chart_data.risk_points(run.risk_coverage, key, attack_labels(run))
         said = figure_sentences(points, roc, eps, risk, default, eps_label)
         populations = {
             "auroc": [f"negatives: N = {n_clean} clean-correct clean images;",
@@ -300,7 +306,7 @@ def detection_page(run: Run) -> Page:
         "budget_attacks": " and ".join(run.cards[a]["label"] for a in run.attack_names
                                        if run.attacks[(run.attacks["attack"] == a)
                                                       & (run.attacks["operating_point"] == BUDGET)].size) or "no attack",
-        "resamples": run.manifest["config"]["detection"]["resamples"]})
+        "resamples": run.config.detection.resamples})
 
 
 def good_bad_page(run: Run) -> Page:
@@ -322,7 +328,7 @@ def good_bad_page(run: Run) -> Page:
                 "zoom": thumb / int(run.manifest["tiles"]["tile_width"]),
                 "label": f"{symbol} = {value:.3f}" if r.success else "never",
                 "title": f"#{image_id}: {rank['label']} fools it at {symbol} = {value:.4f}" if r.success else
-                         f"#{image_id}: {rank['label']} never fooled it within {rank['budget_caption']} (true class "
+                         f"#{image_id}: {rank['label']} never fooled it within {rank['limit_caption']} (true class "
                          f"at {r.adv_prob:.3f} there)",
                 "href": f"image.html#id={image_id}"}
 
@@ -332,23 +338,19 @@ def good_bad_page(run: Run) -> Page:
                          & (run.attacks["operating_point"] == MINIMAL)]
         wrong = fg.loc[~fg["clean_correct"], "image_id"].map(images["label"]).value_counts().reindex(
             range(len(names)), fill_value=0)
-        # Only images the model got right were attacked. Never fooled within the budget ranks above any
-        # success, and among those a higher true-class probability where the attack stopped is more robust.
-        fg = fg[fg["clean_correct"]]
-        fg = fg.assign(label=fg["image_id"].map(images["label"]),
-                       score=fg[column].where(fg["success"], float("inf")),
-                       margin=fg["adv_prob"].where(~fg["success"], 0.0))
+        # Only images the model got right were attacked; compute/ranking.py orders them (one ranking for
+        # this page and the activation maps).
+        scored = ranked(fg, column)
+        scored = scored.assign(label=scored["image_id"].map(images["label"]))
+        by_id = fg.set_index("image_id")
         classes = []
         for label, name in enumerate(names):
-            rows = fg[fg["label"] == label]
+            rows = scored[scored["label"] == label]
             if rows.empty:
                 continue
-            k = min(GOOD_BAD_PER_CLASS, len(rows) // 2)
-            robust = rows.sort_values(["score", "margin", "image_id"], ascending=[False, False, True],
-                                      kind="stable").head(k)
-            rest = rows[~rows["image_id"].isin(robust["image_id"])]  # ties must not put an image on both sides
-            fragile = rest.sort_values(["score", "image_id"], kind="stable").head(k)
-            classes.append({"class_name": name, "wrong_before": int(wrong[label]), "attacked": len(rows),
+            robust, fragile = extremes(rows, min(GOOD_BAD_PER_CLASS, len(rows) // 2))
+            robust, fragile = by_id.loc[robust].reset_index(), by_id.loc[fragile].reset_index()
+            classes.append({"class_name": name, "n_wrong_before": int(wrong[label]), "n_attacked": len(rows),
                             "robust": [card(r, "robust") for r in robust.itertuples()],
                             "vulnerable": [card(r, "vulnerable") for r in fragile.itertuples()]})
         sections.append({**model_section(run, key), "classes": classes})
@@ -368,27 +370,28 @@ def explorer_page(run: Run) -> Page:
     index = {"sheets": layout["original"], "cols": layout["cols"], "per_sheet": layout["per_sheet"],
              "width": layout["width"], "height": layout["height"], "thumb": thumb_size(layout["width"])}
     return Page(f"{run_dir(run)}/explorer.html", "explorer.html", {
-        "title": f"{run.name}: explorer", "run": run_summary(run), "index": index, "attacks": run.attack_names,
+        "title": f"{run.name}: explorer", "run": run_summary(run), "index": index,
+        "attacks": [run.cards[a]["label"] for a in run.attack_names],
         "n_images": int(run.images["image_id"].nunique())})
 
 
 def image_page(run: Run, chunks: list[dict[str, Any]]) -> Page:
     """The per-image view: one page, the image chosen by its URL's #id=N, its data from ``chunks``."""
     conditions = run.conditions
-    adversarial = [c for c in conditions if not c.startswith("noise-")]  # those with class probabilities
+    adversarial = [c for c in conditions if not c.startswith(NOISE_PREFIX)]  # those with class probabilities
     ids = run.images["image_id"].tolist()  # images-table order: an id's position is its tile's
     return Page(f"{run_dir(run)}/image.html", "image.html", {
         "title": f"{run.name}: image", "run": run_summary(run),
         "index": {"chunks": chunks, "ids": ids, "labels": run.images["label"].astype(int).tolist(), "conditions": conditions, "attacks": run.attack_names,
-                  "attack_points": run.attack_points, "kappa": run.manifest["attacks"]["resolved"]["kappa"],
-                  "cards": run.cards, "budget_captions": budget_captions(run),
+                  "attack_points": run.attack_points, "kappa": run.config.attacks.kappa,
+                  "cards": run.cards, "limit_captions": limit_captions(run),
                   "class_names": run.class_names, "models": [model_section(run, k) for k in run.model_keys],
                   "tiles": tiles.layout(run),
                   "fields": {"conditions": image_data.CONDITION_FIELDS, "attacks": image_data.ATTACK_FIELDS,
                              "activations": image_data.ACTIVATION_FIELDS}},
         "probs_spec": chart_json(charts.image_probs_chart(run.class_names, condition_colours(run, adversarial))),
         "pass_histogram_spec": chart_json(charts.pass_histogram_chart(
-            adversarial, run.manifest["config"]["uncertainty"]["passes"]))})
+            adversarial, run.config.uncertainty.passes))})
 
 
 def gather_pages(runs: list[Run]) -> tuple[list[Page], dict[str, Any]]:

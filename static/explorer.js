@@ -76,7 +76,7 @@
     control("Prediction", "plain_pred", classes);
     control("Clean prediction", "error", [["", "any"], ["0", "right"], ["1", "wrong"]]);
     d.attacks.forEach(function (a) {
-      control(a + " outcome", "outcome-" + a, [["", "any"]].concat(Object.keys(d.outcomes).map(function (o) { return [o, o]; })));
+      control(d.attack_labels[a] + " outcome", "outcome-" + a, [["", "any"]].concat(Object.keys(d.outcomes).map(function (o) { return [o, o]; })));
     });
     S.RANGES.forEach(function (r) { if (r !== "ranking" || d.ranking) range(S.SORTS[r], r); });
     var reset = el("button", null, "Clear filters");
@@ -94,7 +94,7 @@
     colour.name = "colour";
     option(colour, "class", "class");
     option(colour, "uncertainty", "uncertainty (entropy)");
-    d.attacks.forEach(function (a) { option(colour, "outcome-" + a, a + " outcome"); });
+    d.attacks.forEach(function (a) { option(colour, "outcome-" + a, d.attack_labels[a] + " outcome"); });
     [["Map", method], ["Colour by", colour]].forEach(function (pair) {
       var wrap = el("label", "control");
       wrap.appendChild(el("span", null, pair[0]));
@@ -173,7 +173,7 @@
   function describe(m, i) {
     var parts = ["#" + d.ids[i] + ", class " + d.class_names[d.labels[i]],
                  "clean prediction (dropout off): " + d.class_names[m.plain_pred[i]]];
-    d.attacks.forEach(function (a) { parts.push(a + ": " + outcomeName(m.outcomes[a][i])); });
+    d.attacks.forEach(function (a) { parts.push(d.attack_labels[a] + ": " + outcomeName(m.outcomes[a][i])); });
     var e = S.value(d, m, "entropy", i), rank = S.value(d, m, "ranking", i);
     parts.push("entropy " + (e === null ? "–" : e.toFixed(3)));
     if (d.ranking) parts.push(d.ranking.label + " " + (rank === null ? "–" : rank.toFixed(4)));
@@ -260,7 +260,7 @@
     if (state.colour.indexOf("outcome-") === 0) {
       var codes = m.outcomes[state.colour.slice(8)];
       var name = codes ? outcomeName(codes[i]) : "";
-      return name && name !== "not attacked" ? d.colours.outcomes[name] : "#c7c7c7";
+      return d.colours.outcomes[name || "not attacked"];
     }
     return classColour(d.labels[i]);
   }
@@ -271,7 +271,7 @@
     var items = state.colour === "class" ? d.class_names.map(function (n, k) { return [classColour(k), n]; })
       : state.colour === "uncertainty" ? [["hsl(220,75%,45%)", "entropy 0"], ["hsl(0,75%,55%)", "entropy ln C"]]
       : Object.keys(d.colours.outcomes).map(function (o) {
-        return [o === "not attacked" ? "#c7c7c7" : d.colours.outcomes[o], o];
+        return [d.colours.outcomes[o], o];
       });
     items.forEach(function (it) {
       var item = el("span", "key");
@@ -327,7 +327,7 @@
     d.attacks.forEach(function (a, k) {
       // Solid line and dot: the minimal adversarial; dashed line and ring: the confident one.
       var colour = d.colours.attacks[a], placed = false;
-      [[maps[a], []], [maps[a + "-confident"], [5, 4]]].forEach(function (pair) {
+      [[maps[d.conditions[a].minimal], []], [maps[d.conditions[a].confident], [5, 4]]].forEach(function (pair) {
         var to = pair[0];
         if (!to || to.x[selected] === null) return;
         var x = toPx(to.x[selected]), y = SIZE - toPx(to.y[selected]);
@@ -345,7 +345,7 @@
         placed = true;
       });
       if (!placed) return;
-      var key = el("span", "key", a + " (" + outcomeName(m.outcomes[a][selected]) + ")");
+      var key = el("span", "key", d.attack_labels[a] + " (" + outcomeName(m.outcomes[a][selected]) + ")");
       key.style.color = colour;
       moves.appendChild(key);
     });

@@ -104,11 +104,11 @@
 
   // What an attack did to the image at one operating point, as its picture's caption says it.
   function outcome(a) {
-    var label = a.attack + " " + a.point;
+    var label = index.cards[a.attack].label + " " + a.point;
     if (!a.clean_correct) return label + ": not attacked (wrong before the attack)";
     if (!a.success) {
       return label + (a.point === "confident" ? ": no wrong class reached p ≥ " + index.kappa : ": not fooled") +
-        " within " + index.budget_captions[a.attack];
+        " within " + index.limit_captions[a.attack];
     }
     return label + " → " + index.class_names[a.adv_pred];
   }
@@ -159,7 +159,7 @@
       var row = el("div", "pictures attack-row");
       row.setAttribute("data-attack", a.attack);
       row.setAttribute("data-point", a.point);
-      row.appendChild(el("h3", null, a.attack + ", " + a.point + " adversarial"));
+      row.appendChild(el("h3", null, index.cards[a.attack].label + ", " + a.point + " adversarial"));
       row.appendChild(tile(original, "original (" + r.class_name + ")", SCALE));
       row.appendChild(tile(a.adversarial, outcome(a), SCALE));
       row.appendChild(perturbation(original, a.adversarial, a.linf,
@@ -171,13 +171,14 @@
     if (attacks.length) {
       section.appendChild(table(
         ["attack", "operating point", "success", "prediction", "probability", "pixels changed", "L2", "L∞", "D",
-         "flat pixels", "iterations", "min ε / c", "noise L2", "noise L∞", "noise → prediction"],
+         "flat pixels", "iterations", "its own figure", "noise L2", "noise L∞", "noise → prediction"],
         attacks.map(function (a) {
-          return [a.attack, a.point,
-                  !a.clean_correct ? "not attacked" : (a.success ? "yes" : "no, within " + index.budget_captions[a.attack]),
+          var card = index.cards[a.attack], own = card.own_column ? a[card.own_column] : null;
+          return [card.label, a.point,
+                  !a.clean_correct ? "not attacked" : (a.success ? "yes" : "no, within " + index.limit_captions[a.attack]),
                   names[a.adv_pred], fmt(a.adv_prob, 3), String(a.l0), fmt(a.l2, 3),
                   fmt(a.linf, 3), fmt(a.perceptual_distance, 1), String(a.flat_pixels_changed), String(a.iterations),
-                  a.min_eps !== null ? "ε " + fmt(a.min_eps, 4) : (a.c !== null ? "c " + fmt(a.c, 3) : "–"),
+                  own === null || own === undefined ? "–" : card.own_symbol + " " + fmt(own, 4),
                   fmt(a.noise_l2, 3), fmt(a.noise_linf, 3), a.noise_pred === null ? "–" : names[a.noise_pred]];
         })));
     }

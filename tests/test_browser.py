@@ -251,7 +251,7 @@ def test_a_brush_on_the_feature_map_filters_the_grid_to_the_images_inside(browse
     assert set(grid_ids(visit)) == inside
     # Hovering an image draws its moves to each attack's adversarial in the map.
     visit.page.hover(f"#grid a.thumb[data-image-id='{sorted(inside)[0]}']")
-    assert "fgsm" in visit.page.inner_text("#map-moves")
+    assert run.cards["fgsm"]["label"] + " (" in visit.page.inner_text("#map-moves")  # named by its card
     # A click on an empty spot (the map's margin) clears the brush.
     box = map_box(visit)
     visit.page.mouse.click(box[0] + 2, box[1] + 2)

@@ -86,3 +86,16 @@ def test_a_run_is_rebuilt_as_a_typed_config_from_its_manifest():
 def test_the_ranking_attack_must_rank_images():
     with pytest.raises(ConfigError, match="attacks.ranking must name an attack that ranks images"):
         config.from_dict({"attacks": {"ranking": "pgd"}})
+
+
+def test_an_unknown_uncertainty_method_is_named_with_the_valid_ones():
+    from compute import pipeline
+
+    cfg = config.load(None, model__method="ensemble-of-guesses")
+    with pytest.raises(ConfigError, match="model.method names unknown uncertainty method 'ensemble-of-guesses'; "
+                                          "valid methods: mc_dropout"):
+        pipeline.planned_models(cfg, (1, 28, 28))
+    keys = pipeline.planned_models(config.load(None), (1, 28, 28))
+    assert list(keys) == ["cnn-p0.2", "cnn-p0.25", "cnn-p0.3"]
+    assert keys["cnn-p0.25"] == {"label": "dropout p = 0.25", "dropout_p": 0.25, "seed_offset": 1,
+                                 "method": "mc_dropout", "architecture": "mnist-cnn"}

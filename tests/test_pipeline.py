@@ -135,7 +135,7 @@ def test_manifest_records_config_hashes_versions_and_timings(tiny_run):
     out = tiny_run.results_dir
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"] == tiny_run.to_dict()
-    assert manifest["dataset"]["test_images"] == 120 and manifest["dataset"]["class_names"][0] == "0"
+    assert manifest["dataset"]["n_test_images"] == 120 and manifest["dataset"]["class_names"][0] == "0"
     for m in manifest["models"]:
         assert m["checkpoint_sha256"] == file_sha256(out / m["checkpoint"])
         assert 0 <= m["accuracy"] <= 1
@@ -147,7 +147,7 @@ def test_manifest_records_config_hashes_versions_and_timings(tiny_run):
     assert set(cards) == set(manifest["attacks"]["enabled"]) == {"fgsm", "lbfgs", "iaa", "eot_pgd"}
     assert manifest["attacks"]["ranking"] == "fgsm"
     assert [a for a, c in cards.items() if c["adaptive"]] == ["eot_pgd"]
-    assert {c["norm"] for c in cards.values()} == {"linf", "l2"} and cards["fgsm"]["budget_caption"] == "ε ≤ 0.5"
+    assert {c["norm"] for c in cards.values()} == {"linf", "l2"} and cards["fgsm"]["limit_caption"] == "ε ≤ 0.5"
     for name, digest in manifest["tables"].items():
         assert digest == file_sha256(out / f"{name}.parquet")
     assert {"torch", "numpy", "python"} <= set(manifest["versions"])

@@ -85,13 +85,13 @@ def test_three_shards_give_the_same_tables_and_site_as_one_run(tiny_run, tmp_pat
     for k in (2, 0):  # out of order, like independent jobs
         summary = pipeline.compute(cfg, progress=False, shard=(k, 3))
         per_shard = len([p for p in plan_of(cfg).parts if p.shard == k])
-        assert summary.images == 40 and summary.computed == per_shard and f"shard {k + 1}/3" in summary.line()
+        assert summary.n_images == 40 and summary.computed == per_shard and f"shard {k + 1}/3" in summary.line()
         assert "not assembled yet" in summary.line()
         assert not (cfg.results_dir / "manifest.json").exists()
     with pytest.raises(IncompleteError, match=r"shard\(s\) 2/3"):
         assemble(cfg.results_dir)
     last = pipeline.compute(cfg, progress=False, shard=(1, 3))
-    assert last.images == 40 and (cfg.results_dir / "manifest.json").exists()
+    assert last.n_images == 40 and (cfg.results_dir / "manifest.json").exists()
     assert_same_tables(cfg.results_dir, whole.results_dir)
     build_site([cfg.results_dir], tmp_path / "site")
     compared = 0

@@ -49,13 +49,13 @@ def test_the_site_knows_attacks_only_by_their_cards(tmp_path):
     results = tmp_path / "tiny"
     shutil.copytree(RESULTS_FIXTURE, results)
     manifest = json.loads((results / "manifest.json").read_text())
-    manifest["attacks"]["cards"]["fgsm"].update(label="Gradient sign", colour="#123456", budget_caption="ε ≤ 9")
+    manifest["attacks"]["cards"]["fgsm"].update(label="Gradient sign", colour="#123456", limit_caption="ε ≤ 9")
     manifest["attacks"]["cards"]["fgsm"]["adaptive"] = True
     manifest["attacks"]["cards"]["eot_pgd"]["adaptive"] = False
     (results / "manifest.json").write_text(json.dumps(manifest))
     run = load_run(results)
-    assert pages.attack_colours(run)["fgsm"] == "#123456"
-    assert pages.budget_captions(run)["fgsm"] == "ε ≤ 9"
+    assert pages.attack_colours(run)["Gradient sign"] == "#123456"
+    assert pages.limit_captions(run)["fgsm"] == "ε ≤ 9"
     files = render_files([run])
     attacks_page = files["runs/tiny/attacks.html"].decode()
     assert "Gradient sign" in attacks_page and "#123456" in attacks_page and "Robustness curve (Gradient sign)" in attacks_page
@@ -157,15 +157,15 @@ def test_a_failed_build_leaves_the_previous_site(run, tmp_path):
 
 
 def test_success_rates_report_fgsm_per_epsilon_and_the_other_attacks(run):
-    rates = chart_data.success_points(run.success_rates, "cnn-p0.2")
-    assert set(rates["variant"]) == {"fgsm ε=0.05", "fgsm ε=0.1", "fgsm ε=0.2", "fgsm ε=0.3", "lbfgs",
-                                     "lbfgs confident", "iaa", "iaa confident", "eot_pgd ε=0.1", "eot_pgd ε=0.2",
-                                     "eot_pgd ε=0.3"}
+    rates = chart_data.success_points(run.success_rates, "cnn-p0.2", pages.attack_labels(run))
+    assert set(rates["variant"]) == {"FGSM ε=0.05", "FGSM ε=0.1", "FGSM ε=0.2", "FGSM ε=0.3", "L-BFGS",
+                                     "L-BFGS confident", "IAA", "IAA confident", "EOT-PGD ε=0.1", "EOT-PGD ε=0.2",
+                                     "EOT-PGD ε=0.3"}
     rows = run.attacks[(run.attacks["model"] == "cnn-p0.2") & (run.attacks["attack"] == "fgsm")
                        & (run.attacks["eps"] == 0.1) & run.attacks["clean_correct"]]
     label = rows["image_id"].map(run.images.set_index("image_id")["label"])
     for name, group in rows.groupby(label):
-        got = rates[(rates["variant"] == "fgsm ε=0.1") & (rates["class_name"] == run.class_names[name])]
+        got = rates[(rates["variant"] == "FGSM ε=0.1") & (rates["class_name"] == run.class_names[name])]
         assert got["success_rate"].iloc[0] == pytest.approx(group["success"].mean(), abs=1e-5)
         assert got["n_images"].iloc[0] == len(group)  # N: the clean-correct images of the class
 
@@ -184,14 +184,14 @@ def test_attack_summary_is_recomputable_from_the_attacks_table(run):
 
 
 def test_attack_dashboard_is_linked(run):
-    points = chart_data.attack_points(run.attacks, run.uncertainty, run.images, run.class_names, "cnn-p0.3")
-    assert set(points["attack"]) == set(run.attack_names)
+    points = chart_data.attack_points(run.attacks, run.uncertainty, run.images, run.class_names, "cnn-p0.3", pages.attack_labels(run))
+    assert set(points["attack"]) == {run.cards[a]["label"] for a in run.attack_names}  # named by their cards
     assert len(points) == len(run.attacks[(run.attacks["model"] == "cnn-p0.3") & (run.attacks["operating_point"] == "minimal")])
     clean = run.uncertainty[(run.uncertainty["model"] == "cnn-p0.3") & (run.uncertainty["condition"] == "clean")]
     first = points.iloc[0]
     assert first["entropy_clean"] == pytest.approx(
         clean.set_index("image_id").loc[first["image_id"], "entropy"], abs=1e-4)
-    rates = chart_data.success_points(run.success_rates, "cnn-p0.3")
+    rates = chart_data.success_points(run.success_rates, "cnn-p0.3", pages.attack_labels(run))
     spec = charts.attack_dashboard(points, rates, run.class_names, pages.attack_colours(run)).to_dict()
     params = {p["name"]: p for p in spec["params"]}
     assert params["bar_pick"]["views"] == ["success_bars"] and params["attack_pick"]["bind"] == "legend"
@@ -320,18 +320,18 @@ def test_risk_coverage_is_recomputable(run):
 
 
 def test_detection_dashboard_is_linked(run):
-    points = chart_data.detection_points(run.detection, "cnn-p0.2")
+    points = chart_data.detection_points(run.detection, "cnn-p0.2", pages.attack_labels(run))
     assert set(points["kind"]) == {"adversarial", "noise control"}
-    chart = charts.detection_dashboard(points, chart_data.roc_curve_points(run.roc, "cnn-p0.2"),
+    chart = charts.detection_dashboard(points, chart_data.roc_curve_points(run.roc, "cnn-p0.2", pages.attack_labels(run)),
                                        chart_data.eps_curve_points(run.detection, "cnn-p0.2", "fgsm", "FGSM"),
-                                       chart_data.risk_points(run.risk_coverage, "cnn-p0.2"), "fgsm confident",
+                                       chart_data.risk_points(run.risk_coverage, "cnn-p0.2", pages.attack_labels(run)), "FGSM confident",
                                        {"auroc": "a", "roc": "r", "eps": "e", "risk": "k"}, "FGSM")
     with alt.data_transformers.disable_max_rows():  # as the build renders it
         spec = chart.to_dict()
     text = json.dumps(spec)
     params = {p["name"]: p for p in spec["params"]}
     assert "legend" in params["score_pick"]["bind"]  # bound to the score legend
-    assert params["variant_pick"]["value"] == [{"variant": "fgsm confident"}]
+    assert params["variant_pick"]["value"] == [{"variant": "FGSM confident"}]
     # The ROC and risk-coverage views show only what is picked: positives and scores.
     for name in ("roc_curves", "risk_coverage"):
         view = next(v for v in _views(spec) if v.get("name") == name)
@@ -363,10 +363,10 @@ def test_detection_takeaway_says_what_the_numbers_say(run):
 
 def test_every_detection_figure_says_what_to_take_from_it(run):
     p = "cnn-p0.2"
-    points = chart_data.detection_points(run.detection, p)
-    roc, eps = chart_data.roc_curve_points(run.roc, p), chart_data.eps_curve_points(run.detection, p, "fgsm", "FGSM")
-    risk = chart_data.risk_points(run.risk_coverage, p)
-    said = pages.figure_sentences(points, roc, eps, risk, "lbfgs confident", "FGSM")
+    points = chart_data.detection_points(run.detection, p, pages.attack_labels(run))
+    roc, eps = chart_data.roc_curve_points(run.roc, p, pages.attack_labels(run)), chart_data.eps_curve_points(run.detection, p, "fgsm", "FGSM")
+    risk = chart_data.risk_points(run.risk_coverage, p, pages.attack_labels(run))
+    said = pages.figure_sentences(points, roc, eps, risk, "L-BFGS confident", "FGSM")
     assert set(said) == {"auroc", "roc", "eps", "risk"}
     assert all(s.startswith("Take-away:") for s in said.values())
     mean = points[(points["variant"].str.endswith(" confident")) & (points["kind"] == "adversarial")

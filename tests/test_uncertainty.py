@@ -202,3 +202,30 @@ def test_the_masks_are_freed_when_the_context_ends_without_waiting_for_the_garba
         assert len(made) == 2 and all(ref() is None for ref in made)
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("name", sorted(__import__("compute.methods", fromlist=["METHODS"]).METHODS))
+def test_every_registered_method_keeps_the_shared_contract(name):
+    """A method plans its models and draws (n, T, C) probabilities keyed by image id, whatever the batch."""
+    from compute.config import ModelConfig
+    from compute.contract import model_key
+    from compute.methods import METHODS
+
+    method = METHODS[name]
+    planned = method.plan(ModelConfig(dropout=(0.2, 0.3)))
+    keys = [model_key("mnist-cnn", tag) for tag in planned]
+    assert len(set(keys)) == len(keys) >= 1 and all({"label", "dropout_p", "seed_offset"} <= set(s) for s in planned.values())
+    net = model(0.3)
+    torch.manual_seed(0)
+    x = torch.rand(6, 1, 28, 28)
+    ids = [10, 11, 12, 13, 14, 15]
+    probs = method.pass_probs(net, x, ids, 7, 2)
+    assert probs.shape == (6, 7, 10) and probs.dtype == torch.float32
+    assert torch.allclose(probs.sum(2), torch.ones(6, 7), atol=1e-5)
+    alone = method.pass_probs(net, x[2:3], ids[2:3], 7, 2)
+    assert torch.allclose(alone[0], probs[2], atol=1e-6)  # an image's passes do not depend on its batch
+    again = method.pass_probs(net, x[[4, 1]], ids, 7, 2, positions=[4, 1])
+    assert torch.allclose(again, probs[[4, 1]], atol=1e-6)  # positions say which image of the batch each is
+    assert not torch.allclose(method.pass_probs(net, x, ids, 7, 3), probs)  # the seed matters
+    measures = image_measures(probs.numpy(), np.zeros(6, dtype=int))
+    assert np.allclose(measures["mean_probs"], probs.mean(1).numpy(), atol=1e-6)  # (n, T, C): T is axis 1

@@ -49,7 +49,8 @@ def cards(cfg: AttacksConfig) -> dict[str, dict[str, Any]]:
         colour = OKABE_ITO[card.colour]
         out[name] = {"label": card.label, "description": card.description, "norm": card.norm,
                      "adaptive": card.adaptive, "colour": colour, "confident_colour": tint(colour),
-                     "budget_caption": own.budget_caption(), "subset": own.subset(),
+                     "limit_caption": own.limit_caption(), "subset": own.subset(),
                      "ranking_column": card.ranking_column, "ranking_label": card.ranking_label,
-                     "ranking_symbol": card.ranking_symbol}
+                     "ranking_symbol": card.ranking_symbol, "own_column": card.own_column,
+                     "own_symbol": card.own_symbol}
     return out

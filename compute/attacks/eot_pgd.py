@@ -58,13 +58,13 @@ class EotPgdConfig(AttackConfig):
     def subset(self) -> int:
         return self.max_images
 
-    def budget_caption(self) -> str:
+    def limit_caption(self) -> str:
         return f"ε ≤ {max(self.eps):.4g}" if self.eps else "its budget"
 
 
 CARD = Card("EOT-PGD", "PGD through MC dropout (gradients averaged over masks), entropy kept low once fooled",
             norm="linf", colour="reddish_purple", adaptive=True, ranking_column="min_eps",
-            ranking_label="smallest fooling ε (EOT-PGD)", ranking_symbol="ε")
+            ranking_label="smallest fooling ε (EOT-PGD)", ranking_symbol="ε", own_column="min_eps", own_symbol="ε")
 
 
 def _has_dropout(model: nn.Module) -> bool:
@@ -74,7 +74,8 @@ def _has_dropout(model: nn.Module) -> bool:
 
 def image_keys(images: torch.Tensor) -> list[int]:
     """A key per image from its bytes: what its dropout masks are drawn from."""
-    data = (images.detach().cpu().float().numpy() * 255).round().astype("uint8")
+    from ..pixels import to_uint8
+    data = to_uint8(images)
     return [int.from_bytes(hashlib.sha256(d.tobytes()).digest()[:7], "little") for d in data]
 
 

@@ -39,13 +39,13 @@ class FgsmConfig(AttackConfig):
             out.append(("", "needs search_max >= 0, search_grid >= 1 and search_refine >= 0"))
         return out
 
-    def budget_caption(self) -> str:
+    def limit_caption(self) -> str:
         return f"ε ≤ {self.search_max:.4g}"
 
 
 CARD = Card("FGSM", "Goodfellow et al. 2015: one step along the sign of the gradient, L∞ budget ε, untargeted",
             norm="linf", colour="blue", ranking_column="min_eps", ranking_label="smallest flipping ε (FGSM)",
-            ranking_symbol="ε")
+            ranking_symbol="ε", own_column="min_eps", own_symbol="ε")
 
 
 def fgsm_direction(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -49,7 +49,7 @@ class IaaConfig(AttackConfig):
             out.append(("window", f"must be an odd number >= 3, got {self.window}"))
         return out
 
-    def budget_caption(self) -> str:
+    def limit_caption(self) -> str:
         return f"D ≤ {self.d_max:g}"
 
 

@@ -56,13 +56,13 @@ class LbfgsConfig(AttackConfig):
             out.append(("", "needs iterations >= 1, history >= 1 and bisection_steps >= 0"))
         return out
 
-    def budget_caption(self) -> str:
+    def limit_caption(self) -> str:
         return f"c ≤ {self.c_max:g}"
 
 
 CARD = Card("L-BFGS", "Szegedy et al. 2014: the smallest c of ‖x′ − x‖² + c · CE, box [0, 1]",
             norm="l2", colour="orange", ranking_column="l2", ranking_label="smallest L2 (L-BFGS)",
-            ranking_symbol="L2")
+            ranking_symbol="L2", own_column="c", own_symbol="c")
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,8 @@ def run_attack(name: str, model: nn.Module, images: torch.Tensor, labels: torch.
     model.eval()
     for param in model.parameters():
         param.requires_grad_(False)
-    # D is IAA's perceptual distance; every attack is measured with IAA's window so they compare.
-    window = cfg.iaa.window
+    # D is IAA's perceptual distance; every attack is measured with the same window so they compare.
+    window = cfg.perceptual_window
     rows: dict[str, list] = {k: [] for k in ROW_COLUMNS}
     found: dict[tuple[str, float | None, bool], list[tuple[np.ndarray, np.ndarray]]] = {}
     seconds = 0.0

@@ -31,8 +31,9 @@ class AttackConfig:
         (``subset_positions``): for attacks too costly for every image."""
         return 0
 
-    def budget_caption(self) -> str:
-        """The budget a failure did not fool the model within, as a reader sees it ("ε ≤ 0.5")."""
+    def limit_caption(self) -> str:
+        """The limit of the attack's search that a failure did not fool the model within, as a reader
+        sees it ("ε ≤ 0.5"; FGSM's fixed budgets ε are another thing, its ``eps``)."""
         return "its budget"
 
 
@@ -48,6 +49,8 @@ class Card:
     ranking_column: str = ""  # attacks-table column that ranks images robust -> vulnerable (NaN: never fooled)
     ranking_label: str = ""  # how a reader names that column ("smallest flipping ε (FGSM)")
     ranking_symbol: str = ""  # its symbol beside a value ("ε")
+    own_column: str = ""  # its own column of the attacks table, if any (contract.SCHEMAS; runner.OWN_COLUMNS)
+    own_symbol: str = ""  # that column's symbol beside a value ("ε", "c")
 
 
 def subset_positions(total: int, limit: int) -> np.ndarray:

@@ -7,7 +7,7 @@ computed from the passes live in compute/metrics.py (numpy only).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -21,18 +21,18 @@ class NumericsError(RuntimeError):
     """A model produced NaN or infinite outputs; the message lists the affected image ids."""
 
 
-class Passes:
-    """What ``mc_dropout`` with image ids yields: ``select(rows)`` makes the following forwards cover
+class MaskedPasses:
+    """What ``mc_dropout`` with image ids yields: ``select(positions)`` makes the following forwards cover
     only those of its images (positions into its ids), with the same masks; ``repeat_dropped(layer, z)``
     is ``layer(repeat_passes(z))`` in one product, for the first dropout layer of a cached forward."""
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
-        self.rows: torch.Tensor | None = None
+        self.positions: torch.Tensor | None = None
         self.masks: Callable[[KeyedDropout, torch.Tensor], torch.Tensor] | None = None  # set by mc_dropout
 
-    def select(self, rows: Sequence[int] | torch.Tensor | None) -> Passes:
-        self.rows = None if rows is None else torch.as_tensor(rows, dtype=torch.long)
+    def select(self, positions: Sequence[int] | torch.Tensor | None) -> MaskedPasses:
+        self.positions = None if positions is None else torch.as_tensor(positions, dtype=torch.long)
         return self
 
     def repeat_dropped(self, layer: nn.Module, z: torch.Tensor, passes: int) -> torch.Tensor:
@@ -48,7 +48,7 @@ class Passes:
 
 @contextmanager
 def mc_dropout(model: nn.Module, image_ids: Sequence[int] | None = None, passes: int = 1,
-               seed: int | str = 0) -> Iterator[Passes]:
+               seed: int | str = 0) -> Iterator[MaskedPasses]:
     """Dropout modules on, everything else in eval mode; the previous modes come back on exit.
 
     With ``image_ids`` (B of them) every forward inside must see ``passes * n`` rows laid out
@@ -64,7 +64,7 @@ def mc_dropout(model: nn.Module, image_ids: Sequence[int] | None = None, passes:
     for m in dropouts:
         m.train()
     ids = None if image_ids is None else [int(i) for i in image_ids]
-    handle = Passes(model)
+    handle = MaskedPasses(model)
     drawn: dict[int, torch.Tensor] = {}  # layer index -> (passes, B, *features) multipliers
     laid_out: dict[int, torch.Tensor] = {}  # the same as (passes, B, H, W, C), for channels-last inputs
 
@@ -75,7 +75,7 @@ def mc_dropout(model: nn.Module, image_ids: Sequence[int] | None = None, passes:
         if layer.index not in drawn:
             drawn[layer.index] = dropout_masks(ids, passes, tuple(z.shape[1:]), layer.p, seed, layer.index, z.device)
         full = drawn[layer.index]
-        n = full.shape[1] if handle.rows is None else len(handle.rows)
+        n = full.shape[1] if handle.positions is None else len(handle.positions)
         if z.shape[0] != n or tuple(z.shape[1:]) != tuple(full.shape[2:]):
             raise ValueError(f"mc_dropout expected {passes} x {n} rows of {tuple(full.shape[2:])}, "
                              f"got {passes} x {tuple(z.shape)}")
@@ -85,7 +85,7 @@ def mc_dropout(model: nn.Module, image_ids: Sequence[int] | None = None, passes:
             if layer.index not in laid_out:
                 laid_out[layer.index] = full.permute(0, 1, 3, 4, 2).contiguous()
             full = laid_out[layer.index]
-        return full if handle.rows is None else full[:, handle.rows.to(z.device)]
+        return full if handle.positions is None else full[:, handle.positions.to(z.device)]
 
     def source(layer: KeyedDropout, x: torch.Tensor) -> torch.Tensor:
         if x.shape[0] % passes:
@@ -129,7 +129,7 @@ def repeat_passes(z: torch.Tensor, passes: int) -> torch.Tensor:
 
 
 def _forward(model: Classifier, images: torch.Tensor, passes: int, cache: bool,
-             mc: Passes | None = None) -> torch.Tensor:
+             mc: MaskedPasses | None = None) -> torch.Tensor:
     """Logits (passes, B, C) of ``passes`` stochastic passes under an active ``mc_dropout`` (``mc``: its
     handle, when keyed)."""
     if cache:
@@ -171,16 +171,23 @@ def mc_probs(model: Classifier, images: torch.Tensor, image_ids: Sequence[int], 
     whole model runs on the repeated images. Both use the same keyed masks, so they agree to float
     rounding.
     """
-    rows = torch.arange(len(image_ids)) if positions is None else torch.as_tensor(np.asarray(positions), dtype=torch.long)
-    step = CPU_CHUNK if images.device.type == "cpu" else max(len(rows), 1)
+    at = torch.arange(len(image_ids)) if positions is None else torch.as_tensor(np.asarray(positions), dtype=torch.long)
+    step = CPU_CHUNK if images.device.type == "cpu" else max(len(at), 1)
     chunks = []
     with mc_dropout(model, image_ids, passes, seed) as mc:
-        for start in range(0, len(rows), step):
-            mc.select(rows[start:start + step])
+        for start in range(0, len(at), step):
+            mc.select(at[start:start + step])
             logits = _forward(model, images[start:start + step], passes, cache, mc)
-            _check(logits, [image_ids[int(r)] for r in rows[start:start + step]])
+            _check(logits, [image_ids[int(r)] for r in at[start:start + step]])
             chunks.append(torch.softmax(logits.float(), dim=2))
     return torch.cat(chunks, dim=1) if chunks else torch.zeros((passes, 0, 0))
+
+
+def plan(model_cfg: Any) -> dict[str, dict[str, Any]]:
+    """The registry's plan: one model per dropout rate of ``model_cfg.dropout``, tagged ``p0.2`` and
+    labelled "dropout p = 0.2", each trained with its own seed offset (its place in the list)."""
+    return {f"p{p:g}": {"label": f"dropout p = {p:g}", "dropout_p": p, "seed_offset": i}
+            for i, p in enumerate(model_cfg.dropout)}
 
 
 def pass_probs(model: Classifier, images: torch.Tensor, image_ids: Sequence[int], passes: int, seed: int | str,
