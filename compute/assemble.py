@@ -225,13 +225,17 @@ def _feature_maps(shards: list[Stored]) -> dict[str, dict[int, np.ndarray]]:
     return out
 
 
-def embedding_tables(loaded: Loaded) -> dict[str, pd.DataFrame]:
-    """Per model, the feature maps (clean images fitted, each attack's minimal and confident adversarials placed)
-    and each clean image's nearest clean neighbours in feature space."""
+def embedding_tables(loaded: Loaded, att: pd.DataFrame, labels: pd.Series) -> dict[str, pd.DataFrame]:
+    """Per model, the feature maps of the clean images and each attack's minimal and confident
+    adversarials, how faithful each map is (``map_faithfulness``: per adversarial set, the share whose
+    10 nearest clean images are mostly of the adversarial class, in the map and in feature space; PCA's
+    explained variance), and each clean image's nearest clean neighbours in feature space.
+    ``labels``: image_id -> label."""
     run_cfg = loaded.cfg
     cfg = run_cfg.embedding
     rows: dict[str, list] = {name: [] for name in SCHEMAS["embedding"].names if name != "dropout_p"}
     near: dict[str, list] = {name: [] for name in SCHEMAS["neighbours"].names if name != "dropout_p"}
+    faithful = []
     for key in loaded.models:
         found = {}
         sets = [(CLEAN, CLEAN)] + [(a, condition_name(a, point)) for a in run_cfg.attacks.enabled
@@ -259,7 +263,25 @@ def embedding_tables(loaded: Loaded) -> dict[str, pd.DataFrame]:
         near["rank"] += np.tile(np.arange(1, k + 1), len(clean_ids)).tolist()
         near["neighbour_id"] += clean_ids[idx.reshape(-1)].tolist()
         near["distance"] += dist.reshape(-1).tolist()
-    return {"embedding": pd.DataFrame(rows), "neighbours": pd.DataFrame(near)}
+        clean_labels = labels.loc[clean_ids].to_numpy()
+        for c, (set_ids, x) in found.items():
+            attack, point = next((a, p) for a in run_cfg.attacks.enabled for p in TILED_POINTS
+                                 if condition_name(a, p) == c)
+            hit = att[(att["model"] == key) & (att["attack"] == attack) & (att["operating_point"] == point)
+                      & att["success"]].set_index("image_id")["adv_pred"]
+            fooled = np.isin(set_ids, hit.index)  # only successful adversarials have an adversarial class
+            target = hit.reindex(set_ids[fooled]).to_numpy()
+            in_features = embedding.faithfulness(clean, clean_ids, x[fooled], set_ids[fooled], target, clean_labels)
+            for method in embedding.METHODS:
+                on_map = embedding.faithfulness(maps.clean[method], clean_ids, maps.placed[method][c][fooled],
+                                                set_ids[fooled], target, clean_labels)
+                faithful.append({"model": key, "method": method, "condition": c, "attack": attack,
+                                 "operating_point": point, "n_images": int(fooled.sum()),
+                                 "share_features": in_features, "share_map": on_map,
+                                 "explained_variance": maps.explained if method == "pca" else float("nan")})
+    return {"embedding": pd.DataFrame(rows), "neighbours": pd.DataFrame(near),
+            "map_faithfulness": pd.DataFrame(faithful, columns=SCHEMAS["map_faithfulness"].names[:2] +
+                                             SCHEMAS["map_faithfulness"].names[3:])}
 
 
 def part_timings(loaded: Loaded) -> dict[str, float]:
@@ -293,7 +315,7 @@ def assemble(results: Path) -> dict[str, Any]:
     placed = write_tiles(results / TILES_DIR, loaded, originals, ids, labels, att, class_names)
     tiles_seconds = time.perf_counter() - t
     t = time.perf_counter()
-    maps = embedding_tables(loaded)
+    maps = embedding_tables(loaded, att, pd.Series(labels, index=ids))
     embedding_seconds = time.perf_counter() - t
     label_of = pd.Series(labels, index=ids)
     frames = {
@@ -302,8 +324,8 @@ def assemble(results: Path) -> dict[str, Any]:
         "robustness": summaries.robustness(att, cfg.attacks.ranked_by,
                                            {m["key"]: m["accuracy"] for m in models}, label_of),
         "success_rates": summaries.success_rates(att, label_of, class_names),
-        **detection(unc, att, loaded.models, cfg.detection.resamples, cfg.seed),
-        "risk_coverage": selective(unc),
+        **detection(unc, att, loaded.models, cfg.detection.resamples, cfg.seed, run["attacks"]["cards"]),
+        "risk_coverage": selective(unc, cfg.detection.attacked_share, cfg.seed),
     }
     dropout = {m["key"]: m["dropout_p"] for m in models}
     hashes = {name: tables.write_table(with_attributes(frame, dropout), name, results)

@@ -82,6 +82,7 @@ AttacksConfig.__doc__ = "[attacks]: which attacks run, their batch size, and one
 @dataclass(frozen=True)
 class DetectionConfig:
     resamples: int = 1000  # bootstrap resamples for each AUROC's 95% interval (at least 1,000)
+    attacked_share: float = 0.5  # risk-coverage under attack: share of the test images met as their adversarial
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     for name in ATTACKS:
         for key, why in getattr(a, name).problems():
             bad(f"attacks.{name}" + (f".{key}" if key else ""), why)
+    if not 0.0 < cfg.detection.attacked_share <= 1.0:
+        bad("detection.attacked_share", f"must lie in (0, 1], got {cfg.detection.attacked_share}")
     if cfg.detection.resamples < 1000:
         bad("detection.resamples", f"must be >= 1000 (the bootstrap behind each AUROC interval), "
                                    f"got {cfg.detection.resamples}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # An attack's adversarial of an image sits at one of these operating points: just across the decision
 # boundary, a wrong class at probability >= kappa, or a fixed budget (eps set).
@@ -66,6 +66,7 @@ PALETTE = {
 SCORES = tuple(PALETTE["scores"])  # the detection scores, "higher = flagged"
 BASELINE_SCORE = "max_prob"  # the dropout-off max softmax probability (Hendrycks & Gimpel 2017)
 MC_SCORES = tuple(s for s in SCORES if s != BASELINE_SCORE)  # what the uncertainty method adds
+REFERENCES = ("adversarial", "noise", "unattacked")  # a detection row's positives: the set, or a reference
 
 
 def class_colours(count: int) -> list[str]:
@@ -113,7 +114,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("image_id", i64), ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s),
         ("eps", f64), ("clean_correct", pa.bool_()), ("success", pa.bool_()), ("adv_pred", i64), ("adv_prob", f64),
         ("l0", i64), ("l2", f64), ("linf", f64), ("perceptual_distance", f64), ("flat_pixels_changed", i64),
-        ("iterations", i64), ("min_eps", f64), ("c", f64), ("noise_l2", f64), ("noise_linf", f64),
+        ("iterations", i64), ("min_eps", f64), ("c", f64), ("noise_l0", i64), ("noise_l2", f64), ("noise_linf", f64),
         ("noise_pred", i64), ("seconds", f64),
     ]),
     # Where each adversarial sits in the sprite sheets, per operating point; originals are in images.
@@ -132,6 +133,14 @@ SCHEMAS: dict[str, pa.Schema] = {
     "embedding": pa.schema([
         ("image_id", i64), ("model", s), ("dropout_p", f64), ("condition", s), ("method", s),
         ("x", f64), ("y", f64),
+    ]),
+    # How faithful each map is, per (model, method, condition: an attack's minimal or confident
+    # adversarials): of its n_images successful adversarials, the share whose 10 nearest clean images
+    # (own original left out) are mostly of the adversarial class, in feature space and on the map;
+    # explained_variance: the share of the features' variance PCA's 2-D map keeps (pca rows only).
+    "map_faithfulness": pa.schema([
+        ("model", s), ("method", s), ("dropout_p", f64), ("condition", s), ("attack", s), ("operating_point", s),
+        ("n_images", i64), ("share_features", f64), ("share_map", f64), ("explained_variance", f64),
     ]),
     # Per model, each clean test image's nearest other clean test images in the full feature space.
     "neighbours": pa.schema([
@@ -169,25 +178,39 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s), ("eps", f64),
         ("class_name", s), ("success_rate", f64), ("n_attacked", i64),
     ]),
-    # Does uncertainty flag the attack? Per (model, attack, operating_point, eps, score): negatives the
-    # clean-correct clean images (n_clean), positives the successful adversarials (n_adv); attack
-    # "noise": positives the noise controls of the successes of attack noise_of.
+    # Does uncertainty flag the attack? Per (model, attack, operating_point, eps, reference, score):
+    # negatives the clean-correct images of the attack's image set (n_clean); positives (n_adv) its
+    # successful adversarials (reference "adversarial"), their noise controls ("noise") or the same
+    # images unattacked ("unattacked"). delta_*: paired image-level bootstrap of AUROC(score) -
+    # AUROC(max_prob) on the same positives; gap_*: mean per-image score(adversarial) - score(noise).
     "detection": pa.schema([
         ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s), ("eps", f64),
-        ("noise_of", s), ("score", s), ("n_clean", i64), ("n_adv", i64), ("auroc", f64),
-        ("auroc_low", f64), ("auroc_high", f64), ("aupr", f64), ("fpr_at_95tpr", f64), ("mean_clean", f64),
-        ("mean_adv", f64),
+        ("reference", s), ("score", s), ("n_clean", i64), ("n_adv", i64), ("auroc", f64),
+        ("auroc_low", f64), ("auroc_high", f64), ("aupr", f64), ("fpr_at_95tpr", f64), ("fpr_tied", pa.bool_()),
+        ("mean_clean", f64), ("mean_adv", f64), ("delta_vs_baseline", f64), ("delta_low", f64),
+        ("delta_high", f64), ("gap_vs_noise", f64), ("gap_low", f64), ("gap_high", f64),
     ]),
     # The ROC curve of every detection row (same keys), at most 101 points each.
     "roc": pa.schema([
         ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s), ("eps", f64),
-        ("noise_of", s), ("score", s), ("fpr", f64), ("tpr", f64),
+        ("reference", s), ("score", s), ("fpr", f64), ("tpr", f64),
     ]),
-    # Selective prediction per (model, condition, score): keep the most certain share (coverage),
-    # risk = error rate among them; aurc = area under the curve; n_images = N.
+    # What knowing the defence adds: per (model, adaptive attack, eps, score), its AUROC against its
+    # non-adaptive baseline's (the attack its card names) on the clean-correct images both attacked,
+    # with the paired image-level bootstrap of the difference (attack - baseline).
+    "adaptive": pa.schema([
+        ("model", s), ("dropout_p", f64), ("attack", s), ("baseline", s), ("eps", f64), ("score", s),
+        ("n_clean", i64), ("n_adv", i64), ("n_baseline", i64), ("auroc", f64), ("auroc_baseline", f64),
+        ("delta", f64), ("delta_low", f64), ("delta_high", f64),
+    ]),
+    # Selective prediction per (model, condition, score): keep the most certain share (coverage), risk =
+    # error rate among them. Under an attack the population is its test images with n_attacked of them
+    # met as their adversarial. prediction: what the score judges (mc_mean | dropout_off). aurc, the
+    # oracle's, e_aurc = aurc - oracle_aurc, random_aurc = the error rate; n_images = N.
     "risk_coverage": pa.schema([
         ("model", s), ("dropout_p", f64), ("condition", s), ("attack", s), ("operating_point", s),
-        ("eps", f64), ("score", s), ("n_images", i64), ("coverage", f64), ("risk", f64), ("aurc", f64),
+        ("eps", f64), ("score", s), ("prediction", s), ("n_images", i64), ("n_attacked", i64), ("coverage", f64),
+        ("risk", f64), ("aurc", f64), ("oracle_aurc", f64), ("e_aurc", f64), ("random_aurc", f64),
     ]),
 }
 TABLES = tuple(SCHEMAS)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import auroc
-from .contract import CLEAN, SCORES, condition_name
+from .contract import BASELINE_SCORE, CLEAN, SCORES, condition_name
 
 CURVE_POINTS = 101  # at most this many points per stored ROC or risk-coverage curve
 
@@ -127,46 +127,186 @@ def risk_coverage(certainty: np.ndarray, correct: np.ndarray,
     return pd.DataFrame({"coverage": k[keep] / len(k), "risk": risk[keep]}), float(risk.mean())
 
 
-def _key(attack: str, point: str, eps: float | None, noise_of: str | None) -> dict:
-    return {"attack": attack, "operating_point": point, "eps": eps, "noise_of": noise_of}
+def paired_aurocs(neg: dict[str, np.ndarray], pos: dict[str, np.ndarray], pos_at: np.ndarray,
+                  counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Each score's AUROC in every resample of a paired image-level bootstrap: ``counts`` (R, n) says
+    how often each of the n negative images is drawn in each resample, and every positive (one image's
+    attacked version, or its noise control...) is weighted by the draws of its own image (``pos_at``:
+    its position among the negatives), so that an image's clean and attacked versions stay together.
+    ``neg``, ``pos``: score -> flag scores. Returns score -> (R,) AUROCs (ties half; NaN when a resample
+    draws no positive)."""
+    total_neg = counts.sum(axis=1)
+    weights = counts[:, pos_at]  # (R, n_pos)
+    total_pos = weights.sum(axis=1)
+    out = {}
+    for score, negatives in neg.items():
+        order = np.argsort(negatives, kind="stable")
+        ranked = negatives[order]
+        cum = np.concatenate([np.zeros((len(counts), 1)), np.cumsum(counts[:, order], axis=1)], axis=1)
+        below = np.searchsorted(ranked, pos[score], side="left")
+        upto = np.searchsorted(ranked, pos[score], side="right")
+        wins = (cum[:, below] + cum[:, upto]) / 2  # drawn negatives below each positive, ties half
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[score] = (weights * wins).sum(axis=1) / (total_pos * total_neg)
+    return out
+
+
+def _interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def tie_limited(negatives: np.ndarray, positives: np.ndarray, tpr: float = 0.95) -> bool:
+    """Whether the FPR at ``tpr`` TPR sits on a tie: negatives share the threshold score, so no
+    threshold flags exactly ``tpr`` of the positives (a score with few distinct values, such as the
+    variation ratio of T passes)."""
+    if len(negatives) == 0 or len(positives) == 0:
+        return False
+    threshold = np.sort(positives)[::-1][math.ceil(tpr * len(positives) - 1e-9) - 1]
+    return bool(np.any(negatives == threshold))
 
 
 def detection(uncertainty: pd.DataFrame, attacks: pd.DataFrame, models: list[str], resamples: int = 1000,
-              seed: int = 0) -> dict[str, pd.DataFrame]:
-    """The detection and roc tables: one row (one curve) per (model, attack or noise control,
-    operating point, budget, score), models in the order of ``models``."""
-    rows, curves = [], []
+              seed: int = 0, cards: dict[str, dict] | None = None) -> dict[str, pd.DataFrame]:
+    """The detection, roc and adaptive tables, models in the order of ``models``.
+
+    detection: one row per (model, attack, operating point, budget, reference, score). Negatives are the
+    clean-correct images of the attack's own image set (an attack run on a subset: its subset); the
+    positives of reference ``adversarial`` are its successful adversarials, of ``noise`` their noise
+    controls, of ``unattacked`` the same images unattacked (which images an attack fools already says
+    something about them). Beside each AUROC and its marginal interval: ``delta_vs_baseline``, the
+    paired image-level bootstrap of AUROC(score) - AUROC(max_prob) on the same positives; and for the
+    adversarial rows ``gap_vs_noise``, the mean per-image score(adversarial) - score(noise control).
+    adaptive: per adaptive attack (``cards``) whose baseline ran, per model, budget and score, its AUROC
+    against the baseline's on the same images, with the paired difference.
+    """
+    rows, curves, adaptive = [], [], []
     for model in models:
         unc = uncertainty[uncertainty["model"] == model]
-        clean = unc[(unc["condition"] == CLEAN) & (unc["plain_pred"] == unc["label"])]
-        # Every row of a model and score has the same negatives: resample them once.
+        clean = unc[unc["condition"] == CLEAN].set_index("image_id")
         salt = _salt(unc)
-        shared = {score: resample_negatives(flag_score(clean, score), resamples, _seed(seed, salt, CLEAN, score))
-                  for score in SCORES}
-        by_condition = dict(tuple(unc.groupby("condition", sort=False)))
+        by_condition = {c: f.set_index("image_id") for c, f in unc.groupby("condition", sort=False)}
+        everyone = clean.index[clean["plain_pred"] == clean["label"]]
+        shared: dict[tuple, Resampled] = {}
+        successes: dict[tuple, pd.Index] = {}
         for (attack, point, eps), group in attacks[attacks["model"] == model].groupby(
                 ["attack", "operating_point", "eps"], sort=False, dropna=False):
             eps = None if eps != eps else float(eps)
-            ids = group.loc[group["success"], "image_id"]
-            for noise in (False, True):
-                name = condition_name(attack, point, eps, noise)
-                found = by_condition.get(name, unc.iloc[:0])
-                positives = found.set_index("image_id").reindex(ids).dropna(subset=["entropy"])
-                key = _key("noise", point, eps, attack) if noise else _key(attack, point, eps, None)
+            name = condition_name(attack, point, eps)
+            ids_neg = pd.Index(group.loc[group["clean_correct"], "image_id"])
+            ids_pos = pd.Index(group.loc[group["success"], "image_id"])
+            successes[(attack, point, eps)] = ids_pos
+            negatives = clean.loc[ids_neg]
+            # The negatives of an attack on every image are the model's clean-correct images: resampled
+            # once per score (seeded as before models had keys); an attack on a subset has its own.
+            whole = len(ids_neg) == len(everyone)
+            neg_name = CLEAN if whole else f"{CLEAN}:{attack}"
+            neg = {score: flag_score(negatives, score) for score in SCORES}
+            for score in SCORES:
+                if (neg_name, score) not in shared:
+                    shared[(neg_name, score)] = resample_negatives(neg[score], resamples,
+                                                                   _seed(seed, salt, neg_name, score))
+            counts = _counts(np.random.default_rng(_seed(seed, salt, f"paired:{name}", "images")), len(ids_neg),
+                             resamples)
+            pos_at = ids_neg.get_indexer(ids_pos)
+            sets = {"adversarial": by_condition.get(name, clean.iloc[:0]).reindex(ids_pos),
+                    "noise": by_condition.get(condition_name(attack, point, eps, noise=True),
+                                              clean.iloc[:0]).reindex(ids_pos),
+                    "unattacked": clean.reindex(ids_pos)}
+            key = {"attack": attack, "operating_point": point, "eps": eps}
+            for reference, positives in sets.items():
+                have = positives["entropy"].notna().to_numpy()
+                positives, at = positives[have], pos_at[have]
+                pos = {score: flag_score(positives, score) for score in SCORES}
+                paired = paired_aurocs(neg, pos, at, counts) if len(at) else {}
+                gap = {}
+                if reference == "adversarial":
+                    gap = _noise_gaps(positives, sets["noise"], resamples, _seed(seed, salt, f"gap:{name}", "images"))
                 for score in SCORES:
-                    neg, pos = flag_score(clean, score), flag_score(positives, score)
                     # One seed per row, from its key: a row does not depend on which others exist.
-                    low, high = auroc_interval(neg, pos, resamples, _seed(seed, salt, name, score), shared=shared[score])
-                    rows.append({"model": model, **key, "score": score, "n_clean": len(neg), "n_adv": len(pos),
-                                 "auroc": auroc(neg, pos), "auroc_low": low, "auroc_high": high,
-                                 "aupr": average_precision(neg, pos), "fpr_at_95tpr": fpr_at_tpr(neg, pos),
-                                 "mean_clean": float(np.mean(neg)) if len(neg) else float("nan"),
-                                 "mean_adv": float(np.mean(pos)) if len(pos) else float("nan")})
-                    if len(neg) and len(pos):
-                        curves.append(roc_points(neg, pos).assign(model=model, score=score, **key))
-    roc_columns = ["model", "attack", "operating_point", "eps", "noise_of", "score", "fpr", "tpr"]
+                    row_name = name if reference == "adversarial" else f"{reference}:{name}"
+                    low, high = auroc_interval(neg[score], pos[score], resamples, _seed(seed, salt, row_name, score),
+                                               shared=shared[(neg_name, score)])
+                    delta, d_low, d_high = float("nan"), float("nan"), float("nan")
+                    if paired and score != BASELINE_SCORE:
+                        delta = auroc(neg[score], pos[score]) - auroc(neg[BASELINE_SCORE], pos[BASELINE_SCORE])
+                        d_low, d_high = _interval(paired[score] - paired[BASELINE_SCORE])
+                    g, g_low, g_high = gap.get(score, (float("nan"),) * 3)
+                    rows.append({"model": model, **key, "reference": reference, "score": score,
+                                 "n_clean": len(ids_neg), "n_adv": len(at),
+                                 "auroc": auroc(neg[score], pos[score]), "auroc_low": low, "auroc_high": high,
+                                 "aupr": average_precision(neg[score], pos[score]),
+                                 "fpr_at_95tpr": fpr_at_tpr(neg[score], pos[score]),
+                                 "fpr_tied": tie_limited(neg[score], pos[score]),
+                                 "mean_clean": float(np.mean(neg[score])) if len(ids_neg) else float("nan"),
+                                 "mean_adv": float(np.mean(pos[score])) if len(at) else float("nan"),
+                                 "delta_vs_baseline": delta, "delta_low": d_low, "delta_high": d_high,
+                                 "gap_vs_noise": g, "gap_low": g_low, "gap_high": g_high})
+                    if len(ids_neg) and len(at):
+                        curves.append(roc_points(neg[score], pos[score]).assign(
+                            model=model, score=score, reference=reference, **key))
+        adaptive += _adaptive_rows(model, clean, by_condition, attacks[attacks["model"] == model], successes,
+                                   cards or {}, resamples, seed, salt)
+    roc_columns = ["model", "attack", "operating_point", "eps", "reference", "score", "fpr", "tpr"]
     roc = pd.concat(curves, ignore_index=True)[roc_columns] if curves else pd.DataFrame(columns=roc_columns)
-    return {"detection": pd.DataFrame(rows), "roc": roc}
+    return {"detection": pd.DataFrame(rows), "roc": roc, "adaptive": pd.DataFrame(adaptive)}
+
+
+def _noise_gaps(adversarial: pd.DataFrame, noise: pd.DataFrame, resamples: int,
+                seed: int) -> dict[str, tuple[float, float, float]]:
+    """score -> (mean per-image score(adversarial) - score(noise control), 95% bootstrap interval) over
+    the images with both."""
+    both = adversarial.index.intersection(noise.dropna(subset=["entropy"]).index)
+    if len(both) == 0:
+        return {}
+    counts = _counts(np.random.default_rng(seed), len(both), resamples)
+    out = {}
+    for score in SCORES:
+        diff = flag_score(adversarial.loc[both], score) - flag_score(noise.loc[both], score)
+        out[score] = (float(diff.mean()), *_interval((counts * diff).sum(axis=1) / len(both)))
+    return out
+
+
+def _adaptive_rows(model: str, clean: pd.DataFrame, by_condition: dict[str, pd.DataFrame], attacks: pd.DataFrame,
+                   successes: dict[tuple, pd.Index], cards: dict[str, dict], resamples: int, seed: int,
+                   salt: str) -> list[dict]:
+    """Per adaptive attack whose baseline ran: at every budget both have, each score's AUROC of the
+    adaptive attack's successes against the baseline's, on the clean-correct images both attacked,
+    with the paired image-level bootstrap of the difference (adaptive - baseline)."""
+    rows = []
+    for attack, card in cards.items():
+        base = card.get("baseline")
+        if not card.get("adaptive") or not base or base not in cards:
+            continue
+        mine = attacks[(attacks["attack"] == attack) & attacks["clean_correct"]]
+        theirs = attacks[(attacks["attack"] == base) & attacks["clean_correct"]]
+        ids = pd.Index(sorted(set(mine["image_id"]) & set(theirs["image_id"])))
+        if len(ids) == 0:
+            continue
+        negatives = clean.loc[ids]
+        neg = {score: flag_score(negatives, score) for score in SCORES}
+        budgets = sorted(set(mine["eps"].dropna()) & set(theirs["eps"].dropna()))
+        for eps in budgets:
+            counts = _counts(np.random.default_rng(_seed(seed, salt, f"adaptive:{attack}:{eps:g}", "images")), len(ids),
+                             resamples)
+            sides = {}
+            for who in (attack, base):
+                hit = successes[(who, "budget", float(eps))].intersection(ids)
+                adv = by_condition[condition_name(who, "budget", float(eps))].loc[hit]
+                pos = {score: flag_score(adv, score) for score in SCORES}
+                sides[who] = (pos, paired_aurocs(neg, pos, ids.get_indexer(hit), counts), len(hit))
+            for score in SCORES:
+                (pa, ra, na), (pb, rb, nb) = sides[attack], sides[base]
+                a, b = auroc(neg[score], pa[score]), auroc(neg[score], pb[score])
+                low, high = _interval(ra[score] - rb[score])
+                rows.append({"model": model, "attack": attack, "baseline": base, "eps": float(eps), "score": score,
+                             "n_clean": len(ids), "n_adv": na, "n_baseline": nb, "auroc": a, "auroc_baseline": b,
+                             "delta": a - b, "delta_low": low, "delta_high": high})
+    return rows
 
 
 def _salt(uncertainty: pd.DataFrame) -> str:
@@ -181,16 +321,48 @@ def _seed(seed: int, salt: str, condition: str, score: str) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-def selective(uncertainty: pd.DataFrame) -> pd.DataFrame:
-    """The risk_coverage table: clean and every attacked condition (noise controls aside), per score."""
+def oracle_aurc(correct: np.ndarray) -> float:
+    """The AURC of a score that keeps every correct image before any wrong one: the best possible."""
+    n, right = len(correct), int(np.sum(correct))
+    k = np.arange(1, n + 1)
+    return float(np.mean(np.maximum(k - right, 0) / k)) if n else float("nan")
+
+
+def replaced(image_ids: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Which images a deployed model meets attacked: each image independently with probability ``share``,
+    from a hash of (seed, image id), so that every model and attack replaces the same images."""
+    draws = np.array([int.from_bytes(hashlib.sha256(f"robustviz-replace:{seed}:{int(i)}".encode()).digest()[:8],
+                                     "little") / 2.0 ** 64 for i in image_ids])
+    return draws < share
+
+
+def selective(uncertainty: pd.DataFrame, share: float = 0.5, seed: int = 0) -> pd.DataFrame:
+    """The risk_coverage table, per model and score: on the clean test images, and under each attack
+    (noise controls aside) on the population a deployed model would meet: the attack's test images
+    (its subset, for an attack on one) with a ``share`` of them (``replaced``) met as their adversarial,
+    the rest clean. Each score judges one stated prediction (``prediction``): the MC scores the MC mean
+    (``pred``), max_prob the model with dropout off (``plain_pred``). Beside AURC: the oracle's, E-AURC
+    (AURC minus the oracle's) and the random order's (the error rate)."""
     frames = []
-    for (model, condition), rows in uncertainty[~uncertainty["noise"]].groupby(["model", "condition"], sort=False):
-        first = rows.iloc[0]
-        for score in SCORES:
-            pred = rows["plain_pred"] if score == "max_prob" else rows["pred"]
-            correct = (pred == rows["label"]).to_numpy()
-            curve, aurc = risk_coverage(-flag_score(rows, score), correct)
-            frames.append(curve.assign(model=model, condition=condition, attack=first["attack"],
-                                       operating_point=first["operating_point"], eps=first["eps"], score=score,
-                                       n_images=len(rows), aurc=aurc))
+    for model, unc in uncertainty[~uncertainty["noise"]].groupby("model", sort=False):
+        clean = unc[unc["condition"] == CLEAN].set_index("image_id")
+        for condition, rows in unc.groupby("condition", sort=False):
+            first = rows.iloc[0]
+            rows = rows.set_index("image_id")
+            if condition == CLEAN:
+                population, attacked = rows, np.zeros(len(rows), dtype=bool)
+            else:
+                attacked = replaced(rows.index.to_numpy(), share, seed)
+                population = pd.concat([rows[attacked], clean.loc[rows.index[~attacked]]]).loc[rows.index]
+            for score in SCORES:
+                judged = "plain_pred" if score == BASELINE_SCORE else "pred"
+                correct = (population[judged] == population["label"]).to_numpy()
+                curve, aurc = risk_coverage(-flag_score(population, score), correct)
+                best = oracle_aurc(correct)
+                frames.append(curve.assign(model=model, condition=condition, attack=first["attack"],
+                                           operating_point=first["operating_point"], eps=first["eps"], score=score,
+                                           prediction="dropout_off" if judged == "plain_pred" else "mc_mean",
+                                           n_images=len(population), n_attacked=int(attacked.sum()), aurc=aurc,
+                                           oracle_aurc=best, e_aurc=aurc - best,
+                                           random_aurc=float(1 - correct.mean()) if len(correct) else float("nan")))
     return pd.concat(frames, ignore_index=True)

@@ -38,7 +38,7 @@ PLAN_FILE = "plan.json"
 UNITS = ("data", "clean", "attack", "activations", "features")
 # The parts' own format: part keys depend on it, not on the results' schema version, so a change to
 # the final tables alone reuses every computed part.
-PARTS_VERSION = 5
+PARTS_VERSION = 6
 
 
 class ShardError(ValueError):

@@ -80,31 +80,39 @@ def success_points(success_rates: pd.DataFrame, model: str, labels: dict[str, st
     return out.round(5).sort_values(["attack", "variant", "class_name"], kind="stable").reset_index(drop=True)
 
 
+KINDS = {"adversarial": "adversarial", "noise": "noise control", "unattacked": "unattacked"}  # reference -> name
+
+
 def variant(attack: str, operating_point: str, eps: float | None, labels: dict[str, str],
-            noise_of: str | None = None) -> str:
+            reference: str = "adversarial") -> str:
     """How a detection row's positives are named on the page: "FGSM minimal", "L-BFGS confident",
-    "FGSM ε=0.1", and "noise ~ FGSM minimal" for a noise control (``labels``: attack -> card label)."""
+    "FGSM ε=0.1"; "noise ~ FGSM minimal" for its noise control and "unattacked ~ FGSM minimal" for the
+    same images unattacked (``labels``: attack -> card label)."""
     point = f"ε={eps:g}" if operating_point == BUDGET else operating_point
-    return f"noise ~ {labels[noise_of]} {point}" if attack == "noise" else f"{labels[attack]} {point}"
+    name = f"{labels[attack]} {point}"
+    return name if reference == "adversarial" else f"{reference} ~ {name}"
 
 
 def _variants(frame: pd.DataFrame, labels: dict[str, str]) -> list[str]:
-    return [variant(a, o, None if e != e else e, labels, None if n is None or n != n else n)
-            for a, o, e, n in zip(frame["attack"], frame["operating_point"], frame["eps"], frame["noise_of"])]
+    return [variant(a, o, None if e != e else e, labels, r)
+            for a, o, e, r in zip(frame["attack"], frame["operating_point"], frame["eps"], frame["reference"])]
 
 
 def detection_points(detection: pd.DataFrame, model: str, labels: dict[str, str]) -> pd.DataFrame:
     """One row per (positives, score) for model ``model``: AUROC with its interval, AUPR, FPR at
-    95% TPR and both populations' N, the attack (or "noise") and whether the positives are noise."""
+    95% TPR (and whether ties limit it), both populations' N, the paired difference from max_prob, the
+    attack and what the positives are (``kind``: adversarial, noise control, unattacked)."""
     rows = detection[detection["model"] == model]
     out = pd.DataFrame({
         "variant": _variants(rows, labels), "attack": rows["attack"].to_numpy(),
-        "family": rows["noise_of"].where(rows["attack"] == "noise", rows["attack"]).to_numpy(),
-        "kind": ["noise control" if a == "noise" else "adversarial" for a in rows["attack"]],
+        "family": rows["attack"].to_numpy(), "reference": rows["reference"].to_numpy(),
+        "kind": rows["reference"].map(KINDS).to_numpy(),
         "score": rows["score"].to_numpy(), "auroc": rows["auroc"].to_numpy(), "auroc_low": rows["auroc_low"].to_numpy(),
         "auroc_high": rows["auroc_high"].to_numpy(), "aupr": rows["aupr"].to_numpy(),
-        "fpr_at_95tpr": rows["fpr_at_95tpr"].to_numpy(), "n_clean": rows["n_clean"].to_numpy(),
-        "n_adv": rows["n_adv"].to_numpy()})
+        "fpr_at_95tpr": rows["fpr_at_95tpr"].to_numpy(), "fpr_tied": rows["fpr_tied"].to_numpy(),
+        "n_clean": rows["n_clean"].to_numpy(), "n_adv": rows["n_adv"].to_numpy(),
+        "delta_vs_baseline": rows["delta_vs_baseline"].to_numpy(), "delta_low": rows["delta_low"].to_numpy(),
+        "delta_high": rows["delta_high"].to_numpy()})
     return out[out["n_adv"] > 0].round(4).reset_index(drop=True)
 
 
@@ -112,7 +120,7 @@ def roc_curve_points(roc: pd.DataFrame, model: str, labels: dict[str, str]) -> p
     """The ROC curves of model ``model``: (variant, family, score, fpr, tpr)."""
     rows = roc[roc["model"] == model]
     out = pd.DataFrame({"variant": _variants(rows, labels),
-                        "family": rows["noise_of"].where(rows["attack"] == "noise", rows["attack"]).to_numpy(),
+                        "family": rows["attack"].to_numpy(),
                         "score": rows["score"].to_numpy(), "fpr": rows["fpr"].to_numpy(), "tpr": rows["tpr"].to_numpy()})
     return out.round(4).reset_index(drop=True)
 
@@ -122,12 +130,13 @@ def eps_curve_points(detection: pd.DataFrame, model: str, attack: str, label: st
     successful adversarials at each budget and their noise controls, and at ε 0 the clean-correct
     images. max_prob is shown as itself (the detection table stores it negated, as flagged when low)."""
     rows = detection[(detection["model"] == model) & (detection["operating_point"] == BUDGET)
-                     & ((detection["attack"] == attack) | (detection["noise_of"] == attack)) & (detection["n_adv"] > 0)]
+                     & (detection["attack"] == attack) & detection["reference"].isin(["adversarial", "noise"])
+                     & (detection["n_adv"] > 0)]
     sign = rows["score"].map(lambda s: -1.0 if s == "max_prob" else 1.0)
     out = pd.DataFrame({"score": rows["score"].to_numpy(), "eps": rows["eps"].to_numpy(),
-                        "image": ["noise control" if a == "noise" else f"{label} adversarial" for a in rows["attack"]],
+                        "image": ["noise control" if r == "noise" else f"{label} adversarial" for r in rows["reference"]],
                         "mean": (rows["mean_adv"] * sign).to_numpy(), "n_images": rows["n_adv"].to_numpy()})
-    clean = rows[rows["attack"] == attack].drop_duplicates("score")
+    clean = rows[rows["reference"] == "adversarial"].drop_duplicates("score")
     for image in (f"{label} adversarial", "noise control"):
         out = pd.concat([out, pd.DataFrame({"score": clean["score"].to_numpy(), "eps": 0.0, "image": image,
                                             "mean": (clean["mean_clean"] * sign[clean.index]).to_numpy(),
@@ -143,5 +152,6 @@ def risk_points(risk_coverage: pd.DataFrame, model: str, labels: dict[str, str])
              for a, o, e in zip(rows["attack"], rows["operating_point"], rows["eps"])]
     out = pd.DataFrame({"variant": label, "score": rows["score"].to_numpy(), "coverage": rows["coverage"].to_numpy(),
                         "risk": rows["risk"].to_numpy(), "aurc": rows["aurc"].to_numpy(),
+                        "e_aurc": rows["e_aurc"].to_numpy(), "random_aurc": rows["random_aurc"].to_numpy(),
                         "n_images": rows["n_images"].to_numpy()})
     return out.round(5).reset_index(drop=True)

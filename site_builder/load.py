@@ -40,6 +40,8 @@ class Run:
     risk_coverage: pd.DataFrame
     embedding: pd.DataFrame
     neighbours: pd.DataFrame
+    map_faithfulness: pd.DataFrame
+    adaptive: pd.DataFrame
 
     @property
     def name(self) -> str:

@@ -180,49 +180,80 @@ def subsets(run: Run) -> list[dict[str, Any]]:
 
 
 
-def _span(values: pd.Series) -> str:
-    return f"{values.min():.2f}" if values.min() == values.max() else f"{values.min():.2f}–{values.max():.2f}"
+def _span(values: pd.Series, digits: int = 2) -> str:
+    lo, hi = float(values.min()), float(values.max())
+    return f"{lo:.{digits}f}" if round(lo, digits) == round(hi, digits) else f"{lo:.{digits}f} to {hi:.{digits}f}"
 
 
-def detection_takeaway(detection: pd.DataFrame, key: str, cards: dict[str, dict[str, Any]]) -> list[str]:
-    """Sentences a reader should take from one model's detection rows, written from the numbers:
-    the best MC-dropout score against the max-probability baseline at each operating point, the
-    attacks against their noise controls, and each adaptive attacker (``cards``: the run's attack
-    cards) at its largest budget."""
+def _int(value: Any) -> int:
+    return int(round(float(value)))
+
+
+VERDICTS = ("Yes", "No", "Not distinguishable")
+
+
+def detection_answer(detection: pd.DataFrame, key: str) -> tuple[str, str]:
+    """The detection page's answer to its question, "does the uncertainty method flag attacks better
+    than the plain softmax?", for one model, decided from the paired intervals of ΔAUROC = AUROC(MC
+    score) - AUROC(max_prob) over every (adversarial set, MC score) pair; nothing is selected. "Yes"
+    when more pairs' intervals lie above 0 than below, "No" when more lie below, "Not distinguishable"
+    otherwise. Returns (verdict, the sentence with its N, the range of Δ and the count of pairs)."""
+    rows = detection[(detection["model"] == key) & (detection["reference"] == "adversarial")
+                     & detection["score"].isin(MC_SCORES) & (detection["n_adv"] > 0)
+                     & detection["delta_vs_baseline"].notna()]
+    if rows.empty:
+        return VERDICTS[2], "No attack fooled this model, so there is nothing to detect."
+    above, below = int((rows["delta_low"] > 0).sum()), int((rows["delta_high"] < 0).sum())
+    verdict = VERDICTS[0] if above > below else VERDICTS[1] if below > above else VERDICTS[2]
+    sets = rows.drop_duplicates(["attack", "operating_point", "eps"])
+    sentence = (f"{verdict}: over {len(rows)} pairs of an adversarial set ({len(sets)} sets, "
+                f"{_int(sets['n_adv'].min())}–{_int(sets['n_adv'].max())} successful adversarials each, against "
+                f"N = {_int(rows['n_clean'].min())}–{_int(rows['n_clean'].max())} clean-correct images) and an MC "
+                f"score, ΔAUROC against the plain max-probability baseline runs from {rows['delta_vs_baseline'].min():+.3f} "
+                f"to {rows['delta_vs_baseline'].max():+.3f}; its paired 95% interval lies above 0 for {above} pairs "
+                f"(MC dropout better), below 0 for {below} (the softmax better) and contains 0 for "
+                f"{len(rows) - above - below}.")
+    return verdict, sentence
+
+
+def detection_takeaway(detection: pd.DataFrame, adaptive: pd.DataFrame, key: str,
+                       cards: dict[str, dict[str, Any]]) -> list[str]:
+    """Sentences a reader should take from one model's detection rows, each with its N and interval:
+    the answer (``detection_answer``), the references (the noise controls and the same images
+    unattacked, per-image gaps), and each adaptive attacker against its baseline on the same images
+    (``adaptive`` rows; ``cards``: the run's attack cards)."""
     rows = detection[(detection["model"] == key) & (detection["n_adv"] > 0)]
-    mc = rows[rows["score"].isin(MC_SCORES)]
-    out = []
-    for point in (MINIMAL, CONFIDENT):
-        adv = rows[(rows["attack"] != "noise") & (rows["operating_point"] == point)]
-        if adv.empty:
-            continue
-        scored = adv[adv["score"].isin(MC_SCORES)]
-        best = scored.loc[scored.groupby("attack")["auroc"].idxmax()].set_index("attack")
-        plain = adv[adv["score"] == "max_prob"].set_index("attack").reindex(best.index)
-        above = int((best["auroc_low"] > plain["auroc_high"]).sum())  # 95% intervals apart
-        below = int((best["auroc_high"] < plain["auroc_low"]).sum())
-        out.append(f"{point.capitalize()} adversarials: the best MC-dropout score reaches AUROC "
-                   f"{_span(best['auroc'])} across attacks, the plain max-probability baseline "
-                   f"{_span(plain['auroc'])}; the best MC score's 95% interval lies above the baseline's for "
-                   f"{above} of {len(best)} attacks and below it for {below}.")
-    points = mc[mc["operating_point"].isin([MINIMAL, CONFIDENT])]
-    noise = points[points["attack"] == "noise"].groupby(["noise_of", "operating_point"])["auroc"].max()
-    adv = points[points["attack"] != "noise"].groupby(["attack", "operating_point"])["auroc"].max()
-    if not noise.empty:
-        above = int((adv.reindex(noise.index).to_numpy() > noise.to_numpy()).sum())
-        out.append(f"Noise of the same size as the minimal and confident adversarials is flagged with AUROC "
-                   f"{_span(noise)} (best MC score; 0.5 = chance), the adversarials themselves {_span(adv)}: the "
-                   f"attack is flagged more than its noise in {above} of {len(noise)} cases.")
+    out = [detection_answer(detection, key)[1]]
+    ent = rows[(rows["score"] == "entropy") & rows["operating_point"].isin([MINIMAL, CONFIDENT])]
+    adv, noise, plain = (ent[ent["reference"] == r].set_index(["attack", "operating_point"])
+                         for r in ("adversarial", "noise", "unattacked"))
+    if not adv.empty:
+        apart = adv[adv["gap_low"] > 0]
+        out.append(f"References (entropy, minimal and confident adversarials, {len(adv)} sets): the adversarials "
+                   f"score AUROC {_span(adv['auroc'])}, their noise controls of the same size {_span(noise['auroc'])}, "
+                   f"and the same images unattacked already {_span(plain['auroc'])}. The per-image entropy gap "
+                   f"adversarial − noise control has a 95% interval above 0 in {len(apart)} of {len(adv)} sets; "
+                   f"an AUROC well above 0.5 for the unattacked images says the attack fools the images that were "
+                   f"already uncertain, not that uncertainty sees the attack.")
+    mine = adaptive[(adaptive["model"] == key) & (adaptive["score"] == "entropy")] if len(adaptive) else adaptive
     for attack in (a for a, card in cards.items() if card["adaptive"]):
-        adaptive = mc[(mc["attack"] == attack) & (mc["operating_point"] == BUDGET)]
-        if adaptive.empty:
+        at = mine[mine["attack"] == attack] if len(mine) else mine
+        if len(at) == 0 or at["auroc"].isna().all():
             continue
-        top = adaptive["eps"].max()
-        at = adaptive[adaptive["eps"] == top]["auroc"].max()
-        control = mc[(mc["noise_of"] == attack) & (mc["eps"] == top)]["auroc"].max()
-        out.append(f"The adaptive attacker ({cards[attack]['label']}: {cards[attack]['description']}) at ε = {top:g} "
-                   f"leaves the best MC-dropout score at AUROC {at:.2f}, against {control:.2f} for noise of the same "
-                   f"size.")
+        top = at.loc[at["eps"].idxmax()]
+        marginal = rows[(rows["attack"] == attack) & (rows["reference"] == "adversarial") & (rows["score"] == "entropy")
+                        & (rows["operating_point"] == BUDGET) & (rows["eps"] == top["eps"])]
+        interval = (f" [{marginal['auroc_low'].iloc[0]:.2f}, {marginal['auroc_high'].iloc[0]:.2f}]"
+                    if len(marginal) else "")
+        base = cards[top["baseline"]]["label"]
+        verdict = ("lower" if top["delta_high"] < 0 else "higher" if top["delta_low"] > 0 else "not distinguishable")
+        out.append(f"The adaptive attacker ({cards[attack]['label']}: {cards[attack]['description']}; "
+                   f"{cards[attack].get('settings', '')}) at ε = {top['eps']:g}: entropy AUROC {top['auroc']:.2f}"
+                   f"{interval} on its {_int(top['n_adv'])} successful adversarials against N = {_int(top['n_clean'])} "
+                   f"clean-correct images ({'below' if top['auroc'] < 0.5 else 'above'} chance, 0.5), against "
+                   f"{top['auroc_baseline']:.2f} for {base}, which knows nothing of dropout, on the same images "
+                   f"({_int(top['n_baseline'])} successes): Δ = {top['delta']:+.2f} [{top['delta_low']:+.2f}, "
+                   f"{top['delta_high']:+.2f}], {verdict}.")
     return out
 
 
@@ -248,12 +279,14 @@ def figure_sentences(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFrame,
                  > ent.get("noise control", pd.Series(dtype=float))).sum())
     out["eps"] = (f"Take-away: the successful adversarials' mean entropy is above that of noise of the same size at "
                   f"{above} of {len(ent)} budgets.")
-    aurc = risk.drop_duplicates(["variant", "score"]).set_index(["variant", "score"])["aurc"]
-    clean, attacked = aurc.get(("clean", "entropy"), float("nan")), aurc.get((default, "entropy"), float("nan"))
-    out["risk"] = (f"Take-away: keeping the most certain images first, the area under the curve (AURC, entropy) is "
-                   f"{clean:.3f} on clean images and {attacked:.3f} under {default}: uncertainty cannot sort out "
-                   f"the images an attack fooled." if attacked > 5 * clean else
-                   f"Take-away: AURC (entropy) is {clean:.3f} on clean images and {attacked:.3f} under {default}.")
+    curves = risk.drop_duplicates(["variant", "score"]).set_index(["variant", "score"])
+    if ("clean", "entropy") in curves.index and (default, "entropy") in curves.index:
+        clean, attacked = curves.loc[("clean", "entropy")], curves.loc[(default, "entropy")]
+        out["risk"] = (f"Take-away: E-AURC (entropy; 0 = the oracle) is {clean['e_aurc']:.3f} on the N = "
+                       f"{_int(clean['n_images'])} clean images and {attacked['e_aurc']:.3f} with {default} among the "
+                       f"N = {_int(attacked['n_images'])} (random order: AURC {attacked['random_aurc']:.3f}).")
+    else:
+        out["risk"] = "Take-away: no risk–coverage curve for this pick."
     return out
 
 
@@ -282,8 +315,9 @@ def detection_page(run: Run) -> Page:
                     *_lines(said["roc"])],
             "eps": [f"successful {eps_label} adversarials at each ε and their noise controls (N per point in the tooltip); "
                     f"ε = 0: the N = {n_clean} clean-correct images", said["eps"]],
-            "risk": [f"clean: all N = {len(run.images)} test images; under attack:",
-                     "the attacked images with their adversarial", *_lines(said["risk"])]}
+            "risk": [f"clean: all N = {len(run.images)} test images; under attack: its",
+                     f"test images, {run.config.detection.attacked_share:.0%} met as their adversarial",
+                     *_lines(said["risk"])]}
         spec = charts.detection_dashboard(points, roc, eps, risk, default, populations, eps_label)
         table = points.pivot_table(index=["variant", "kind"], columns="score", values=["auroc", "auroc_low", "auroc_high"],
                                    sort=False)
@@ -295,9 +329,11 @@ def detection_page(run: Run) -> Page:
                                     if ("auroc", s) in r.index else None for s in charts.SCORE_NAMES]})
         aurc = run.risk_coverage[run.risk_coverage["model"] == key].drop_duplicates(["condition", "score"])
         sections.append({**model_section(run, key), "n_clean": n_clean, "rows": rows,
-                         "full": points.to_dict("records"), "takeaway": detection_takeaway(run.detection, key, run.cards),
-                         "aurc": aurc.pivot_table(index="condition", columns="score", values="aurc", sort=False)
-                         .reset_index().to_dict("records"),
+                         "full": points.to_dict("records"),
+                         "answer": detection_answer(run.detection, key)[0],
+                         "takeaway": detection_takeaway(run.detection, run.adaptive, key, run.cards),
+                         "aurc": aurc.pivot_table(index=["condition", "n_images", "random_aurc"], columns="score",
+                                                  values="e_aurc", sort=False).reset_index().to_dict("records"),
                          "spec": chart_json(spec)})
     return Page(f"{run_dir(run)}/detection.html", "detection.html", {
         "title": f"{run.name}: uncertainty under attack", "run": run_summary(run), "sections": sections,
@@ -306,7 +342,8 @@ def detection_page(run: Run) -> Page:
         "budget_attacks": " and ".join(run.cards[a]["label"] for a in run.attack_names
                                        if run.attacks[(run.attacks["attack"] == a)
                                                       & (run.attacks["operating_point"] == BUDGET)].size) or "no attack",
-        "resamples": run.config.detection.resamples})
+        "resamples": run.config.detection.resamples, "attacked_share": run.config.detection.attacked_share,
+        "passes": run.config.uncertainty.passes})
 
 
 def good_bad_page(run: Run) -> Page:

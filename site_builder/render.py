@@ -73,6 +73,13 @@ def num(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def count(value: float | None) -> str:
+    """A count as a whole number ("485", never "485.0")."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{int(round(float(value))):,}"
+
+
 def seconds(value: float | None) -> str:
     if value is None:
         return "–"
@@ -99,7 +106,7 @@ def palette_css() -> str:
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(pct=pct, num=num, seconds=seconds, pretty_json=pretty_json,
+    env.filters.update(pct=pct, num=num, count=count, seconds=seconds, pretty_json=pretty_json,
                        tojson_script=script_json)
     env.globals["csp"] = CSP
     env.globals["palette_css"] = palette_css()

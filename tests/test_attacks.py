@@ -17,6 +17,7 @@ from compute.attacks.runner import OWN_COLUMNS
 from compute import tiles
 from compute.attacks.common import distortion, local_sd, reached, sensitivity, smooth_gap, true_gap
 from compute.attacks.eot_pgd import eot_pgd
+from compute.attacks.pgd import pgd
 from compute.attacks.noise import matched_noise
 from compute.pixels import to_grid as to_8bit, to_uint8
 from compute.attacks.fgsm import fgsm, fgsm_direction, min_flip_eps
@@ -330,9 +331,70 @@ def test_the_adaptive_attack_with_dropout_zero_is_plain_pgd(digits, tiny_run):
     for m in model.modules():
         if isinstance(m, nn.Dropout):
             m.p = 0.0
-    assert torch.equal(eot_pgd(model, x, y, 0.2, steps=5, masks=4, entropy_weight=0.0), _plain_pgd(model, x, y, 0.2, 5))
+    assert torch.equal(eot_pgd(model, x, y, 0.2, steps=5, masks=4, entropy_weight=0.0, objective="untargeted"),
+                       _plain_pgd(model, x, y, 0.2, 5))
+    assert torch.equal(pgd(model, x, y, 0.2, steps=5), _plain_pgd(model, x, y, 0.2, 5))  # the registered baseline
     assert not torch.equal(with_dropout, _plain_pgd(model, x, y, 0.2, 5))  # the masks do change the attack
     assert ((with_dropout - x).abs().amax() <= 0.2 + 1e-6)
+
+
+def _fooling_digits(model, digits, n=24):
+    """Digits with half of their labels changed: for those, the model's prediction is "fooled"."""
+    x, y = digits[0][:n], digits[1][:n].clone()
+    y[::2] = (y[::2] + 1) % 10
+    return x, y
+
+
+def test_the_adaptive_objective_is_the_log_of_the_mc_mean_with_its_entropy_kept_low(digits, tiny_run):
+    from compute.attacks.eot_pgd import _objective, image_keys
+    from compute.methods.mc_dropout import mc_dropout
+
+    model = load_checkpoint(tiny_run.results_dir / "models" / "cnn-p0.3.pt")
+    x, y = _fooling_digits(model, digits)
+    k, rows = 6, torch.arange(len(y))
+    with mc_dropout(model, image_keys(x), k, "test"):
+        got = _objective(model, x, y, k, 1.0, "targeted")
+        # The same masks (drawn once per context), computed the plain way.
+        probs = torch.softmax(model(x.repeat(k, 1, 1, 1)), dim=1).view(k, len(y), -1)
+    mean = probs.mean(0)
+    target = mean.masked_fill(F.one_hot(y, 10).bool(), -1.0).argmax(1)  # the MC mean's most likely wrong class
+    fooled = mean.argmax(1) != y
+    entropy = -(mean * mean.log()).sum(1)
+    assert fooled.any() and (~fooled).any()
+    assert torch.allclose(got, mean.log()[rows, target] - fooled.float() * entropy, atol=1e-5)
+    # A flipped entropy sign, or the mean of the per-pass log-probabilities, would not match:
+    assert not torch.allclose(got[fooled], (mean.log()[rows, target] + entropy)[fooled], atol=1e-3)
+    assert not torch.allclose(got[~fooled], probs.log().mean(0)[rows, target][~fooled], atol=1e-3)
+    untargeted = _objective(model, x, y, k, 0.0, "untargeted")  # fresh context: other masks, so only the form
+    assert untargeted.shape == got.shape
+
+
+def test_each_step_of_the_adaptive_attack_draws_fresh_masks(digits, tiny_run, monkeypatch):
+    import compute.methods.mc_dropout as mc
+
+    seeds = []
+    real = mc.mc_dropout
+
+    def recording(model, image_ids=None, passes=1, seed=0):
+        seeds.append(seed)
+        return real(model, image_ids, passes, seed)
+
+    monkeypatch.setattr(mc, "mc_dropout", recording)
+    model = load_checkpoint(tiny_run.results_dir / "models" / "cnn-p0.3.pt")
+    x, y = digits[0][:8], digits[1][:8]
+    eot_pgd(model, x, y, 0.2, steps=4, masks=3)
+    assert len(seeds) == 4 and len(set(seeds)) == 4  # one mask context per step, each its own masks
+
+
+@pytest.mark.parametrize("attack", ["eot_pgd", "pgd"])
+def test_pgd_steps_are_projected_onto_the_budget(digits, tiny_run, attack):
+    model = load_checkpoint(tiny_run.results_dir / "models" / "cnn-p0.3.pt")
+    x, y = digits[0][:16], digits[1][:16]
+    step = {"eot_pgd": lambda: eot_pgd(model, x, y, 0.05, steps=4, step_size=0.2, masks=2),
+            "pgd": lambda: pgd(model, x, y, 0.05, steps=4, step_size=0.2)}[attack]
+    adv = step()  # without the projection, 4 steps of 0.2 would move pixels by up to 0.8
+    change = (adv - x).abs().amax()
+    assert 0.05 - 1.5 / 255 <= change <= 0.05 + 1e-6
 
 
 def test_the_noise_control_has_the_stated_norm(digits):

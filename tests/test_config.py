@@ -36,7 +36,7 @@ def test_toml_values_and_overrides_are_applied(tmp_path):
     ("[train]\nepochs = 1.5", "whole number"),
     ("name = \"a/b\"", "letters, digits"),
     ("name = \"<img src=x onerror=alert(1)>\"", "letters, digits"),
-    ("[attacks]\nenabled = [\"pgd\"]", "unknown attack 'pgd'; valid attacks: fgsm, lbfgs, iaa"),
+    ("[attacks]\nenabled = [\"cw\"]", "unknown attack 'cw'; valid attacks: fgsm, lbfgs, iaa, eot_pgd, pgd"),
     ("[attacks.fgsm]\neps = [-0.1]", "eps values must be >= 0"),
     ("[attacks.iaa]\nwindow = 4", "odd number"),
     ("[model]\ndropout = 0.2", "must be a list"),
@@ -85,7 +85,7 @@ def test_a_run_is_rebuilt_as_a_typed_config_from_its_manifest():
 
 def test_the_ranking_attack_must_rank_images():
     with pytest.raises(ConfigError, match="attacks.ranking must name an attack that ranks images"):
-        config.from_dict({"attacks": {"ranking": "pgd"}})
+        config.from_dict({"attacks": {"ranking": "cw"}})
 
 
 def test_an_unknown_uncertainty_method_is_named_with_the_valid_ones():

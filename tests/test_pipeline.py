@@ -29,7 +29,8 @@ def test_tables_follow_the_contract(tiny_run):
     attacks = pd.read_parquet(out / "attacks.parquet")
     sets = {"fgsm": 120, "fgsm-confident": 120, **{f"fgsm-eps{e:g}": 120 for e in (0.05, 0.1, 0.2, 0.3)},
             "lbfgs": 120, "lbfgs-confident": 120, "iaa": 120, "iaa-confident": 120, "eot_pgd": 40,
-            "eot_pgd-confident": 40, **{f"eot_pgd-eps{e:g}": 40 for e in (0.1, 0.2, 0.3)}}
+            "eot_pgd-confident": 40, **{f"eot_pgd-eps{e:g}": 40 for e in (0.1, 0.2, 0.3)},
+            "pgd": 40, "pgd-confident": 40, **{f"pgd-eps{e:g}": 40 for e in (0.1, 0.2, 0.3)}}
     sizes = unc[~unc["noise"]].groupby(["model", "condition"]).size()
     assert sizes.to_dict() == {(p, c): n for p in KEYS for c, n in {"clean": 120, **sets}.items()}
     for (p, condition), rows in unc[unc["noise"]].groupby(["model", "condition"]):
@@ -38,19 +39,22 @@ def test_tables_follow_the_contract(tiny_run):
                           & (attacks["operating_point"] == first["operating_point"])
                           & (attacks["eps"].fillna(-1) == (-1 if first["eps"] != first["eps"] else first["eps"]))]
         assert sorted(rows["image_id"]) == sorted(matched.loc[matched["success"], "image_id"]), condition
-    assert len(attacks) == 2 * (120 * (4 + 2) + 120 * 2 + 120 * 2 + 40 * (3 + 2))
+    assert len(attacks) == 2 * (120 * (4 + 2) + 120 * 2 + 120 * 2 + 2 * 40 * (3 + 2))
     minimal = attacks[attacks["operating_point"] == "minimal"]
     assert minimal.groupby(["attack", "model"]).size().to_dict() == {
-        (a, p): 40 if a == "eot_pgd" else 120 for a in ("fgsm", "lbfgs", "iaa", "eot_pgd") for p in KEYS}
+        (a, p): 40 if a in ("eot_pgd", "pgd") else 120 for a in ("fgsm", "lbfgs", "iaa", "eot_pgd", "pgd") for p in KEYS}
     assert attacks.loc[attacks["attack"] == "fgsm", "eps"].dropna().unique().tolist() == [0.05, 0.1, 0.2, 0.3]
     budget = attacks["operating_point"] == "budget"
     assert (attacks.loc[budget, "linf"] <= attacks.loc[budget, "eps"] + 1e-6).all()
     hit = attacks[attacks["success"]]
     assert hit[["noise_l2", "noise_linf", "noise_pred"]].notna().all().all()
     assert attacks.loc[~attacks["success"], ["noise_l2", "noise_linf", "noise_pred"]].isna().all().all()
-    linf = hit["attack"].isin(["fgsm", "eot_pgd"])  # random signs of the same L-infinity
+    linf = hit["attack"].isin(["fgsm", "eot_pgd", "pgd"])  # random signs of the same L-infinity
     assert np.allclose(hit.loc[linf, "noise_linf"], hit.loc[linf, "linf"], atol=1e-6)
     assert np.allclose(hit.loc[~linf, "noise_l2"], hit.loc[~linf, "l2"], rtol=0.02)  # the same L2
+    sparse = hit[hit["attack"] == "iaa"]  # its own changes, moved: the same L0, L2 and L-infinity
+    assert (sparse["noise_l0"] <= sparse["l0"]).all() and (sparse["noise_l0"] == sparse["l0"]).mean() > 0.9
+    assert np.allclose(sparse["noise_linf"], sparse["linf"], atol=1e-6)
     tiles = pd.read_parquet(out / "tiles.parquet")
     assert set(tiles["picture"]) == {"adversarial"}  # the site draws perturbations from the two pictures
     assert set(tiles["operating_point"]) == {"minimal", "confident"}
@@ -58,8 +62,8 @@ def test_tables_follow_the_contract(tiny_run):
     assert set(pictured.to_dict().values()) == {120, 40}
     emb = pd.read_parquet(out / "embedding.parquet")
     placed = emb.groupby(["model", "method", "condition"]).size().to_dict()
-    assert placed == {(p, m, c + point): 40 if c == "eot_pgd" else 120 for p in KEYS for m in ("pca", "tsne")
-                      for c in ("clean", "fgsm", "lbfgs", "iaa", "eot_pgd")
+    assert placed == {(p, m, c + point): 40 if c in ("eot_pgd", "pgd") else 120 for p in KEYS for m in ("pca", "tsne")
+                      for c in ("clean", "fgsm", "lbfgs", "iaa", "eot_pgd", "pgd")
                       for point in ([""] if c == "clean" else ["", "-confident"])}
     assert np.isfinite(emb[["x", "y"]].to_numpy()).all()
     near = pd.read_parquet(out / "neighbours.parquet")
@@ -67,15 +71,19 @@ def test_tables_follow_the_contract(tiny_run):
     assert (near["image_id"] != near["neighbour_id"]).all() and near.groupby(["model", "image_id"])["distance"].is_monotonic_increasing.all()
     acts = pd.read_parquet(out / "activations.parquet")
     assert set(acts["layer"]) == {"conv1", "conv2"}
-    assert {"clean", "fgsm", "lbfgs", "iaa"} <= set(acts["condition"]) <= {"clean", "fgsm", "lbfgs", "iaa", "eot_pgd"}
+    assert {"clean", "fgsm", "lbfgs", "iaa"} <= set(acts["condition"]) <= {"clean", "fgsm", "lbfgs", "iaa", "eot_pgd", "pgd"}
     detection = pd.read_parquet(out / "detection.parquet")
     assert set(detection["score"]) == {"entropy", "mutual_info", "variation_ratio", "max_prob"}
-    for p in KEYS:  # negatives: the clean-correct images of the model
+    for p in KEYS:  # negatives: the clean-correct images of the model (those of its subset, for EOT-PGD and PGD)
         correct = minimal[(minimal["model"] == p) & (minimal["attack"] == "fgsm")]["clean_correct"].sum()
-        assert (detection.loc[detection["model"] == p, "n_clean"] == correct).all()
+        whole = detection[(detection["model"] == p) & ~detection["attack"].isin(["eot_pgd", "pgd"])]
+        assert (whole["n_clean"] == correct).all()
     done = detection[detection["n_adv"] > 0]
     assert ((done["auroc_low"] <= done["auroc"] + 1e-12) & (done["auroc"] <= done["auroc_high"] + 1e-12)).all()
-    assert set(detection.loc[detection["attack"] == "noise", "noise_of"]) == {"fgsm", "lbfgs", "iaa", "eot_pgd"}
+    assert set(detection["reference"]) == {"adversarial", "noise", "unattacked"}
+    assert set(detection["attack"]) == {"fgsm", "lbfgs", "iaa", "eot_pgd", "pgd"}
+    subset = detection[detection["attack"].isin(["eot_pgd", "pgd"])]
+    assert (subset["n_clean"] <= 40).all()  # an attack on a subset: the clean-correct images of its subset
     assert (acts.loc[acts["layer"] == "conv1", "maps"] == 16).all()
     assert set(unc["model"]) == set(KEYS) and set(unc["dropout_p"]) == {0.2, 0.3}
     for name in SCHEMAS:  # every table with rows per model names it by key, its dropout rate beside it
@@ -144,7 +152,11 @@ def test_manifest_records_config_hashes_versions_and_timings(tiny_run):
         assert m["label"] == f"dropout p = {m['dropout_p']:g}"
     assert [m["key"] for m in manifest["models"]] == list(KEYS)
     cards = manifest["attacks"]["cards"]  # what the site knows of each attack comes from the registry
-    assert set(cards) == set(manifest["attacks"]["enabled"]) == {"fgsm", "lbfgs", "iaa", "eot_pgd"}
+    assert set(cards) == set(manifest["attacks"]["enabled"]) == {"fgsm", "lbfgs", "iaa", "eot_pgd", "pgd"}
+    assert cards["eot_pgd"]["baseline"] == "pgd" and cards["iaa"]["noise"] == "sparse"
+    resolved = manifest["attacks"]["resolved"]  # the baseline runs on the adaptive attacker's budgets and images
+    assert {k: resolved["pgd"][k] for k in ("eps", "steps", "max_images")} == \
+        {k: resolved["eot_pgd"][k] for k in ("eps", "steps", "max_images")}
     assert manifest["attacks"]["ranking"] == "fgsm"
     assert [a for a, c in cards.items() if c["adaptive"]] == ["eot_pgd"]
     assert {c["norm"] for c in cards.values()} == {"linf", "l2"} and cards["fgsm"]["limit_caption"] == "ε ≤ 0.5"

@@ -50,8 +50,7 @@ def test_the_site_knows_attacks_only_by_their_cards(tmp_path):
     shutil.copytree(RESULTS_FIXTURE, results)
     manifest = json.loads((results / "manifest.json").read_text())
     manifest["attacks"]["cards"]["fgsm"].update(label="Gradient sign", colour="#123456", limit_caption="ε ≤ 9")
-    manifest["attacks"]["cards"]["fgsm"]["adaptive"] = True
-    manifest["attacks"]["cards"]["eot_pgd"]["adaptive"] = False
+    manifest["attacks"]["cards"]["eot_pgd"]["label"] = "Knows-the-defence"
     (results / "manifest.json").write_text(json.dumps(manifest))
     run = load_run(results)
     assert pages.attack_colours(run)["Gradient sign"] == "#123456"
@@ -59,9 +58,8 @@ def test_the_site_knows_attacks_only_by_their_cards(tmp_path):
     files = render_files([run])
     attacks_page = files["runs/tiny/attacks.html"].decode()
     assert "Gradient sign" in attacks_page and "#123456" in attacks_page and "Robustness curve (Gradient sign)" in attacks_page
-    said = " ".join(pages.detection_takeaway(run.detection, "cnn-p0.2", run.cards))
-    assert "The adaptive attacker (Gradient sign" in said  # whatever the card says is adaptive is treated so
-    assert "(EOT-PGD" not in said
+    said = " ".join(pages.detection_takeaway(run.detection, run.adaptive, "cnn-p0.2", run.cards))
+    assert "The adaptive attacker (Knows-the-defence" in said and "(EOT-PGD" not in said
     assert "Gradient sign" in files["runs/tiny/good-bad.html"].decode()  # the ranking attack's label
 
 
@@ -160,6 +158,7 @@ def test_success_rates_report_fgsm_per_epsilon_and_the_other_attacks(run):
     rates = chart_data.success_points(run.success_rates, "cnn-p0.2", pages.attack_labels(run))
     assert set(rates["variant"]) == {"FGSM ε=0.05", "FGSM ε=0.1", "FGSM ε=0.2", "FGSM ε=0.3", "L-BFGS",
                                      "L-BFGS confident", "IAA", "IAA confident", "EOT-PGD ε=0.1", "EOT-PGD ε=0.2",
+                                     "PGD ε=0.1", "PGD ε=0.2", "PGD ε=0.3",
                                      "EOT-PGD ε=0.3"}
     rows = run.attacks[(run.attacks["model"] == "cnn-p0.2") & (run.attacks["attack"] == "fgsm")
                        & (run.attacks["eps"] == 0.1) & run.attacks["clean_correct"]]
@@ -287,14 +286,18 @@ def test_detection_rows_are_recomputable_from_the_uncertainty_and_attacks_tables
     for r in run.detection[run.detection["n_adv"] > 0].itertuples():
         if r.score not in ("entropy", "max_prob"):
             continue
-        clean = unc[(unc["model"] == r.model) & (unc["condition"] == "clean") & (unc["plain_pred"] == unc["label"])]
-        attack = r.noise_of if r.attack == "noise" else r.attack
-        rows = att[(att["model"] == r.model) & (att["attack"] == attack) & (att["operating_point"] == r.operating_point)
+        rows = att[(att["model"] == r.model) & (att["attack"] == r.attack) & (att["operating_point"] == r.operating_point)
                    & (att["eps"].fillna(-1) == (-1 if r.eps != r.eps else r.eps))]
+        # Negatives: the clean-correct images of the attack's own image set (its subset, for EOT-PGD and PGD).
+        clean = unc[(unc["model"] == r.model) & (unc["condition"] == "clean")
+                    & unc["image_id"].isin(rows.loc[rows["clean_correct"], "image_id"])]
         hit = rows.loc[rows["success"], "image_id"]
-        positives = unc[(unc["model"] == r.model) & (unc["attack"] == attack)
-                        & (unc["operating_point"] == r.operating_point) & (unc["noise"] == (r.attack == "noise"))
-                        & (unc["eps"].fillna(-1) == (-1 if r.eps != r.eps else r.eps))]
+        if r.reference == "unattacked":
+            positives = clean
+        else:
+            positives = unc[(unc["model"] == r.model) & (unc["attack"] == r.attack)
+                            & (unc["operating_point"] == r.operating_point) & (unc["noise"] == (r.reference == "noise"))
+                            & (unc["eps"].fillna(-1) == (-1 if r.eps != r.eps else r.eps))]
         positives = positives[positives["image_id"].isin(hit)]
         sign = -1.0 if r.score == "max_prob" else 1.0  # max_prob flags an image when it is low
         neg, pos = sign * clean[r.score].to_numpy(), sign * positives[r.score].to_numpy()
@@ -304,24 +307,36 @@ def test_detection_rows_are_recomputable_from_the_uncertainty_and_attacks_tables
         assert r.auroc_low <= r.auroc <= r.auroc_high
         checked += 1
     assert checked >= 20
-    assert set(run.detection["attack"]) == {*run.attack_names, "noise"}
+    assert set(run.detection["attack"]) == set(run.attack_names)
+    assert set(run.detection["reference"]) == {"adversarial", "noise", "unattacked"}
 
 
 def test_risk_coverage_is_recomputable(run):
     rc = run.risk_coverage
     row = rc[(rc["model"] == "cnn-p0.3") & (rc["condition"] == "lbfgs-confident") & (rc["score"] == "entropy")]
-    unc = run.uncertainty[(run.uncertainty["model"] == "cnn-p0.3") & (run.uncertainty["condition"] == "lbfgs-confident")]
+    from compute.detection import replaced
+
+    of = run.uncertainty[run.uncertainty["model"] == "cnn-p0.3"]
+    adv = of[of["condition"] == "lbfgs-confident"].set_index("image_id")
+    clean = of[of["condition"] == "clean"].set_index("image_id").loc[adv.index]
+    # The population a deployed model meets: half of the images (the same for every attack) attacked.
+    attacked = replaced(adv.index.to_numpy(), run.config.detection.attacked_share, run.config.seed)
+    unc = pd.concat([adv[attacked], clean[~attacked]]).loc[adv.index]
     order = np.argsort(unc["entropy"].to_numpy(), kind="stable")
     wrong = (unc["pred"] != unc["label"]).to_numpy()[order]
     risk = np.cumsum(wrong) / np.arange(1, len(wrong) + 1)
     assert row["aurc"].iloc[0] == pytest.approx(risk.mean())
     assert row["n_images"].iloc[0] == len(unc) and row["coverage"].iloc[-1] == 1.0
-    assert row["risk"].iloc[-1] == pytest.approx(wrong.mean())
+    assert row["n_attacked"].iloc[0] == attacked.sum() and 0 < attacked.sum() < len(unc)
+    assert row["risk"].iloc[-1] == pytest.approx(wrong.mean()) == pytest.approx(row["random_aurc"].iloc[0])
+    k = np.arange(1, len(wrong) + 1)
+    oracle = np.mean(np.maximum(k - (~wrong).sum(), 0) / k)
+    assert row["e_aurc"].iloc[0] == pytest.approx(risk.mean() - oracle)
 
 
 def test_detection_dashboard_is_linked(run):
     points = chart_data.detection_points(run.detection, "cnn-p0.2", pages.attack_labels(run))
-    assert set(points["kind"]) == {"adversarial", "noise control"}
+    assert set(points["kind"]) == {"adversarial", "noise control", "unattacked"}
     chart = charts.detection_dashboard(points, chart_data.roc_curve_points(run.roc, "cnn-p0.2", pages.attack_labels(run)),
                                        chart_data.eps_curve_points(run.detection, "cnn-p0.2", "fgsm", "FGSM"),
                                        chart_data.risk_points(run.risk_coverage, "cnn-p0.2", pages.attack_labels(run)), "FGSM confident",
@@ -351,14 +366,38 @@ def _views(spec):
     return out
 
 
+def _answer_rows(deltas: list[tuple[float, float, float]]) -> pd.DataFrame:
+    """Detection rows of one model, one adversarial set per (Δ, low, high), each scored by entropy."""
+    return pd.DataFrame([{"model": "m", "attack": f"a{k}", "operating_point": "minimal", "eps": float("nan"),
+                          "reference": "adversarial", "score": "entropy", "n_clean": 480, "n_adv": 100 + k,
+                          "delta_vs_baseline": d, "delta_low": lo, "delta_high": hi}
+                         for k, (d, lo, hi) in enumerate(deltas)])
+
+
+def test_the_detection_answer_is_decided_by_the_paired_intervals():
+    wins = _answer_rows([(0.03, 0.01, 0.05), (0.02, 0.005, 0.04), (0.0, -0.01, 0.01)])
+    loses = _answer_rows([(-0.03, -0.05, -0.01), (-0.002, -0.004, -0.001), (0.01, -0.01, 0.02)])
+    tie = _answer_rows([(0.03, 0.01, 0.05), (-0.03, -0.05, -0.01), (0.0, -0.01, 0.01)])
+    assert pages.detection_answer(wins, "m")[0] == "Yes"
+    assert pages.detection_answer(loses, "m")[0] == "No"
+    assert pages.detection_answer(tie, "m")[0] == "Not distinguishable"
+    sentence = pages.detection_answer(loses, "m")[1]
+    assert sentence.startswith("No: over 3 pairs") and "from -0.030 to +0.010" in sentence
+    assert "above 0 for 0 pairs" in sentence and "below 0 for 2" in sentence and "N = 480" in sentence
+    # Noise controls and unattacked references never enter the answer.
+    noise = tie.assign(reference="noise", delta_low=0.5, delta_high=0.6)
+    assert pages.detection_answer(pd.concat([loses, noise]), "m")[0] == "No"
+
+
 def test_detection_takeaway_says_what_the_numbers_say(run):
-    sentences = pages.detection_takeaway(run.detection, "cnn-p0.2", run.cards)
-    assert any(s.startswith("Minimal adversarials") for s in sentences)
-    assert any("noise" in s.lower() for s in sentences)
-    rows = run.detection[(run.detection["model"] == "cnn-p0.2") & (run.detection["attack"] != "noise")
-                         & (run.detection["operating_point"] == "minimal") & (run.detection["n_adv"] > 0)]
-    plain = rows[rows["score"] == "max_prob"]["auroc"]
-    assert f"{plain.min():.2f}" in sentences[0]
+    sentences = pages.detection_takeaway(run.detection, run.adaptive, "cnn-p0.2", run.cards)
+    assert sentences[0] == pages.detection_answer(run.detection, "cnn-p0.2")[1]
+    assert any(s.startswith("References (entropy") for s in sentences)
+    adaptive = next(s for s in sentences if s.startswith("The adaptive attacker (EOT-PGD"))
+    row = run.adaptive[(run.adaptive["model"] == "cnn-p0.2") & (run.adaptive["score"] == "entropy")]
+    top = row.loc[row["eps"].idxmax()]
+    assert f"entropy AUROC {top['auroc']:.2f}" in adaptive and f"against {top['auroc_baseline']:.2f} for PGD" in adaptive
+    assert f"Δ = {top['delta']:+.2f} [{top['delta_low']:+.2f}, {top['delta_high']:+.2f}]" in adaptive
 
 
 def test_every_detection_figure_says_what_to_take_from_it(run):
@@ -373,7 +412,8 @@ def test_every_detection_figure_says_what_to_take_from_it(run):
                   & (points["score"] == "max_prob")]["auroc"].mean()
     assert f"{mean:.2f} for the max-probability baseline" in said["auroc"]
     clean = risk[(risk["variant"] == "clean") & (risk["score"] == "entropy")]["aurc"].iloc[0]
-    assert f"{clean:.3f} on clean images" in said["risk"]
+    e_clean = risk[(risk["variant"] == "clean") & (risk["score"] == "entropy")]["e_aurc"].iloc[0]
+    assert f"E-AURC (entropy; 0 = the oracle) is {e_clean:.3f}" in said["risk"]
 
 
 def test_good_and_bad_is_one_row_per_class_robust_left_vulnerable_right(run):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..contract import OKABE_ITO, tint
-from . import eot_pgd, fgsm, iaa, lbfgs
+from . import eot_pgd, fgsm, iaa, lbfgs, pgd
 from .spec import AttackConfig, AttackResult, Card
 
 if TYPE_CHECKING:
@@ -32,12 +32,18 @@ ATTACKS: dict[str, Attack] = {
     "lbfgs": Attack(lbfgs.LbfgsConfig, lbfgs.run, lbfgs.CARD),
     "iaa": Attack(iaa.IaaConfig, iaa.run, iaa.CARD),
     "eot_pgd": Attack(eot_pgd.EotPgdConfig, eot_pgd.run, eot_pgd.CARD),
+    "pgd": Attack(pgd.PgdConfig, pgd.run, pgd.CARD),
 }
 
 
 def resolve(cfg: AttacksConfig, channels: int) -> AttacksConfig:
-    """The attacks config with every attack's data-dependent defaults filled (greyscale vs colour)."""
-    return replace(cfg, **{name: getattr(cfg, name).resolve(channels) for name in ATTACKS})
+    """The attacks config with every attack's data-dependent defaults filled (greyscale vs colour), each
+    baseline first matched to its adaptive attack (same budgets, steps and images)."""
+    sections = {name: getattr(cfg, name) for name in ATTACKS}
+    for name, attack in ATTACKS.items():
+        if attack.card.baseline in sections:
+            sections[attack.card.baseline] = sections[attack.card.baseline].matched_to(sections[name])
+    return replace(cfg, **{name: own.resolve(channels) for name, own in sections.items()})
 
 
 def cards(cfg: AttacksConfig) -> dict[str, dict[str, Any]]:
@@ -48,7 +54,9 @@ def cards(cfg: AttacksConfig) -> dict[str, dict[str, Any]]:
         card, own = ATTACKS[name].card, getattr(cfg, name)
         colour = OKABE_ITO[card.colour]
         out[name] = {"label": card.label, "description": card.description, "norm": card.norm,
-                     "adaptive": card.adaptive, "colour": colour, "confident_colour": tint(colour),
+                     "noise": card.noise or card.norm,
+                     "adaptive": card.adaptive, "baseline": card.baseline, "settings": own.summary(),
+                     "colour": colour, "confident_colour": tint(colour),
                      "limit_caption": own.limit_caption(), "subset": own.subset(),
                      "ranking_column": card.ranking_column, "ranking_label": card.ranking_label,
                      "ranking_symbol": card.ranking_symbol, "own_column": card.own_column,

@@ -7,6 +7,8 @@ Images are float tensors in pixel space [0, 1], shape (B, C, H, W); a "pixel" is
 """
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -87,3 +89,46 @@ def true_gap(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def most_likely_wrong(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """The most likely class other than the true one, per image."""
     return logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf")).argmax(1)
+
+
+def linf_pgd(images: torch.Tensor, eps: float, steps: int, step_size: float,
+             ascent: Callable[[int, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Projected sign-gradient ascent in the L-infinity ball of radius ``eps`` around ``images``
+    (B, C, H, W), inside [0, 1], without random start: ``steps`` steps of ``step_size`` along the sign
+    of ``ascent(step, x)``, the gradient of the attacker's objective at ``x``, each step projected back
+    onto the ball. Returned on the 8-bit grid with every change rounded toward the original, so that
+    the budget still holds."""
+    from ..pixels import to_grid
+    adv = images.clone()
+    for step in range(steps):
+        grad = ascent(step, adv)
+        with torch.no_grad():
+            adv = torch.min(torch.max(adv + step_size * grad.sign(), images - eps), images + eps).clamp(0.0, 1.0)
+    return to_grid(adv, images)
+
+
+def over_budgets(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, budgets: Sequence[float],
+                 kappa: float, steps: int, attack_at: Callable[[float], torch.Tensor]):  # noqa: ANN201
+    """An attack with fixed budgets (``attack_at(eps)``: its adversarials at L-infinity budget eps) at
+    every budget, and per image the smallest budget that fools (minimal) and that makes a wrong class
+    reach probability ``kappa`` (confident); ``min_eps`` is that budget (NaN: none). Failures keep the
+    largest budget. Returns an AttackResult."""
+    from .spec import AttackResult
+    out: dict[float, AttackResult] = {}
+    found = {goal: torch.full((len(labels),), float("nan"), device=images.device) for goal in (None, kappa)}
+    picked = {goal: images.clone() for goal in found}
+    for i, eps in enumerate(sorted(budgets)):
+        adv = attack_at(eps)
+        with torch.no_grad():
+            logits = model(adv)
+        for goal, where in found.items():
+            new = reached(logits, labels, goal) & torch.isnan(where)
+            if i == len(budgets) - 1:  # failures keep the largest budget
+                new = new | torch.isnan(where)
+            where[new & reached(logits, labels, goal)] = eps
+            picked[goal][new] = adv[new]
+        out[eps] = AttackResult(adv, logits.argmax(1) != labels, torch.full_like(labels, steps))
+    iterations = torch.full_like(labels, steps)
+    confident = AttackResult(picked[kappa], ~torch.isnan(found[kappa]), iterations, {"min_eps": found[kappa]})
+    return AttackResult(picked[None], ~torch.isnan(found[None]), iterations, {"min_eps": found[None]}, out,
+                        confident)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from ..contract import BUDGET, CLEAN, CONFIDENT, MINIMAL, condition_name
 from ..pixels import to_uint8
 from . import ATTACKS
-from .common import distortion
+from .common import CHANGE_TOL, distortion
 from .noise import matched_noise
 from .spec import AttackResult
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 OWN_COLUMNS = ("min_eps", "c")
 ROW_COLUMNS = ("image_id", "model", "dropout_p", "attack", "operating_point", "eps", "clean_correct", "success", "adv_pred",
                "adv_prob", "l0", "l2", "linf", "perceptual_distance", "flat_pixels_changed", "iterations",
-               *OWN_COLUMNS, "noise_l2", "noise_linf", "noise_pred", "seconds")
+               *OWN_COLUMNS, "noise_l0", "noise_l2", "noise_linf", "noise_pred", "seconds")
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,8 @@ def _append(rows: dict[str, list], model: nn.Module, x: torch.Tensor, ids: list[
     for key in OWN_COLUMNS:
         values = result.columns.get(key)
         rows[key] += [None] * n if values is None else [None if v != v else v for v in values.cpu().tolist()]
-    for key, values in (("noise_l2", delta.norm(dim=1)), ("noise_linf", delta.abs().amax(dim=1)),
-                        ("noise_pred", noise_pred)):
+    for key, values in (("noise_l0", (delta.abs() >= CHANGE_TOL).sum(dim=1)), ("noise_l2", delta.norm(dim=1)),
+                        ("noise_linf", delta.abs().amax(dim=1)), ("noise_pred", noise_pred)):
         rows[key] += [v if ok else None for v, ok in zip(values.cpu().tolist(), success.tolist())]
     rows["seconds"] += [seconds / n] * n
 
@@ -149,7 +149,7 @@ def run_attack(name: str, model: nn.Module, images: torch.Tensor, labels: torch.
         if result.confident is not None:
             points.append((CONFIDENT, None, result.confident))
         for point, eps, r in points:
-            noise = matched_noise(x, r.adversarial, attack.card.norm, ids, name, seed)
+            noise = matched_noise(x, r.adversarial, attack.card.noise or attack.card.norm, ids, name, seed, window)
             _append(rows, model, x, ids, key, p, name, point, eps, r, correct, dt / len(points), window, noise)
             hit = (r.success & correct).cpu().numpy()
             where = np.arange(start, start + len(ids))

@@ -31,6 +31,15 @@ class AttackConfig:
         (``subset_positions``): for attacks too costly for every image."""
         return 0
 
+    def matched_to(self, adaptive: AttackConfig) -> AttackConfig:
+        """For a baseline (a card's ``baseline``): this config with its unset values taken from the
+        adaptive attack's, so that the two run on the same budgets and images. Others: unchanged."""
+        return self
+
+    def summary(self) -> str:
+        """The settings a reader needs to know what ran ("objective targeted, ..."); "" when none."""
+        return ""
+
     def limit_caption(self) -> str:
         """The limit of the attack's search that a failure did not fool the model within, as a reader
         sees it ("ε ≤ 0.5"; FGSM's fixed budgets ε are another thing, its ``eps``)."""
@@ -43,9 +52,11 @@ class Card:
 
     label: str  # its name on the site: "FGSM"
     description: str  # one line: the paper and the threat model
-    norm: str  # the norm its budget and its noise control are in: "linf" or "l2"
+    norm: str  # the norm its budget is in: "linf" or "l2"
     colour: str  # its colour, a name of contract.OKABE_ITO
     adaptive: bool = False  # knows the defence (MC dropout) and attacks through it
+    baseline: str = ""  # an adaptive attack's non-adaptive twin: same budgets, steps and images, dropout off
+    noise: str = ""  # how its noise control is matched (attacks/noise.py: linf, l2, sparse); "" = its norm
     ranking_column: str = ""  # attacks-table column that ranks images robust -> vulnerable (NaN: never fooled)
     ranking_label: str = ""  # how a reader names that column ("smallest flipping ε (FGSM)")
     ranking_symbol: str = ""  # its symbol beside a value ("ε")
