@@ -185,6 +185,15 @@ def _span(values: pd.Series, digits: int = 2) -> str:
     return f"{lo:.{digits}f}" if round(lo, digits) == round(hi, digits) else f"{lo:.{digits}f} to {hi:.{digits}f}"
 
 
+def _listed(names: list[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
+    return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _pairs(n: int) -> str:
+    return f"{n} pair" if n == 1 else f"{n} pairs"
+
+
 def _int(value: Any) -> int:
     return int(round(float(value)))
 
@@ -210,7 +219,7 @@ def detection_answer(detection: pd.DataFrame, key: str) -> tuple[str, str]:
                 f"{_int(sets['n_adv'].min())}–{_int(sets['n_adv'].max())} successful adversarials each, against "
                 f"N = {_int(rows['n_clean'].min())}–{_int(rows['n_clean'].max())} clean-correct images) and an MC "
                 f"score, ΔAUROC against the plain max-probability baseline runs from {rows['delta_vs_baseline'].min():+.3f} "
-                f"to {rows['delta_vs_baseline'].max():+.3f}; its paired 95% interval lies above 0 for {above} pairs "
+                f"to {rows['delta_vs_baseline'].max():+.3f}; its paired 95% interval lies above 0 for {_pairs(above)} "
                 f"(MC dropout better), below 0 for {below} (the softmax better) and contains 0 for "
                 f"{len(rows) - above - below}.")
     return verdict, sentence
@@ -339,9 +348,9 @@ def detection_page(run: Run) -> Page:
         "title": f"{run.name}: uncertainty under attack", "run": run_summary(run), "sections": sections,
         "scores": list(charts.SCORE_NAMES), "kappa": kappa, "subsets": subsets(run),
         "adaptive": [run.cards[a] for a in run.attack_names if run.cards[a]["adaptive"]],
-        "budget_attacks": " and ".join(run.cards[a]["label"] for a in run.attack_names
-                                       if run.attacks[(run.attacks["attack"] == a)
-                                                      & (run.attacks["operating_point"] == BUDGET)].size) or "no attack",
+        "budget_attacks": _listed([run.cards[a]["label"] for a in run.attack_names
+                                   if run.attacks[(run.attacks["attack"] == a)
+                                                  & (run.attacks["operating_point"] == BUDGET)].size]) or "no attack",
         "resamples": run.config.detection.resamples, "attacked_share": run.config.detection.attacked_share,
         "passes": run.config.uncertainty.passes})
 
