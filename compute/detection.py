@@ -229,23 +229,10 @@ def detection(uncertainty: pd.DataFrame, attacks: pd.DataFrame, models: list[str
                 for score in SCORES:
                     # One seed per row, from its key: a row does not depend on which others exist.
                     row_name = name if reference == "adversarial" else f"{reference}:{name}"
-                    low, high = auroc_interval(neg[score], pos[score], resamples, _seed(seed, salt, row_name, score),
-                                               shared=shared[(neg_name, score)])
-                    delta, d_low, d_high = float("nan"), float("nan"), float("nan")
-                    if paired and score != BASELINE_SCORE:
-                        delta = auroc(neg[score], pos[score]) - auroc(neg[BASELINE_SCORE], pos[BASELINE_SCORE])
-                        d_low, d_high = _interval(paired[score] - paired[BASELINE_SCORE])
-                    g, g_low, g_high = gap.get(score, (float("nan"),) * 3)
-                    rows.append({"model": model, **key, "reference": reference, "score": score,
-                                 "n_clean": len(ids_neg), "n_adv": len(at),
-                                 "auroc": auroc(neg[score], pos[score]), "auroc_low": low, "auroc_high": high,
-                                 "aupr": average_precision(neg[score], pos[score]),
-                                 "fpr_at_95tpr": fpr_at_tpr(neg[score], pos[score]),
-                                 "fpr_tied": tie_limited(neg[score], pos[score]),
-                                 "mean_clean": float(np.mean(neg[score])) if len(ids_neg) else float("nan"),
-                                 "mean_adv": float(np.mean(pos[score])) if len(at) else float("nan"),
-                                 "delta_vs_baseline": delta, "delta_low": d_low, "delta_high": d_high,
-                                 "gap_vs_noise": g, "gap_low": g_low, "gap_high": g_high})
+                    interval = auroc_interval(neg[score], pos[score], resamples, _seed(seed, salt, row_name, score),
+                                              shared=shared[(neg_name, score)])
+                    rows.append({"model": model, **key, "reference": reference,
+                                 **_row(neg, pos, score, interval, paired, gap)})
                     if len(ids_neg) and len(at):
                         curves.append(roc_points(neg[score], pos[score]).assign(
                             model=model, score=score, reference=reference, **key))
@@ -254,6 +241,25 @@ def detection(uncertainty: pd.DataFrame, attacks: pd.DataFrame, models: list[str
     roc_columns = ["model", "attack", "operating_point", "eps", "reference", "score", "fpr", "tpr"]
     roc = pd.concat(curves, ignore_index=True)[roc_columns] if curves else pd.DataFrame(columns=roc_columns)
     return {"detection": pd.DataFrame(rows), "roc": roc, "adaptive": pd.DataFrame(adaptive)}
+
+
+def _row(neg: dict[str, np.ndarray], pos: dict[str, np.ndarray], score: str, interval: tuple[float, float],
+         paired: dict[str, np.ndarray], gap: dict[str, tuple[float, float, float]]) -> dict:
+    """The figures of one detection row: ``neg``/``pos`` score -> flag scores, ``interval`` the marginal
+    AUROC interval, ``paired`` the paired resamples' AUROCs of every score, ``gap`` the noise gaps."""
+    n, m = len(neg[score]), len(pos[score])
+    delta, d_low, d_high = float("nan"), float("nan"), float("nan")
+    if paired and score != BASELINE_SCORE:
+        delta = auroc(neg[score], pos[score]) - auroc(neg[BASELINE_SCORE], pos[BASELINE_SCORE])
+        d_low, d_high = _interval(paired[score] - paired[BASELINE_SCORE])
+    g, g_low, g_high = gap.get(score, (float("nan"),) * 3)
+    return {"score": score, "n_clean": n, "n_adv": m, "auroc": auroc(neg[score], pos[score]),
+            "auroc_low": interval[0], "auroc_high": interval[1], "aupr": average_precision(neg[score], pos[score]),
+            "fpr_at_95tpr": fpr_at_tpr(neg[score], pos[score]), "fpr_tied": tie_limited(neg[score], pos[score]),
+            "mean_clean": float(np.mean(neg[score])) if n else float("nan"),
+            "mean_adv": float(np.mean(pos[score])) if m else float("nan"),
+            "delta_vs_baseline": delta, "delta_low": d_low, "delta_high": d_high,
+            "gap_vs_noise": g, "gap_low": g_low, "gap_high": g_high}
 
 
 def _noise_gaps(adversarial: pd.DataFrame, noise: pd.DataFrame, resamples: int,

@@ -108,6 +108,7 @@ def uncertainty_page(run: Run) -> Page:
             "accuracy": run.model(key)["accuracy"],
             "overall": overall.to_dict(),
             "per_class": metrics[metrics["class_name"].notna()].to_dict("records"),
+            "per_class_n": float(metrics[metrics["class_name"].notna()]["n_images"].median()),
             "spec": chart_json(charts.uncertainty_dashboard(points, calibration, run.class_names)),
             "gallery": [{"image_id": int(r.image_id), "class_name": r.class_name, "pred_name": r.pred_name,
                          "entropy": float(r.entropy), "tile": tiles.image_tile(run, images.loc[int(r.image_id)])}
@@ -410,6 +411,24 @@ def thumb_size(width: int) -> int:
     return int(min(2 * width, 64))
 
 
+def map_faithfulness(run: Run) -> list[dict[str, Any]]:
+    """Per model, how faithful its maps are, from the map_faithfulness table: PCA's explained variance
+    and the ranges over the confident adversarial sets of the 10-NN adversarial-class share in feature
+    space and on each map."""
+    out = []
+    table = run.map_faithfulness
+    for key in run.model_keys:
+        rows = table[(table["model"] == key) & (table["operating_point"] == CONFIDENT) & (table["n_images"] > 0)]
+        if rows.empty:
+            continue
+        by = {m: rows[rows["method"] == m] for m in ("pca", "tsne")}
+        out.append({"label": run.model(key)["label"], "explained": float(by["pca"]["explained_variance"].iloc[0]),
+                    "n_sets": len(by["pca"]), "n_min": rows["n_images"].min(), "n_max": rows["n_images"].max(),
+                    "features": _span(by["pca"]["share_features"]), "tsne": _span(by["tsne"]["share_map"]),
+                    "pca": _span(by["pca"]["share_map"])})
+    return out
+
+
 def explorer_page(run: Run) -> Page:
     """The grid of every test image and the feature map; their data is data/explorer.js."""
     layout = tiles.layout(run)
@@ -417,6 +436,7 @@ def explorer_page(run: Run) -> Page:
              "width": layout["width"], "height": layout["height"], "thumb": thumb_size(layout["width"])}
     return Page(f"{run_dir(run)}/explorer.html", "explorer.html", {
         "title": f"{run.name}: explorer", "run": run_summary(run), "index": index,
+        "faithfulness": map_faithfulness(run),
         "attacks": [run.cards[a]["label"] for a in run.attack_names],
         "n_images": int(run.images["image_id"].nunique())})
 

@@ -1,5 +1,5 @@
 """The feature map: penultimate features, PCA and t-SNE fitted on clean images, adversarials placed
-without refitting, nearest neighbours in feature space."""
+without refitting, how faithful a map is, nearest neighbours in feature space."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,9 +49,25 @@ def test_adversarials_are_placed_without_refitting_and_independently_of_each_oth
         assert np.array_equal(together.clean[method], alone.clean[method])
         placed = np.concatenate([apart.placed[method]["a"], apart.placed[method]["b"]])
         assert np.allclose(together.placed[method]["a"], placed, atol=1e-6)
-    # A slightly moved image lands near its clean point in t-SNE, not somewhere arbitrary.
-    span = np.ptp(alone.clean["tsne"], axis=0).max()
-    assert np.linalg.norm(together.placed["tsne"]["a"] - alone.clean["tsne"][:6], axis=1).max() < 0.25 * span
+    assert 0 < together.explained <= 1  # the 2-D PCA map says how much of the variance it keeps
+
+
+def test_faithfulness_counts_moves_into_another_class_and_never_the_own_original():
+    """An image moved into another blob has that blob's images as nearest neighbours (a faithful map
+    shows it there); one moved a little stays among its own class. The own original never counts."""
+    clean = blobs(per=30)
+    labels = np.repeat([0, 1, 2], 30)
+    ids = np.arange(90) + 1000
+    moved = np.concatenate([clean[30:36] + 0.1, clean[:4] + 0.1])  # 6 images of class 1 nudged, 4 of class 0
+    target = np.array([0] * 6 + [1] * 4)  # the class each was "fooled" into
+    # Class-1 images that stay in blob 1 are not of their adversarial class 0; class-0 ones likewise.
+    assert embedding.faithfulness(clean, ids, moved, ids[list(range(30, 36)) + [0, 1, 2, 3]], target, labels) == 0.0
+    carried = clean[60:66] + 0.1  # images moved all the way into blob 2, fooled into class 2
+    assert embedding.faithfulness(clean, ids, carried, ids[:6], np.full(6, 2), labels) == 1.0
+    # With its own original counted, a 1-image "class" would vote for itself: it must be left out.
+    lone_labels = labels.copy()
+    lone_labels[0] = 7
+    assert embedding.faithfulness(clean, ids, clean[:1] + 0.01, ids[:1], np.array([7]), lone_labels) == 0.0
 
 
 def test_neighbours_are_the_nearest_other_images():
