@@ -7,6 +7,7 @@ RunConfig rebuilt from the plan (``config.from_manifest``).
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,9 +53,9 @@ class Loaded:
     plan: Plan
     stored: dict[Part, Stored]
 
-    @property
+    @functools.cached_property
     def cfg(self) -> RunConfig:
-        """The run's typed config, its attacks resolved for the data."""
+        """The run's typed config, its attacks resolved for the data (parsed once)."""
         return from_manifest(self.plan.run)
 
     @property

@@ -152,13 +152,12 @@ def compute_activations(part: Part, job: Job) -> dict[str, Any]:
     the ranking attack, plus configured ids) under one condition: ids and one float16 array per layer."""
     results, ids, t = job.cfg.results_dir, job.image_ids, time.perf_counter()
     ranked_by = job.attack_cfg.ranked_by
+    column = ATTACKS[ranked_by].card.ranking_column if ranked_by else ""
     ranking = None
     if part.ranking is not None and ranked_by is not None:  # only its table is needed
-        column = ATTACKS[ranked_by].card.ranking_column
         ranking = pd.read_parquet(results / part.ranking / "attacks.parquet",
                                   columns=["image_id", "operating_point", "clean_correct", "success", "adv_prob", column])
-    chosen = activations.select_images(ranking, ATTACKS[ranked_by].card.ranking_column if ranked_by else "",
-                                          job.labels.numpy(), np.asarray(ids), job.cfg.activations)
+    chosen = activations.select_images(ranking, column, job.labels.numpy(), np.asarray(ids), job.cfg.activations)
     if part.source is None:
         images = job.test.floats(torch.as_tensor(job.positions[chosen]))
     else:  # the 8-bit minimal adversarial that the tiles show (an attack on a subset has fewer images)

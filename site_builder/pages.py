@@ -245,10 +245,10 @@ def detection_takeaway(detection: pd.DataFrame, adaptive: pd.DataFrame, key: str
                    f"adversarial − noise control has a 95% interval above 0 in {len(apart)} of {len(adv)} sets; "
                    f"an AUROC well above 0.5 for the unattacked images says the attack fools the images that were "
                    f"already uncertain, not that uncertainty sees the attack.")
-    mine = adaptive[(adaptive["model"] == key) & (adaptive["score"] == "entropy")] if len(adaptive) else adaptive
+    mine = adaptive[(adaptive["model"] == key) & (adaptive["score"] == "entropy")]
     for attack in (a for a, card in cards.items() if card["adaptive"]):
-        at = mine[mine["attack"] == attack] if len(mine) else mine
-        if len(at) == 0 or at["auroc"].isna().all():
+        at = mine[mine["attack"] == attack]
+        if at["auroc"].isna().all():  # also when empty
             continue
         top = at.loc[at["eps"].idxmax()]
         marginal = rows[(rows["attack"] == attack) & (rows["reference"] == "adversarial") & (rows["score"] == "entropy")
