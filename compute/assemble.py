@@ -19,7 +19,7 @@ import pandas as pd
 from . import activations, embedding, parts, summaries, tables, tiles
 from .attacks import ATTACKS
 from .config import RunConfig, from_manifest
-from .contract import CLEAN, OPERATING_POINTS, SCHEMA_VERSION, SCHEMAS, TILED_POINTS, condition_name
+from .contract import CLEAN, OPERATING_POINTS, REFERENCE, SCHEMA_VERSION, SCHEMAS, TILED_POINTS, condition_name
 from .detection import detection, selective
 from .metrics import calibration_bins, run_metrics
 from .parts import Part, Plan, Stored
@@ -245,11 +245,13 @@ def embedding_tables(loaded: Loaded, att: pd.DataFrame, labels: pd.Series) -> di
             stored = loaded.shards("features", key, unit)
             found[c] = (np.concatenate([s.arrays[f"image_ids-{c}"] for s in stored]),
                         np.concatenate([s.arrays[f"features-{c}"] for s in stored]).astype(np.float32))
-        clean_ids, clean = found.pop(CLEAN)
-        maps = embedding.project(clean, {c: x for c, (_, x) in found.items()}, cfg.pca_components,
+        reference = np.concatenate([s.arrays[f"features-{REFERENCE}"]
+                                    for s in loaded.shards("features", key, REFERENCE)]).astype(np.float32)
+        maps = embedding.project(reference, {c: x for c, (_, x) in found.items()}, cfg.pca_components,
                                  cfg.perplexity, run_cfg.seed, cfg.threads)
+        clean_ids, clean = found.pop(CLEAN)
         for method in embedding.METHODS:
-            for c, (set_ids, xy) in [(CLEAN, (clean_ids, maps.clean[method])),
+            for c, (set_ids, xy) in [(CLEAN, (clean_ids, maps.placed[method][CLEAN])),
                                      *[(c, (found[c][0], maps.placed[method][c])) for c in found]]:
                 rows["image_id"] += set_ids.tolist()
                 rows["model"] += [key] * len(set_ids)
@@ -274,7 +276,7 @@ def embedding_tables(loaded: Loaded, att: pd.DataFrame, labels: pd.Series) -> di
             target = hit.reindex(set_ids[fooled]).to_numpy()
             in_features = embedding.faithfulness(clean, clean_ids, x[fooled], set_ids[fooled], target, clean_labels)
             for method in embedding.METHODS:
-                on_map = embedding.faithfulness(maps.clean[method], clean_ids, maps.placed[method][c][fooled],
+                on_map = embedding.faithfulness(maps.placed[method][CLEAN], clean_ids, maps.placed[method][c][fooled],
                                                 set_ids[fooled], target, clean_labels)
                 faithful.append({"model": key, "method": method, "condition": c, "attack": attack,
                                  "operating_point": point, "n_images": int(fooled.sum()),

@@ -94,8 +94,12 @@ class ActivationsConfig:
 
 @dataclass(frozen=True)
 class EmbeddingConfig:
+    # The maps are fitted on this many training images (evenly spaced over the training set; all of
+    # them when it has fewer) and every test image and adversarial is placed in them: fitted on the
+    # test images, t-SNE would start each adversarial at its own original (docs/benchmarks.md).
+    reference_images: int = 1000
     pca_components: int = 50  # t-SNE maps this many principal components of the penultimate features
-    perplexity: float = 30.0  # t-SNE perplexity (lowered to what a test set of under 3x this many images allows)
+    perplexity: float = 30.0  # t-SNE perplexity (lowered to what under 3x this many reference images allows)
     neighbours: int = 5  # nearest clean test images in feature space listed on each per-image view
     threads: int = 2  # openTSNE threads
 
@@ -234,8 +238,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     if cfg.activations.per_class < 0 or cfg.activations.max_maps < 1:
         bad("activations", "needs per_class >= 0 and max_maps >= 1")
     e = cfg.embedding
-    if e.pca_components < 2 or e.perplexity <= 0 or e.neighbours < 0 or e.threads < 1:
-        bad("embedding", "needs pca_components >= 2, perplexity > 0, neighbours >= 0 and threads >= 1")
+    if e.reference_images < 10 or e.pca_components < 2 or e.perplexity <= 0 or e.neighbours < 0 or e.threads < 1:
+        bad("embedding", "needs reference_images >= 10, pca_components >= 2, perplexity > 0, neighbours >= 0 "
+            "and threads >= 1")
     return cfg
 
 

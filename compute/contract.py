@@ -24,6 +24,7 @@ MINIMAL, CONFIDENT, BUDGET = "minimal", "confident", "budget"
 OPERATING_POINTS = (MINIMAL, CONFIDENT, BUDGET)
 TILED_POINTS = (MINIMAL, CONFIDENT)  # the points whose adversarials are tiled and have a per-image view
 CLEAN = "clean"  # the condition of the unattacked test images
+REFERENCE = "reference"  # the training images the feature maps are fitted on (features only; never shown)
 NOISE_PREFIX = "noise-"  # a noise control's condition: the prefix, then its adversarials' condition
 
 

@@ -1,14 +1,18 @@
 """A map of what each model sees: the penultimate features of every test image, projected to 2-D.
 
 Features are the input of the model's last linear layer with dropout off (MNIST CNN: the 1,568
-flattened conv2 outputs; AlexNet: the 4,096 outputs of fc2). Per model:
-- ``pca``: exact PCA (full SVD) to 2 components, fitted on the clean test images, which projects each
-  attack's minimal and confident adversarials too;
+flattened conv2 outputs; AlexNet: the 4,096 outputs of fc2). Per model, both maps are fitted on the
+*reference* images (``embedding.reference_images`` training images, evenly spaced), and every test
+image and every adversarial is placed in them without refitting:
+- ``pca``: exact PCA (full SVD) to 2 components;
 - ``tsne``: t-SNE (openTSNE, exact nearest neighbours) of the first ``pca_components`` principal
-  components, fitted on the clean images; the adversarials placed with openTSNE's ``transform``.
-``faithfulness`` says how far a map can be trusted: for each adversarial set, the share whose nearest
-clean images are mostly of the adversarial class, in the map against in feature space. ``neighbours`` are each clean image's nearest other
-clean images in the full feature space (Euclidean).
+  components; test images and adversarials placed with openTSNE's ``transform``, each started at the
+  similarity-weighted mean of its nearest reference points.
+No test image is a reference point, so an adversarial is not started at its own original (fitted on the
+test images, t-SNE pinned each adversarial there: docs/benchmarks.md). ``faithfulness`` says how far
+a map can be trusted: for each adversarial set, the share whose nearest clean test images are mostly of
+the adversarial class, in the map against in feature space. ``neighbours`` are each clean image's
+nearest other clean images in the full feature space (Euclidean).
 
 Only ``features`` needs torch; the rest is numpy, scikit-learn and openTSNE, run at assembly.
 """
@@ -57,43 +61,50 @@ def features(model: Classifier, images: torch.Tensor, batch_size: int = 256) -> 
 
 @dataclass(frozen=True)
 class Maps:
-    """One model's maps: per method, the clean images' (N, 2) coordinates and each placed set's."""
+    """One model's maps: per method, the reference images' (R, 2) coordinates and each placed set's."""
 
-    clean: dict[str, np.ndarray]  # method -> (N, 2)
+    reference: dict[str, np.ndarray]  # method -> (R, 2)
     placed: dict[str, dict[str, np.ndarray]]  # method -> condition -> (M, 2)
-    explained: float  # share of the features' variance the 2-D PCA map explains
+    explained: float  # share of the reference features' variance the 2-D PCA map explains
 
 
-def project(clean: np.ndarray, placed: dict[str, np.ndarray], pca_components: int, perplexity: float,
+def reference_positions(n_train: int, count: int) -> np.ndarray:
+    """Positions in the training set of the reference images: ``count`` evenly spaced (every image when
+    the set has no more), so that every class has its share of a set stored class by class."""
+    if n_train <= count:
+        return np.arange(n_train, dtype=np.int64)
+    return np.linspace(0, n_train - 1, count).round().astype(np.int64)
+
+
+def project(reference: np.ndarray, placed: dict[str, np.ndarray], pca_components: int, perplexity: float,
             seed: int, threads: int = 1) -> Maps:
-    """Fit PCA and t-SNE on ``clean`` features (N, D); place each array of ``placed`` (condition ->
-    (M, D)) in both maps without refitting.
-
-    openTSNE's ``transform`` starts a new point at its nearest reference points, its own original among
-    them, so an adversarial tends to stay near its original on the t-SNE map: ``faithfulness`` measures
-    by how much (fitting clean and adversarial points together was measured on the demo and was less
-    faithful still, docs/benchmarks.md)."""
+    """Fit PCA and t-SNE on the ``reference`` features (R, D); place each array of ``placed``
+    (condition -> (M, D): the clean test images, each adversarial set) in both maps without refitting.
+    Each placed point depends only on the reference and itself, not on what else is placed."""
     from openTSNE import TSNE
     from sklearn.decomposition import PCA
 
-    clean = np.asarray(clean, dtype=np.float64)
-    placed = {c: np.asarray(x, dtype=np.float64).reshape(-1, clean.shape[1]) for c, x in placed.items()}
-    pca2 = PCA(n_components=2, svd_solver="full").fit(clean)
-    out = Maps({"pca": pca2.transform(clean)}, {"pca": {c: pca2.transform(x) if len(x) else np.zeros((0, 2))
-                                                      for c, x in placed.items()}},
+    reference = np.asarray(reference, dtype=np.float64)
+    placed = {c: np.asarray(x, dtype=np.float64).reshape(-1, reference.shape[1]) for c, x in placed.items()}
+    pca2 = PCA(n_components=2, svd_solver="full").fit(reference)
+    out = Maps({"pca": pca2.transform(reference)},
+               {"pca": {c: pca2.transform(x) if len(x) else np.zeros((0, 2)) for c, x in placed.items()}},
                float(pca2.explained_variance_ratio_.sum()))
-    k = int(min(pca_components, clean.shape[1], len(clean)))
-    reduce = PCA(n_components=k, svd_solver="full").fit(clean)
-    # openTSNE needs perplexity < N / 3; tiny test sets get what they can have.
-    usable = float(min(perplexity, max((len(clean) - 1) / 3.0 - 1e-6, 1.0)))
+    k = int(min(pca_components, reference.shape[1], len(reference)))
+    reduce = PCA(n_components=k, svd_solver="full").fit(reference)
+    # openTSNE needs perplexity < R / 3; small reference sets get what they can have.
+    usable = float(min(perplexity, max((len(reference) - 1) / 3.0 - 1e-6, 1.0)))
     tsne = TSNE(perplexity=usable, neighbors="exact", random_state=seed, n_jobs=threads, verbose=False)
-    fitted = tsne.fit(reduce.transform(clean))
+    fitted = tsne.fit(reduce.transform(reference))
     # openTSNE's transform first centres the fitted map on its bounding box, in place; centred here
-    # once, the clean coordinates and every placed set share one frame, whatever is placed.
+    # once, the reference and every placed set share one frame, whatever is placed.
     fitted -= (np.max(fitted, axis=0) + np.min(fitted, axis=0)) / 2
-    out.clean["tsne"] = np.array(fitted, dtype=np.float64)
-    out.placed["tsne"] = {c: np.asarray(fitted.transform(reduce.transform(x))) if len(x) else np.zeros((0, 2))
-                          for c, x in placed.items()}
+    out.reference["tsne"] = np.array(fitted, dtype=np.float64)
+    # "weighted" starts a point at the similarity-weighted mean of its nearest reference points, not
+    # their median: measured on the demo, the map's 10-NN adversarial-class shares then stay within
+    # 0.08 of the feature space's (median: 0.12), docs/benchmarks.md.
+    out.placed["tsne"] = {c: np.asarray(fitted.transform(reduce.transform(x), initialization="weighted"))
+                          if len(x) else np.zeros((0, 2)) for c, x in placed.items()}
     return out
 
 

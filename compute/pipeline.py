@@ -16,11 +16,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from . import assemble, attacks, datasets, parts
+from . import assemble, attacks, datasets, embedding, parts
 from .config import AttacksConfig, ConfigError, RunConfig, to_plain
-from .contract import CLEAN, SCHEMA_VERSION, TILED_POINTS, file_sha256, model_key
+from .contract import CLEAN, REFERENCE, SCHEMA_VERSION, TILED_POINTS, file_sha256, model_key
 from .methods import METHODS
 from .models import CheckpointError, Classifier, load_checkpoint, resolve_architecture, save_checkpoint
 from .parts import Part, Plan
@@ -171,8 +172,18 @@ def run_metadata(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset
     }
 
 
-def make_plan(cfg: RunConfig, test: datasets.Dataset, models: dict[str, Classifier], attack_cfg: AttacksConfig,
-              shards: int) -> tuple[Part, ...]:
+def reference_shard(cfg: RunConfig, n_train: int, shard: int, shards: int) -> np.ndarray:
+    """The training-set positions of shard ``shard``'s reference images (the images the feature maps are
+    fitted on): runs of whole MC batches, cut in order, so the features agree in any sharding."""
+    positions = embedding.reference_positions(n_train, cfg.embedding.reference_images)
+    size = cfg.uncertainty.batch_size
+    batches = [positions[i:i + size] for i in range(0, len(positions), size)]
+    mine = np.array_split(np.arange(len(batches)), shards)[shard]
+    return np.concatenate([batches[b] for b in mine]) if len(mine) else np.zeros(0, dtype=np.int64)
+
+
+def make_plan(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset, models: dict[str, Classifier],
+              attack_cfg: AttacksConfig, shards: int) -> tuple[Part, ...]:
     """Every part of every shard. Keys name exactly what each part depends on."""
     images, labels, ids = test.images.numpy(), test.labels.numpy(), test.image_ids.numpy()
     plan: list[Part] = []
@@ -187,6 +198,9 @@ def make_plan(cfg: RunConfig, test: datasets.Dataset, models: dict[str, Classifi
         pos = parts.shard_positions(len(test), k, shards, batch_block(cfg))
         data_key = parts.key(schema=parts.PARTS_VERSION, data=parts.data_fingerprint(images[pos], labels[pos], ids[pos]))
         add(k, None, "data", None, data_key)
+        ref = reference_shard(cfg, len(train), k, shards)
+        ref_key = parts.data_fingerprint(train.images.numpy()[ref], train.labels.numpy()[ref],
+                                         train.image_ids.numpy()[ref])
         for m, model in models.items():
             # Batch sizes are inputs too: float kernels round differently for different batch shapes.
             common = {"schema": parts.PARTS_VERSION, "data": data_key, "weights": model.meta["weights_sha256"],
@@ -208,6 +222,8 @@ def make_plan(cfg: RunConfig, test: datasets.Dataset, models: dict[str, Classifi
                 add(k, m, "features", condition, parts.key(
                     unit="features", condition=images_part.key, points=list(TILED_POINTS), **common),
                     source=images_part.path if condition != CLEAN else None)
+            add(k, m, "features", REFERENCE, parts.key(unit="features", condition=REFERENCE,
+                                                        **{**common, "data": ref_key}))
     return tuple(plan)
 
 
@@ -225,10 +241,10 @@ def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 
     models = {key: m.to(device, memory_format=torch.channels_last) for key, m in load_models(cfg, test).items()}
     attack_cfg = attacks.resolve(cfg.attacks, test.image_shape[0])
     run = run_metadata(cfg, train, test, models, attack_cfg, device)
-    plan = Plan(n, run, make_plan(cfg, test, models, attack_cfg, n))
+    plan = Plan(n, run, make_plan(cfg, train, test, models, attack_cfg, n))
     plan.write(out)
     job = Job(cfg, attack_cfg, test, parts.shard_positions(len(test), k, n, batch_block(cfg)), models,
-              {m["key"]: m for m in run["models"]}, device, progress)
+              {m["key"]: m for m in run["models"]}, device, progress, train, reference_shard(cfg, len(train), k, n))
     reused = computed = 0
     for part in plan.parts:
         if part.shard != k:

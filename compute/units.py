@@ -24,7 +24,7 @@ from .attacks import ATTACKS
 from .attacks.runner import Condition, run_attack
 from .attacks.spec import subset_positions
 from .config import AttacksConfig, RunConfig
-from .contract import SCHEMAS, TILED_POINTS, condition_name
+from .contract import REFERENCE, SCHEMAS, TILED_POINTS, condition_name
 from .methods import METHODS
 from .metrics import image_measures
 from .models import Classifier
@@ -44,6 +44,8 @@ class Job:
     specs: dict[str, dict[str, Any]]  # by model key: the manifest's entry (method, dropout_p, ...)
     device: torch.device
     progress: bool
+    train: datasets.Dataset
+    reference: np.ndarray  # the shard's reference positions in the training set (the feature maps' fit)
 
     @property
     def image_ids(self) -> list[int]:
@@ -173,10 +175,22 @@ def compute_activations(part: Part, job: Job) -> dict[str, Any]:
 
 
 def compute_features(part: Part, job: Job) -> dict[str, Any]:
-    """Penultimate features (float16) of the shard's clean images, or of an attack's minimal and
-    confident adversarials (8-bit, as tiled; an attack on a subset has fewer), with their image ids:
-    arrays ``image_ids-<condition>`` and ``features-<condition>`` per condition."""
+    """Penultimate features (float16) of the shard's clean images, of its reference (training) images,
+    or of an attack's minimal and confident adversarials (8-bit, as tiled; an attack on a subset has
+    fewer), with their image ids: arrays ``image_ids-<condition>`` and ``features-<condition>`` per
+    condition."""
     t = time.perf_counter()
+    if part.condition == REFERENCE:
+        # Whole MC batches of the reference sample (pipeline.reference_shard): same batches in any sharding.
+        model, ids = job.models[part.model], job.train.image_ids[job.reference].numpy()
+        size = job.cfg.uncertainty.batch_size
+        values = [embedding.features(model, to_float(job.train.images[torch.as_tensor(job.reference[i:i + size])],
+                                                     job.device))
+                  for i in range(0, len(ids), size)]
+        stacked = np.concatenate(values) if values else np.zeros((0, embedding.feature_size(model)), np.float32)
+        return {"arrays": {f"image_ids-{REFERENCE}": ids.astype(np.int64),
+                           f"features-{REFERENCE}": stacked.astype(np.float16)},
+                "seconds": {"features": time.perf_counter() - t}}
     if part.source is None:
         sets = {"clean": (np.asarray(job.image_ids, dtype=np.int64), job.test.images[job.positions].numpy())}
     else:

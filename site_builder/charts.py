@@ -48,18 +48,30 @@ def uncertainty_dashboard(points: pd.DataFrame, calibration: pd.DataFrame, class
     ).add_params(brush, legend_pick).properties(
         title="Confidence vs Accuracy", width=WIDTH + 40, height=HEIGHT, name="scatter")
 
-    def per_class(field: str, title: str, axis: str, name: str) -> alt.Chart:
-        # Dots, not bars: the means sit close to 1, and bars on a cut axis would overstate differences.
-        return base.mark_circle(size=160, opacity=1).encode(
+    def per_class(field: str, title: str, axis: str, name: str) -> alt.LayerChart:
+        # Bars from zero, so that a difference of 0.001 between classes looks like one; each class's
+        # whisker is its mean's 95% interval (mean ± 1.96 SD/√n over the images in view), computed in
+        # the browser from the brushed points, so it narrows and widens with the selection.
+        stats = base.transform_filter(brush).transform_aggregate(
+            mean=f"mean({field})", sd=f"stdev({field})", n="count()", groupby=["class_name"],
+        ).transform_calculate(
+            low="max(0, datum.mean - 1.96 * datum.sd / sqrt(datum.n))",
+            high="min(1, datum.mean + 1.96 * datum.sd / sqrt(datum.n))")
+        tooltip = [alt.Tooltip("class_name:N", title="class"), alt.Tooltip("mean:Q", title=axis, format=".4f"),
+                   alt.Tooltip("low:Q", title="95% interval from", format=".4f"),
+                   alt.Tooltip("high:Q", title="95% interval to", format=".4f"), alt.Tooltip("n:Q", title="images")]
+        bars = stats.mark_bar().encode(
             x=alt.X("class_name:N", title="class", sort=class_names),
-            y=alt.Y(f"mean({field}):Q", title=axis, scale=alt.Scale(zero=False)),
+            y=alt.Y("mean:Q", title=f"{axis} (95% interval)", scale=alt.Scale(domain=[0, 1], zero=True)),
             color=color,
             opacity=alt.condition(chosen, alt.value(1.0), alt.value(0.25)),
-            tooltip=[alt.Tooltip("class_name:N", title="class"),
-                     alt.Tooltip(f"mean({field}):Q", title=axis, format=".4f"),
-                     alt.Tooltip("count():Q", title="images")],
-        ).transform_filter(brush).add_params(bar_pick).properties(
-            title=title, width=WIDTH, height=HEIGHT, name=name)
+            tooltip=tooltip,
+        ).add_params(bar_pick).properties(name=name)
+        whiskers = stats.mark_rule(color="#222", strokeWidth=1.5).encode(
+            x=alt.X("class_name:N", sort=class_names), y="low:Q", y2="high:Q", tooltip=tooltip)
+        return alt.layer(bars, whiskers).properties(
+            title=alt.Title(title, subtitle="mean per class of the images in view, 95% interval"),
+            width=WIDTH, height=HEIGHT)
 
     def histogram(field: str, title: str, name: str) -> alt.Chart:
         return base.mark_bar().encode(
@@ -78,7 +90,7 @@ def uncertainty_dashboard(points: pd.DataFrame, calibration: pd.DataFrame, class
         return _dashboard_layout(scatter, per_class, histogram, calibration)
 
 
-def _dashboard_layout(scatter, per_class, histogram, calibration) -> alt.VConcatChart:  # noqa: ANN001
+def _dashboard_layout(scatter, per_class, histogram, calibration) -> alt.VConcatChart:
     top = alt.hconcat(scatter,
                       per_class("confidence", "Confidence vs Class", "mean confidence", "confidence_bars"),
                       per_class("true_prob", "Accuracy vs Class", "mean accuracy", "accuracy_bars"))

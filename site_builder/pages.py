@@ -422,11 +422,18 @@ def map_faithfulness(run: Run) -> list[dict[str, Any]]:
         if rows.empty:
             continue
         by = {m: rows[rows["method"] == m] for m in ("pca", "tsne")}
+        gap = {m: f"{(b['share_map'] - b['share_features']).abs().max():.2f}" for m, b in by.items()}
         out.append({"label": run.model(key)["label"], "explained": float(by["pca"]["explained_variance"].iloc[0]),
                     "n_sets": len(by["pca"]), "n_min": rows["n_images"].min(), "n_max": rows["n_images"].max(),
                     "features": _span(by["pca"]["share_features"]), "tsne": _span(by["tsne"]["share_map"]),
-                    "pca": _span(by["pca"]["share_map"])})
+                    "pca": _span(by["pca"]["share_map"]), "tsne_gap": gap["tsne"], "pca_gap": gap["pca"]})
     return out
+
+
+def n_reference_images(run: Run) -> int:
+    """How many training images the feature maps are fitted on (embedding.reference_images, or every
+    training image when there are fewer)."""
+    return min(run.config.embedding.reference_images, int(run.manifest["dataset"]["n_train_images"]))
 
 
 def explorer_page(run: Run) -> Page:
@@ -436,7 +443,7 @@ def explorer_page(run: Run) -> Page:
              "width": layout["width"], "height": layout["height"], "thumb": thumb_size(layout["width"])}
     return Page(f"{run_dir(run)}/explorer.html", "explorer.html", {
         "title": f"{run.name}: explorer", "run": run_summary(run), "index": index,
-        "faithfulness": map_faithfulness(run),
+        "faithfulness": map_faithfulness(run), "n_reference": n_reference_images(run),
         "attacks": [run.cards[a]["label"] for a in run.attack_names],
         "n_images": int(run.images["image_id"].nunique())})
 

@@ -281,8 +281,8 @@
       item.appendChild(document.createTextNode(it[1]));
       box.appendChild(item);
     });
-    var n = el("span", "key", "grey: filtered out; N = " + d.ids.length + " clean test images (the map is fitted on " +
-               "them; adversarials are placed without refitting)");
+    var n = el("span", "key", "grey: filtered out; N = " + d.ids.length + " clean test images (placed, like the " +
+               "adversarials, in a map fitted on training images)");
     box.appendChild(n);
   }
 

@@ -33,6 +33,7 @@ TINY = {
     "uncertainty": {"passes": 10, "batch_size": 32},
     # The adaptive attacker on its documented subset, small: the tests check what it does, not its strength.
     "attacks": {"eot_pgd": {"max_images": 40, "steps": 4, "masks": 3}},
+    "embedding": {"reference_images": 100},  # of the 600 training images, so they are a sample
 }
 
 

@@ -1,5 +1,6 @@
-"""The feature map: penultimate features, PCA and t-SNE fitted on clean images, adversarials placed
-without refitting, how faithful a map is, nearest neighbours in feature space."""
+"""The feature map: penultimate features, PCA and t-SNE fitted on reference (training) images, test
+images and adversarials placed without refitting, how faithful a map is, nearest neighbours in feature
+space."""
 from __future__ import annotations
 
 import numpy as np
@@ -27,29 +28,57 @@ def test_features_are_what_the_last_linear_layer_reads():
         assert not model.training  # dropout off
 
 
-def test_pca_map_is_the_exact_projection_on_the_top_two_components():
-    clean = blobs()
-    maps = embedding.project(clean, {}, pca_components=10, perplexity=10, seed=0)
-    centred = clean - clean.mean(0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    expected = centred @ vt[:2].T
-    signs = np.sign((maps.clean["pca"] * expected).sum(0))  # a component's sign is arbitrary
-    assert np.allclose(maps.clean["pca"] * signs, expected, atol=1e-8)
+def test_pca_map_is_the_exact_projection_on_the_reference_images_top_two_components():
+    reference, test = blobs(seed=0), blobs(seed=0, per=5) + 0.3
+    maps = embedding.project(reference, {"clean": test}, pca_components=10, perplexity=10, seed=0)
+    mean = reference.mean(0)
+    _, _, vt = np.linalg.svd(reference - mean, full_matrices=False)
+    signs = np.sign((maps.reference["pca"] * ((reference - mean) @ vt[:2].T)).sum(0))  # a component's sign is arbitrary
+    for got, rows in ((maps.reference["pca"], reference), (maps.placed["pca"]["clean"], test)):
+        assert np.allclose(got * signs, (rows - mean) @ vt[:2].T, atol=1e-8)
 
 
-def test_adversarials_are_placed_without_refitting_and_independently_of_each_other():
-    clean = blobs()
+def test_placed_sets_are_placed_without_refitting_and_independently_of_each_other():
+    reference = blobs()
     rng = np.random.default_rng(1)
-    moved = clean[:6] + rng.normal(0, 0.5, size=(6, clean.shape[1]))
-    together = embedding.project(clean, {"a": moved}, pca_components=10, perplexity=10, seed=0)
-    apart = embedding.project(clean, {"a": moved[:2], "b": moved[2:]}, pca_components=10, perplexity=10, seed=0)
-    alone = embedding.project(clean, {}, pca_components=10, perplexity=10, seed=0)
+    moved = reference[:6] + rng.normal(0, 0.5, size=(6, reference.shape[1]))
+    together = embedding.project(reference, {"a": moved}, pca_components=10, perplexity=10, seed=0)
+    apart = embedding.project(reference, {"a": moved[:2], "b": moved[2:]}, pca_components=10, perplexity=10, seed=0)
+    alone = embedding.project(reference, {}, pca_components=10, perplexity=10, seed=0)
     for method in embedding.METHODS:
-        # The clean map does not depend on what is placed in it.
-        assert np.array_equal(together.clean[method], alone.clean[method])
+        # The map's frame (the reference points) does not depend on what is placed in it.
+        assert np.array_equal(together.reference[method], alone.reference[method])
         placed = np.concatenate([apart.placed[method]["a"], apart.placed[method]["b"]])
         assert np.allclose(together.placed[method]["a"], placed, atol=1e-6)
     assert 0 < together.explained <= 1  # the 2-D PCA map says how much of the variance it keeps
+
+
+def test_the_map_shows_an_image_moved_into_another_class_where_its_features_are():
+    """The map must not pin a moved image to its original. Test images of three classes and their
+    "adversarials" (each moved most of the way towards the next class's centre, or a little) are placed
+    in a map fitted on other images of the classes: the share whose 10 nearest test images are mostly
+    of the class moved into is the same on the t-SNE map as in feature space (the fix for an
+    adversarial started at its own original, which kept them all in their own class on the map)."""
+    rng = np.random.default_rng(3)
+    centres = rng.normal(0, 6, size=(3, 20))
+    def draw(per):  # noqa: E306
+        return np.concatenate([c + rng.normal(0, 1, size=(per, 20)) for c in centres]), np.repeat([0, 1, 2], per)
+    reference, _ = draw(60)
+    test, labels = draw(30)
+    ids = np.arange(len(test))
+    target = (labels + 1) % 3
+    share = np.where(np.arange(len(test)) % 2 == 0, 0.8, 0.15)[:, None]  # far enough to cross, or not
+    moved = test + share * (centres[target] - test)
+    maps = embedding.project(reference, {"clean": test, "moved": moved}, pca_components=10, perplexity=20, seed=0)
+    in_features = embedding.faithfulness(test, ids, moved, ids, target, labels)
+    on_map = embedding.faithfulness(maps.placed["tsne"]["clean"], ids, maps.placed["tsne"]["moved"], ids, target, labels)
+    assert in_features == pytest.approx(0.5, abs=0.05)  # the far half crossed, the near half did not
+    assert on_map == pytest.approx(in_features, abs=0.1)
+
+
+def test_reference_images_are_evenly_spaced_over_the_training_set():
+    assert embedding.reference_positions(20, 5).tolist() == [0, 5, 10, 14, 19]
+    assert embedding.reference_positions(4, 10).tolist() == [0, 1, 2, 3]  # all of a small set
 
 
 def test_faithfulness_counts_moves_into_another_class_and_never_the_own_original():
@@ -80,12 +109,13 @@ def test_neighbours_are_the_nearest_other_images():
     assert (idx != np.arange(len(points))[:, None]).all()
 
 
-def test_tiny_sets_get_a_perplexity_they_can_have():
-    maps = embedding.project(blobs(per=4), {}, pca_components=50, perplexity=30, seed=0)
-    assert maps.clean["tsne"].shape == (12, 2) and np.isfinite(maps.clean["tsne"]).all()
+def test_tiny_reference_sets_get_a_perplexity_they_can_have():
+    maps = embedding.project(blobs(per=4), {"clean": blobs(per=2)}, pca_components=50, perplexity=30, seed=0)
+    assert maps.reference["tsne"].shape == (12, 2) and np.isfinite(maps.placed["tsne"]["clean"]).all()
 
 
-@pytest.mark.parametrize("bad", [{"pca_components": 1}, {"perplexity": 0}, {"neighbours": -1}])
+@pytest.mark.parametrize("bad", [{"pca_components": 1}, {"perplexity": 0}, {"neighbours": -1},
+                                 {"reference_images": 5}])
 def test_bad_embedding_settings_name_the_section(bad):
     from compute import config
 

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from compute import cli, pipeline
+from compute import cli, datasets, embedding, parts, pipeline
 from compute.contract import SCHEMAS, file_sha256
+from compute.parts import Plan
 from compute.models import load_checkpoint
 from conftest import copy_models, tiny_config
 from site_builder.build import build_site
@@ -66,6 +67,15 @@ def test_tables_follow_the_contract(tiny_run):
                       for c in ("clean", "fgsm", "lbfgs", "iaa", "eot_pgd", "pgd")
                       for point in ([""] if c == "clean" else ["", "-confident"])}
     assert np.isfinite(emb[["x", "y"]].to_numpy()).all()
+    # The maps are fitted on training images, evenly spaced, none of them a test image (an adversarial's
+    # own original among the fitted points would hold it in place).
+    plan = Plan.read(out)
+    train, _ = datasets.load(tiny_run.data)
+    for key in KEYS:
+        fitted = np.concatenate([parts.read_part(out / p.path).arrays["image_ids-reference"]
+                                 for p in plan.shard_parts("features", key, "reference")])
+        assert fitted.tolist() == train.image_ids[embedding.reference_positions(600, 100)].tolist()
+        assert not set(fitted) & set(images["image_id"])
     near = pd.read_parquet(out / "neighbours.parquet")
     assert near.groupby(["model", "image_id"])["rank"].apply(list).map(lambda r: r == [1, 2, 3, 4, 5]).all()
     assert (near["image_id"] != near["neighbour_id"]).all() and near.groupby(["model", "image_id"])["distance"].is_monotonic_increasing.all()

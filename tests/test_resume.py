@@ -58,8 +58,9 @@ def test_retraining_one_model_recomputes_only_its_parts(tiny_run, tmp_path):
         model.layers.fc.bias += 0.01  # stands in for retraining this model
     save_checkpoint(model, pipeline.checkpoint_path(cfg, "cnn-p0.3"))
     second = pipeline.compute(cfg, progress=False)
-    of_model = [p for p in plan if p.model == "cnn-p0.3"]  # its clean, attack, activation and feature parts
-    assert len(of_model) == 2 + 3 * len(cfg.attacks.enabled) + 1
+    # its clean, attack, activation and feature parts (the reference images' features among them)
+    of_model = [p for p in plan if p.model == "cnn-p0.3"]
+    assert len(of_model) == 2 + 3 * len(cfg.attacks.enabled) + 2
     assert (second.reused, second.computed) == (len(plan) - len(of_model), len(of_model))
     changed = config.from_dict({**cfg.to_dict(), "attacks": {**cfg.to_dict()["attacks"],
                                                               "iaa": {**cfg.to_dict()["attacks"]["iaa"], "d_max": 50.0}}})

@@ -77,22 +77,54 @@ def test_dashboard_links_brush_to_bars_and_class_pick_to_points(run):
     params = {p["name"]: p for p in spec["params"]}
     assert params["brush"]["select"]["type"] == "interval" and params["brush"]["views"] == ["scatter"]
     assert params["legend_pick"]["bind"] == "legend"
-    assert sorted(params["bar_pick"]["views"]) == ["accuracy_bars", "confidence_bars"]
+    bar_views = [c["layer"][0]["name"] for c in spec["vconcat"][0]["hconcat"][1:]]
+    assert set(bar_views) <= set(params["bar_pick"]["views"]) and bar_views[0].startswith("confidence_bars")
+    rows = next(iter(spec["datasets"].values()))
     top, bottom = spec["vconcat"]
     scatter, conf_bars, acc_bars = top["hconcat"]
     assert scatter["title"] == "Confidence vs Accuracy"
     assert scatter["encoding"]["x"]["field"] == "true_prob" and scatter["encoding"]["y"]["field"] == "confidence"
     assert "param" in json.dumps(scatter["encoding"]["opacity"]["condition"])
-    for bars, field, title in ((conf_bars, "confidence", "Confidence vs Class"),
-                               (acc_bars, "true_prob", "Accuracy vs Class")):
-        assert bars["title"] == title
-        assert {"filter": {"param": "brush"}} in bars["transform"]
-        assert bars["encoding"]["y"]["field"] == field and bars["encoding"]["y"]["aggregate"] == "mean"
+    for chart, field, title in ((conf_bars, "confidence", "Confidence vs Class"),
+                                (acc_bars, "true_prob", "Accuracy vs Class")):
+        assert chart["title"]["text"] == title
+        bars, whiskers = chart["layer"]
+        assert bars["mark"]["type"] == "bar" and whiskers["mark"]["type"] == "rule"
+        assert bars["encoding"]["y"]["scale"]["domain"] == [0, 1]  # from zero: no cut axis
         assert bars["encoding"]["x"]["sort"] == run.class_names
+        steps = bars["transform"]
+        assert steps[0] == {"filter": {"param": "brush"}} and whiskers["transform"] == steps
+        means = _per_class_means(steps, rows, field)
+        by_class = pd.DataFrame(rows).groupby("class_name")[field]
+        for name, got in means.items():
+            values = by_class.get_group(name)
+            half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
+            assert got == pytest.approx((values.mean(), max(0, values.mean() - half),
+                                         min(1, values.mean() + half), len(values)))
     hist_fields = [c["encoding"]["x"]["field"] for c in bottom["hconcat"][:2]]
     assert hist_fields == ["entropy", "mutual_info"]
     rows = next(iter(spec["datasets"].values()))
     assert len(rows) == len(run.images)
+
+
+def _per_class_means(steps: list[dict], rows: list[dict], field: str) -> dict[str, tuple]:
+    """What the browser draws from the per-class transforms, with no brush: (mean, low, high, n) per
+    class. Evaluates the spec's own aggregate and calculate steps, so a wrong formula there fails."""
+    aggregate = next(s["aggregate"] for s in steps if "aggregate" in s)
+    ops = {a["as"]: (a["op"], a.get("field")) for a in aggregate}
+    frame = pd.DataFrame(rows)
+    out = {}
+    for name, group in frame.groupby("class_name"):
+        datum = {}
+        for alias, (op, col) in ops.items():
+            datum[alias] = {"mean": lambda: group[col].mean(), "stdev": lambda: group[col].std(ddof=1),
+                            "count": lambda: float(len(group))}[op]()
+        for step in steps:
+            if "calculate" in step:
+                expression = step["calculate"].replace("datum.", "")
+                datum[step["as"]] = eval(expression, {"max": max, "min": min, "sqrt": np.sqrt}, dict(datum))
+        out[name] = (datum["mean"], datum["low"], datum["high"], datum["n"])
+    return out
 
 
 def test_reliability_diagram_plots_only_filled_bins():
@@ -411,7 +443,6 @@ def test_every_detection_figure_says_what_to_take_from_it(run):
     mean = points[(points["variant"].str.endswith(" confident")) & (points["kind"] == "adversarial")
                   & (points["score"] == "max_prob")]["auroc"].mean()
     assert f"{mean:.2f} for the max-probability baseline" in said["auroc"]
-    clean = risk[(risk["variant"] == "clean") & (risk["score"] == "entropy")]["aurc"].iloc[0]
     e_clean = risk[(risk["variant"] == "clean") & (risk["score"] == "entropy")]["e_aurc"].iloc[0]
     assert f"E-AURC (entropy; 0 = the oracle) is {e_clean:.3f}" in said["risk"]
 

@@ -66,7 +66,6 @@ def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float
         step_size: float = 0.0) -> torch.Tensor:
     """PGD adversarials at L-infinity budget ``eps`` against ``model`` in eval mode (dropout off),
     8-bit with the change rounded toward the original."""
-    import torch
     from torch.nn import functional as F
     from .common import input_gradient, linf_pgd
     model.eval()
