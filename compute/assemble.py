@@ -328,7 +328,7 @@ def assemble(results: Path) -> dict[str, Any]:
                                            {m["key"]: m["accuracy"] for m in models}, label_of),
         "success_rates": summaries.success_rates(att, label_of, class_names),
         **detection(unc, att, loaded.models, cfg.detection.resamples, cfg.seed, run["attacks"]["cards"]),
-        "risk_coverage": selective(unc, cfg.detection.attacked_share, cfg.seed),
+        "risk_coverage": selective(unc, cfg.detection.attacked_share, cfg.seed, cfg.detection.resamples),
     }
     dropout = {m["key"]: m["dropout_p"] for m in models}
     hashes = {name: tables.write_table(with_attributes(frame, dropout), name, results)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # An attack's adversarial of an image sits at one of these operating points: just across the decision
 # boundary, a wrong class at probability >= kappa, or a fixed budget (eps set).
@@ -151,7 +151,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     # Run-level figures per (model, condition), for all images (class_name null) and per class.
     "metrics": pa.schema([
         ("model", s), ("dropout_p", f64), ("condition", s), ("class_name", s), ("n_images", i64),
-        ("accuracy", f64), ("ece", f64), ("nll", f64), ("brier", f64), ("mean_entropy", f64),
+        ("accuracy", f64), ("accuracy_low", f64), ("accuracy_high", f64), ("ece", f64), ("nll", f64), ("brier", f64), ("mean_entropy", f64),
         ("mean_mutual_info", f64), ("mean_fooled_share", f64),
     ]),
     # Reliability diagram: equal-width bins of the top probability per (model, condition).
@@ -163,7 +163,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     # n_wrong_before = the others; rates over n_attacked; distortion and uncertainty means over the successes.
     "attack_summary": pa.schema([
         ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s), ("n_attacked", i64),
-        ("n_wrong_before", i64), ("n_success", i64), ("success_rate", f64), ("failure_rate", f64),
+        ("n_wrong_before", i64), ("n_success", i64), ("success_rate", f64), ("success_low", f64),
+        ("success_high", f64), ("failure_rate", f64),
         ("mean_l2", f64), ("mean_linf", f64), ("mean_perceptual_distance", f64), ("mean_flat_pixels_changed", f64),
         ("mean_l0", f64), ("mean_iterations", f64), ("mean_entropy_clean", f64), ("mean_entropy", f64),
         ("mean_fooled_share", f64),
@@ -211,7 +212,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     "risk_coverage": pa.schema([
         ("model", s), ("dropout_p", f64), ("condition", s), ("attack", s), ("operating_point", s),
         ("eps", f64), ("score", s), ("prediction", s), ("n_images", i64), ("n_attacked", i64), ("coverage", f64),
-        ("risk", f64), ("aurc", f64), ("oracle_aurc", f64), ("e_aurc", f64), ("random_aurc", f64),
+        ("risk", f64), ("aurc", f64), ("oracle_aurc", f64), ("e_aurc", f64), ("e_aurc_low", f64),
+        ("e_aurc_high", f64), ("random_aurc", f64),
     ]),
 }
 TABLES = tuple(SCHEMAS)

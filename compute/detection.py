@@ -342,16 +342,38 @@ def replaced(image_ids: np.ndarray, share: float, seed: int) -> np.ndarray:
     return draws < share
 
 
-def selective(uncertainty: pd.DataFrame, share: float = 0.5, seed: int = 0) -> pd.DataFrame:
+def aurc_resamples(certainty: np.ndarray, correct: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(AURC, oracle AURC) of every bootstrap resample: ``counts`` (R, n) says how often each image is
+    drawn. A resample keeps the full sample's order (most certain first), each drawn image repeated;
+    the risk summed over an image's run of positions a+1..a+c is closed-form in harmonic numbers, so
+    no resample is sorted or expanded."""
+    order = np.argsort(-np.asarray(certainty, dtype=np.float64), kind="stable")
+    wrong = (~np.asarray(correct, dtype=bool)[order]).astype(np.float64)
+    c = counts[:, order].astype(np.float64)
+    n = counts.shape[1]
+    harmonic = np.r_[0.0, np.cumsum(1.0 / np.arange(1, n + 1))]
+    upto = np.cumsum(c, axis=1)
+    before = upto - c
+    errors_before = np.cumsum(c * wrong, axis=1) - c * wrong
+    run = harmonic[upto.astype(np.int64)] - harmonic[before.astype(np.int64)]  # sum of 1/p over the run
+    aurc = (errors_before * run + wrong * (c - before * run)).sum(axis=1) / n
+    right = (c * (1 - wrong)).sum(axis=1)
+    oracle = ((n - right) - right * (harmonic[n] - harmonic[right.astype(np.int64)])) / n
+    return aurc, oracle
+
+
+def selective(uncertainty: pd.DataFrame, share: float = 0.5, seed: int = 0, resamples: int = 1000) -> pd.DataFrame:
     """The risk_coverage table, per model and score: on the clean test images, and under each attack
     (noise controls aside) on the population a deployed model would meet: the attack's test images
     (its subset, for an attack on one) with a ``share`` of them (``replaced``) met as their adversarial,
     the rest clean. Each score judges one stated prediction (``prediction``): the MC scores the MC mean
     (``pred``), max_prob the model with dropout off (``plain_pred``). Beside AURC: the oracle's, E-AURC
-    (AURC minus the oracle's) and the random order's (the error rate)."""
+    (AURC minus the oracle's, with its 95% percentile interval over ``resamples`` seeded image-level
+    resamples, shared by the scores of one population) and the random order's (the error rate)."""
     frames = []
     for model, unc in uncertainty[~uncertainty["noise"]].groupby("model", sort=False):
         clean = unc[unc["condition"] == CLEAN].set_index("image_id")
+        salt = _salt(unc)
         for condition, rows in unc.groupby("condition", sort=False):
             first = rows.iloc[0]
             rows = rows.set_index("image_id")
@@ -360,15 +382,20 @@ def selective(uncertainty: pd.DataFrame, share: float = 0.5, seed: int = 0) -> p
             else:
                 attacked = replaced(rows.index.to_numpy(), share, seed)
                 population = pd.concat([rows[attacked], clean.loc[rows.index[~attacked]]]).loc[rows.index]
+            counts = _counts(np.random.default_rng(_seed(seed, salt, f"risk:{condition}", "images")),
+                             len(population), resamples)
             for score in SCORES:
                 judged = "plain_pred" if score == BASELINE_SCORE else "pred"
                 correct = (population[judged] == population["label"]).to_numpy()
                 curve, aurc = risk_coverage(-flag_score(population, score), correct)
                 best = oracle_aurc(correct)
+                # E-AURC >= 0 by definition; the clip only removes rounding below it.
+                low, high = _interval(np.maximum(np.subtract(*aurc_resamples(-flag_score(population, score), correct,
+                                                                             counts)), 0.0))
                 frames.append(curve.assign(model=model, condition=condition, attack=first["attack"],
                                            operating_point=first["operating_point"], eps=first["eps"], score=score,
                                            prediction="dropout_off" if judged == "plain_pred" else "mc_mean",
                                            n_images=len(population), n_attacked=int(attacked.sum()), aurc=aurc,
-                                           oracle_aurc=best, e_aurc=aurc - best,
+                                           oracle_aurc=best, e_aurc=aurc - best, e_aurc_low=low, e_aurc_high=high,
                                            random_aurc=float(1 - correct.mean()) if len(correct) else float("nan")))
     return pd.concat(frames, ignore_index=True)

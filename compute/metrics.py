@@ -10,6 +10,8 @@ Between two sets of images: the AUROC of a score.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -64,12 +66,24 @@ def calibration_bins(top_prob: np.ndarray, correct: np.ndarray, bins: int) -> li
     return out
 
 
+def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score 95% interval of a proportion ``successes`` / ``n`` (NaN when n is 0): unlike the
+    normal approximation it stays inside [0, 1] and is not empty at 0% or 100%."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def run_metrics(mean_probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict[str, float]:
-    """Accuracy, ECE (``bins`` equal-width bins, top label), NLL and Brier of mean probabilities (N, C)."""
+    """Accuracy (with its Wilson 95% interval), ECE (``bins`` equal-width bins, top label), NLL and
+    Brier of mean probabilities (N, C)."""
     n = len(labels)
     if n == 0:
-        return {"n_images": 0, "accuracy": float("nan"), "ece": float("nan"), "nll": float("nan"),
-                "brier": float("nan")}
+        return {"n_images": 0, "accuracy": float("nan"), "accuracy_low": float("nan"), "accuracy_high": float("nan"),
+                "ece": float("nan"), "nll": float("nan"), "brier": float("nan")}
     p = mean_probs.astype(np.float64)
     rows = np.arange(n)
     top = p.max(axis=1)
@@ -78,7 +92,9 @@ def run_metrics(mean_probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> d
               for b in calibration_bins(top, correct, bins) if b["n_images"])
     onehot = np.zeros_like(p)
     onehot[rows, labels] = 1.0
-    return {"n_images": n, "accuracy": float(correct.mean()), "ece": float(ece),
+    low, high = wilson(int(correct.sum()), n)
+    return {"n_images": n, "accuracy": float(correct.mean()), "accuracy_low": low, "accuracy_high": high,
+            "ece": float(ece),
             "nll": float(-np.log(np.clip(p[rows, labels], 1e-12, None)).mean()),
             "brier": float(((p - onehot) ** 2).sum(axis=1).mean())}
 

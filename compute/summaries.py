@@ -2,7 +2,7 @@
 pandas only): the site builder selects, formats and plots them, it never computes them.
 
 - ``attack_summary``: per (model, attack, operating point minimal | confident) over the clean-correct
-  images: success and failure rates, mean distortions and uncertainty of the successful ones, mean
+  images: success (with its Wilson 95% interval) and failure rates, mean distortions and uncertainty of the successful ones, mean
   iterations; the images wrong before the attack as a count. (Detection: compute/detection.py.)
 - ``robustness``: accuracy (dropout off) under the ranking attack (``attacks.ranking``, FGSM by
   default) at each of its budgets over all images, with the clean accuracy as epsilon 0.
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .contract import BUDGET, CLEAN, CONFIDENT, MINIMAL, condition_name
+from .metrics import wilson
 
 DISTORTIONS = ("l2", "linf", "perceptual_distance", "flat_pixels_changed", "l0")
 
@@ -40,6 +41,7 @@ def attack_summary(attacks: pd.DataFrame, uncertainty: pd.DataFrame, attack_name
                     "model": model, "attack": attack, "operating_point": point, "n_attacked": n,
                     "n_wrong_before": int((~r["clean_correct"]).sum()), "n_success": len(hit),
                     "success_rate": len(hit) / n if n else float("nan"),
+                    **dict(zip(("success_low", "success_high"), wilson(len(hit), n))),
                     "failure_rate": (n - len(hit)) / n if n else float("nan"),
                     **{f"mean_{d}": float(hit[d].mean()) if len(hit) else float("nan") for d in DISTORTIONS},
                     "mean_iterations": float(attacked["iterations"].mean()) if n else float("nan"),

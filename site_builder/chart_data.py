@@ -146,12 +146,13 @@ def eps_curve_points(detection: pd.DataFrame, model: str, attack: str, label: st
 
 def risk_points(risk_coverage: pd.DataFrame, model: str, labels: dict[str, str]) -> pd.DataFrame:
     """Risk-coverage curves of model ``model``: (variant as the detection views name it, or "clean";
-    score, coverage, risk, aurc, n_images)."""
+    score, coverage, risk, aurc, e_aurc with its interval, random_aurc, n_images)."""
     rows = risk_coverage[risk_coverage["model"] == model]
     label = ["clean" if a is None or a != a else variant(a, o, None if e != e else e, labels)
              for a, o, e in zip(rows["attack"], rows["operating_point"], rows["eps"])]
     out = pd.DataFrame({"variant": label, "score": rows["score"].to_numpy(), "coverage": rows["coverage"].to_numpy(),
                         "risk": rows["risk"].to_numpy(), "aurc": rows["aurc"].to_numpy(),
-                        "e_aurc": rows["e_aurc"].to_numpy(), "random_aurc": rows["random_aurc"].to_numpy(),
+                        "e_aurc": rows["e_aurc"].to_numpy(), "e_aurc_low": rows["e_aurc_low"].to_numpy(),
+                        "e_aurc_high": rows["e_aurc_high"].to_numpy(), "random_aurc": rows["random_aurc"].to_numpy(),
                         "n_images": rows["n_images"].to_numpy()})
     return out.round(5).reset_index(drop=True)

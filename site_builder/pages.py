@@ -271,30 +271,53 @@ def _lines(text: str, width: int = 62) -> list[str]:
     return textwrap.wrap(text, width)
 
 
-def figure_sentences(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFrame, risk: pd.DataFrame,
-                     default: str, eps_label: str) -> dict[str, str]:
-    """One sentence per figure of the detection dashboard, written from the rows it plots (the
-    default pick where a figure shows one set of positives)."""
+def _auroc_with(row: Any) -> str:
+    return f"{row['auroc']:.2f} [{row['auroc_low']:.2f}, {row['auroc_high']:.2f}]"
+
+
+def figure_sentences(points: pd.DataFrame, detection: pd.DataFrame, risk: pd.DataFrame, default: str,
+                     eps_attack: str, eps_label: str) -> dict[str, str]:
+    """One sentence per figure of the detection dashboard, each with its N and 95% interval, written
+    from the stored rows (``points``: chart_data.detection_points of the model; ``detection``: its
+    detection rows; ``default``: the positives the ROC and risk figures show first)."""
     confident = points[(points["kind"] == "adversarial") & points["variant"].str.endswith(" confident")]
-    by_score = confident.groupby("score")["auroc"].mean()
-    out = {"auroc": f"Take-away: on confident adversarials, mean AUROC over attacks is {by_score.get('entropy', float('nan')):.2f} "
-                    f"for entropy, {by_score.get('mutual_info', float('nan')):.2f} for mutual information and "
-                    f"{by_score.get('max_prob', float('nan')):.2f} for the max-probability baseline."}
-    picked = roc[roc["variant"] == default]
-    at5 = picked[picked["fpr"] <= 0.05].groupby("score")["tpr"].max()
-    out["roc"] = (f"Take-away: flagging at most 5% of clean images, {default} is caught {at5.get('entropy', 0):.0%} of the "
-                  f"time by entropy and {at5.get('max_prob', 0):.0%} by max_prob.")
-    ent = eps[(eps["score"] == "entropy") & (eps["eps"] > 0)].pivot_table(index="eps", columns="image", values="mean")
-    above = int((ent.get(f"{eps_label} adversarial", pd.Series(dtype=float))
-                 > ent.get("noise control", pd.Series(dtype=float))).sum())
-    out["eps"] = (f"Take-away: the successful adversarials' mean entropy is above that of noise of the same size at "
-                  f"{above} of {len(ent)} budgets.")
+    out = {}
+    if confident.empty:
+        out["auroc"] = "Take-away: no confident adversarial to flag."
+    else:
+        spans = []
+        for score, name in (("entropy", "entropy"), ("max_prob", "the max-probability baseline")):
+            of = confident[confident["score"] == score].sort_values(["auroc", "variant"])
+            lo, hi = of.iloc[0], of.iloc[-1]
+            spans.append(f"{name} from {_auroc_with(lo)} ({lo['variant']}) to {_auroc_with(hi)} ({hi['variant']})")
+        out["auroc"] = (f"Take-away: on the {confident['variant'].nunique()} confident adversarial sets "
+                        f"({_int(confident['n_adv'].min())}–{_int(confident['n_adv'].max())} each, against N = "
+                        f"{_int(confident['n_clean'].max())} clean-correct images), AUROC runs for {spans[0]}, and "
+                        f"for {spans[1]}.")
+    picked = points[(points["variant"] == default) & (points["kind"] == "adversarial")].set_index("score")
+    if {"entropy", "max_prob"} <= set(picked.index):
+        e = picked.loc["entropy"]
+        out["roc"] = (f"Take-away: for {default} ({_int(e['n_adv'])} adversarials, N = {_int(e['n_clean'])} clean), "
+                      f"entropy AUROC {_auroc_with(e)} against max_prob {_auroc_with(picked.loc['max_prob'])}: paired "
+                      f"Δ {e['delta_vs_baseline']:+.3f} [{e['delta_low']:+.3f}, {e['delta_high']:+.3f}].")
+    else:
+        out["roc"] = "Take-away: no ROC curve for this pick."
+    budgets = detection[(detection["attack"] == eps_attack) & (detection["operating_point"] == BUDGET)
+                        & (detection["reference"] == "adversarial") & (detection["score"] == "entropy")
+                        & (detection["n_adv"] > 0)]
+    apart = int((budgets["gap_low"] > 0).sum())
+    out["eps"] = (f"Take-away: the per-image entropy gap adversarial − noise control has a 95% interval above 0 at "
+                  f"{apart} of {len(budgets)} {eps_label} budgets"
+                  + (f" ({_int(budgets['n_adv'].min())}–{_int(budgets['n_adv'].max())} images each)." if len(budgets)
+                     else "."))
     curves = risk.drop_duplicates(["variant", "score"]).set_index(["variant", "score"])
     if ("clean", "entropy") in curves.index and (default, "entropy") in curves.index:
         clean, attacked = curves.loc[("clean", "entropy")], curves.loc[(default, "entropy")]
-        out["risk"] = (f"Take-away: E-AURC (entropy; 0 = the oracle) is {clean['e_aurc']:.3f} on the N = "
-                       f"{_int(clean['n_images'])} clean images and {attacked['e_aurc']:.3f} with {default} among the "
-                       f"N = {_int(attacked['n_images'])} (random order: AURC {attacked['random_aurc']:.3f}).")
+        out["risk"] = (f"Take-away: E-AURC (entropy; 0 = the oracle) is {clean['e_aurc']:.3f} "
+                       f"[{clean['e_aurc_low']:.3f}, {clean['e_aurc_high']:.3f}] on the N = {_int(clean['n_images'])} "
+                       f"clean images and {attacked['e_aurc']:.3f} [{attacked['e_aurc_low']:.3f}, "
+                       f"{attacked['e_aurc_high']:.3f}] with {default} among the N = {_int(attacked['n_images'])} "
+                       f"(random order: AURC {attacked['random_aurc']:.3f}).")
     else:
         out["risk"] = "Take-away: no risk–coverage curve for this pick."
     return out
@@ -316,7 +339,8 @@ def detection_page(run: Run) -> Page:
         roc = chart_data.roc_curve_points(run.roc, key, attack_labels(run))
         eps = chart_data.eps_curve_points(run.detection, key, ranking or "", eps_label)
         risk = chart_data.risk_points(run.risk_coverage, key, attack_labels(run))
-        said = figure_sentences(points, roc, eps, risk, default, eps_label)
+        said = figure_sentences(points, run.detection[run.detection["model"] == key], risk, default, ranking or "",
+                                eps_label)
         populations = {
             "auroc": [f"negatives: N = {n_clean} clean-correct clean images;",
                       "positives: successful adversarials (or their noise controls),",
@@ -342,8 +366,11 @@ def detection_page(run: Run) -> Page:
                          "full": points.to_dict("records"),
                          "answer": detection_answer(run.detection, key)[0],
                          "takeaway": detection_takeaway(run.detection, run.adaptive, key, run.cards),
-                         "aurc": aurc.pivot_table(index=["condition", "n_images", "random_aurc"], columns="score",
-                                                  values="e_aurc", sort=False).reset_index().to_dict("records"),
+                         "aurc": [{"condition": c, "n_images": _int(g["n_images"].iloc[0]),
+                                   "random_aurc": float(g["random_aurc"].iloc[0]),
+                                   "scores": {r.score: {"e_aurc": r.e_aurc, "low": r.e_aurc_low, "high": r.e_aurc_high}
+                                              for r in g.itertuples()}}
+                                  for c, g in aurc.groupby("condition", sort=False)],
                          "spec": chart_json(spec)})
     return Page(f"{run_dir(run)}/detection.html", "detection.html", {
         "title": f"{run.name}: uncertainty under attack", "run": run_summary(run), "sections": sections,

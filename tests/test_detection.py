@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from compute import detection
 from compute.detection import auroc_interval, average_precision, fpr_at_tpr, risk_coverage, roc_points
+from compute.metrics import wilson
 from compute.metrics import auroc
 
 
@@ -70,3 +72,28 @@ def test_risk_coverage_keeps_the_most_certain_first():
     # A score that ranks every error last has the lowest AURC.
     perfect, best = risk_coverage(np.array([0.9, 0.2, 0.7, 0.1]), correct)
     assert best < aurc and perfect["risk"].iloc[-1] == 0.5
+
+
+def test_resampled_aurc_is_the_aurc_of_the_expanded_resample():
+    """The closed form behind E-AURC's interval against the plain definition: each resample expanded
+    (every drawn image repeated, most certain first) and its AURC and oracle computed directly."""
+    rng = np.random.default_rng(4)
+    certainty = rng.integers(0, 6, 40).astype(float)  # ties, kept in the full sample's order
+    correct = rng.random(40) < 0.7
+    counts = np.stack([np.bincount(rng.integers(0, 40, 40), minlength=40) for _ in range(25)])
+    aurc, oracle = detection.aurc_resamples(certainty, correct, counts)
+    order = np.argsort(-certainty, kind="stable")
+    for r in range(len(counts)):
+        drawn = np.repeat(order, counts[r][order])
+        expected_aurc = detection.risk_coverage(np.arange(len(drawn), 0, -1.0), correct[drawn])[1]
+        assert aurc[r] == pytest.approx(expected_aurc, abs=1e-12)
+        assert oracle[r] == pytest.approx(detection.oracle_aurc(correct[drawn]), abs=1e-12)
+
+
+def test_wilson_interval_matches_the_textbook_values_and_stays_inside_0_1():
+    assert wilson(0, 0) != wilson(0, 0)  # NaN: no images, no interval
+    low, high = wilson(0, 10)
+    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)  # not empty at 0%
+    low, high = wilson(81, 263)  # Newcombe (1998), Table I
+    assert (low, high) == pytest.approx((0.2553, 0.3662), abs=1e-4)
+    assert wilson(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)

@@ -432,19 +432,30 @@ def test_detection_takeaway_says_what_the_numbers_say(run):
     assert f"Δ = {top['delta']:+.2f} [{top['delta_low']:+.2f}, {top['delta_high']:+.2f}]" in adaptive
 
 
-def test_every_detection_figure_says_what_to_take_from_it(run):
+def test_every_detection_figure_says_what_to_take_from_it_with_n_and_interval(run):
     p = "cnn-p0.2"
     points = chart_data.detection_points(run.detection, p, pages.attack_labels(run))
-    roc, eps = chart_data.roc_curve_points(run.roc, p, pages.attack_labels(run)), chart_data.eps_curve_points(run.detection, p, "fgsm", "FGSM")
     risk = chart_data.risk_points(run.risk_coverage, p, pages.attack_labels(run))
-    said = pages.figure_sentences(points, roc, eps, risk, "L-BFGS confident", "FGSM")
+    rows = run.detection[run.detection["model"] == p]
+    said = pages.figure_sentences(points, rows, risk, "L-BFGS confident", "fgsm", "FGSM")
     assert set(said) == {"auroc", "roc", "eps", "risk"}
     assert all(s.startswith("Take-away:") for s in said.values())
-    mean = points[(points["variant"].str.endswith(" confident")) & (points["kind"] == "adversarial")
-                  & (points["score"] == "max_prob")]["auroc"].mean()
-    assert f"{mean:.2f} for the max-probability baseline" in said["auroc"]
-    e_clean = risk[(risk["variant"] == "clean") & (risk["score"] == "entropy")]["e_aurc"].iloc[0]
-    assert f"E-AURC (entropy; 0 = the oracle) is {e_clean:.3f}" in said["risk"]
+    assert all(re.search(r"\[[-+]?\d\.\d+, [-+]?\d\.\d+\]", s) for k, s in said.items() if k != "eps"), said
+    # The extremes of the confident sets, with their stored intervals.
+    confident = points[points["variant"].str.endswith(" confident") & (points["kind"] == "adversarial")
+                       & (points["score"] == "max_prob")].sort_values("auroc")
+    worst = confident.iloc[0]
+    assert f"{worst['auroc']:.2f} [{worst['auroc_low']:.2f}, {worst['auroc_high']:.2f}] ({worst['variant']})" in said["auroc"]
+    picked = rows[(rows["attack"] == "lbfgs") & (rows["operating_point"] == "confident")
+                  & (rows["reference"] == "adversarial") & (rows["score"] == "entropy")].iloc[0]
+    assert f"Δ {picked['delta_vs_baseline']:+.3f} [{picked['delta_low']:+.3f}, {picked['delta_high']:+.3f}]" in said["roc"]
+    budgets = rows[(rows["attack"] == "fgsm") & (rows["operating_point"] == "budget") & (rows["reference"] == "adversarial")
+                   & (rows["score"] == "entropy") & (rows["n_adv"] > 0)]
+    assert f"above 0 at {int((budgets['gap_low'] > 0).sum())} of {len(budgets)} FGSM budgets" in said["eps"]
+    clean = risk[(risk["variant"] == "clean") & (risk["score"] == "entropy")].iloc[0]
+    assert (f"E-AURC (entropy; 0 = the oracle) is {clean['e_aurc']:.3f} [{clean['e_aurc_low']:.3f}, "
+            f"{clean['e_aurc_high']:.3f}]") in said["risk"]
+    assert clean["e_aurc_low"] <= clean["e_aurc"] <= clean["e_aurc_high"]
 
 
 def test_good_and_bad_is_one_row_per_class_robust_left_vulnerable_right(run):
