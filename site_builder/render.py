@@ -58,7 +58,9 @@ def compact_spec(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def chart_json(chart: alt.TopLevelMixin) -> Markup:
-    return script_json(compact_spec(chart.to_dict()))
+    """The chart's Vega-Lite spec, compacted, for a page's script tag. Not validated against the schema
+    here (a fifth of the build's time): the suite builds every dashboard with validation on."""
+    return script_json(compact_spec(chart.to_dict(validate=False)))
 
 
 def pct(value: float | None, digits: int = 1) -> str:

@@ -476,3 +476,21 @@ def test_good_and_bad_is_one_row_per_class_robust_left_vulnerable_right(run):
             eps = fg["min_eps"].fillna(float("inf"))
             assert eps[robust].min() >= eps[fragile].max()
             assert list(eps[fragile]) == sorted(eps[fragile])
+
+
+def test_every_chart_the_site_renders_is_valid_vega_lite(run, monkeypatch):
+    """The build skips Altair's schema check for speed; this is where every rendered chart gets it."""
+    checked: list[str] = []
+
+    def validated(chart: alt.TopLevelMixin) -> str:
+        chart.to_dict(validate=True)  # raises on a spec Vega-Lite would reject
+        checked.append(type(chart).__name__)
+        return "{}"
+
+    monkeypatch.setattr(pages, "chart_json", validated)
+    with alt.data_transformers.disable_max_rows():
+        pages.gather_pages([run])
+    # the dashboards (uncertainty, attacks, detection), the summary bars, the robustness curve and the
+    # explorer's two charts, each at least once
+    assert len(checked) >= 7
+
