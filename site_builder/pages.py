@@ -239,7 +239,10 @@ def detection_takeaway(detection: pd.DataFrame, adaptive: pd.DataFrame, key: str
                          for r in ("adversarial", "noise", "unattacked"))
     if not adv.empty:
         apart = adv[adv["gap_low"] > 0]
-        out.append(f"References (entropy, minimal and confident adversarials, {len(adv)} sets): the adversarials "
+        out.append(f"References (entropy, minimal and confident adversarials, {len(adv)} sets of "
+                   f"{_int(adv['n_adv'].min())}–{_int(adv['n_adv'].max())} successes, against N = "
+                   f"{_int(adv['n_clean'].min())}–{_int(adv['n_clean'].max())} clean-correct images; each set's 95% "
+                   f"interval in the table below): the adversarials "
                    f"score AUROC {_span(adv['auroc'])}, their noise controls of the same size {_span(noise['auroc'])}, "
                    f"and the same images unattacked already {_span(plain['auroc'])}. The per-image entropy gap "
                    f"adversarial − noise control has a 95% interval above 0 in {len(apart)} of {len(adv)} sets; "
