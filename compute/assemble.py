@@ -11,7 +11,7 @@ import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from .contract import CLEAN, OPERATING_POINTS, REFERENCE, SCHEMA_VERSION, SCHEMA
 from .detection import detection, selective
 from .metrics import calibration_bins, run_metrics
 from .parts import Part, Plan, Stored
+from .provenance import provenance
 
 TILES_DIR = "tiles"
 
@@ -297,8 +298,9 @@ def part_timings(loaded: Loaded) -> dict[str, float]:
     return timings
 
 
-def assemble(results: Path) -> dict[str, Any]:
+def assemble(results: Path, command: Sequence[str] | None = None) -> dict[str, Any]:
     """Write tables, tiles and manifest.json of ``results`` from its parts; returns the manifest.
+    ``command``: the command line that computed the run, recorded in the manifest's provenance.
 
     Raises IncompleteError naming the shards that still have to run.
     """
@@ -344,7 +346,7 @@ def assemble(results: Path) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION, "run": run["run"], "dataset": run["dataset"], "models": models,
         "config": run["config"], "attacks": run["attacks"], "device": run["device"], "versions": run["versions"],
         "timings": {k: round(v, 3) for k, v in sorted(timings.items())}, "tables": hashes,
-        "parts": {"shards": plan.shards, "count": len(plan.parts)},
+        "parts": {"shards": plan.shards, "count": len(plan.parts)}, "provenance": provenance(command),
         "tiles": {"directory": TILES_DIR, "tile_width": int(originals.shape[3]), "tile_height": int(originals.shape[2]),
                   "sheet_cols": tiles.sheet_cols(int(originals.shape[3])), "format": tiles.sheet_format(originals.shape[1])},
     }

@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 from .parts import parse_shard
 
                 shard = parse_shard(getattr(args, "shard", None))
-                print(pipeline.compute(cfg, progress=not args.quiet, shard=shard).line(), flush=True)
+                command = ["robustviz", *(sys.argv[1:] if argv is None else argv)]
+                print(pipeline.compute(cfg, progress=not args.quiet, shard=shard, command=command).line(), flush=True)
             if args.command == "demo":
                 print(_build_site([cfg.results_dir], cfg.site_dir), flush=True)
         elif args.command == "build":

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -227,9 +227,11 @@ def make_plan(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset, m
     return tuple(plan)
 
 
-def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 1)) -> StageSummary:
+def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 1),
+            command: Sequence[str] | None = None) -> StageSummary:
     """Compute the missing parts of shard ``shard`` = (k, n) of ``results/<run>/``; when every part of
-    every shard exists, assemble the tables, tiles and manifest."""
+    every shard exists, assemble the tables, tiles and manifest (``command``: the command line, for its
+    provenance)."""
     start = time.perf_counter()
     k, n = shard
     out = cfg.results_dir
@@ -260,7 +262,7 @@ def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 
     notes = [f"shard {k + 1}/{n}" if n > 1 else "", f"reused {reused} part(s), computed {computed}"]
     accuracies: dict[str, float] = {}
     try:
-        manifest = assemble.assemble(out)
+        manifest = assemble.assemble(out, command)
         accuracies = {m["key"]: m["accuracy"] for m in manifest["models"]}
     except assemble.IncompleteError as exc:
         notes.append(f"not assembled yet: {exc}")

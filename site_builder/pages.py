@@ -5,6 +5,8 @@ tile positions from tiles.py and the per-image view's data files from image_data
 """
 from __future__ import annotations
 
+import re
+import shlex
 import textwrap
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,7 @@ from compute.contract import MC_SCORES, NOISE_PREFIX, BUDGET, CLEAN, CONFIDENT, 
 
 from . import chart_data, charts, explorer_data, image_data, tiles
 from .load import Run
-from .render import chart_json
+from .render import chart_json, without_local_paths
 
 GALLERY_SIZE = 12  # most uncertain images shown per model
 GOOD_BAD_PER_CLASS = 8  # most robust and most vulnerable images shown per class (one row each)
@@ -120,10 +122,27 @@ def uncertainty_page(run: Run) -> Page:
                  "summary_spec": chart_json(charts.accuracy_by_model(run.metrics, labels(run)))})
 
 
+def made_by(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What made the run, as the provenance page shows it: its UTC date, the code (version, commit,
+    whether the checkout had changes) and the command, with the machine's paths shortened (a run
+    assembled before the manifest recorded this says "not recorded")."""
+    p = manifest.get("provenance") or {}
+    code = p.get("code") or {}
+    commit = code.get("commit")
+    version = code.get("version", "not recorded")
+    if commit:
+        version += f", commit {commit}" + (" with uncommitted changes" if code.get("dirty") else "")
+    command = p.get("command")
+    return {"created": p.get("created") or "not recorded", "code": version,
+            "command": " ".join(a if re.fullmatch(r"[\w@%+=:,./…-]+", a) else shlex.quote(a)
+                                for a in without_local_paths(command)) if command else "not recorded"}
+
+
 def provenance_page(run: Run) -> Page:
     m = run.manifest
     return Page(f"{run_dir(run)}/provenance.html", "provenance.html", {
-        "title": f"{run.name}: provenance", "run": run_summary(run), "config": m["config"],
+        "title": f"{run.name}: provenance", "run": run_summary(run), "config": without_local_paths(m["config"]),
+        "made_by": made_by(m),
         "models": run.models, "versions": sorted(m["versions"].items()),
         "timings": sorted(m["timings"].items()), "tables": sorted(m["tables"].items()),
         "dataset": m["dataset"], "device": m["device"], "schema_version": m["schema_version"]})

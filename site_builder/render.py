@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 import zlib
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,32 @@ def chart_json(chart: alt.TopLevelMixin) -> Markup:
     """The chart's Vega-Lite spec, compacted, for a page's script tag. Not validated against the schema
     here (a fifth of the build's time): the suite builds every dashboard with validation on."""
     return script_json(compact_spec(chart.to_dict(validate=False)))
+
+
+_ABSOLUTE = re.compile(r"^(?:/|~|[A-Za-z]:[\\/]|\\\\)")  # POSIX, home, Windows drive, UNC
+
+
+def _short_path(text: str) -> str:
+    """``text`` if it is not an absolute path, else "…/" and its last component ("…" for a root)."""
+    if "=" in text and text.startswith("-"):  # --out=/abs/path
+        flag, _, value = text.partition("=")
+        return f"{flag}={_short_path(value)}"
+    if not _ABSOLUTE.match(text):
+        return text
+    name = re.split(r"[\\/]", text.rstrip("/\\"))[-1]
+    return f"…/{name}" if name else "…"
+
+
+def without_local_paths(value: Any) -> Any:
+    """``value`` (JSON-like) with every absolute path of the machine that ran it shortened to its last
+    component, so that a published page names no folder of that machine."""
+    if isinstance(value, str):
+        return _short_path(value)
+    if isinstance(value, dict):
+        return {k: without_local_paths(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_local_paths(v) for v in value]
+    return value
 
 
 def pct(value: float | None, digits: int = 1) -> str:

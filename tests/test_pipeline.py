@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -11,7 +13,7 @@ from compute import cli, datasets, embedding, parts, pipeline
 from compute.contract import SCHEMAS, file_sha256
 from compute.parts import Plan
 from compute.models import load_checkpoint
-from conftest import copy_models, tiny_config
+from conftest import ROOT, copy_models, tiny_config
 from site_builder.build import build_site
 
 KEYS = ("cnn-p0.2", "cnn-p0.3")  # the tiny run's models: the seed's CNN at dropout 0.2 and 0.3
@@ -201,7 +203,13 @@ def test_cli_demo_trains_computes_and_builds(tmp_path, capsys):
     assert lines[0].startswith("train: 200 images") and lines[1].startswith("compute: 40 images")
     assert lines[2].startswith("build: 1 run(s)") and lines[2].endswith("index.html")
     assert (tmp_path / "o" / "site" / "index.html").is_file()
-    assert (tmp_path / "o" / "results" / "cli" / "manifest.json").is_file()
+    made = json.loads((tmp_path / "o" / "results" / "cli" / "manifest.json").read_text())["provenance"]
+    assert made["command"] == ["robustviz", "demo", "--config", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", made["created"])
+    # run from this checkout: the commit it is at (CI and users run from a clone)
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:
+        assert made["code"]["commit"] == head.stdout.strip() and isinstance(made["code"]["dirty"], bool)
     # build takes its folders from the same config
     cfg.write_text(cfg.read_text().replace('name = "cli"', f'name = "cli"\nout = "{tmp_path / "o"}"'))
     (tmp_path / "o" / "site" / "index.html").unlink()

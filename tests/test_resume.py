@@ -137,5 +137,5 @@ def test_same_config_and_seed_give_identical_tables_and_site(tiny_run, tmp_path)
     files = [p for p in sorted(tiny_run.site_dir.rglob("*")) if p.is_file()]
     assert len(files) == len([p for p in again.site_dir.rglob("*") if p.is_file()])
     for path in files:
-        if path.name != "provenance.html":  # provenance shows timings and the output path
+        if path.name != "provenance.html":  # provenance shows timings and the date of assembly
             assert path.read_bytes() == (again.site_dir / path.relative_to(tiny_run.site_dir)).read_bytes(), path

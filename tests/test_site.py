@@ -494,3 +494,33 @@ def test_every_chart_the_site_renders_is_valid_vega_lite(run, monkeypatch):
     # explorer's two charts, each at least once
     assert len(checked) >= 7
 
+
+
+def test_the_site_names_no_folder_of_the_machine_that_made_it(run, tmp_path):
+    """A run computed and built in absolute folders (as every real one is) publishes none of them."""
+    import shutil
+
+    results = tmp_path / "made" / "here" / "results" / "tiny"
+    shutil.copytree(RESULTS_FIXTURE, results)
+    manifest = json.loads((results / "manifest.json").read_text())
+    manifest["config"]["out"] = str(tmp_path / "made" / "here")
+    manifest["provenance"] = {"created": "2026-12-02T20:00:00Z",
+                              "code": {"version": "0.1.0", "commit": "ab" * 20, "dirty": True},
+                              "command": ["robustviz", "compute", "--config", str(tmp_path / "run.toml"),
+                                          f"--out={tmp_path / 'made' / 'here'}"]}
+    (results / "manifest.json").write_text(json.dumps(manifest))
+    site = tmp_path / "made" / "here" / "site"
+    build_site([results], site)
+    leaks = [p.relative_to(site) for p in site.rglob("*") if p.is_file()
+             if str(tmp_path).encode() in p.read_bytes() or str(ROOT).encode() in p.read_bytes()]
+    assert leaks == []
+    page = (site / "runs" / "tiny" / "provenance.html").read_text()
+    # what made it is still said, paths shortened to their last component
+    assert "2026-12-02T20:00:00Z" in page and "commit " + "ab" * 20 + " with uncommitted changes" in page
+    assert "robustviz compute --config …/run.toml --out=…/here" in page
+    assert "&#34;out&#34;: &#34;…/here&#34;" in page or '"out": "…/here"' in page
+
+
+def test_a_run_without_provenance_says_so(run):
+    assert pages.made_by({"config": {}}) == {"created": "not recorded", "code": "not recorded",
+                                             "command": "not recorded"}
