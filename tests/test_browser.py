@@ -35,8 +35,8 @@ def browser():
 class Visit:
     """One page load with every console message, page error and request recorded."""
 
-    def __init__(self, browser, url: str):
-        self.page = browser.new_page(viewport={"width": 1300, "height": 900})
+    def __init__(self, browser, url: str, width: int = 1300, height: int = 900):
+        self.page = browser.new_page(viewport={"width": width, "height": height})
         self.console, self.errors, self.requests = [], [], []
         self.page.on("console", lambda m: self.console.append((m.type, m.text)))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
@@ -102,6 +102,21 @@ def test_every_page_renders_offline_without_errors(browser, fixture_site, tmp_pa
             assert Path(href.removeprefix("file://")).is_file(), (page.name, href)
         visit.page.close()
     assert charts >= 10  # summaries, one dashboard per dropout rate and page, the image view's charts
+
+
+@pytest.mark.parametrize("width,height", [(1440, 900), (390, 844)])
+def test_no_page_scrolls_sideways_on_a_desktop_or_a_phone(browser, fixture_site, width, height):
+    """Every page fits its width: a wide chart or table scrolls inside itself, never the page."""
+    wide = {}
+    for page in site_pages(fixture_site):
+        visit = Visit(browser, page.as_uri(), width, height)
+        assert all(s == "true" for s in visit.rendered()), page.name
+        scroll, inner = visit.page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+        if scroll > inner:
+            wide[page.name] = scroll
+        assert not visit.errors, (page.name, visit.errors)
+        visit.page.close()
+    assert wide == {}, f"wider than {width} px: {wide}"
 
 
 def test_brushing_and_class_picking_select_in_the_linked_charts(browser, fixture_site):
