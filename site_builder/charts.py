@@ -152,7 +152,8 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
     picks images by distortion. The distributions, matrix and uncertainty views show only what is
     picked; ``rates`` (from ``chart_data.success_points``) feeds the success bars. Populations: success
     rates count the clean-correct images; distortions, the class matrix and the adversarial side of
-    the uncertainty views count successful attacks only, the clean side the clean-correct images.
+    the uncertainty views count successful attacks only, the clean side the clean-correct images, each
+    once however many of the picked attacks it met.
     ``populations`` (the N of each) is the subtitle of every view; ``attack_colours`` maps each attack,
     in run order, to its colour (from its card in the manifest).
     """
@@ -205,7 +206,9 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
             image=f"datum.image == '{field}' ? 'adversarial' : 'clean'"
         ).transform_filter(  # clean side: the attacked (clean-correct) images; adversarial side: successes
             "datum.image == 'clean' ? datum.clean_correct : datum.success"
-        ).mark_bar(opacity=0.6).encode(
+        ).transform_window(  # a clean image attacked by several attacks is still one clean image
+            copy="row_number()", groupby=["image", "image_id"]
+        ).transform_filter("datum.image == 'adversarial' || datum.copy == 1").mark_bar(opacity=0.6).encode(
             x=alt.X("value:Q", bin=alt.Bin(maxbins=30), title=title),
             y=alt.Y("count():Q", title="images", stack=None),
             color=alt.Color("image:N", title="image", scale=alt.Scale(domain=["clean", "adversarial"],

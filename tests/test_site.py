@@ -235,6 +235,13 @@ def test_attack_dashboard_is_linked(run):
         assert "bar_pick" in filters and "l2_brush" in filters, name
     assert by_name["matrix"]["encoding"]["x"]["field"] == "adv_name"
     assert '"datum.success"' in text
+    for name in ("entropy_versus", "mi_versus"):  # each clean image counted once, however many attacks it met
+        steps = by_name[name]["transform"]
+        window = next(t for t in steps if "window" in t)
+        assert window["groupby"] == ["image", "image_id"] and window["window"][0]["op"] == "row_number"
+        assert steps[steps.index(window) + 1] == {"filter": "datum.image == 'adversarial' || datum.copy == 1"}
+    # the rows those views count: every clean-correct image once, every successful adversarial once
+    assert points.groupby("image_id")["clean_correct"].first().sum() < points["clean_correct"].sum()
 
 
 def test_explorer_data_holds_every_image_with_its_outcomes_scores_and_map(run):
