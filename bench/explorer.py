@@ -24,7 +24,7 @@ from conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
 
 # Change one control, then resolve with the milliseconds until the grid was redrawn and painted.
 CHANGE_JS = """async ([name, value]) => {
-  const stats = window.robustvizExplorer, before = stats.renders, el = document.querySelector(`[name='${name}']`);
+  const stats = window.robustviz.explorer.stats, before = stats.renders, el = document.querySelector(`[name='${name}']`);
   const t0 = performance.now();
   el.value = value;
   el.dispatchEvent(new Event('change', {bubbles: true}));
@@ -35,12 +35,12 @@ CHANGE_JS = """async ([name, value]) => {
 
 # Drag on the map from (fx0, fy0) to (fx1, fy1) (fractions of its size); ms from mouse-up to painted.
 BRUSH_JS = """async ([fx0, fy0, fx1, fy1]) => {
-  const stats = window.robustvizExplorer, before = stats.renders, c = document.getElementById('feature-map');
-  const r = c.getBoundingClientRect(), at = (fx, fy) => ({clientX: r.left + fx * r.width, clientY: r.top + fy * r.height, bubbles: true});
-  c.dispatchEvent(new MouseEvent('mousedown', at(fx0, fy0)));
-  for (let k = 1; k <= 5; k++) window.dispatchEvent(new MouseEvent('mousemove', at(fx0 + (fx1 - fx0) * k / 5, fy0 + (fy1 - fy0) * k / 5)));
+  const stats = window.robustviz.explorer.stats, before = stats.renders, c = document.getElementById('feature-map');
+  const r = c.getBoundingClientRect(), at = (fx, fy) => ({clientX: r.left + fx * r.width, clientY: r.top + fy * r.height, bubbles: true, pointerId: 1});
+  c.dispatchEvent(new PointerEvent('pointerdown', at(fx0, fy0)));
+  for (let k = 1; k <= 5; k++) window.dispatchEvent(new PointerEvent('pointermove', at(fx0 + (fx1 - fx0) * k / 5, fy0 + (fy1 - fy0) * k / 5)));
   const t0 = performance.now();
-  window.dispatchEvent(new MouseEvent('mouseup', at(fx1, fy1)));
+  window.dispatchEvent(new PointerEvent('pointerup', at(fx1, fy1)));
   while (stats.renders === before) await new Promise(r => setTimeout(r, 0));
   await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
   return [performance.now() - t0, Number(document.getElementById('grid').getAttribute('data-count'))];
@@ -72,9 +72,9 @@ def main() -> None:
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto((run / "explorer.html").as_uri())
-            page.wait_for_function("() => window.robustvizExplorer && window.robustvizExplorer.firstRenderMs !== null",
+            page.wait_for_function("() => window.robustviz.explorer.stats && window.robustviz.explorer.stats.firstRenderMs !== null",
                                    timeout=60_000)
-            out["first render"].append(page.evaluate("() => window.robustvizExplorer.firstRenderMs"))
+            out["first render"].append(page.evaluate("() => window.robustviz.explorer.stats.firstRenderMs"))
             counts["all"] = int(page.get_attribute("#grid", "data-count"))
             first = page.evaluate("() => document.querySelector('#grid a.thumb').dataset.imageId")
             for name, value in (("class", "3"), ("sort", "entropy"), ("dir", "desc"), ("error", "1"), ("error", ""), ("class", ""),

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from compute.contract import BUDGET
+from compute.contract import BUDGET, CLEAN
 
 from .load import Run
 
@@ -28,7 +28,7 @@ def _num(value: Any, digits: int) -> float | None:
 def image_records(run: Run) -> list[dict[str, Any]]:
     """Everything the per-image view shows, one compact record per test image (in images-table order).
 
-    Per model (in run order): conditions as lists of CONDITION_FIELDS in ``run.conditions`` order
+    Per model (in run order): ``plain_pred``, the clean prediction with dropout off; conditions as lists of CONDITION_FIELDS in ``run.conditions`` order
     ("pass_histogram" counts the MC passes in PASS_BINS equal bins of the true-class probability; noise
     controls carry no probabilities or histogram), attacks as lists of ATTACK_FIELDS in
     ``run.attack_points`` order, activation-map tiles as lists of ACTIVATION_FIELDS, ``neighbours`` as
@@ -76,7 +76,9 @@ def image_records(run: Run) -> list[dict[str, Any]]:
                                 int(r.flat_pixels_changed), int(r.iterations), _num(r.min_eps, 5), _num(r.c, 5),
                                 _num(r.noise_l2, 4), _num(r.noise_linf, 4),
                                 None if r.noise_pred != r.noise_pred else int(r.noise_pred)])
-            models.append({"conditions": cond, "attacks": results, "activations": acts.get((image_id, key), []),
+            clean = unc.get((image_id, key, CLEAN))
+            models.append({"plain_pred": None if clean is None else int(clean.plain_pred),
+                           "conditions": cond, "attacks": results, "activations": acts.get((image_id, key), []),
                            "neighbours": near.get((image_id, key), [])})
         records.append({"image_id": image_id, "class_name": row.class_name, "pos": position, "models": models})
     return records

@@ -485,8 +485,10 @@ def n_reference_images(run: Run) -> int:
     return min(run.config.embedding.reference_images, int(run.manifest["dataset"]["n_train_images"]))
 
 
-def explorer_page(run: Run) -> Page:
-    """The grid of every test image and the feature map; their data is data/explorer.js."""
+def explorer_page(run: Run, data: dict[str, Any]) -> Page:
+    """The grid of every test image and the feature map; their data (``data``, explorer_data) is
+    data/explorer.js. The lead names the operating point the explorer opens at."""
+    point = next((p for p in data["points"] if p["key"] == data["default_point"]), None)  # None: no attack ran
     layout = tiles.layout(run)
     index = {"sheets": layout["original"], "cols": layout["cols"], "per_sheet": layout["per_sheet"],
              "width": layout["width"], "height": layout["height"], "thumb": thumb_size(layout["width"])}
@@ -494,6 +496,8 @@ def explorer_page(run: Run) -> Page:
         "title": f"{run.name}: explorer", "run": run_summary(run), "index": index,
         "faithfulness": map_faithfulness(run), "n_reference": n_reference_images(run),
         "attacks": [run.cards[a]["label"] for a in run.attack_names],
+        "default_point": point and point["label"],
+        "shared_default": bool(point) and set(point["attacks"]) >= set(run.attack_names),
         "n_images": int(run.images["image_id"].nunique())})
 
 
@@ -522,13 +526,14 @@ def gather_pages(runs: list[Run]) -> tuple[list[Page], dict[str, Any]]:
     pages = [Page("index.html", "index.html", {"title": "robustviz", "runs": [run_summary(r) for r in runs]})]
     data: dict[str, Any] = {}
     for run in runs:
-        pages += [uncertainty_page(run), provenance_page(run), explorer_page(run)]
+        explorer = explorer_data.explorer_data(run)
+        pages += [uncertainty_page(run), provenance_page(run), explorer_page(run, explorer)]
         if run.attack_names:
             pages += [attacks_page(run), detection_page(run)]
         if run.ranking:
             pages.append(good_bad_page(run))
         chunks, files = image_data.image_chunks(run, run_dir(run))
-        data.update({path: ("robustvizImageChunk", records) for path, records in files.items()})
-        data[f"{run_dir(run)}/data/explorer.js"] = ("robustvizExplorerData", explorer_data.explorer_data(run))
+        data.update({path: ("robustviz.imageChunk", records) for path, records in files.items()})
+        data[f"{run_dir(run)}/data/explorer.js"] = ("robustviz.explorerData", explorer)
         pages.append(image_page(run, chunks))
     return pages, data

@@ -33,7 +33,7 @@ def script_json(data: Any) -> Markup:
 
 def packed(data: Any) -> str:
     """``data`` as canonical JSON, raw-deflated (zlib level 9) and base64-encoded: what
-    ``robustvizUnpack`` in static/site.js turns back into the same data (the browser's
+    ``robustviz.unpack`` in static/site.js turns back into the same data (the browser's
     DecompressionStream). Pages and data files are opened from disk, where no server compresses
     them; this keeps the full test set's site within a free host's limits."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

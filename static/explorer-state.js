@@ -1,14 +1,16 @@
-// The explorer's state (model, sort, filters, map brush) and the ordered list of images it selects:
-// one place, shared by the explorer (static/explorer.js) and the per-image view (static/image.js),
-// whose previous / next follow the explorer's sort and filter. The state lives in the URL hash.
+// The explorer's state (model, operating point, sort, filters, map brush, active image) and the
+// ordered list of images it selects: pure functions of (data, state), shared by the explorer and the
+// per-image view (whose previous / next follow the explorer's sort and filter). The state lives in the
+// URL hash. Tested directly in tests/test_frontend.py.
 (function () {
   "use strict";
+  var R = window.robustviz = window.robustviz || {};
   var waiting = [];
   var data = null;
 
   // data/explorer.js calls this with site_builder/explorer_data.py's record, packed.
-  window.robustvizExplorerData = function (text) {
-    window.robustvizUnpack(text).then(function (d) {
+  R.explorerData = function (text) {
+    R.unpack(text).then(function (d) {
       data = d;
       if (d.ranking) SORTS.ranking = d.ranking.label;  // what the ranking attack's score is, before anyone reads it
       waiting.splice(0).forEach(function (f) { f(d); });
@@ -26,32 +28,28 @@
     max_prob: "max probability", "class": "class", id: "image id"
   };
   var RANGES = ["entropy", "mutual_info", "max_prob", "ranking"];
-  var DEFAULTS = { model: null, sort: "ranking", dir: "asc", map: "tsne", colour: "class" };
+  var DEFAULTS = { model: null, point: null, sort: "ranking", dir: "asc", map: "tsne", colour: "class" };
   var FILTERS = ["class", "plain_pred", "error"];
 
-  // The state as the hash spells it: model (its key), sort, dir, class, plain_pred (the clean prediction
-  // with dropout off), error (1: wrong, 0: right), one key per attack (its outcome), <score>=lo..hi,
-  // brush=x0,y0,x1,y1 (map units), map, colour, and id.
+  // The state as the hash spells it: model (its key), point (operating point key: minimal, confident,
+  // eps0.1, ...), sort, dir, class, plain_pred (the clean prediction with dropout off), error (1: wrong,
+  // 0: right), outcome-<attack> (its outcome at the point), <score>=lo..hi, brush=x0,y0,x1,y1 (map
+  // units), map, colour, and id (the active image). Values are kept as written; settle() checks them.
   function parse(hash) {
     var q = new URLSearchParams((hash || "").replace(/^#/, ""));
     var s = { filters: {}, ranges: {}, brush: null };
     Object.keys(DEFAULTS).forEach(function (k) { s[k] = q.has(k) ? q.get(k) : DEFAULTS[k]; });
-    if (!SORTS[s.sort]) s.sort = DEFAULTS.sort;
-    if (s.dir !== "desc") s.dir = "asc";
-    FILTERS.forEach(function (k) { if (q.has(k) && q.get(k) !== "") s.filters[k] = parseInt(q.get(k), 10); });
+    FILTERS.forEach(function (k) { if (q.has(k) && q.get(k) !== "") s.filters[k] = q.get(k); });
     q.forEach(function (value, key) {
-      if (key.indexOf("outcome-") === 0) s.filters[key] = value;
+      if (key.indexOf("outcome-") === 0 && value !== "") s.filters[key] = value;
     });
     RANGES.forEach(function (k) {
       if (!q.has(k)) return;
-      var parts = q.get(k).split("..").map(parseFloat);
-      if (parts.length === 2) s.ranges[k] = [isNaN(parts[0]) ? null : parts[0], isNaN(parts[1]) ? null : parts[1]];
+      var parts = q.get(k).split("..");
+      s.ranges[k] = parts.length === 2 ? parts.map(function (v) { return v === "" ? null : Number(v); }) : [NaN, NaN];
     });
-    if (q.has("brush")) {
-      var b = q.get("brush").split(",").map(parseFloat);
-      if (b.length === 4 && b.every(function (v) { return !isNaN(v); })) s.brush = b;
-    }
-    s.id = q.has("id") ? parseInt(q.get("id"), 10) : null;
+    if (q.has("brush")) s.brush = q.get("brush").split(",").map(Number);
+    s.id = q.has("id") && q.get("id") !== "" ? Number(q.get("id")) : null;
     return s;
   }
 
@@ -69,9 +67,61 @@
     return "#" + q.toString();
   }
 
-  // What a state means for this run: without a ranking attack there is no rank to sort by.
+  function isIndex(v, n) {
+    var k = Number(v);
+    return String(v).trim() !== "" && Number.isInteger(k) && k >= 0 && k < n;
+  }
+
+  // What a parsed state means for this run's data: every value checked, the ones that name nothing
+  // dropped, and each dropped one described in s.dropped ("class=99 (no such class)"), so the page can
+  // say what it ignored instead of drawing an empty grid under controls that read "any". Fills in the
+  // model, the operating point (the data's default_point) and the map. Returns s.
   function settle(d, s) {
-    if (s.sort === "ranking" && !d.ranking) s.sort = "id";
+    var dropped = s.dropped = [];
+    var drop = function (key, value, why) { dropped.push(key + "=" + value + " (" + why + ")"); };
+    var keys = d.models.map(function (m) { return m.key; });
+    if (s.model !== null && keys.indexOf(s.model) < 0) { drop("model", s.model, "no such model"); s.model = null; }
+    if (s.model === null) s.model = keys[0];
+    var points = d.points.map(function (p) { return p.key; });
+    if (s.point !== null && points.indexOf(s.point) < 0) { drop("point", s.point, "no such operating point"); s.point = null; }
+    if (s.point === null) s.point = d.default_point;
+    if (!SORTS[s.sort] || (s.sort === "ranking" && !d.ranking)) {
+      if (s.sort !== DEFAULTS.sort) drop("sort", s.sort, "no such sort");
+      s.sort = d.ranking ? "ranking" : "id";
+    }
+    if (s.dir !== "asc" && s.dir !== "desc") { drop("dir", s.dir, "asc or desc"); s.dir = "asc"; }
+    if (s.brush && !(s.brush.length === 4 && s.brush.every(function (v) { return isFinite(v); }))) {
+      drop("brush", s.brush.join(","), "four numbers"); s.brush = null;
+    }
+    var maps = Object.keys(model(d, s).maps);
+    if (maps.indexOf(s.map) < 0) {
+      if (s.map !== DEFAULTS.map) drop("map", s.map, "no such map");
+      s.map = maps[0] || DEFAULTS.map;
+      s.brush = null;  // a brush is drawn in one map's coordinates
+    }
+    var colours = ["class", "uncertainty"].concat(d.attacks.map(function (a) { return "outcome-" + a; }));
+    if (colours.indexOf(s.colour) < 0) { drop("colour", s.colour, "no such colouring"); s.colour = "class"; }
+    Object.keys(s.filters).forEach(function (k) {
+      var v = s.filters[k];
+      if (k === "class" || k === "plain_pred") {
+        if (isIndex(v, d.class_names.length)) { s.filters[k] = Number(v); return; }
+        drop(k, v, "no such class");
+      } else if (k === "error") {
+        if (v === 0 || v === 1 || v === "0" || v === "1") { s.filters[k] = Number(v); return; }
+        drop(k, v, "0 or 1");
+      } else if (d.attacks.indexOf(k.slice(8)) < 0) {
+        drop(k, v, "no such attack");
+      } else if (d.outcomes[v] === undefined) {
+        drop(k, v, "no such outcome");
+      } else return;
+      delete s.filters[k];
+    });
+    Object.keys(s.ranges).forEach(function (k) {
+      var r = s.ranges[k];
+      var ok = (k !== "ranking" || d.ranking) && r.every(function (v) { return v === null || isFinite(v); });
+      if (!ok) { drop(k, r.join(".."), "not a range of numbers"); delete s.ranges[k]; }
+    });
+    if (s.id !== null && !Number.isInteger(s.id)) { drop("id", s.id, "not an image id"); s.id = null; }
     return s;
   }
 
@@ -81,38 +131,51 @@
     return d.models[0];
   }
 
+  // attack -> outcome codes at the state's operating point (the minimal point before settle()).
+  function outcomes(d, m, s) {
+    return m.outcomes[s.point] || m.outcomes[d.default_point] || m.outcomes.minimal;
+  }
+
+  function outcomeName(d, code) {
+    for (var name in d.outcomes) if (d.outcomes[name] === code) return name;
+    return "";
+  }
+
   function value(d, m, key, i) {
     var v = m[key][i];
     return v === null ? null : v / d.scale;
   }
 
+  // Does image i pass every filter, range and (unless skipBrush) the brush, leaving out ``without``
+  // (a filter's key: what the counts beside that filter's options need)?
+  function passes(d, s, m, i, skipBrush, without) {
+    var f = s.filters, at = outcomes(d, m, s);
+    if (without !== "class" && f["class"] !== undefined && d.labels[i] !== f["class"]) return false;
+    if (without !== "plain_pred" && f.plain_pred !== undefined && m.plain_pred[i] !== f.plain_pred) return false;
+    if (without !== "error" && f.error !== undefined && (m.plain_pred[i] !== d.labels[i] ? 1 : 0) !== f.error) return false;
+    for (var k in f) {
+      if (k.indexOf("outcome-") !== 0 || k === without) continue;
+      var codes = at[k.slice(8)];
+      if (codes === undefined || codes[i] !== d.outcomes[f[k]]) return false;
+    }
+    for (var r in s.ranges) {
+      var v = value(d, m, r, i), lo = s.ranges[r][0], hi = s.ranges[r][1];
+      if (v === null || (lo !== null && v < lo) || (hi !== null && v > hi)) return false;
+    }
+    var b = skipBrush ? null : s.brush, map = m.maps[s.map] && m.maps[s.map].clean;
+    if (b && map) {
+      var x = map.x[i], y = map.y[i];
+      return x !== null && x >= Math.min(b[0], b[2]) && x <= Math.max(b[0], b[2]) &&
+             y >= Math.min(b[1], b[3]) && y <= Math.max(b[1], b[3]);
+    }
+    return true;
+  }
+
   // Positions (into d.ids) of the images a state selects, in its order. Null scores sort last either
   // way; ties by image id. ``skipBrush``: everything but the map brush (what the map shows in colour).
   function select(d, s, skipBrush) {
-    var m = model(d, s), n = d.ids.length, out = [];
-    var f = s.filters, map = m.maps[s.map] && m.maps[s.map].clean, b = skipBrush ? null : s.brush;
-    var outcomeKeys = Object.keys(f).filter(function (k) { return k.indexOf("outcome-") === 0; });
-    for (var i = 0; i < n; i++) {
-      if (f["class"] !== undefined && d.labels[i] !== f["class"]) continue;
-      if (f.plain_pred !== undefined && m.plain_pred[i] !== f.plain_pred) continue;
-      if (f.error !== undefined && (m.plain_pred[i] !== d.labels[i] ? 1 : 0) !== f.error) continue;
-      var keep = true;
-      for (var k = 0; k < outcomeKeys.length && keep; k++) {
-        var codes = m.outcomes[outcomeKeys[k].slice(8)];
-        keep = codes !== undefined && codes[i] === d.outcomes[f[outcomeKeys[k]]];
-      }
-      for (var r in s.ranges) {
-        if (!keep) break;
-        var v = value(d, m, r, i), lo = s.ranges[r][0], hi = s.ranges[r][1];
-        if (v === null || (lo !== null && v < lo) || (hi !== null && v > hi)) keep = false;
-      }
-      if (keep && b && map) {
-        var x = map.x[i], y = map.y[i];
-        keep = x !== null && x >= Math.min(b[0], b[2]) && x <= Math.max(b[0], b[2]) &&
-               y >= Math.min(b[1], b[3]) && y <= Math.max(b[1], b[3]);
-      }
-      if (keep) out.push(i);
-    }
+    var m = model(d, s), out = [];
+    for (var i = 0; i < d.ids.length; i++) if (passes(d, s, m, i, skipBrush)) out.push(i);
     var sign = s.dir === "desc" ? -1 : 1;
     var key = s.sort === "id" ? null : s.sort === "class" ? d.labels : m[s.sort];
     out.sort(function (a, c) {
@@ -127,8 +190,25 @@
     return out;
   }
 
-  window.robustvizExplorerState = {
+  // The counts beside one filter's options: how many images each of its values would show with every
+  // other filter, range and the brush kept. Keys: the option values as the controls spell them
+  // ("" for "any"; class index; 0/1 for error; an outcome name).
+  function counts(d, s, filter) {
+    var m = model(d, s), out = { "": 0 }, at = outcomes(d, m, s);
+    for (var i = 0; i < d.ids.length; i++) {
+      if (!passes(d, s, m, i, false, filter)) continue;
+      var v = filter === "class" ? d.labels[i] : filter === "plain_pred" ? m.plain_pred[i]
+        : filter === "error" ? (m.plain_pred[i] !== d.labels[i] ? 1 : 0)
+        : at[filter.slice(8)] ? outcomeName(d, at[filter.slice(8)][i]) : "";
+      out[""] += 1;
+      out[v] = (out[v] || 0) + 1;
+    }
+    return out;
+  }
+
+  R.state = {
     whenData: whenData, parse: parse, settle: settle, format: format, model: model, select: select, value: value,
+    counts: counts, outcomes: outcomes, outcomeName: outcomeName,
     SORTS: SORTS, RANGES: RANGES, DEFAULTS: DEFAULTS, FILTERS: FILTERS
   };
 })();

@@ -1,34 +1,36 @@
-// The per-image view: one page for every test image, chosen by the link's #id=N (the rest of the
-// hash is the explorer's state: previous / next follow its sort and filter). The image's data comes
-// from data/images-NNN.js, loaded by a <script> tag (fetch() fails from file://), packed.
-// Everything from the data is inserted as text, never as markup.
+// The per-image view: one page for every test image, chosen by the link's #id=N; the rest of the hash is
+// the explorer's state (previous / next follow its sort and filter, and its model is the one shown). At
+// the top: the image, its label, each model's clean prediction and one line per attack; then one model
+// at a time, with a switch. The image's data comes from data/images-NNN.js (a <script> tag: fetch()
+// fails from file://), packed.
 (function () {
   "use strict";
-  var S = window.robustvizExplorerState;
+  var R = window.robustviz, S = R.state, el = R.dom.el;
   var index = JSON.parse(document.getElementById("image-index").textContent);
-  // Large enough to see single pixels: 8x for 28-px digits, 2x for 96-px STL-10 images.
-  var SCALE = Math.max(2, Math.floor(224 / index.tiles.width));
   var probsTemplate = document.getElementById("spec-probs-template").textContent;
   var passHistogramTemplate = document.getElementById("spec-pass-histogram-template").textContent;
-  var records = {};
-  var requested = {};
-  var wanted = null;
+  var records = {}, requested = {}, wanted = null;
+  var positions = {};
+  index.ids.forEach(function (id, pos) { positions[id] = pos; });
+
+  // Pixels large enough to see: 8x for 28-px digits (two pictures side by side on a phone), at least 2x.
+  function scale() {
+    var room = document.getElementById("image-view").clientWidth || window.innerWidth;
+    return Math.max(2, Math.min(Math.max(2, Math.floor(224 / index.tiles.width)), Math.floor((room - 24) / (2 * index.tiles.width))));
+  }
 
   function status(text) {
     document.getElementById("image-status").textContent = text;
   }
 
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = text;
-    return node;
+  function fmt(value, digits) {
+    return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
   }
 
-  function tile(t, caption, scale) {
+  function tile(t, caption, zoom) {
     var cell = el("span", "cell");
-    var pic = window.robustvizTile(t, caption);
-    if (scale) { pic.style.zoom = String(scale); pic.classList.add("big"); }
+    var pic = R.tile(t, caption);
+    if (zoom) { pic.style.zoom = String(zoom); pic.classList.add("big"); }
     cell.appendChild(pic);
     cell.appendChild(el("span", "caption", caption));
     return cell;
@@ -39,14 +41,14 @@
   // stretches the largest change to full scale, and invert() makes unchanged pixels white.
   // (A canvas cannot read pixels of images opened from file://, and a stored heatmap per image and
   // attack would double the site.)
-  function perturbation(original, adversarial, linf, caption) {
+  function perturbation(original, adversarial, linf, caption, zoom) {
     var cell = el("span", "cell");
     var box = el("span", "perturbation");
-    box.style.width = original.width * SCALE + "px";
-    box.style.height = original.height * SCALE + "px";
+    box.style.width = original.width * zoom + "px";
+    box.style.height = original.height * zoom + "px";
     [original, adversarial].forEach(function (t, k) {
-      var pic = window.robustvizTile(t, "");
-      pic.style.zoom = String(SCALE);
+      var pic = R.tile(t, "");
+      pic.style.zoom = String(zoom);
       if (k === 1) pic.classList.add("difference");
       pic.removeAttribute("role");
       box.appendChild(pic);
@@ -59,35 +61,24 @@
     return cell;
   }
 
-  function fmt(value, digits) {
-    return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
-  }
-
-  function table(headers, rows) {
-    var t = el("table", "figures");
-    var head = el("tr");
-    headers.forEach(function (h) { head.appendChild(el("th", null, h)); });
-    t.appendChild(el("thead")).appendChild(head);
-    var body = el("tbody");
-    rows.forEach(function (r) {
-      var tr = el("tr");
-      r.forEach(function (v) { tr.appendChild(el("td", null, v)); });
-      body.appendChild(tr);
-    });
-    t.appendChild(body);
-    return t;
-  }
-
-  function chart(parent, template, name, rows, label) {
+  function chart(parent, template, name, rows, label, key) {
     var box = el("div", "chart");
-    box.id = "chart-" + name + "-" + parent.getAttribute("data-model");
+    box.id = "chart-" + name + "-" + key;
     box.setAttribute("role", "img");
     box.setAttribute("aria-label", label);
     parent.appendChild(box);
     var spec = JSON.parse(template);
     spec.datasets = spec.datasets || {};
     spec.datasets[name] = rows;
-    window.robustvizDraw(box, spec);
+    R.draw(box, spec);
+  }
+
+  function fold(summary, content, open) {
+    var d = el("details", "fold");
+    d.appendChild(el("summary", null, summary));
+    d.appendChild(content);
+    if (open) d.open = true;
+    return d;
   }
 
   // A record's lists follow index.fields; turn one into an object by those names.
@@ -97,160 +88,224 @@
     return out;
   }
 
-  // Where the image at position pos sits in one of a kind's sheets (all kinds share one layout).
   function place(sheets, pos) {
-    return window.robustvizPlace(index.tiles, sheets, pos);
+    return R.place(index.tiles, sheets, pos);
   }
 
-  // What an attack did to the image at one operating point, as its picture's caption says it.
-  function outcome(a) {
-    var label = index.cards[a.attack].label + " " + a.point;
-    if (!a.clean_correct) return label + ": not attacked (wrong before the attack)";
-    if (!a.success) {
-      return label + (a.point === "confident" ? ": no wrong class reached p ≥ " + index.kappa : ": not fooled") +
-        " within " + index.limit_captions[a.attack];
-    }
-    return label + " → " + index.class_names[a.adv_pred];
-  }
-
-  function noiseCaption(a) {
-    return "Its noise control (a random perturbation of the same " + (index.cards[a.attack].norm === "linf" ? "L∞" : "L2") +
-      ") is predicted " + index.class_names[a.noise_pred] + " (dropout off).";
-  }
-
-  function showModel(view, r, m, which) {
-    var model = index.models[which];
-    var names = index.class_names;
-    var attacks = [];
+  // One model's attacks of the image: objects by ATTACK_FIELDS, with attack, point and the adversarial's tile.
+  function attacksOf(r, m, which) {
+    var out = [];
     m.attacks.forEach(function (values, k) {
       if (values === null) return;  // not attacked: the attack ran on a subset of the test images
       var a = named("attacks", values);
       a.attack = index.attack_points[k][0];
       a.point = index.attack_points[k][1];
       a.adversarial = place(index.tiles.attacks[which][a.attack][a.point].adversarial, r.pos);
-      attacks.push(a);
+      out.push(a);
     });
-    var conditions = [];
+    return out;
+  }
+
+  function limit(a) { return index.limit_captions[a.attack]; }
+
+  // What an attack did at one operating point, in a few words.
+  function outcome(a) {
+    if (!a.clean_correct) return "not attacked (wrong before)";
+    if (!a.success) return a.point === "confident" ? "no wrong class at p ≥ " + index.kappa + " within " + limit(a)
+      : "not fooled within " + limit(a);
+    return "→ " + index.class_names[a.adv_pred] + " (p = " + fmt(a.adv_prob, 2) + ")";
+  }
+
+  // An outcome in the summary's few characters: "→ 8 (0.47)", "not fooled", "p ≥ 0.9 not reached".
+  function short(a) {
+    if (!a.success) return a.point === "confident" ? "p ≥ " + index.kappa + " not reached" : "not fooled";
+    return "→ " + index.class_names[a.adv_pred] + " (" + fmt(a.adv_prob, 2) + ")";
+  }
+
+  // ---- the summary at the top -------------------------------------------------------------------
+  function summary(r, chosen) {
+    var box = el("section", "image-summary");
+    box.appendChild(tile(place(index.tiles.original, r.pos), "original, class " + r.class_name, scale()));
+    var rows = [], models = r.models.map(function (m, which) { return attacksOf(r, m, which); });
+    rows.push(["clean prediction (dropout off)"].concat(models.map(function (attacks, which) {
+      var pred = index.class_names[r.models[which].plain_pred];
+      return pred + (r.models[which].plain_pred === index.labels[r.pos] ? " (right)" : " (wrong)");
+    })));
+    index.attacks.forEach(function (attack) {
+      rows.push([index.cards[attack].label].concat(models.map(function (attacks) {
+        var mine = attacks.filter(function (a) { return a.attack === attack; });
+        if (!mine.length) return "not attacked (a subset)";
+        if (!mine[0].clean_correct) return "not attacked (wrong before)";
+        return mine.map(short).join(", ");
+      })));
+    });
+    var t = R.dom.table([""].concat(index.models.map(function (m) { return m.label; })), rows, "figures summary-table");
+    t.appendChild(el("caption", null, "Per attack: its minimal, then its confident adversarial: the class it becomes " +
+      "(its probability), or that it was not fooled within " + "the attack's budget."));
+    t.querySelectorAll("thead th").forEach(function (th, k) { if (k && index.models[k - 1].key === chosen) th.classList.add("chosen"); });
+    box.appendChild(t);
+    return box;
+  }
+
+  // The model switch: real links, each keeping the image and the explorer's state.
+  function switcher(id, chosen) {
+    var nav = el("nav", "toc model-switch");
+    nav.setAttribute("aria-label", "model shown");
+    nav.appendChild(el("span", "note", "Model shown:"));
+    index.models.forEach(function (model) {
+      var link = el("a", null, model.label);
+      link.href = S.format(Object.assign(S.parse(window.location.hash), { model: model.key }), id);
+      if (model.key === chosen) link.setAttribute("aria-current", "true");
+      nav.appendChild(link);
+    });
+    return nav;
+  }
+
+  // ---- one model --------------------------------------------------------------------------------
+  function attackRows(section, r, attacks, zoom) {
+    var original = place(index.tiles.original, r.pos);
+    var absent = index.attacks.filter(function (a) { return !attacks.some(function (x) { return x.attack === a; }); });
+    if (attacks.length && !attacks[0].clean_correct) {  // wrong before the attack: every attack skipped it
+      section.appendChild(el("p", "wrong-before", "Wrong before any attack (the model with dropout off predicts " +
+        index.class_names[attacks[0].adv_pred] + "), so no attack was run on it."));
+      return;
+    }
+    index.attacks.forEach(function (attack) {
+      var mine = attacks.filter(function (a) { return a.attack === attack; });
+      if (!mine.length) return;
+      var row = el("div", "attack-row");
+      row.setAttribute("data-attack", attack);
+      row.appendChild(el("h3", null, index.cards[attack].label));
+      mine.forEach(function (a) {
+        var at = el("div", "point");
+        at.setAttribute("data-point", a.point);
+        at.appendChild(tile(a.adversarial, a.point + ": " + outcome(a), zoom));
+        at.appendChild(perturbation(original, a.adversarial, a.linf,
+          a.linf > 0 ? "|change| × " + (1 / a.linf).toFixed(1) + " (black: L∞ = " + fmt(a.linf, 3) + "; L2 = " +
+            fmt(a.l2, 3) + ", " + a.l0 + " pixels)" : "no pixel changed", zoom));
+        row.appendChild(at);
+      });
+      var noise = mine.filter(function (a) { return a.noise_pred !== null; }).map(function (a) {
+        return a.point + " → " + index.class_names[a.noise_pred];
+      });
+      if (noise.length) {
+        row.appendChild(el("p", "note", "Noise controls (random perturbations of the same " +
+          (index.cards[attack].norm === "linf" ? "L∞" : "L2") + ", dropout off): " + noise.join("; ") + "."));
+      }
+      section.appendChild(row);
+    });
+    if (absent.length) {
+      section.appendChild(el("p", "note", "Not attacked by " + absent.map(function (a) { return index.cards[a].label; })
+        .join(", ") + " (run on a subset of the test images)."));
+    }
+  }
+
+  function figureTable(attacks) {
+    var names = index.class_names;
+    return R.dom.table(
+      ["attack", "operating point", "success", "prediction", "probability", "pixels changed", "L2", "L∞", "D",
+       "flat pixels", "iterations", "its own figure", "noise L2", "noise L∞", "noise → prediction"],
+      attacks.map(function (a) {
+        var card = index.cards[a.attack], own = card.own_column ? a[card.own_column] : null;
+        return [card.label, a.point,
+                !a.clean_correct ? "not attacked" : (a.success ? "yes" : "no, within " + limit(a)),
+                names[a.adv_pred], fmt(a.adv_prob, 3), String(a.l0), fmt(a.l2, 3),
+                fmt(a.linf, 3), fmt(a.perceptual_distance, 1), String(a.flat_pixels_changed), String(a.iterations),
+                own === null || own === undefined ? "–" : card.own_symbol + " " + fmt(own, 4),
+                fmt(a.noise_l2, 3), fmt(a.noise_linf, 3), a.noise_pred === null ? "–" : names[a.noise_pred]];
+      }));
+  }
+
+  function conditionsOf(m) {
+    var out = [];
     m.conditions.forEach(function (values, k) {
       if (values === null) return;
       var c = named("conditions", values);
       c.condition = index.conditions[k];
-      conditions.push(c);
+      out.push(c);
     });
-    var section = el("section", "model");
-    section.setAttribute("data-model", model.key);
-    section.id = model.anchor;
-    section.appendChild(el("h2", null, "Model with " + model.label));
-    if (attacks.length) {
-      // Wrong before the attack: not attacked; every attack's row then holds the clean prediction.
-      var before = attacks[0].clean_correct ? r.class_name : names[attacks[0].adv_pred];
-      section.appendChild(el("p", attacks[0].clean_correct ? "clean-correct" : "wrong-before",
-        "Clean prediction (dropout off): " + before +
-        (attacks[0].clean_correct ? " (correct)" : " — wrong before the attack, so not attacked")));
-    }
-    var original = place(index.tiles.original, r.pos);
-    if (!attacks.length) {
-      var alone = el("div", "pictures");
-      alone.appendChild(tile(original, "original (" + r.class_name + ")", SCALE));
-      section.appendChild(alone);
-    }
-    attacks.forEach(function (a) {
-      // One row per attack and operating point: original, adversarial, perturbation.
-      var row = el("div", "pictures attack-row");
-      row.setAttribute("data-attack", a.attack);
-      row.setAttribute("data-point", a.point);
-      row.appendChild(el("h3", null, index.cards[a.attack].label + ", " + a.point + " adversarial"));
-      row.appendChild(tile(original, "original (" + r.class_name + ")", SCALE));
-      row.appendChild(tile(a.adversarial, outcome(a), SCALE));
-      row.appendChild(perturbation(original, a.adversarial, a.linf,
-        a.linf > 0 ? "|change| × " + (1 / a.linf).toFixed(1) + " (black: the largest, L∞ = " + fmt(a.linf, 3) +
-          "; L2 = " + fmt(a.l2, 3) + ", " + a.l0 + " pixels changed)" : "no pixel changed"));
-      if (a.noise_pred !== null) row.appendChild(el("p", "note", noiseCaption(a)));
-      section.appendChild(row);
-    });
-    if (attacks.length) {
-      section.appendChild(table(
-        ["attack", "operating point", "success", "prediction", "probability", "pixels changed", "L2", "L∞", "D",
-         "flat pixels", "iterations", "its own figure", "noise L2", "noise L∞", "noise → prediction"],
-        attacks.map(function (a) {
-          var card = index.cards[a.attack], own = card.own_column ? a[card.own_column] : null;
-          return [card.label, a.point,
-                  !a.clean_correct ? "not attacked" : (a.success ? "yes" : "no, within " + index.limit_captions[a.attack]),
-                  names[a.adv_pred], fmt(a.adv_prob, 3), String(a.l0), fmt(a.l2, 3),
-                  fmt(a.linf, 3), fmt(a.perceptual_distance, 1), String(a.flat_pixels_changed), String(a.iterations),
-                  own === null || own === undefined ? "–" : card.own_symbol + " " + fmt(own, 4),
-                  fmt(a.noise_l2, 3), fmt(a.noise_linf, 3), a.noise_pred === null ? "–" : names[a.noise_pred]];
-        })));
-    }
-    section.appendChild(table(
-      ["image", "MC prediction", "entropy", "mutual information", "passes wrong"],
-      conditions.map(function (c) {
+    return out;
+  }
+
+  function uncertainty(section, conditions, key) {
+    var names = index.class_names;
+    section.appendChild(fold("MC-dropout figures of the image and its adversarials (" + conditions.length + " image sets)",
+      R.dom.table(["image", "MC prediction", "entropy", "mutual information", "passes wrong"], conditions.map(function (c) {
         return [c.condition, names[c.pred], fmt(c.entropy, 3), fmt(c.mutual_info, 3), fmt(100 * c.fooled_share, 0) + "%"];
-      })));
+      }))));
     var row = el("div", "charts-row");
     section.appendChild(row);
     var probs = [], histogram = [];
     conditions.forEach(function (c) {
-      if (c.mean_probs === null) return;  // noise controls: the tables above give their figures
-      c.mean_probs.forEach(function (prob, k) {
-        probs.push({ condition: c.condition, class_name: names[k], prob: prob });
-      });
+      if (c.mean_probs === null) return;  // noise controls: the table gives their figures
+      c.mean_probs.forEach(function (prob, k) { probs.push({ condition: c.condition, class_name: names[k], prob: prob }); });
       var width = 1 / c.pass_histogram.length;
       c.pass_histogram.forEach(function (count, k) {
         histogram.push({ condition: c.condition, lower: k * width, upper: (k + 1) * width, count: count });
       });
     });
-    chart(row, probsTemplate, "probs", probs, "class probabilities before and after each attack");
-    chart(row, passHistogramTemplate, "pass_histogram", histogram, "spread of the MC-dropout passes");
-    if (m.neighbours.length) {
-      section.appendChild(el("h3", null, "Nearest test images in feature space (penultimate features, dropout off)"));
-      var near = el("div", "pictures neighbours");
-      m.neighbours.forEach(function (n) {
-        var link = el("a", "neighbour");
-        link.href = "#" + hashFor(n[0]).slice(1);
-        link.setAttribute("data-image-id", String(n[0]));
-        var pos = positionOf(n[0]);
-        link.appendChild(tile(place(index.tiles.original, pos),
-          "#" + n[0] + " (" + index.class_names[index.labels[pos]] + "), distance " + fmt(n[1], 2), 2));
-        near.appendChild(link);
-      });
-      section.appendChild(near);
-    }
+    chart(row, probsTemplate, "probs", probs, "class probabilities before and after each attack", key);
+    chart(row, passHistogramTemplate, "pass_histogram", histogram, "spread of the MC-dropout passes", key);
+  }
+
+  function neighbours(section, m) {
+    if (!m.neighbours.length) return;
+    section.appendChild(el("h3", null, "Nearest test images in feature space (penultimate features, dropout off)"));
+    var near = el("div", "pictures neighbours");
+    m.neighbours.forEach(function (n) {
+      var link = el("a", "neighbour");
+      link.href = S.format(S.parse(window.location.hash), n[0]);
+      link.setAttribute("data-image-id", String(n[0]));
+      var pos = positions[n[0]];
+      link.appendChild(tile(place(index.tiles.original, pos),
+        "#" + n[0] + " (" + index.class_names[index.labels[pos]] + "), distance " + fmt(n[1], 2), 2));
+      near.appendChild(link);
+    });
+    section.appendChild(near);
+  }
+
+  function activations(section, m) {
     var maps = m.activations.map(function (values) { return named("activations", values); });
-    if (maps.length) {
-      section.appendChild(el("h3", null, "Activation maps (after each convolution, ReLU'd, one scale per layer)"));
-      var layers = [];
-      maps.forEach(function (a) { if (layers.indexOf(a.layer) < 0) layers.push(a.layer); });
-      layers.forEach(function (layer) {
-        section.appendChild(el("h4", null, layer));
-        var strip = el("div", "maps");
-        maps.filter(function (a) { return a.layer === layer; }).forEach(function (a) {
-          strip.appendChild(tile(a, a.condition + " (" + a.maps + " maps)"));
-        });
-        section.appendChild(strip);
+    if (!maps.length) return;
+    var box = el("div");
+    var layers = [];
+    maps.forEach(function (a) { if (layers.indexOf(a.layer) < 0) layers.push(a.layer); });
+    layers.forEach(function (layer) {
+      box.appendChild(el("h4", null, layer));
+      var strip = el("div", "maps");
+      maps.filter(function (a) { return a.layer === layer; }).forEach(function (a) {
+        strip.appendChild(tile(a, a.condition + " (" + a.maps + " maps)"));
       });
-    }
+      box.appendChild(strip);
+    });
+    section.appendChild(fold("Activation maps (after each convolution, ReLU'd, one scale per layer)", box));
+  }
+
+  function showModel(view, r, which) {
+    var model = index.models[which], m = r.models[which], attacks = attacksOf(r, m, which);
+    var section = el("section", "model");
+    section.setAttribute("data-model", model.key);
+    section.id = model.anchor;
+    section.appendChild(el("h2", null, "Model with " + model.label));
+    attackRows(section, r, attacks, scale());
+    if (attacks.length) section.appendChild(fold("Every figure of the attacks (" + attacks.length + " adversarials)", figureTable(attacks)));
+    uncertainty(section, conditionsOf(m), model.key);
+    neighbours(section, m);
+    activations(section, m);
     view.appendChild(section);
   }
 
-  var positions = {};
-  index.ids.forEach(function (id, pos) { positions[id] = pos; });
-  function positionOf(id) { return positions[id]; }
-
-  // This page's hash for image ``id``, keeping the explorer's state.
-  function hashFor(id) {
-    return S.format(S.parse(window.location.hash), id);
-  }
-
-  // Previous / next in the explorer's order (its sort and filters, from the hash), and the way back.
+  // ---- navigation -------------------------------------------------------------------------------
+  // Previous / next in the explorer's order (its sort and filters, from the hash), and the way back to
+  // the explorer with this image as its active cell.
   function navigate(id) {
     var prev = document.getElementById("image-prev"), next = document.getElementById("image-next");
     var back = document.getElementById("image-back"), where = document.getElementById("image-where");
     var state = S.parse(window.location.hash);
-    back.href = "explorer.html" + S.format(state);
+    back.href = "explorer.html" + S.format(state, id);
     S.whenData(function (d) {
       S.settle(d, state);
-      var list = S.select(d, state, false), at = list.indexOf(positionOf(id));
+      var list = S.select(d, state, false), at = list.indexOf(positions[id]);
       var go = function (link, k) {
         if (k < 0 || k >= list.length) { link.removeAttribute("href"); link.setAttribute("aria-disabled", "true"); return; }
         link.href = S.format(state, d.ids[list[k]]);
@@ -263,31 +318,35 @@
     });
   }
 
+  // ← and → move to the previous and next image, unless a form control has the keys.
+  document.addEventListener("keydown", function (e) {
+    if (e.altKey || e.ctrlKey || e.metaKey || /^(INPUT|SELECT|TEXTAREA)$/.test(e.target.tagName)) return;
+    var link = document.getElementById(e.key === "ArrowLeft" ? "image-prev" : e.key === "ArrowRight" ? "image-next" : "");
+    if (link && link.getAttribute("href")) { e.preventDefault(); window.location.href = link.href; }
+  });
+
+  function chosenModel() {
+    var key = S.parse(window.location.hash).model;
+    return index.models.some(function (m) { return m.key === key; }) ? key : index.models[0].key;
+  }
+
   function show(id) {
-    var r = records[id];
+    var r = records[id], chosen = chosenModel();
     var view = document.getElementById("image-view");
     view.textContent = "";
     document.getElementById("image-title").textContent = "#" + id + " (class " + r.class_name + ")";
     document.title = document.title.split(":")[0] + ": image #" + id;
     navigate(id);
-    var toc = el("nav", "toc");
-    index.models.forEach(function (model) {
-      var link = el("a", null, "model with " + model.label);
-      link.addEventListener("click", function (e) {  // the hash holds the image and the explorer's state
-        e.preventDefault();
-        document.getElementById(model.anchor).scrollIntoView();
-      });
-      link.href = "#";
-      toc.appendChild(link);
-    });
-    view.appendChild(toc);
-    r.models.forEach(function (m, which) { showModel(view, r, m, which); });
+    view.appendChild(summary(r, chosen));
+    view.appendChild(switcher(id, chosen));
+    index.models.forEach(function (model, which) { if (model.key === chosen) showModel(view, r, which); });
     status("");
     view.setAttribute("data-image-id", String(id));
+    view.setAttribute("data-model", chosen);
   }
 
-  window.robustvizImageChunk = function (text) {
-    window.robustvizUnpack(text).then(function (chunk) {
+  R.imageChunk = function (text) {
+    R.unpack(text).then(function (chunk) {
       chunk.forEach(function (r) { records[r.image_id] = r; });
       if (wanted !== null && records[wanted]) show(wanted);
     }).catch(function (err) { status("Could not read the image's data: " + err); });
@@ -297,12 +356,9 @@
     var id = S.parse(window.location.hash).id;
     if (id === null || isNaN(id)) id = index.ids[0];
     wanted = id;
-    if (records[id]) {
-      show(id);
-      return;
-    }
+    if (records[id]) { show(id); return; }
     var chunk = index.chunks.filter(function (c) { return id >= c.first && id <= c.last; })[0];
-    if (!chunk || positionOf(id) === undefined) {
+    if (!chunk || positions[id] === undefined) {
       status("No test image has id " + id + ".");
       return;
     }

@@ -2,6 +2,8 @@
 // data works from file://, where fetch() of a local file does not); each container says which.
 (function () {
   "use strict";
+  var R = window.robustviz = window.robustviz || {};
+  R.views = {};  // every drawn Vega view by its container's id: for the browser test and the console
 
   function fail(el, err) {
     el.setAttribute("data-rendered", "error");
@@ -17,7 +19,7 @@
     var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
     return new Response(stream).text().then(JSON.parse);
   }
-  window.robustvizUnpack = unpack;
+  R.unpack = unpack;
 
   // Datasets are stored packed, by columns, to keep pages small; Vega wants one object per row.
   function expandDatasets(spec) {
@@ -53,19 +55,18 @@
         actions: { export: true, source: false, compiled: false, editor: false }
       });
     }).then(function (result) {
-      // Kept for the browser test and for anyone scripting the page from the console.
-      (window.robustvizViews = window.robustvizViews || {})[el.id || el.getAttribute("data-spec")] = result.view;
+      R.views[el.id || el.getAttribute("data-spec")] = result.view;
       el.setAttribute("data-rendered", "true");
     }).catch(function (err) {
       fail(el, err);
     });
   }
-  window.robustvizDraw = draw;
+  R.draw = draw;
 
   // Where the image at position ``pos`` of the images table sits among ``sheets`` (file names) of one
   // picture kind: every kind shares one layout (site_builder/tiles.py ``layout``: cols, per_sheet,
-  // width, height). Returns a tile for robustvizTile, its sheet relative to the run's folder.
-  window.robustvizPlace = function (layout, sheets, pos) {
+  // width, height). Returns a tile for R.tile, its sheet relative to the run's folder.
+  R.place = function (layout, sheets, pos) {
     var k = pos % layout.per_sheet;
     return { sheet: "tiles/" + sheets[Math.floor(pos / layout.per_sheet)], width: layout.width,
              height: layout.height, sheet_col: k % layout.cols, sheet_row: Math.floor(k / layout.cols) };
@@ -73,7 +74,7 @@
 
   // A sprite-sheet tile as a picture: the one place in JS that turns (sheet, sheet_col, sheet_row,
   // width, height) into CSS (site_builder/tiles.py does the same for the pages it writes).
-  window.robustvizTile = function (t, label) {
+  R.tile = function (t, label) {
     var pic = document.createElement("span");
     pic.className = "tile";
     pic.style.width = t.width + "px";

@@ -54,7 +54,7 @@ class Visit:
 
 
 LEGEND_SYMBOL_JS = """([specId, value]) => {
-  const view = window.robustvizViews[specId];
+  const view = window.robustviz.views[specId];
   const [ox, oy] = view.origin();
   let found = null;
   const walk = (mark, x, y) => {
@@ -126,7 +126,7 @@ def test_brushing_and_class_picking_select_in_the_linked_charts(browser, fixture
         f"[data-spec='{spec_id}'] canvas",
         "c => { c.scrollIntoView(); const r = c.getBoundingClientRect(); return [r.x, r.y]; }")
     count = lambda store: visit.page.evaluate(  # noqa: E731
-        f"() => window.robustvizViews['{spec_id}'].data('{store}').length")
+        f"() => window.robustviz.views['{spec_id}'].data('{store}').length")
     assert count("brush_store") == 0
     # Drag across the scatter plot (its plot area starts about 60 px in, 40 px down).
     x0, y0 = box[0] + 70, box[1] + 50
@@ -165,8 +165,8 @@ def map_box(visit: Visit) -> list[float]:
                                                        " return [r.x, r.y, r.width, r.height]; }")
 
 
-def open_explorer(browser, site: Path, hash_: str = "") -> Visit:
-    visit = Visit(browser, (site / "runs" / "tiny" / "explorer.html").as_uri() + hash_)
+def open_explorer(browser, site: Path, hash_: str = "", width: int = 1300, height: int = 900) -> Visit:
+    visit = Visit(browser, (site / "runs" / "tiny" / "explorer.html").as_uri() + hash_, width, height)
     visit.page.wait_for_function("() => document.getElementById('grid').getAttribute('data-rendered') === 'true'",
                                  timeout=30_000)
     return visit
@@ -191,7 +191,7 @@ def test_explorer_grid_shows_every_image_and_filters_sorts_and_keeps_its_state(b
     # The sort is named by the ranking attack's card, and the outcome marks wear the palette's colours.
     sort_label = visit.page.eval_on_selector("select[name='sort'] option[value='ranking']", "o => o.textContent")
     assert sort_label == run.cards["fgsm"]["ranking_label"] == "smallest flipping ε (FGSM)"
-    fooled = visit.page.eval_on_selector("#grid .dot.fooled", "e => getComputedStyle(e).backgroundColor")
+    fooled = visit.page.eval_on_selector("#grid .mark.fooled", "e => getComputedStyle(e).backgroundColor")
     assert fooled == "rgb({}, {}, {})".format(*(int(PALETTE["outcome"]["fooled"][k:k + 2], 16) for k in (1, 3, 5)))
     # A filter narrows the grid to exactly the images it names, and lands in the URL.
     label_of = run.images.set_index("image_id")["label"]
@@ -294,11 +294,19 @@ def test_the_image_view_shows_large_pictures_a_row_per_attack_and_the_nearest_im
                                  timeout=10_000)
     visit.wait_for_charts()
     states = visit.rendered()
-    assert len(states) == 2 * 2 and all(s == "true" for s in states)  # probabilities + passes, two models
+    assert len(states) == 2 and all(s == "true" for s in states)  # probabilities + passes, of the one model shown
     assert f"#{image_id}" in visit.page.inner_text("#image-title")
-    rows = visit.page.eval_on_selector_all(".attack-row", "els => els.map(e => e.dataset.attack + ' ' + e.dataset.point)")
-    attacked = run.attacks[(run.attacks["image_id"] == image_id) & (run.attacks["operating_point"] != "budget")]
+    assert visit.page.eval_on_selector_all(".model", "els => els.map(e => e.dataset.model)") == ["cnn-p0.2"]
+    rows = visit.page.eval_on_selector_all(
+        ".attack-row .point", "els => els.map(e => e.closest('.attack-row').dataset.attack + ' ' + e.dataset.point)")
+    attacked = run.attacks[(run.attacks["image_id"] == image_id) & (run.attacks["operating_point"] != "budget")
+                           & (run.attacks["model"] == "cnn-p0.2")]
+    assert attacked["clean_correct"].all()
     assert sorted(rows) == sorted(f"{a} {o}" for a, o in zip(attacked["attack"], attacked["operating_point"]))
+    # The original is shown once, in the summary; each row holds only adversarials and perturbations.
+    originals = visit.page.eval_on_selector_all("#image-view .tile", "els => els.filter(e => e.closest('.perturbation') === null"
+                                                " && e.getAttribute('aria-label').startsWith('original')).length")
+    assert originals == 1
     width = visit.page.eval_on_selector(".attack-row .tile.big", "e => e.getBoundingClientRect().width")
     assert width >= 8 * 28  # pixelated, at least 8x
     assert visit.page.eval_on_selector(".attack-row .tile.big", "e => getComputedStyle(e).imageRendering") == "pixelated"
@@ -324,7 +332,7 @@ def test_the_perturbation_shown_is_the_measured_change(browser, fixture_site):
     visit = Visit(browser, (fixture_site / "runs" / "tiny" / "image.html").as_uri() + f"#id={image_id}")
     visit.page.wait_for_function(f"() => document.getElementById('image-view').getAttribute('data-image-id') === '{image_id}'",
                                  timeout=10_000)
-    shot = visit.page.locator(".model[data-model='cnn-p0.2'] .attack-row[data-attack='lbfgs'][data-point='minimal'] .perturbation")
+    shot = visit.page.locator(".model[data-model='cnn-p0.2'] .attack-row[data-attack='lbfgs'] .point[data-point='minimal'] .perturbation")
     tmp = fixture_site.parent / "perturbation.png"
     shot.screenshot(path=str(tmp))
     seen = np.asarray(Image.open(tmp).convert("L"), dtype=np.float64)
@@ -358,7 +366,7 @@ def test_image_view_reports_an_unknown_id(browser, fixture_site):
 
 # Every symbol of the AUROC view whose positives are a noise control: its canvas position and variant.
 VARIANT_JS = """([specId, kind]) => {
-  const view = window.robustvizViews[specId];
+  const view = window.robustviz.views[specId];
   const [ox, oy] = view.origin();
   const found = [];
   const walk = (mark, x, y) => {
@@ -377,7 +385,7 @@ VARIANT_JS = """([specId, kind]) => {
 
 # The variants the ROC view draws a curve for.
 ROC_JS = """(specId) => {
-  const view = window.robustvizViews[specId];
+  const view = window.robustviz.views[specId];
   const out = new Set();
   const walk = (mark, inRoc) => {
     for (const item of mark.items || []) {
@@ -402,7 +410,7 @@ def test_picking_positives_in_the_detection_view_filters_the_roc_curves(browser,
         f"[data-spec='{spec_id}'] canvas",
         "c => { c.scrollIntoView(); const r = c.getBoundingClientRect(); return [r.x, r.y]; }")
     # Confirm the mark under the mouse (as a user would see its tooltip), then click it.
-    visit.page.evaluate("(id) => { window.hit = null; window.robustvizViews[id].addEventListener('mousemove',"
+    visit.page.evaluate("(id) => { window.hit = null; window.robustviz.views[id].addEventListener('mousemove',"
                         " (e, item) => { if (!window.hit && item && item.datum && item.datum.kind === 'noise control'"
                         " && item.mark.marktype === 'symbol') window.hit = [e.clientX, e.clientY, item.datum.variant];"
                         " }); return 1; }", spec_id)
@@ -421,7 +429,7 @@ def test_picking_positives_in_the_detection_view_filters_the_roc_curves(browser,
     where = visit.page.evaluate(LEGEND_SYMBOL_JS, [spec_id, "mutual_info"])
     assert where, "no legend entry for mutual_info"
     # The scenegraph walk gets the legend's column right; its row is confirmed under the mouse.
-    visit.page.evaluate("(id) => { window.entry = null; window.robustvizViews[id].addEventListener('mousemove',"
+    visit.page.evaluate("(id) => { window.entry = null; window.robustviz.views[id].addEventListener('mousemove',"
                         " (e, item) => { if (!window.entry && item && item.mark.role.startsWith('legend')"
                         " && item.datum && item.datum.value === 'mutual_info') window.entry = [e.clientX, e.clientY];"
                         " }); return 1; }", spec_id)
@@ -434,10 +442,224 @@ def test_picking_positives_in_the_detection_view_filters_the_roc_curves(browser,
     assert entry, "no legend entry for mutual_info under the mouse"
     visit.page.mouse.click(entry[0], entry[1])
     visit.page.wait_for_timeout(300)
-    scores = visit.page.evaluate(f"() => window.robustvizViews['{spec_id}'].data('score_pick_store').map(t => t.values[0])")
+    scores = visit.page.evaluate(f"() => window.robustviz.views['{spec_id}'].data('score_pick_store').map(t => t.values[0])")
     assert scores == ["mutual_info"]
     assert visit.page.evaluate(ROC_JS, spec_id) == [variant]
     text = visit.page.inner_text("main")
     assert "N = " in text and "max_prob" in text and "noise ~ " in text
+    assert not visit.errors
+    visit.page.close()
+
+
+def outcome_counts(data: dict, model: int, point: str) -> dict[str, int]:
+    """How many (attack, image) marks of each outcome the explorer data holds at one point."""
+    named = {v: k for k, v in data["outcomes"].items()}
+    counts: dict[str, int] = {}
+    for codes in data["models"][model]["outcomes"][point].values():
+        for c in codes:
+            counts[named[c]] = counts.get(named[c], 0) + 1
+    return counts
+
+
+def test_explorer_marks_follow_the_operating_point_with_counts_beside_every_filter(browser, fixture_site):
+    run = load_run(RESULTS_FIXTURE)
+    data = explorer_data.explorer_data(run)
+    visit = open_explorer(browser, fixture_site)
+    # It opens at the data's default point, and says which in its lead; its marks are what the data holds.
+    assert visit.page.input_value("select[name='point']") == data["default_point"] == "confident"
+    assert "confident (a wrong class at p ≥ 0.9)" in visit.page.inner_text(".lead")
+    drawn = visit.page.eval_on_selector_all("#grid .mark", "els => els.map(e => e.className.replace('mark ', ''))")
+    expected = outcome_counts(data, 0, "confident")
+    for outcome in ("fooled", "not fooled", "wrong before"):
+        assert drawn.count(outcome.replace(" ", "-")) == expected.get(outcome, 0), outcome
+    assert expected["not fooled"] > 0 and expected["fooled"] > 0  # two outcomes, where the minimal point has one
+    # Counts beside the options are the tables' counts with the other filters kept.
+    fgsm = run.attacks[(run.attacks["model"] == "cnn-p0.2") & (run.attacks["attack"] == "fgsm")
+                       & (run.attacks["operating_point"] == "confident")]
+    not_fooled = int((fgsm["clean_correct"] & ~fgsm["success"]).sum())
+    option = visit.page.eval_on_selector("select[name='outcome-fgsm'] option[value='not fooled']", "o => o.textContent")
+    assert option == f"not fooled ({not_fooled})"
+    labels = run.images["label"]
+    assert visit.page.eval_on_selector("select[name='class'] option[value='3']", "o => o.textContent").endswith(
+        f"({int((labels == 3).sum())})")
+    # The point drives the outcome filter: not fooled at the minimal point is nobody (by construction).
+    visit.page.select_option("select[name='outcome-fgsm']", "not fooled")
+    wait_count(visit, not_fooled)
+    minimal = run.attacks[(run.attacks["model"] == "cnn-p0.2") & (run.attacks["attack"] == "fgsm")
+                          & (run.attacks["operating_point"] == "minimal")]
+    assert not (minimal["clean_correct"] & ~minimal["success"]).any()
+    visit.page.select_option("select[name='point']", "minimal")
+    wait_count(visit, 0)
+    assert "point=minimal" in visit.page.url
+    # The empty state says so and clears the filters; the point stays.
+    assert visit.page.is_visible("#grid-empty")
+    assert "No image matches" in visit.page.inner_text("#grid-empty")
+    visit.page.click("#grid-empty button")
+    wait_count(visit, len(run.images))
+    assert not visit.page.is_visible("#grid-empty")
+    assert visit.page.input_value("select[name='point']") == "minimal"
+    assert not visit.errors and not [m for m in visit.console if m[0] in ("error", "warning")]
+    visit.page.close()
+
+
+def test_explorer_drops_what_the_address_names_wrongly_and_says_so(browser, fixture_site):
+    run = load_run(RESULTS_FIXTURE)
+    visit = open_explorer(browser, fixture_site, "#class=99&point=eps9&outcome-nope=fooled&entropy=a..b&sort=entropy")
+    wait_count(visit, len(run.images))  # nothing filtered: every bad value ignored, not an empty grid
+    note = visit.page.inner_text("#explorer-note")
+    for bad in ("class=99 (no such class)", "point=eps9 (no such operating point)", "outcome-nope=fooled (no such attack)",
+                "entropy=NaN..NaN (not a range of numbers)"):
+        assert bad in note, (bad, note)
+    assert visit.page.input_value("select[name='class']") == ""  # the control and the grid agree
+    assert visit.page.input_value("select[name='sort']") == "entropy"  # what was valid is kept
+    assert "class=99" not in visit.page.url
+    visit.page.close()
+
+
+def test_the_id_search_finds_an_image_or_says_why_not(browser, fixture_site):
+    run = load_run(RESULTS_FIXTURE)
+    ids = run.images["image_id"].tolist()
+    visit = open_explorer(browser, fixture_site)
+    target = ids[-1]
+    visit.page.fill("input[name='find-id']", str(target))
+    visit.page.press("input[name='find-id']", "Enter")
+    visit.page.wait_for_function(f"() => document.querySelector('#grid a.thumb.active').dataset.imageId === '{target}'")
+    visit.page.fill("input[name='find-id']", "987654")
+    visit.page.press("input[name='find-id']", "Enter")
+    assert "No test image has id 987654" in visit.page.inner_text("#explorer-note")
+    label = int(run.images.set_index("image_id")["label"][target])
+    visit.page.select_option("select[name='class']", str((label + 1) % 10))
+    visit.page.wait_for_function("() => location.hash.includes('class=')")
+    visit.page.fill("input[name='find-id']", str(target))
+    visit.page.press("input[name='find-id']", "Enter")
+    assert f"Image #{target} is not among the images shown" in visit.page.inner_text("#explorer-note")
+    assert f"id={target}" in visit.page.get_attribute("#explorer-note a", "href")
+    visit.page.close()
+
+
+def test_coming_back_from_an_image_keeps_the_place_and_the_model(browser, fixture_site):
+    # A phone's width, so that the 40 images of the fixture need the grid to scroll.
+    visit = open_explorer(browser, fixture_site, "#model=cnn-p0.3&sort=id", 390, 600)
+    grid = visit.page.locator("#grid")
+    assert grid.evaluate("g => g.scrollHeight > g.clientHeight")
+    grid.evaluate("g => { g.scrollTop = g.scrollHeight; }")
+    visit.page.wait_for_timeout(100)
+    last = visit.page.eval_on_selector_all("#grid a.thumb", "els => els.map(e => Number(e.id.slice(5)))")
+    cell = visit.page.locator(f"#cell-{max(last)}")
+    picked = cell.get_attribute("data-image-id")
+    cell.click()
+    visit.page.wait_for_function(f"() => document.getElementById('image-view').getAttribute('data-image-id') === '{picked}'")
+    # The image view shows the model picked in the explorer, and its switch links are real links.
+    assert visit.page.get_attribute("#image-view", "data-model") == "cnn-p0.3"
+    switch = visit.page.eval_on_selector_all(".model-switch a", "els => els.map(a => a.getAttribute('href'))")
+    assert len(switch) == 2 and all(h.startswith("#") and f"id={picked}" in h and "model=" in h for h in switch)
+    # Back: the grid is scrolled to the same image, which is the active cell.
+    visit.page.go_back()
+    visit.page.wait_for_function(f"() => (document.querySelector('#grid a.thumb.active') || {{}}).dataset?.imageId === '{picked}'",
+                                 timeout=10_000)
+    assert grid.evaluate("g => g.scrollTop") > 0
+    assert visit.page.input_value("select[name='model']") == "cnn-p0.3"
+    # The image view's own way back does the same.
+    visit.page.goto((fixture_site / "runs" / "tiny" / "image.html").as_uri() + f"#id={picked}&model=cnn-p0.3&sort=id")
+    visit.page.wait_for_function("() => document.getElementById('image-back').href.includes('id=')")
+    visit.page.click("#image-back")
+    visit.page.wait_for_function(f"() => (document.querySelector('#grid a.thumb.active') || {{}}).dataset?.imageId === '{picked}'",
+                                 timeout=10_000)
+    visit.page.close()
+
+
+def test_the_image_view_steps_with_the_arrow_keys_and_switches_models(browser, fixture_site):
+    run = load_run(RESULTS_FIXTURE)
+    ids = sorted(run.images["image_id"].tolist())
+    visit = Visit(browser, (fixture_site / "runs" / "tiny" / "image.html").as_uri() + f"#id={ids[1]}&sort=id")
+    view = "() => document.getElementById('image-view').getAttribute('data-image-id')"
+    visit.page.wait_for_function(f"{view} === '{ids[1]}'")
+    visit.page.wait_for_function("() => document.getElementById('image-next').hasAttribute('href')")
+    visit.page.keyboard.press("ArrowRight")
+    visit.page.wait_for_function(f"{view} === '{ids[2]}'")
+    visit.page.wait_for_function(f"() => document.getElementById('image-prev').href.includes('id={ids[1]}&')")
+    visit.page.keyboard.press("ArrowLeft")
+    visit.page.wait_for_function(f"{view} === '{ids[1]}'")
+    visit.page.click(".model-switch a:not([aria-current])")
+    visit.page.wait_for_function("() => document.getElementById('image-view').getAttribute('data-model') === 'cnn-p0.3'")
+    assert visit.page.eval_on_selector_all(".model", "els => els.map(e => e.dataset.model)") == ["cnn-p0.3"]
+    assert "model=cnn-p0.3" in visit.page.get_attribute("#image-back", "href")
+    assert not visit.errors
+    visit.page.close()
+
+
+def test_a_model_that_got_the_image_wrong_shows_one_line_not_rows_of_blanks(browser, fixture_site):
+    run = load_run(RESULTS_FIXTURE)
+    wrong = run.attacks[(run.attacks["model"] == "cnn-p0.2") & ~run.attacks["clean_correct"]]["image_id"].iloc[0]
+    visit = Visit(browser, (fixture_site / "runs" / "tiny" / "image.html").as_uri() + f"#id={wrong}")
+    visit.page.wait_for_function(f"() => document.getElementById('image-view').getAttribute('data-image-id') === '{wrong}'")
+    assert visit.page.eval_on_selector_all(".attack-row", "els => els.length") == 0
+    assert "Wrong before any attack" in visit.page.inner_text(".model .wrong-before")
+    visit.page.close()
+
+
+def mark_pixels(visit: Visit, outcome: str, path: Path) -> np.ndarray:
+    from PIL import Image
+
+    visit.page.locator(f"#grid-legend .mark.{outcome}").screenshot(path=str(path))
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+
+
+def test_outcomes_stay_apart_under_simulated_deuteranopia(browser, fixture_site, tmp_path):
+    """Fooled and not fooled differ by shape (filled against a ring) and, seen with deuteranopia, still by
+    colour; a cross marks wrong before."""
+    visit = open_explorer(browser, fixture_site)
+    cdp = visit.page.context.new_cdp_session(visit.page)
+    cdp.send("Emulation.setEmulatedVisionDeficiency", {"type": "deuteranopia"})
+    visit.page.wait_for_timeout(100)
+    fooled = mark_pixels(visit, "fooled", tmp_path / "f.png")
+    ring = mark_pixels(visit, "not-fooled", tmp_path / "n.png")
+    cross = mark_pixels(visit, "wrong-before", tmp_path / "w.png")
+    ink = lambda px: px[px.sum(axis=2) < 600]  # noqa: E731  (the mark's coloured pixels, not the white page)
+    assert np.linalg.norm(ink(fooled).mean(axis=0) - ink(ring).mean(axis=0)) > 60
+    centre = lambda px: px[px.shape[0] // 2, px.shape[1] // 2]  # noqa: E731
+    assert centre(fooled).sum() < 600 and centre(ring).sum() > 700  # filled against hollow
+    assert len(ink(cross)) > 0 and centre(cross).sum() < 600  # the cross's arms meet in the middle
+    visit.page.close()
+
+
+def test_the_map_zooms_shows_a_thumbnail_dims_outside_the_brush_and_steps_from_the_keyboard(browser, fixture_site):
+    run = load_run(RESULTS_FIXTURE)
+    data = explorer_data.explorer_data(run)
+    visit = open_explorer(browser, fixture_site, "#sort=id")
+    box = map_box(visit)
+    clean = data["models"][0]["maps"]["tsne"]["clean"]
+    size, pad = 440, 8
+    first = min(range(len(data["ids"])), key=lambda i: data["ids"][i])
+    px = (pad + clean["x"][first] / data["grid"] * (size - 2 * pad), size - pad - clean["y"][first] / data["grid"] * (size - 2 * pad))
+    visit.page.mouse.move(box[0] + px[0] * box[2] / size, box[1] + px[1] * box[3] / size)
+    visit.page.wait_for_function("() => !document.getElementById('map-hover').hidden")
+    assert visit.page.inner_text("#map-hover").startswith("#")
+    assert visit.page.eval_on_selector("#map-hover .tile", "e => e.style.backgroundImage").startswith("url(")
+    # Wheel zooms about the pointer; double-click resets.
+    visit.page.mouse.wheel(0, -400)
+    visit.page.wait_for_function("() => Number(document.getElementById('feature-map').dataset.zoom) > 1.5")
+    visit.page.mouse.dblclick(box[0] + 5, box[1] + 5)
+    visit.page.wait_for_function("() => document.getElementById('feature-map').dataset.zoom === '1.00'")
+    # From the keyboard: arrows step through the shown images in the grid's order.
+    visit.page.focus("#feature-map")
+    order = grid_ids(visit)
+    visit.page.keyboard.press("ArrowRight")
+    visit.page.wait_for_function(f"() => document.getElementById('feature-map').dataset.selected === '{order[1]}'")
+    # A brush dims the points it leaves out: fewer bright pixels than before, none removed.
+    bright = "() => { const c = document.getElementById('feature-map'), p = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;" \
+             " let n = 0; for (let i = 0; i < p.length; i += 4) if (p[i + 3] > 200 && (p[i] < 200 || p[i + 2] < 200)) n++; return n; }"
+    visit.page.keyboard.press("Escape")
+    visit.page.evaluate("() => window.robustviz.explorer.map.drawMap(null)")
+    before = visit.page.evaluate(bright)
+    visit.page.mouse.move(box[0] + box[2] * 0.05, box[1] + box[3] * 0.05)
+    visit.page.mouse.down()
+    visit.page.mouse.move(box[0] + box[2] * 0.4, box[1] + box[3] * 0.4, steps=4)
+    visit.page.mouse.up()
+    visit.page.wait_for_function("() => location.hash.includes('brush=')")
+    visit.page.mouse.move(1, 1)
+    visit.page.evaluate("() => window.robustviz.explorer.map.drawMap(null)")
+    after = visit.page.evaluate(bright)
+    assert 0 < after < before
     assert not visit.errors
     visit.page.close()

@@ -259,13 +259,19 @@ def test_explorer_data_holds_every_image_with_its_outcomes_scores_and_map(run):
         assert "pred" not in m  # the MC mean's prediction is another figure, never offered as the clean one
         assert np.allclose(np.array(m["entropy"]) / data["scale"], clean["entropy"], atol=1 / data["scale"])
         minimal = run.attacks[(run.attacks["model"] == p) & (run.attacks["operating_point"] == "minimal")]
-        for attack, codes in m["outcomes"].items():
-            rows = minimal[minimal["attack"] == attack].set_index("image_id").reindex(data["ids"])
-            named = {v: k for k, v in data["outcomes"].items()}
-            for code, (correct, success) in zip(codes, zip(rows["clean_correct"], rows["success"])):
-                expected = ("not attacked" if correct != correct else "wrong before" if not correct
-                            else "fooled" if success else "not fooled")
-                assert named[code] == expected
+        named = {v: k for k, v in data["outcomes"].items()}
+        assert set(m["outcomes"]) == {q["key"] for q in data["points"]}
+        for point, by_attack in m["outcomes"].items():
+            op, eps = (("budget", float(point[3:])) if point.startswith("eps") else (point, None))
+            at = run.attacks[(run.attacks["model"] == p) & (run.attacks["operating_point"] == op)]
+            if eps is not None:
+                at = at[np.isclose(at["eps"], eps)]
+            for attack, codes in by_attack.items():
+                rows = at[at["attack"] == attack].set_index("image_id").reindex(data["ids"])
+                for code, (correct, success) in zip(codes, zip(rows["clean_correct"], rows["success"])):
+                    expected = ("not attacked" if correct != correct else "wrong before" if not correct
+                                else "fooled" if success else "not fooled")
+                    assert named[code] == expected, (point, attack)
         assert data["ranking"]["attack"] == "fgsm"  # attacks.ranking: FGSM's smallest flipping epsilon
         ranked = minimal[minimal["attack"] == "fgsm"].set_index("image_id").reindex(data["ids"])
         expected = [None if not ok else round(v * data["scale"]) for v, ok in zip(ranked["min_eps"], ranked["success"])]
@@ -276,6 +282,22 @@ def test_explorer_data_holds_every_image_with_its_outcomes_scores_and_map(run):
             xs = [v for c in conditions.values() for v in c["x"] if v is not None]
             assert min(xs) == 0 and max(xs) == data["grid"]  # one box per map, clean and placed together
             assert None not in conditions["clean"]["x"] and len(conditions["clean"]["x"]) == n
+
+
+def test_the_explorer_opens_where_outcomes_vary_never_at_the_minimal_point_by_construction():
+    F, N = explorer_data.OUTCOMES["fooled"], explorer_data.OUTCOMES["not fooled"]
+    points = [{"key": "minimal", "attacks": ["a", "b"]}, {"key": "confident", "attacks": ["a", "b"]},
+              {"key": "eps0.1", "attacks": ["a"]}]
+    outcomes = {"minimal": {"a": [F] * 10, "b": [F] * 10},
+                "confident": {"a": [F] * 7 + [N] * 3, "b": [F] * 10},
+                "eps0.1": {"a": [F] * 5 + [N] * 5, "b": [0] * 10}}
+    # eps0.1 varies more, but only attack "a" has it: the shared point that varies wins
+    assert explorer_data.default_point(points, outcomes, ["a", "b"]) == "confident"
+    outcomes["confident"]["b"] = [F] * 4 + [N] * 6
+    outcomes["minimal"]["a"] = [F] * 4 + [N] * 6
+    assert explorer_data.default_point(points, outcomes, ["a", "b"]) == "confident"  # 9 rarer marks against 6
+    # no point shared by every attack: all points compete
+    assert explorer_data.default_point(points[2:], outcomes, ["a", "b"]) == "eps0.1"
 
 
 def test_robustness_curve_starts_at_clean_accuracy(run):

@@ -1,0 +1,133 @@
+"""The front end's pure functions (static/explorer-state.js: parse, settle, format, select, counts),
+run directly in Node (the one Playwright ships with, so nothing else is installed) on the fixture's
+explorer data, and checked against the tables."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import RESULTS_FIXTURE, ROOT
+from site_builder import explorer_data
+from site_builder.load import load_run
+
+# Loads explorer-state.js into a window-less Node, then answers each request: [hash, what] -> result.
+RUNNER = """
+const fs = require('fs');
+global.window = {};
+eval(fs.readFileSync(process.argv[2], 'utf8'));
+const S = window.robustviz.state;
+const input = JSON.parse(fs.readFileSync(0, 'utf8'));
+const d = input.data;
+const out = input.asks.map(([hash, what]) => {
+  const s = S.settle(d, S.parse(hash));
+  if (what === 'select') return S.select(d, s, false).map(i => d.ids[i]);
+  if (what.startsWith('counts:')) return S.counts(d, s, what.slice(7));
+  if (what === 'format') return S.format(s, s.id);
+  return {model: s.model, point: s.point, sort: s.sort, dir: s.dir, map: s.map, colour: s.colour,
+          filters: s.filters, ranges: s.ranges, brush: s.brush, id: s.id, dropped: s.dropped};
+});
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def node() -> str:
+    from playwright._impl._driver import compute_driver_executable
+
+    executable = compute_driver_executable()[0]
+    if not Path(executable).exists():
+        pytest.fail(f"Playwright's Node is missing at {executable}: pip install playwright (the test extra)")
+    return executable
+
+
+@pytest.fixture(scope="module")
+def run():
+    return load_run(RESULTS_FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def data(run):
+    return explorer_data.explorer_data(run)
+
+
+def ask(data: dict, asks: list[tuple[str, str]], tmp_path: Path) -> list:
+    script = tmp_path / "runner.js"
+    script.write_text(RUNNER)
+    done = subprocess.run([node(), str(script), str(ROOT / "static" / "explorer-state.js")],
+                          input=json.dumps({"data": data, "asks": asks}), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def test_settle_keeps_what_names_something_and_drops_the_rest_with_a_reason(data, tmp_path):
+    good, bad, empty = ask(data, [
+        ("#model=cnn-p0.3&point=eps0.1&sort=entropy&dir=desc&class=3&error=1&outcome-fgsm=fooled&entropy=0.1..&id=7", ""),
+        ("#model=zzz&point=eps9&sort=nope&dir=up&class=99&plain_pred=-1&error=2&outcome-nope=fooled"
+         "&outcome-fgsm=maybe&entropy=a..b&brush=1,2,3&colour=rainbow&map=umap", ""),
+        ("", "")], tmp_path)
+    assert good["dropped"] == []
+    assert (good["model"], good["point"], good["sort"], good["dir"]) == ("cnn-p0.3", "eps0.1", "entropy", "desc")
+    assert good["filters"] == {"class": 3, "error": 1, "outcome-fgsm": "fooled"}  # indices as numbers
+    assert good["ranges"] == {"entropy": [0.1, None]} and good["id"] == 7
+    assert bad["dropped"] == [
+        "model=zzz (no such model)", "point=eps9 (no such operating point)", "sort=nope (no such sort)",
+        "dir=up (asc or desc)", "brush=1,2,3 (four numbers)", "map=umap (no such map)", "colour=rainbow (no such colouring)",
+        "class=99 (no such class)", "plain_pred=-1 (no such class)", "error=2 (0 or 1)",
+        "outcome-nope=fooled (no such attack)", "outcome-fgsm=maybe (no such outcome)",
+        "entropy=NaN..NaN (not a range of numbers)"]
+    assert bad["filters"] == {} and bad["ranges"] == {} and bad["brush"] is None
+    # Defaults: the first model, the data's default point, the ranking sort.
+    assert (empty["model"], empty["point"], empty["sort"]) == ("cnn-p0.2", data["default_point"], "ranking")
+    assert empty["dropped"] == []
+
+
+def test_format_and_parse_round_trip(data, tmp_path):
+    hashes = ["#model=cnn-p0.3&point=eps0.2&sort=entropy&dir=desc&class=3&outcome-pgd=not+fooled&entropy=0.1..0.5&brush=1%2C2%2C300%2C400"]
+    first = ask(data, [(h, "format") for h in hashes], tmp_path)
+    again = ask(data, [(h, "format") for h in first], tmp_path)
+    assert again == first
+    state = ask(data, [(first[0], "")], tmp_path)[0]
+    assert state["filters"] == {"class": 3, "outcome-pgd": "not fooled"} and state["brush"] == [1, 2, 300, 400]
+
+
+def expected_ids(run, data, model: str, point: str, filters: dict, entropy_lo: float | None = None) -> list[int]:
+    """The images a state selects, from the tables: in image-id order (sort=id)."""
+    m = next(x for x in data["models"] if x["key"] == model)
+    named = {v: k for k, v in data["outcomes"].items()}
+    out = []
+    for i, image_id in enumerate(data["ids"]):
+        if "class" in filters and data["labels"][i] != filters["class"]:
+            continue
+        if "error" in filters and int(m["plain_pred"][i] != data["labels"][i]) != filters["error"]:
+            continue
+        if any(named[m["outcomes"][point][k[8:]][i]] != v for k, v in filters.items() if k.startswith("outcome-")):
+            continue
+        if entropy_lo is not None and m["entropy"][i] / data["scale"] < entropy_lo:
+            continue
+        out.append(image_id)
+    return sorted(out)
+
+
+def test_select_and_counts_agree_with_the_tables(run, data, tmp_path):
+    asks = [("#sort=id&model=cnn-p0.3&point=eps0.1&outcome-fgsm=not+fooled", "select"),
+            ("#sort=id&point=confident&outcome-pgd=fooled&error=0", "select"),
+            ("#sort=id&class=3&entropy=0.05..", "select"),
+            ("#sort=id&point=confident&class=3", "counts:outcome-fgsm"),
+            ("#sort=id&point=confident&outcome-fgsm=fooled", "counts:class")]
+    a, b, c, fgsm_counts, class_counts = ask(data, asks, tmp_path)
+    assert a == expected_ids(run, data, "cnn-p0.3", "eps0.1", {"outcome-fgsm": "not fooled"}) and a
+    assert b == expected_ids(run, data, "cnn-p0.2", "confident", {"outcome-pgd": "fooled", "error": 0}) and b
+    assert c == expected_ids(run, data, "cnn-p0.2", "confident", {"class": 3}, 0.05)
+    # counts: the class filter kept, the fgsm one left out; and the other way round.
+    rows = run.attacks[(run.attacks["model"] == "cnn-p0.2") & (run.attacks["attack"] == "fgsm")
+                       & (run.attacks["operating_point"] == "confident")]
+    rows = rows[rows["image_id"].map(run.images.set_index("image_id")["label"]) == 3]
+    assert fgsm_counts[""] == len(rows)
+    assert fgsm_counts.get("fooled", 0) == int(rows["success"].sum())
+    assert fgsm_counts.get("not fooled", 0) == int((rows["clean_correct"] & ~rows["success"]).sum())
+    fooled = expected_ids(run, data, "cnn-p0.2", "confident", {"outcome-fgsm": "fooled"})
+    labels = run.images.set_index("image_id")["label"]
+    assert class_counts[""] == len(fooled)
+    assert {int(k): v for k, v in class_counts.items() if k != ""} == labels[fooled].value_counts().to_dict()
