@@ -114,7 +114,12 @@ def reliability_diagram(calibration: pd.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("accuracy:Q", format=".3f")])
     diagonal = alt.Chart(pd.DataFrame({"x": [0.0, 1.0]})).mark_line(color="#888", strokeDash=[4, 4]).encode(
         x="x:Q", y="x:Q")
-    return alt.layer(bars, diagonal).properties(title="Reliability diagram", width=WIDTH, height=HEIGHT - 40)
+    # Each bin's N above its bar: an empty-looking bin of 3 images and a full one of 400 read differently.
+    counts = alt.Chart(data.assign(middle=(data["lower"] + data["upper"]) / 2)).mark_text(
+        dy=-5, fontSize=9, color="#1f2328", baseline="bottom").encode(
+        x="middle:Q", y="accuracy:Q", text=alt.Text("n_images:Q", format="d"))
+    return alt.layer(bars, diagonal, counts).properties(
+        title={"text": "Reliability diagram", "subtitle": "N images above each bin"}, width=WIDTH, height=HEIGHT - 40)
 
 
 def accuracy_by_model(metrics: pd.DataFrame, labels: dict[str, str]) -> alt.Chart:

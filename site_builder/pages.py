@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from compute.config import to_plain
@@ -375,20 +376,27 @@ def detection_page(run: Run) -> Page:
                      f"test images, {run.config.detection.attacked_share:.0%} met as their adversarial",
                      *_lines(said["risk"])]}
         spec = charts.detection_dashboard(points, roc, eps, risk, default, populations, eps_label)
-        table = points.pivot_table(index=["variant", "kind"], columns="score", values=["auroc", "auroc_low", "auroc_high"],
-                                   sort=False)
+        table = points.pivot_table(index=["variant", "kind"], columns="score", sort=False,
+                                   values=["auroc", "auroc_low", "auroc_high", "delta_low", "delta_high"])
         rows = []
         for (v, kind), r in table.iterrows():
             n_adv = int(points[points["variant"] == v]["n_adv"].iloc[0])
             rows.append({"variant": v, "kind": kind, "n_adv": n_adv,
-                         "scores": [{"auroc": r[("auroc", s)], "low": r[("auroc_low", s)], "high": r[("auroc_high", s)]}
-                                    if ("auroc", s) in r.index else None for s in charts.SCORE_NAMES]})
+                         "scores": [{"auroc": r[("auroc", s)], "low": r[("auroc_low", s)], "high": r[("auroc_high", s)],
+                                     "vs": versus(r.get(("delta_low", s), np.nan), r.get(("delta_high", s), np.nan))}
+                                    if ("auroc", s) in r.index and r[("auroc", s)] == r[("auroc", s)] else None
+                                    for s in charts.SCORE_NAMES]})
         aurc = run.risk_coverage[run.risk_coverage["model"] == key].drop_duplicates(["condition", "score"])
+        names = {c: ("clean" if g["attack"].iloc[0] != g["attack"].iloc[0] or g["attack"].iloc[0] is None
+                     else chart_data.variant(g["attack"].iloc[0], g["operating_point"].iloc[0],
+                                             None if g["eps"].iloc[0] != g["eps"].iloc[0] else float(g["eps"].iloc[0]),
+                                             attack_labels(run)))
+                 for c, g in aurc.groupby("condition", sort=False)}
         sections.append({**model_section(run, key), "n_clean": n_clean, "rows": rows,
                          "full": points.to_dict("records"),
                          "answer": detection_answer(run.detection, key)[0],
                          "takeaway": detection_takeaway(run.detection, run.adaptive, key, run.cards),
-                         "aurc": [{"condition": c, "n_images": _int(g["n_images"].iloc[0]),
+                         "aurc": [{"condition": names[c], "n_images": _int(g["n_images"].iloc[0]),
                                    "random_aurc": float(g["random_aurc"].iloc[0]),
                                    "scores": {r.score: {"e_aurc": r.e_aurc, "low": r.e_aurc_low, "high": r.e_aurc_high}
                                               for r in g.itertuples()}}
@@ -417,16 +425,26 @@ def good_bad_page(run: Run) -> Page:
     rank = run.cards[ranking]
     column, symbol = rank["ranking_column"], rank["ranking_symbol"]
 
-    def card(r: Any, side: str) -> dict[str, Any]:
+    adversarials = run.tiles[(run.tiles["attack"] == ranking) & (run.tiles["operating_point"] == MINIMAL)
+                             & (run.tiles["picture"] == "adversarial")].set_index(["model", "image_id"])
+
+    def card(r: Any, side: str, key: str) -> dict[str, Any]:
+        """One thumbnail: the original, its adversarial on hover or focus (where fooled), and under it
+        the ranking figure, with "4 → 9" (true class → the class it becomes) where fooled."""
         image_id = int(r.image_id)
         value = float(getattr(r, column)) if r.success else float("nan")
+        true = names[int(images.loc[image_id, "label"])]
+        adv = adversarials.loc[(key, image_id)] if r.success and (key, image_id) in adversarials.index else None
         return {"image_id": image_id, "side": side, "tile": tiles.image_tile(run, images.loc[image_id]),
+                "adversarial": None if adv is None else tiles.image_tile(run, adv),
                 "zoom": thumb / int(run.manifest["tiles"]["tile_width"]),
+                "becomes": f"{true} → {names[int(r.adv_pred)]}" if r.success else f"{true}, never fooled",
                 "label": f"{symbol} = {value:.3f}" if r.success else "never",
-                "title": f"#{image_id}: {rank['label']} fools it at {symbol} = {value:.4f}" if r.success else
+                "title": f"#{image_id}: {rank['label']} fools it into {names[int(r.adv_pred)]} at {symbol} = {value:.4f}"
+                         if r.success else
                          f"#{image_id}: {rank['label']} never fooled it within {rank['limit_caption']} (true class "
                          f"at {r.adv_prob:.3f} there)",
-                "href": f"image.html#id={image_id}"}
+                "href": f"image.html#id={image_id}&model={key}"}
 
     sections = []
     for key in run.model_keys:
@@ -447,8 +465,8 @@ def good_bad_page(run: Run) -> Page:
             robust, fragile = extremes(rows, min(GOOD_BAD_PER_CLASS, len(rows) // 2))
             robust, fragile = by_id.loc[robust].reset_index(), by_id.loc[fragile].reset_index()
             classes.append({"class_name": name, "n_wrong_before": int(wrong[label]), "n_attacked": len(rows),
-                            "robust": [card(r, "robust") for r in robust.itertuples()],
-                            "vulnerable": [card(r, "vulnerable") for r in fragile.itertuples()]})
+                            "robust": [card(r, "robust", key) for r in robust.itertuples()],
+                            "vulnerable": [card(r, "vulnerable", key) for r in fragile.itertuples()]})
         sections.append({**model_section(run, key), "classes": classes})
     return Page(f"{run_dir(run)}/good-bad.html", "good_bad.html", {
         "title": f"{run.name}: good & bad images", "run": run_summary(run), "sections": sections,
@@ -483,6 +501,14 @@ def n_reference_images(run: Run) -> int:
     """How many training images the feature maps are fitted on (embedding.reference_images, or every
     training image when there are fewer)."""
     return min(run.config.embedding.reference_images, int(run.manifest["dataset"]["n_train_images"]))
+
+
+def versus(low: float, high: float) -> str:
+    """Where a paired 95% interval of ΔAUROC (score − max_prob) lies: "above" 0 (the MC score flags
+    better), "below" (the softmax does), or "" (it contains 0, or there is none: max_prob itself)."""
+    if low != low or high != high:
+        return ""
+    return "above" if low > 0 else "below" if high < 0 else ""
 
 
 def explorer_page(run: Run, data: dict[str, Any]) -> Page:

@@ -445,6 +445,7 @@ def test_picking_positives_in_the_detection_view_filters_the_roc_curves(browser,
     scores = visit.page.evaluate(f"() => window.robustviz.views['{spec_id}'].data('score_pick_store').map(t => t.values[0])")
     assert scores == ["mutual_info"]
     assert visit.page.evaluate(ROC_JS, spec_id) == [variant]
+    visit.page.eval_on_selector_all("main details", "ds => ds.forEach(d => { d.open = true; })")  # the folded tables
     text = visit.page.inner_text("main")
     assert "N = " in text and "max_prob" in text and "noise ~ " in text
     assert not visit.errors
@@ -662,4 +663,15 @@ def test_the_map_zooms_shows_a_thumbnail_dims_outside_the_brush_and_steps_from_t
     after = visit.page.evaluate(bright)
     assert 0 < after < before
     assert not visit.errors
+    visit.page.close()
+
+
+def test_good_and_bad_shows_the_adversarial_on_hover(browser, fixture_site):
+    visit = Visit(browser, (fixture_site / "runs" / "tiny" / "good-bad.html").as_uri())
+    card = visit.page.locator("a.thumb-static.vulnerable:has(.adv)").first
+    adv = card.locator(".adv")
+    assert adv.evaluate("e => getComputedStyle(e).visibility") == "hidden"
+    card.hover()
+    assert adv.evaluate("e => getComputedStyle(e).visibility") == "visible"
+    assert "→" in card.locator(".becomes").inner_text()
     visit.page.close()

@@ -133,6 +133,11 @@ def test_reliability_diagram_plots_only_filled_bins():
     spec = charts.reliability_diagram(cal).to_dict()
     data = spec["datasets"][spec["layer"][0]["data"]["name"]]
     assert data == [{"lower": 0.5, "upper": 1.0, "n_images": 3, "mean_top_prob": 0.9, "accuracy": 1.0}]
+    # every bin's N is written above its bar, as an integer, at the bin's middle
+    text = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
+    assert text["encoding"]["text"] == {"field": "n_images", "type": "quantitative", "format": "d"}
+    assert text["encoding"]["x"]["field"] == "middle"
+    assert [r["middle"] for r in spec["datasets"][text["data"]["name"]]] == [0.75]
 
 
 def test_building_twice_gives_identical_files(run, tmp_path):
@@ -505,6 +510,18 @@ def test_good_and_bad_is_one_row_per_class_robust_left_vulnerable_right(run):
             eps = fg["min_eps"].fillna(float("inf"))
             assert eps[robust].min() >= eps[fragile].max()
             assert list(eps[fragile]) == sorted(eps[fragile])
+            # "4 → 9" under each fooled image, its adversarial on hover, and a link that keeps the model
+            for card in c["robust"] + c["vulnerable"]:
+                r = fg.loc[card["image_id"]]
+                assert card["href"] == f"image.html#id={card['image_id']}&model={p}"
+                if not r["success"]:
+                    assert card["becomes"].endswith("never fooled") and card["adversarial"] is None
+                    continue
+                assert card["becomes"] == f"{c['class_name']} → {run.class_names[int(r['adv_pred'])]}"
+                t = run.tiles[(run.tiles["model"] == p) & (run.tiles["attack"] == "fgsm") & (run.tiles["image_id"] == card["image_id"])
+                              & (run.tiles["operating_point"] == "minimal") & (run.tiles["picture"] == "adversarial")].iloc[0]
+                assert card["adversarial"]["sheet"] == f"tiles/{t['sheet']}"
+                assert card["adversarial"]["position"] == f"-{t['sheet_col'] * card['tile']['width']}px -{t['sheet_row'] * card['tile']['height']}px"
 
 
 def test_every_chart_the_site_renders_is_valid_vega_lite(run, monkeypatch):
@@ -553,3 +570,27 @@ def test_the_site_names_no_folder_of_the_machine_that_made_it(run, tmp_path):
 def test_a_run_without_provenance_says_so(run):
     assert pages.made_by({"config": {}}) == {"created": "not recorded", "code": "not recorded",
                                              "command": "not recorded"}
+
+
+def test_the_auroc_table_shades_exactly_the_cells_whose_paired_interval_excludes_zero(run):
+    html = render_files([run])["runs/tiny/detection.html"].decode("utf-8")
+    section = html.split('<section id="cnn-p0.2">')[1].split("</section>")[0]
+    table = section.split('<table class="figures detection">')[1].split("</table>")[0]
+    assert section.index("<details") < section.index('<table class="figures detection">')  # folded
+    rows = re.findall(r'<tr class="[^"]*"><td>([^<]*)</td><td class="num">\d+</td>(.*?)</tr>', table, re.S)
+    points = chart_data.detection_points(run.detection, "cnn-p0.2", pages.attack_labels(run)).set_index(["variant", "score"])
+    seen = {"above": 0, "below": 0}
+    for variant, cells in rows:
+        for score, cell in zip(charts.SCORE_NAMES, re.findall(r'<td class="num([^"]*)">([^<]*)</td>', cells)):
+            if (variant, score) not in points.index:
+                continue
+            r = points.loc[(variant, score)]
+            expected = "above" if r["delta_low"] > 0 else "below" if r["delta_high"] < 0 else ""
+            assert cell[0].strip() == (f"vs {expected}" if expected else ""), (variant, score)
+            assert cell[1].startswith({"above": "▲", "below": "▼", "": f"{r['auroc']:.3f}"}[expected])
+            if expected:
+                seen[expected] += 1
+    assert seen["below"] > 0  # the fixture has significant differences, so the check means something
+    # One name per row: the risk-coverage table names its sets as the AUROC table does.
+    aurc = section.split("E-AURC of every set")[1]
+    assert "<td>FGSM minimal</td>" in aurc and "<td>fgsm</td>" not in aurc
