@@ -41,8 +41,8 @@ def _points(attacks: pd.DataFrame, kappa: float) -> list[dict[str, Any]]:
     out = []
     for point, eps in keys:
         rows = seen[(seen["operating_point"] == point) & ((seen["eps"] == eps) if eps is not None else seen["eps"].isna())]
-        label = ("minimal (just across the boundary)" if point == MINIMAL
-                 else f"confident (a wrong class at p ≥ {kappa:g})" if point == CONFIDENT else f"budget ε = {eps:g}")
+        label = ("minimal (the smallest change found that fools)" if point == MINIMAL
+                 else f"confident (a wrong class at P ≥ {kappa:g})" if point == CONFIDENT else f"budget ε = {eps:g}")
         out.append({"key": point_key(point, eps), "label": label, "attacks": sorted(rows["attack"].unique().tolist())})
     return out
 

@@ -527,6 +527,19 @@ def explorer_page(run: Run, data: dict[str, Any]) -> Page:
         "n_images": int(run.images["image_id"].nunique())})
 
 
+def minimal_on_budgets(run: Run) -> dict[str, bool]:
+    """Per attack: is its minimal point its smallest budget that fools (every successful minimal
+    adversarial's epsilon is one of its budgets), rather than a point on the decision boundary? Read
+    off the table, so a page never calls a budget "minimal" without saying so."""
+    minimal = run.attacks[(run.attacks["operating_point"] == MINIMAL) & run.attacks["success"].astype(bool)]
+    out = {}
+    for attack in run.attack_names:
+        budgets = run.attacks.loc[(run.attacks["attack"] == attack) & (run.attacks["operating_point"] == BUDGET), "eps"].unique()
+        eps = minimal.loc[minimal["attack"] == attack, "min_eps"].dropna().to_numpy()
+        out[attack] = bool(len(budgets) and len(eps) and np.isin(np.round(eps, 6), np.round(budgets, 6)).all())
+    return out
+
+
 def image_page(run: Run, chunks: list[dict[str, Any]]) -> Page:
     """The per-image view: one page, the image chosen by its URL's #id=N, its data from ``chunks``."""
     conditions = run.conditions
@@ -536,7 +549,7 @@ def image_page(run: Run, chunks: list[dict[str, Any]]) -> Page:
         "title": f"{run.name}: image", "run": run_summary(run),
         "index": {"chunks": chunks, "ids": ids, "labels": run.images["label"].astype(int).tolist(), "conditions": conditions, "attacks": run.attack_names,
                   "attack_points": run.attack_points, "kappa": run.config.attacks.kappa,
-                  "cards": run.cards, "limit_captions": limit_captions(run),
+                  "cards": run.cards, "limit_captions": limit_captions(run), "budgets": minimal_on_budgets(run),
                   "class_names": run.class_names, "models": [model_section(run, k) for k in run.model_keys],
                   "tiles": tiles.layout(run),
                   "fields": {"conditions": image_data.CONDITION_FIELDS, "attacks": image_data.ATTACK_FIELDS,

@@ -87,6 +87,7 @@
     }
     grid.setAttribute("aria-activedescendant", drawn[E.active] ? "cell-" + E.active : "");
     document.getElementById("grid-empty").hidden = list.length > 0;
+    if (!list.length) document.getElementById("grid-empty-why").textContent = ": " + S.describe(E.d, E.state).join("; ");
   }
 
   // Scroll so the active cell is in view: to its row when it is outside (``centre``: a third down).
@@ -125,14 +126,19 @@
         key.appendChild(document.createTextNode(o[1]));
         box.appendChild(key);
       });
-    box.appendChild(el("span", "key", "no mark: no adversarial at this point (a subset, or no such budget)"));
+    var dash = el("span", "key");
+    dash.appendChild(R.dom.mark("not attacked"));
+    dash.appendChild(document.createTextNode("not run at this point (a subset of the images, or no such budget)"));
+    box.appendChild(dash);
     var tally = el("span", "key tally");
     var parts = d.attacks.filter(function (a) { return point && point.attacks.indexOf(a) >= 0; }).map(function (a) {
-      var n = { fooled: 0, "not fooled": 0, "wrong before": 0 };
-      E.list.forEach(function (i) { var o = S.outcomeName(d, at[a][i]); if (n[o] !== undefined) n[o] += 1; });
-      return d.attack_labels[a] + " " + n.fooled + " fooled, " + n["not fooled"] + " not, " + n["wrong before"] + " wrong before";
+      var n = { fooled: 0, "not fooled": 0, "wrong before": 0, "not attacked": 0 };
+      E.list.forEach(function (i) { n[S.outcomeName(d, at[a][i])] += 1; });
+      return d.attack_labels[a] + " (N = " + (E.list.length - n["not attacked"]) + "): " + n.fooled + " fooled, " +
+        n["not fooled"] + " not fooled, " + n["wrong before"] + " wrong before" +
+        (n["not attacked"] ? ", " + n["not attacked"] + " not run" : "");
     });
-    tally.textContent = "Of the " + E.list.length + " images shown: " + parts.join("; ") + ".";
+    tally.textContent = E.list.length ? "Of the " + E.list.length + " images shown, per attack: " + parts.join("; ") + "." : "";
     box.appendChild(tally);
   }
 

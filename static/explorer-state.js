@@ -206,7 +206,27 @@
     return out;
   }
 
+  // The active filters in words ("class 3", "FGSM not fooled at the confident point", "a brush on the
+  // map"), for the count line and the empty state.
+  function describe(d, s) {
+    var out = [], f = s.filters;
+    var point = d.points.filter(function (p) { return p.key === s.point; })[0];
+    if (f["class"] !== undefined) out.push("class " + d.class_names[f["class"]]);
+    if (f.plain_pred !== undefined) out.push("predicted " + d.class_names[f.plain_pred]);
+    if (f.error !== undefined) out.push("clean prediction " + (f.error ? "wrong" : "right"));
+    Object.keys(f).sort().forEach(function (k) {
+      if (k.indexOf("outcome-") === 0) out.push(d.attack_labels[k.slice(8)] + " " + f[k] + " at the " + (point ? point.key : s.point) + " point");
+    });
+    Object.keys(s.ranges).sort().forEach(function (k) {
+      var r = s.ranges[k];
+      out.push(SORTS[k] + (r[0] !== null ? " ≥ " + r[0] : "") + (r[0] !== null && r[1] !== null ? " and" : "") + (r[1] !== null ? " ≤ " + r[1] : ""));
+    });
+    if (s.brush) out.push("a brush on the map");
+    return out;
+  }
+
   R.state = {
+    describe: describe,
     whenData: whenData, parse: parse, settle: settle, format: format, model: model, select: select, value: value,
     counts: counts, outcomes: outcomes, outcomeName: outcomeName,
     SORTS: SORTS, RANGES: RANGES, DEFAULTS: DEFAULTS, FILTERS: FILTERS

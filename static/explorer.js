@@ -65,9 +65,11 @@
     var at = state.id === null ? -1 : E.list.indexOf(E.d.ids.indexOf(state.id));
     E.active = Math.max(0, at);
     document.getElementById("grid").scrollTop = 0;
+    var filters = S.describe(E.d, state);
     document.getElementById("explorer-count").textContent = E.list.length + " of " + E.d.ids.length +
-      " test images shown (model: " + m.label + "; sorted by " + S.SORTS[state.sort] + ", " +
-      (state.dir === "asc" ? "ascending" : "descending") + "; images without that score last)";
+      " test images shown (model: " + m.label + (filters.length ? "; filtered by " + filters.join(", ") : "") +
+      "; sorted by " + S.SORTS[state.sort] + ", " + (state.dir === "asc" ? "ascending" : "descending") +
+      "; images without that score last)";
     E.grid.draw(true);
     E.grid.legend();
     E.map.drawBase();

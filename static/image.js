@@ -70,6 +70,9 @@
     var spec = JSON.parse(template);
     spec.datasets = spec.datasets || {};
     spec.datasets[name] = rows;
+    // A phone: the plot narrows to the container, keeping room for the axis and the legend beside it.
+    var room = box.clientWidth - 170;
+    if (typeof spec.width === "number" && room > 120 && room < spec.width) spec.width = room;
     R.draw(box, spec);
   }
 
@@ -108,18 +111,39 @@
 
   function limit(a) { return index.limit_captions[a.attack]; }
 
-  // What an attack did at one operating point, in a few words.
+  // The attack's own figure of an adversarial ("ε = 0.172", "c = 0.4", "D = 23.1"), or "".
+  function own(a) {
+    var card = index.cards[a.attack], v = card.own_column ? a[card.own_column] : null;
+    return v === null || v === undefined ? "" : card.own_symbol + " = " + fmt(v, 3);
+  }
+
+  // An operating point as the picture's caption names it: the minimal point of an attack with a list of
+  // budgets is its smallest budget that fools, which need not be on the boundary, so it says so.
+  function pointName(a) {
+    var card = index.cards[a.attack];
+    if (a.point === "minimal" && card.own_column === "min_eps" && index.budgets[a.attack]) return "smallest ε that fools";
+    return a.point;
+  }
+
+  // What an attack did at one operating point, in a few words. P(9): the model's probability (dropout
+  // off) of the class it becomes.
   function outcome(a) {
     if (!a.clean_correct) return "not attacked (wrong before)";
-    if (!a.success) return a.point === "confident" ? "no wrong class at p ≥ " + index.kappa + " within " + limit(a)
+    if (!a.success) return a.point === "confident" ? "no wrong class at P ≥ " + index.kappa + " within " + limit(a)
       : "not fooled within " + limit(a);
-    return "→ " + index.class_names[a.adv_pred] + " (p = " + fmt(a.adv_prob, 2) + ")";
+    var to = index.class_names[a.adv_pred];
+    return "→ " + to + ", P(" + to + ") = " + fmt(a.adv_prob, 2) + (own(a) ? ", " + own(a) : "");
+  }
+
+  // The two points' adversarials are one picture when the attack found the same one for both.
+  function same(x, y) {
+    return x.success && y.success && x.adv_pred === y.adv_pred && x.l2 === y.l2 && x.linf === y.linf && x.adv_prob === y.adv_prob;
   }
 
   // An outcome in the summary's few characters: "→ 8 (0.47)", "not fooled", "p ≥ 0.9 not reached".
   function short(a) {
-    if (!a.success) return a.point === "confident" ? "p ≥ " + index.kappa + " not reached" : "not fooled";
-    return "→ " + index.class_names[a.adv_pred] + " (" + fmt(a.adv_prob, 2) + ")";
+    if (!a.success) return a.point === "confident" ? "P ≥ " + index.kappa + " not reached" : "not fooled";
+    return (own(a) ? own(a).replace(" = ", " ") + " " : "") + "→ " + index.class_names[a.adv_pred] + " (" + fmt(a.adv_prob, 2) + ")";
   }
 
   // ---- the summary at the top -------------------------------------------------------------------
@@ -140,8 +164,9 @@
       })));
     });
     var t = R.dom.table([""].concat(index.models.map(function (m) { return m.label; })), rows, "figures summary-table");
-    t.appendChild(el("caption", null, "Per attack: its minimal, then its confident adversarial: the class it becomes " +
-      "(its probability), or that it was not fooled within " + "the attack's budget."));
+    t.appendChild(el("caption", null, "Per attack: its minimal, then its confident adversarial: the attack's own figure " +
+      "(ε, c or D), the class it becomes and the model's probability of it (dropout off), or that it was not fooled within " +
+      "the attack's budget."));
     t.querySelectorAll("thead th").forEach(function (th, k) { if (k && index.models[k - 1].key === chosen) th.classList.add("chosen"); });
     box.appendChild(t);
     return box;
@@ -176,13 +201,15 @@
       var row = el("div", "attack-row");
       row.setAttribute("data-attack", attack);
       row.appendChild(el("h3", null, index.cards[attack].label));
-      mine.forEach(function (a) {
+      var both = mine.length === 2 && same(mine[0], mine[1]);
+      (both ? mine.slice(0, 1) : mine).forEach(function (a) {
         var at = el("div", "point");
-        at.setAttribute("data-point", a.point);
-        at.appendChild(tile(a.adversarial, a.point + ": " + outcome(a), zoom));
+        at.setAttribute("data-point", both ? "minimal confident" : a.point);
+        at.appendChild(tile(a.adversarial, (both ? pointName(a) + " and confident (the same adversarial)" : pointName(a)) +
+          ": " + outcome(a), zoom));
         at.appendChild(perturbation(original, a.adversarial, a.linf,
-          a.linf > 0 ? "|change| × " + (1 / a.linf).toFixed(1) + " (black: L∞ = " + fmt(a.linf, 3) + "; L2 = " +
-            fmt(a.l2, 3) + ", " + a.l0 + " pixels)" : "no pixel changed", zoom));
+          a.linf > 0 ? "|change| × " + (1 / a.linf).toFixed(1) + " (white: unchanged; black: the largest, L∞ = " +
+            fmt(a.linf, 3) + "; L2 = " + fmt(a.l2, 3) + ", " + a.l0 + " pixels)" : "no pixel changed", zoom));
         row.appendChild(at);
       });
       var noise = mine.filter(function (a) { return a.noise_pred !== null; }).map(function (a) {

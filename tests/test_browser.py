@@ -297,12 +297,18 @@ def test_the_image_view_shows_large_pictures_a_row_per_attack_and_the_nearest_im
     assert len(states) == 2 and all(s == "true" for s in states)  # probabilities + passes, of the one model shown
     assert f"#{image_id}" in visit.page.inner_text("#image-title")
     assert visit.page.eval_on_selector_all(".model", "els => els.map(e => e.dataset.model)") == ["cnn-p0.2"]
-    rows = visit.page.eval_on_selector_all(
-        ".attack-row .point", "els => els.map(e => e.closest('.attack-row').dataset.attack + ' ' + e.dataset.point)")
+    shown = visit.page.eval_on_selector_all(
+        ".attack-row .point", "els => els.map(e => [e.closest('.attack-row').dataset.attack, e.dataset.point])")
     attacked = run.attacks[(run.attacks["image_id"] == image_id) & (run.attacks["operating_point"] != "budget")
                            & (run.attacks["model"] == "cnn-p0.2")]
     assert attacked["clean_correct"].all()
+    rows = [f"{a} {point}" for a, points in shown for point in points.split(" ")]
     assert sorted(rows) == sorted(f"{a} {o}" for a, o in zip(attacked["attack"], attacked["operating_point"]))
+    # One picture for two points only where the attack found the same adversarial for both.
+    by = attacked.set_index(["attack", "operating_point"])
+    for a, points in shown:
+        same = all(by.loc[(a, "minimal"), c] == by.loc[(a, "confident"), c] for c in ("adv_pred", "l2", "linf", "adv_prob"))
+        assert (points == "minimal confident") == bool(same and by.loc[(a, "minimal"), "success"]), a
     # The original is shown once, in the summary; each row holds only adversarials and perturbations.
     originals = visit.page.eval_on_selector_all("#image-view .tile", "els => els.filter(e => e.closest('.perturbation') === null"
                                                 " && e.getAttribute('aria-label').startsWith('original')).length")
@@ -468,7 +474,7 @@ def test_explorer_marks_follow_the_operating_point_with_counts_beside_every_filt
     visit = open_explorer(browser, fixture_site)
     # It opens at the data's default point, and says which in its lead; its marks are what the data holds.
     assert visit.page.input_value("select[name='point']") == data["default_point"] == "confident"
-    assert "confident (a wrong class at p ≥ 0.9)" in visit.page.inner_text(".lead")
+    assert "confident (a wrong class at P ≥ 0.9)" in visit.page.inner_text(".lead")
     drawn = visit.page.eval_on_selector_all("#grid .mark", "els => els.map(e => e.className.replace('mark ', ''))")
     expected = outcome_counts(data, 0, "confident")
     for outcome in ("fooled", "not fooled", "wrong before"):

@@ -26,6 +26,7 @@ const out = input.asks.map(([hash, what]) => {
   if (what === 'select') return S.select(d, s, false).map(i => d.ids[i]);
   if (what.startsWith('counts:')) return S.counts(d, s, what.slice(7));
   if (what === 'format') return S.format(s, s.id);
+  if (what === 'describe') return S.describe(d, s);
   return {model: s.model, point: s.point, sort: s.sort, dir: s.dir, map: s.map, colour: s.colour,
           filters: s.filters, ranges: s.ranges, brush: s.brush, id: s.id, dropped: s.dropped};
 });
@@ -131,3 +132,11 @@ def test_select_and_counts_agree_with_the_tables(run, data, tmp_path):
     labels = run.images.set_index("image_id")["label"]
     assert class_counts[""] == len(fooled)
     assert {int(k): v for k, v in class_counts.items() if k != ""} == labels[fooled].value_counts().to_dict()
+
+
+def test_the_filters_are_described_in_words_for_the_count_line_and_the_empty_state(data, tmp_path):
+    words, none = ask(data, [("#point=minimal&class=3&error=1&outcome-fgsm=not+fooled&entropy=0.1..0.5&brush=1,2,3,4", "describe"),
+                             ("#class=99", "describe")], tmp_path)
+    assert words == ["class 3", "clean prediction wrong", "FGSM not fooled at the minimal point",
+                     "entropy ≥ 0.1 and ≤ 0.5", "a brush on the map"]
+    assert none == []  # a dropped value filters nothing, so it is not described
