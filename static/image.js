@@ -64,7 +64,7 @@
   function chart(parent, template, name, rows, label, key) {
     var box = el("div", "chart");
     box.id = "chart-" + name + "-" + key;
-    box.setAttribute("role", "img");
+    box.setAttribute("role", "figure");  // not "img": it holds the chart's actions menu, which can be focused
     box.setAttribute("aria-label", label);
     parent.appendChild(box);
     var spec = JSON.parse(template);

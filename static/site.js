@@ -56,6 +56,9 @@
       });
     }).then(function (result) {
       R.views[el.id || el.getAttribute("data-spec")] = result.view;
+      // vega-embed's actions menu opens from an icon without words: name it for screen readers.
+      var menu = el.querySelector("details > summary");
+      if (menu) menu.setAttribute("aria-label", "chart actions: save as PNG or SVG");
       el.setAttribute("data-rendered", "true");
     }).catch(function (err) {
       fail(el, err);

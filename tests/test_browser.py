@@ -681,3 +681,32 @@ def test_good_and_bad_shows_the_adversarial_on_hover(browser, fixture_site):
     assert adv.evaluate("e => getComputedStyle(e).visibility") == "visible"
     assert "→" in card.locator(".becomes").inner_text()
     visit.page.close()
+
+
+AXE = Path(__file__).resolve().parent / ".cache" / "node_modules" / "axe-core" / "axe.min.js"  # make axe
+
+
+def test_no_page_has_an_accessibility_violation_axe_finds_and_each_starts_with_a_skip_link(browser, fixture_site):
+    """axe-core (from npm, installed for the tests only, never into the site) finds no WCAG 2 A or AA
+    violation, contrast included, on any page at 1,440 px; the first Tab reaches a skip link whose target exists."""
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}: run `make axe` (npm install --prefix tests/.cache axe-core)")
+    found = {}
+    for path in site_pages(fixture_site):
+        page = browser.new_page(viewport={"width": 1440, "height": 900}, bypass_csp=True)  # axe is injected, not shipped
+        page.goto(path.as_uri())
+        page.wait_for_function("() => [...document.querySelectorAll('.chart')].every(e => e.hasAttribute('data-rendered'))"
+                               " && (!document.getElementById('grid') || document.getElementById('grid').dataset.rendered === 'true')"
+                               " && (!document.getElementById('image-view') || document.getElementById('image-view').hasAttribute('data-image-id'))",
+                               timeout=30_000)
+        page.add_script_tag(path=str(AXE))
+        violations = page.evaluate("async () => (await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}}))"
+                                   ".violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', '))")
+        if violations:
+            found[path.name] = violations
+        page.keyboard.press("Tab")
+        skip = page.evaluate("() => { const a = document.activeElement; return a.classList.contains('skip-link') &&"
+                             " !!document.querySelector(a.getAttribute('href')); }")
+        assert skip, f"{path.name}: the first Tab does not reach a skip link with a target"
+        page.close()
+    assert found == {}, found
