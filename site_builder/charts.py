@@ -7,6 +7,8 @@ Altair's 5,000-row guard while it renders (site_builder/build.py), nowhere else.
 """
 from __future__ import annotations
 
+import json
+
 import warnings
 
 import altair as alt
@@ -267,9 +269,18 @@ SCORE_NAMES = list(SCORES)
 SCORE_COLORS = [PALETTE["scores"][s] for s in SCORE_NAMES]
 
 
+def picked_title(lines: dict[str, list[str]], default_variant: str) -> alt.ExprRef:
+    """A title that follows the picked positives (Vega-Lite lets a title's text, not its subtitle, be an
+    expression): ``lines`` maps each variant to its lines; the expression looks the variant up in the
+    ``variant_pick`` selection (the default before a pick)."""
+    table = json.dumps(lines, ensure_ascii=False)
+    pick = "(isArray(variant_pick.variant) ? variant_pick.variant[0] : '')"
+    return alt.ExprRef(expr=f"({table})[{pick}] || ({table})[{json.dumps(default_variant)}]")
+
+
 def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFrame, risk: pd.DataFrame,
                         default_variant: str, populations: dict[str, str | list[str]],
-                        eps_label: str) -> alt.VConcatChart:
+                        eps_label: str, picked: dict[str, dict[str, list[str]]] | None = None) -> alt.VConcatChart:
     """Does uncertainty flag the attack? For one dropout rate: AUROC with its 95% interval per
     positives (an attack at an operating point or budget, or a noise control) and score; the ROC
     curves; the mean score against the ranking attack's ε (``eps_label``) beside its noise control;
@@ -277,7 +288,9 @@ def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFra
 
     Clicking a row of the AUROC view picks its positives: the ROC and risk-coverage views show them.
     The score legend picks scores: every view shows only those. ``populations`` holds each view's
-    subtitle (who is counted, and N)."""
+    subtitle (who is counted, and N); ``picked`` ("roc", "risk" -> variant -> subtitle lines), where
+    given, makes those two subtitles follow the picked positives."""
+    picked = picked or {}
     # Bound to legend clicks only: Vega-Lite's default legend stream also reacts to clicks on marks,
     # which would clear the picked scores whenever positives are picked in the AUROC view.
     score_pick = alt.selection_point(name="score_pick", fields=["score"], clear=False,
@@ -318,11 +331,16 @@ def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFra
     diagonal = alt.Chart(pd.DataFrame({"fpr": [0, 1], "tpr": [0, 1]})).mark_line(strokeDash=[4, 4], color="#999").encode(
         x="fpr:Q", y="tpr:Q")
     rocs = alt.layer(curves, diagonal).properties(
-        title=alt.Title("ROC curves of the picked positives", subtitle=populations["roc"]), width=280, height=280,
+        title=alt.Title(picked_title(picked["roc"], default_variant), subtitle=populations["roc"][:2])
+        if "roc" in picked else alt.Title("ROC curves of the picked positives", subtitle=populations["roc"]),
+        width=280, height=280,
         name="roc_curves")
 
     against_eps = alt.Chart(eps).mark_line(point=True).encode(
-        x=alt.X("eps:Q", title=f"{eps_label} ε"), y=alt.Y("mean:Q", title="mean score", scale=alt.Scale(zero=False)),
+        # Ticks at the budgets measured (greedy: labels never overlap).
+        x=alt.X("eps:Q", title=f"{eps_label} ε", axis=alt.Axis(values=sorted(float(v) for v in eps["eps"].unique()),
+                                                              labelOverlap="greedy", format="g")),
+        y=alt.Y("mean:Q", title="mean score", scale=alt.Scale(zero=False)),
         strokeDash=alt.StrokeDash("image:N", title="image", sort=[f"{eps_label} adversarial", "noise control"]),
         color=color,
         tooltip=["score:N", "image:N", alt.Tooltip("eps:Q", format=".4f"), alt.Tooltip("mean:Q", format=".4f"),
@@ -343,8 +361,10 @@ def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFra
         return chart.transform_filter(score_pick)
 
     risks = alt.layer(risk_layer(True), risk_layer(False)).properties(
-        title=alt.Title("Risk–coverage: clean (dashed) and under the picked attack (solid)",
-                        subtitle=populations["risk"]), width=280, height=280, name="risk_coverage")
+        title=alt.Title(picked_title(picked["risk"], default_variant), subtitle=populations["risk"][:2])
+        if "risk" in picked else alt.Title("Risk–coverage: clean (dashed) and under the picked attack (solid)",
+                                           subtitle=populations["risk"]),
+        width=280, height=280, name="risk_coverage")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Automatically deduplicated selection parameter")
         return alt.vconcat(alt.hconcat(aurocs, alt.vconcat(rocs, risks)), against_eps).resolve_scale(

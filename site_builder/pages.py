@@ -317,10 +317,11 @@ def figure_sentences(points: pd.DataFrame, detection: pd.DataFrame, risk: pd.Dat
                         f"({_int(confident['n_adv'].min())}–{_int(confident['n_adv'].max())} each, against N = "
                         f"{_int(confident['n_clean'].max())} clean-correct images), AUROC runs for {spans[0]}, and "
                         f"for {spans[1]}.")
-    picked = points[(points["variant"] == default) & (points["kind"] == "adversarial")].set_index("score")
+    picked = points[points["variant"] == default].set_index("score")  # a variant names its kind too
     if {"entropy", "max_prob"} <= set(picked.index):
         e = picked.loc["entropy"]
-        out["roc"] = (f"Take-away: for {default} ({_int(e['n_adv'])} adversarials, N = {_int(e['n_clean'])} clean), "
+        what = "adversarials" if e["kind"] == "adversarial" else "positives"
+        out["roc"] = (f"Take-away: for {default} ({_int(e['n_adv'])} {what}, N = {_int(e['n_clean'])} clean), "
                       f"entropy AUROC {_auroc_with(e)} against max_prob {_auroc_with(picked.loc['max_prob'])}: paired "
                       f"Δ {e['delta_vs_baseline']:+.3f} [{e['delta_low']:+.3f}, {e['delta_high']:+.3f}].")
     else:
@@ -375,7 +376,13 @@ def detection_page(run: Run) -> Page:
             "risk": [f"clean: all N = {len(run.images)} test images; under attack: its",
                      f"test images, {run.config.detection.attacked_share:.0%} met as their adversarial",
                      *_lines(said["risk"])]}
-        spec = charts.detection_dashboard(points, roc, eps, risk, default, populations, eps_label)
+        # The ROC and risk-coverage subtitles follow the picked row: their sentences for every adversarial set.
+        picked = {"roc": {}, "risk": {}}
+        for v in points["variant"].unique():
+            one = figure_sentences(points, run.detection[run.detection["model"] == key], risk, v, ranking or "", eps_label)
+            picked["roc"][v] = [f"ROC curves of {v}", *_lines(one["roc"])]
+            picked["risk"][v] = [f"Risk–coverage: clean (dashed) and under {v} (solid)", *_lines(one["risk"])]
+        spec = charts.detection_dashboard(points, roc, eps, risk, default, populations, eps_label, picked)
         table = points.pivot_table(index=["variant", "kind"], columns="score", sort=False,
                                    values=["auroc", "auroc_low", "auroc_high", "delta_low", "delta_high"])
         rows = []

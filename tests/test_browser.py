@@ -427,10 +427,19 @@ def test_picking_positives_in_the_detection_view_filters_the_roc_curves(browser,
             visit.page.mouse.move(box[0] + x + dx, box[1] + y + dy)
             hit = hit or visit.page.evaluate("() => window.hit")
     assert hit, "no noise-control point under the mouse"
+    titles = "(id) => { const out = []; const walk = (m) => { for (const it of m.items || []) {" \
+             " if (m.role === 'title-text' && it.text) out.push([].concat(it.text).join(' '));" \
+             " for (const c of it.items || []) walk(c); } }; walk(window.robustviz.views[id].scenegraph().root); return out; }"
+    assert any(t.startswith(f"ROC curves of {shown[0]} ") for t in visit.page.evaluate(titles, spec_id))
     visit.page.mouse.click(hit[0], hit[1])
     variant = hit[2]
     visit.page.wait_for_timeout(300)
     assert visit.page.evaluate(ROC_JS, spec_id) == [variant]
+    # The ROC and risk-coverage titles follow the pick, with the picked set's own figures.
+    said = visit.page.evaluate(titles, spec_id)
+    assert any(t.startswith(f"ROC curves of {variant} Take-away: for {variant} (") for t in said), said
+    assert any(t.startswith(f"Risk–coverage: clean (dashed) and under {variant} (solid)") for t in said), said
+    assert not any(t.startswith(f"ROC curves of {shown[0]} ") for t in said), said
     # The score legend picks a score: the views keep the picked positives and show only that score.
     where = visit.page.evaluate(LEGEND_SYMBOL_JS, [spec_id, "mutual_info"])
     assert where, "no legend entry for mutual_info"
