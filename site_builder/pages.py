@@ -421,27 +421,28 @@ def detection_page(run: Run) -> Page:
 
 
 def good_bad_page(run: Run) -> Page:
-    """Per model, one row per class: its most robust ("good") and most vulnerable ("bad") clean-correct
-    test images by the ranking attack (``attacks.ranking``: its card's ranking column on its minimal
-    adversarials, e.g. FGSM's smallest flipping epsilon; never fooled = most robust), as thumbnails."""
+    """Per model and attack, one row per class: its most robust ("good") and most vulnerable ("bad")
+    clean-correct test images by the attack's ranking column on its minimal adversarials (FGSM's smallest
+    flipping epsilon, L-BFGS's L2, IAA's D...; never fooled = most robust), as thumbnails. The page opens at
+    the run's ranking attack (``attacks.ranking``); static/good-bad.js switches attack by the hash."""
     images = run.images.set_index("image_id")
     names = run.class_names
     thumb = thumb_size(int(run.manifest["tiles"]["tile_width"]))
     ranking = run.ranking
     assert ranking is not None, "good & bad needs a ranking attack"
-    rank = run.cards[ranking]
-    column, symbol = rank["ranking_column"], rank["ranking_symbol"]
+    adversarials = run.tiles[(run.tiles["operating_point"] == MINIMAL)
+                             & (run.tiles["picture"] == "adversarial")].set_index(["model", "attack", "image_id"])
 
-    adversarials = run.tiles[(run.tiles["attack"] == ranking) & (run.tiles["operating_point"] == MINIMAL)
-                             & (run.tiles["picture"] == "adversarial")].set_index(["model", "image_id"])
-
-    def card(r: Any, side: str, key: str) -> dict[str, Any]:
+    def card(r: Any, side: str, key: str, attack: str) -> dict[str, Any]:
         """One thumbnail: the original, its adversarial on hover or focus (where fooled), and under it
         the ranking figure, with "4 → 9" (true class → the class it becomes) where fooled."""
+        rank = run.cards[attack]
+        column, symbol = rank["ranking_column"], rank["ranking_symbol"]
         image_id = int(r.image_id)
         value = float(getattr(r, column)) if r.success else float("nan")
         true = names[int(images.loc[image_id, "label"])]
-        adv = adversarials.loc[(key, image_id)] if r.success and (key, image_id) in adversarials.index else None
+        where = (key, attack, image_id)
+        adv = adversarials.loc[where] if r.success and where in adversarials.index else None
         return {"image_id": image_id, "side": side, "tile": tiles.image_tile(run, images.loc[image_id]),
                 "adversarial": None if adv is None else tiles.image_tile(run, adv),
                 "zoom": thumb / int(run.manifest["tiles"]["tile_width"]),
@@ -453,31 +454,38 @@ def good_bad_page(run: Run) -> Page:
                          f"at {r.adv_prob:.3f} there)",
                 "href": f"image.html#id={image_id}&model={key}"}
 
-    sections = []
-    for key in run.model_keys:
-        fg = run.attacks[(run.attacks["model"] == key) & (run.attacks["attack"] == ranking)
-                         & (run.attacks["operating_point"] == MINIMAL)]
-        wrong = fg.loc[~fg["clean_correct"], "image_id"].map(images["label"]).value_counts().reindex(
+    def classes_of(key: str, attack: str) -> list[dict[str, Any]]:
+        rows_of = run.attacks[(run.attacks["model"] == key) & (run.attacks["attack"] == attack)
+                              & (run.attacks["operating_point"] == MINIMAL)]
+        wrong = rows_of.loc[~rows_of["clean_correct"], "image_id"].map(images["label"]).value_counts().reindex(
             range(len(names)), fill_value=0)
         # Only images the model got right were attacked; compute/ranking.py orders them (one ranking for
         # this page and the activation maps).
-        scored = ranked(fg, column)
+        scored = ranked(rows_of, run.cards[attack]["ranking_column"])
         scored = scored.assign(label=scored["image_id"].map(images["label"]))
-        by_id = fg.set_index("image_id")
-        classes = []
+        by_id = rows_of.set_index("image_id")
+        out = []
         for label, name in enumerate(names):
             rows = scored[scored["label"] == label]
             if rows.empty:
                 continue
             robust, fragile = extremes(rows, min(GOOD_BAD_PER_CLASS, len(rows) // 2))
             robust, fragile = by_id.loc[robust].reset_index(), by_id.loc[fragile].reset_index()
-            classes.append({"class_name": name, "n_wrong_before": int(wrong[label]), "n_attacked": len(rows),
-                            "robust": [card(r, "robust", key) for r in robust.itertuples()],
-                            "vulnerable": [card(r, "vulnerable", key) for r in fragile.itertuples()]})
-        sections.append({**model_section(run, key), "classes": classes})
+            out.append({"class_name": name, "n_wrong_before": int(wrong[label]), "n_attacked": len(rows),
+                        "robust": [card(r, "robust", key, attack) for r in robust.itertuples()],
+                        "vulnerable": [card(r, "vulnerable", key, attack) for r in fragile.itertuples()]})
+        return out
+
+    order = [ranking] + [a for a in run.attack_names if a != ranking]  # the ranking attack first: the default
+    subset = {s["attack"]: s["n_images"] for s in subsets(run)}
+    sections = []
+    for key in run.model_keys:
+        sections.append({**model_section(run, key), "attacks": [
+            {"attack": a, "anchor": f"{key}-{a}", "card": run.cards[a], "default": a == ranking,
+             "subset": subset.get(a), "classes": classes_of(key, a)} for a in order]})
     return Page(f"{run_dir(run)}/good-bad.html", "good_bad.html", {
         "title": f"{run.name}: good & bad images", "run": run_summary(run), "sections": sections,
-        "per_class": GOOD_BAD_PER_CLASS, "ranking": rank})
+        "per_class": GOOD_BAD_PER_CLASS, "ranking": run.cards[ranking]})
 
 
 def thumb_size(width: int) -> int:

@@ -689,6 +689,17 @@ def test_good_and_bad_shows_the_adversarial_on_hover(browser, fixture_site):
     card.hover()
     assert adv.evaluate("e => getComputedStyle(e).visibility") == "visible"
     assert "→" in card.locator(".becomes").inner_text()
+    # The attack switch: one table per attack, the ranking attack's by default, another by its link.
+    section = visit.page.locator("section[data-model='cnn-p0.2']")
+    shown = "els => els.filter(e => !e.hidden).map(e => e.dataset.attack)"
+    assert section.locator(".gb-attack").evaluate_all(shown) == ["fgsm"]
+    section.locator(".attack-switch a", has_text="L-BFGS").click()
+    visit.page.wait_for_function("() => location.hash === '#cnn-p0.2-lbfgs'")
+    assert section.locator(".gb-attack").evaluate_all(shown) == ["lbfgs"]
+    assert section.locator(".attack-switch a[aria-current]").inner_text() == "L-BFGS"
+    assert section.locator(".gb-attack:not([hidden]) .caption").first.inner_text().split("\n")[-1].startswith(("L2 = ", "never"))
+    other = visit.page.locator("section[data-model='cnn-p0.3'] .gb-attack").evaluate_all(shown)
+    assert other == ["fgsm"]  # the other model keeps its own pick
     visit.page.close()
 
 

@@ -492,36 +492,46 @@ def test_every_detection_figure_says_what_to_take_from_it_with_n_and_interval(ru
     assert clean["e_aurc_low"] <= clean["e_aurc"] <= clean["e_aurc_high"]
 
 
-def test_good_and_bad_is_one_row_per_class_robust_left_vulnerable_right(run):
+def test_good_and_bad_is_one_row_per_class_robust_left_vulnerable_right_for_every_attack(run):
     page = pages.good_bad_page(run)
+    label_of = run.images.set_index("image_id")["class_name"]
     for section in page.context["sections"]:
         p = section["key"]
-        fg = run.attacks[(run.attacks["model"] == p) & (run.attacks["attack"] == "fgsm")
-                         & (run.attacks["operating_point"] == "minimal")].set_index("image_id")
-        label_of = run.images.set_index("image_id")["class_name"]
-        assert [c["class_name"] for c in section["classes"]] == run.class_names
-        for c in section["classes"]:
-            robust = [card["image_id"] for card in c["robust"]]
-            fragile = [card["image_id"] for card in c["vulnerable"]]
-            assert 0 < len(robust) == len(fragile) <= pages.GOOD_BAD_PER_CLASS
-            assert not set(robust) & set(fragile)
-            assert {label_of[i] for i in robust + fragile} == {c["class_name"]}
-            assert fg.loc[robust + fragile, "clean_correct"].all()  # wrong before the attack: not ranked
-            eps = fg["min_eps"].fillna(float("inf"))
-            assert eps[robust].min() >= eps[fragile].max()
-            assert list(eps[fragile]) == sorted(eps[fragile])
-            # "4 → 9" under each fooled image, its adversarial on hover, and a link that keeps the model
-            for card in c["robust"] + c["vulnerable"]:
-                r = fg.loc[card["image_id"]]
-                assert card["href"] == f"image.html#id={card['image_id']}&model={p}"
-                if not r["success"]:
-                    assert card["becomes"].endswith("never fooled") and card["adversarial"] is None
+        assert [a["attack"] for a in section["attacks"]][0] == run.ranking  # the default, first
+        assert sorted(a["attack"] for a in section["attacks"]) == sorted(run.attack_names)
+        for at in section["attacks"]:
+            attack, column = at["attack"], run.cards[at["attack"]]["ranking_column"]
+            rows = run.attacks[(run.attacks["model"] == p) & (run.attacks["attack"] == attack)
+                               & (run.attacks["operating_point"] == "minimal")].set_index("image_id")
+            assert [c["class_name"] for c in at["classes"]] == run.class_names
+            for c in at["classes"]:
+                robust = [card["image_id"] for card in c["robust"]]
+                fragile = [card["image_id"] for card in c["vulnerable"]]
+                # half the class's ranked images a side at most (an attack on a subset may have one: none shown)
+                assert len(robust) == len(fragile) == min(pages.GOOD_BAD_PER_CLASS, c["n_attacked"] // 2)
+                assert not set(robust) & set(fragile)
+                if not robust:
                     continue
-                assert card["becomes"] == f"{c['class_name']} → {run.class_names[int(r['adv_pred'])]}"
-                t = run.tiles[(run.tiles["model"] == p) & (run.tiles["attack"] == "fgsm") & (run.tiles["image_id"] == card["image_id"])
-                              & (run.tiles["operating_point"] == "minimal") & (run.tiles["picture"] == "adversarial")].iloc[0]
-                assert card["adversarial"]["sheet"] == f"tiles/{t['sheet']}"
-                assert card["adversarial"]["position"] == f"-{t['sheet_col'] * card['tile']['width']}px -{t['sheet_row'] * card['tile']['height']}px"
+                assert {label_of[i] for i in robust + fragile} == {c["class_name"]}
+                assert rows.loc[robust + fragile, "clean_correct"].all()  # wrong before the attack: not ranked
+                score = rows[column].where(rows["success"].astype(bool)).fillna(float("inf"))
+                assert score[robust].min() >= score[fragile].max(), attack
+                assert list(score[fragile]) == sorted(score[fragile]), attack
+                # "4 → 9" under each fooled image, its adversarial on hover, and a link that keeps the model
+                for card in c["robust"] + c["vulnerable"]:
+                    r = rows.loc[card["image_id"]]
+                    assert card["href"] == f"image.html#id={card['image_id']}&model={p}"
+                    if not r["success"]:
+                        assert card["becomes"].endswith("never fooled") and card["adversarial"] is None
+                        continue
+                    assert card["becomes"] == f"{c['class_name']} → {run.class_names[int(r['adv_pred'])]}"
+                    assert card["label"] == f"{run.cards[attack]['ranking_symbol']} = {r[column]:.3f}"
+                    t = run.tiles[(run.tiles["model"] == p) & (run.tiles["attack"] == attack)
+                                  & (run.tiles["image_id"] == card["image_id"])
+                                  & (run.tiles["operating_point"] == "minimal") & (run.tiles["picture"] == "adversarial")].iloc[0]
+                    assert card["adversarial"]["sheet"] == f"tiles/{t['sheet']}"
+                    assert card["adversarial"]["position"] == (f"-{t['sheet_col'] * card['tile']['width']}px "
+                                                               f"-{t['sheet_row'] * card['tile']['height']}px")
 
 
 def test_every_chart_the_site_renders_is_valid_vega_lite(run, monkeypatch):
