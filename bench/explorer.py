@@ -78,7 +78,7 @@ def main() -> None:
             counts["all"] = int(page.get_attribute("#grid", "data-count"))
             first = page.evaluate("() => document.querySelector('#grid a.thumb').dataset.imageId")
             for name, value in (("class", "3"), ("sort", "entropy"), ("dir", "desc"), ("error", "1"), ("error", ""), ("class", ""),
-                                ("sort", "min_eps"), ("outcome-fgsm", "fooled"), ("outcome-fgsm", "")):
+                                ("sort", "ranking"), ("outcome-fgsm", "fooled"), ("outcome-fgsm", "")):
                 ms, n = page.evaluate(CHANGE_JS, [name, value])
                 out["filter / sort"].append(ms)
                 counts[f"{name}={value}"] = n
