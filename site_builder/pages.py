@@ -298,6 +298,36 @@ def _auroc_with(row: Any) -> str:
     return f"{row['auroc']:.2f} [{row['auroc_low']:.2f}, {row['auroc_high']:.2f}]"
 
 
+def roc_sentence(points: pd.DataFrame, picked_variant: str) -> str:
+    """The ROC figure's take-away for one picked set: its entropy and max_prob AUROC, with N, intervals and
+    the paired difference."""
+    picked = points[points["variant"] == picked_variant].set_index("score")  # a variant names its kind too
+    if {"entropy", "max_prob"} <= set(picked.index):
+        e = picked.loc["entropy"]
+        what = "adversarials" if e["kind"] == "adversarial" else "positives"
+        return (f"Take-away: for {picked_variant} ({_int(e['n_adv'])} {what}, N = {_int(e['n_clean'])} clean), "
+                f"entropy AUROC {_auroc_with(e)} against max_prob {_auroc_with(picked.loc['max_prob'])}: paired "
+                f"Δ {e['delta_vs_baseline']:+.3f} [{e['delta_low']:+.3f}, {e['delta_high']:+.3f}].")
+    return "Take-away: no ROC curve for this pick."
+
+
+def risk_curves(risk: pd.DataFrame) -> pd.DataFrame:
+    """One row per (variant, score) of chart_data.risk_points: what risk_sentence reads (built once per model)."""
+    return risk.drop_duplicates(["variant", "score"]).set_index(["variant", "score"])
+
+
+def risk_sentence(curves: pd.DataFrame, picked_variant: str) -> str:
+    """The risk-coverage figure's take-away for one picked set, against the clean images (``curves``: risk_curves)."""
+    if ("clean", "entropy") in curves.index and (picked_variant, "entropy") in curves.index:
+        clean, attacked = curves.loc[("clean", "entropy")], curves.loc[(picked_variant, "entropy")]
+        return (f"Take-away: E-AURC (entropy; 0 = the oracle) is {clean['e_aurc']:.3f} "
+                f"[{clean['e_aurc_low']:.3f}, {clean['e_aurc_high']:.3f}] on the N = {_int(clean['n_images'])} "
+                f"clean images and {attacked['e_aurc']:.3f} [{attacked['e_aurc_low']:.3f}, "
+                f"{attacked['e_aurc_high']:.3f}] with {picked_variant} among the N = {_int(attacked['n_images'])} "
+                f"(random order: AURC {attacked['random_aurc']:.3f}).")
+    return "Take-away: no risk–coverage curve for this pick."
+
+
 def figure_sentences(points: pd.DataFrame, detection: pd.DataFrame, risk: pd.DataFrame, default: str,
                      eps_attack: str, eps_label: str) -> dict[str, str]:
     """One sentence per figure of the detection dashboard, each with its N and 95% interval, written
@@ -317,15 +347,7 @@ def figure_sentences(points: pd.DataFrame, detection: pd.DataFrame, risk: pd.Dat
                         f"({_int(confident['n_adv'].min())}–{_int(confident['n_adv'].max())} each, against N = "
                         f"{_int(confident['n_clean'].max())} clean-correct images), AUROC runs for {spans[0]}, and "
                         f"for {spans[1]}.")
-    picked = points[points["variant"] == default].set_index("score")  # a variant names its kind too
-    if {"entropy", "max_prob"} <= set(picked.index):
-        e = picked.loc["entropy"]
-        what = "adversarials" if e["kind"] == "adversarial" else "positives"
-        out["roc"] = (f"Take-away: for {default} ({_int(e['n_adv'])} {what}, N = {_int(e['n_clean'])} clean), "
-                      f"entropy AUROC {_auroc_with(e)} against max_prob {_auroc_with(picked.loc['max_prob'])}: paired "
-                      f"Δ {e['delta_vs_baseline']:+.3f} [{e['delta_low']:+.3f}, {e['delta_high']:+.3f}].")
-    else:
-        out["roc"] = "Take-away: no ROC curve for this pick."
+    out["roc"] = roc_sentence(points, default)
     budgets = detection[(detection["attack"] == eps_attack) & (detection["operating_point"] == BUDGET)
                         & (detection["reference"] == "adversarial") & (detection["score"] == "entropy")
                         & (detection["n_adv"] > 0)]
@@ -334,16 +356,7 @@ def figure_sentences(points: pd.DataFrame, detection: pd.DataFrame, risk: pd.Dat
                   f"{apart} of {len(budgets)} {eps_label} budgets"
                   + (f" ({_int(budgets['n_adv'].min())}–{_int(budgets['n_adv'].max())} images each)." if len(budgets)
                      else "."))
-    curves = risk.drop_duplicates(["variant", "score"]).set_index(["variant", "score"])
-    if ("clean", "entropy") in curves.index and (default, "entropy") in curves.index:
-        clean, attacked = curves.loc[("clean", "entropy")], curves.loc[(default, "entropy")]
-        out["risk"] = (f"Take-away: E-AURC (entropy; 0 = the oracle) is {clean['e_aurc']:.3f} "
-                       f"[{clean['e_aurc_low']:.3f}, {clean['e_aurc_high']:.3f}] on the N = {_int(clean['n_images'])} "
-                       f"clean images and {attacked['e_aurc']:.3f} [{attacked['e_aurc_low']:.3f}, "
-                       f"{attacked['e_aurc_high']:.3f}] with {default} among the N = {_int(attacked['n_images'])} "
-                       f"(random order: AURC {attacked['random_aurc']:.3f}).")
-    else:
-        out["risk"] = "Take-away: no risk–coverage curve for this pick."
+    out["risk"] = risk_sentence(risk_curves(risk), default)
     return out
 
 
@@ -378,10 +391,10 @@ def detection_page(run: Run) -> Page:
                      *_lines(said["risk"])]}
         # The ROC and risk-coverage subtitles follow the picked row: their sentences for every adversarial set.
         picked = {"roc": {}, "risk": {}}
+        curves = risk_curves(risk)
         for v in points["variant"].unique():
-            one = figure_sentences(points, run.detection[run.detection["model"] == key], risk, v, ranking or "", eps_label)
-            picked["roc"][v] = [f"ROC curves of {v}", *_lines(one["roc"])]
-            picked["risk"][v] = [f"Risk–coverage: clean (dashed) and under {v} (solid)", *_lines(one["risk"])]
+            picked["roc"][v] = [f"ROC curves of {v}", *_lines(roc_sentence(points, v))]
+            picked["risk"][v] = [f"Risk–coverage: clean (dashed) and under {v} (solid)", *_lines(risk_sentence(curves, v))]
         spec = charts.detection_dashboard(points, roc, eps, risk, default, populations, eps_label, picked)
         table = points.pivot_table(index=["variant", "kind"], columns="score", sort=False,
                                    values=["auroc", "auroc_low", "auroc_high", "delta_low", "delta_high"])

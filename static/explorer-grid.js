@@ -36,7 +36,7 @@
     return box;
   }
 
-  function describe(m, i) {
+  function cellLabel(m, i) {
     var d = E.d, at = S.outcomes(d, m, E.state);
     var parts = ["#" + d.ids[i] + ", class " + d.class_names[d.labels[i]],
                  "clean prediction (dropout off): " + d.class_names[m.plain_pred[i]]];
@@ -55,8 +55,8 @@
     a.setAttribute("role", "option");
     a.setAttribute("aria-selected", at === E.active ? "true" : "false");
     a.setAttribute("data-image-id", String(d.ids[i]));
-    a.setAttribute("aria-label", describe(m, i));
-    a.title = describe(m, i);
+    a.setAttribute("aria-label", cellLabel(m, i));
+    a.title = cellLabel(m, i);
     a.tabIndex = -1;
     a.style.left = (at % cols) * CELL_W + "px";
     a.style.top = Math.floor(at / cols) * CELL_H + "px";
