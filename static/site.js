@@ -42,6 +42,61 @@
     return out;
   }
 
+  function embed(el, spec) {
+    return window.vegaEmbed(el, spec, {
+      ast: true,  // evaluate Vega expressions with the interpreter: no eval, so the CSP can forbid it
+      renderer: "canvas",
+      actions: { export: true, source: false, compiled: false, editor: false }
+    });
+  }
+
+  // Draw ``spec`` as written; where it is wider than its container, redraw it narrowed
+  // (chart-fit.js) to the room left, three times at most. A container not laid out (a closed fold) has no
+  // width yet: it is fitted when it gets one (``watch``). Resolves to vega-embed's result.
+  function fit(el, spec) {
+    var room = el.clientWidth;
+    el.robustvizFit = { spec: spec, room: room, narrowed: false };
+    return embed(el, spec).then(function (result) {
+      el.robustvizFit.natural = el.scrollWidth;
+      if (room === 0 || el.scrollWidth - room <= 1 || !R.narrow) return result;
+      return shrink(el, spec, result, room - 120, 3);
+    });
+  }
+
+  function shrink(el, spec, previous, width, tries) {
+    previous.finalize();
+    el.robustvizFit.narrowed = true;
+    return embed(el, R.narrow(spec, Math.max(width, 80))).then(function (result) {
+      var over = el.scrollWidth - el.clientWidth;
+      if (over <= 1 || tries <= 1 || width <= 80) return result;
+      return shrink(el, spec, result, width - over - 4, tries - 1);
+    });
+  }
+
+  function drawn(el, result) {
+    R.views[el.id || el.getAttribute("data-spec")] = result.view;
+    el.robustvizResult = result;
+    // vega-embed's actions menu opens from an icon without words: name it for screen readers.
+    var menu = el.querySelector("details > summary");
+    if (menu) menu.setAttribute("aria-label", "chart actions: save as PNG or SVG");
+    el.setAttribute("data-rendered", "true");
+  }
+
+  // A chart whose container changes width (a turned phone, an opened fold) is fitted again: narrowed
+  // when it now overflows, drawn as written when it has room for that again.
+  var watch = typeof ResizeObserver === "function" ? new ResizeObserver(function (entries) {
+    entries.forEach(function (entry) {
+      var el = entry.target, f = el.robustvizFit, room = el.clientWidth;
+      if (!f || f.busy || !el.robustvizResult || room === f.room) return;
+      f.room = room;
+      var refit = f.narrowed ? room >= f.natural : el.scrollWidth - room > 1;
+      if (!refit) return;
+      f.busy = true;
+      el.robustvizResult.finalize();
+      fit(el, f.spec).then(function (result) { drawn(el, result); }).catch(function (err) { fail(el, err); });
+    });
+  }) : null;
+
   // Draw one spec into a .chart element; data-rendered records the outcome ("true" or "error").
   function draw(el, spec) {
     if (typeof window.vegaEmbed !== "function") {
@@ -49,17 +104,10 @@
       return;
     }
     expandDatasets(spec).then(function (spec) {
-      return window.vegaEmbed(el, spec, {
-        ast: true,  // evaluate Vega expressions with the interpreter: no eval, so the CSP can forbid it
-        renderer: "canvas",
-        actions: { export: true, source: false, compiled: false, editor: false }
-      });
+      return fit(el, spec);
     }).then(function (result) {
-      R.views[el.id || el.getAttribute("data-spec")] = result.view;
-      // vega-embed's actions menu opens from an icon without words: name it for screen readers.
-      var menu = el.querySelector("details > summary");
-      if (menu) menu.setAttribute("aria-label", "chart actions: save as PNG or SVG");
-      el.setAttribute("data-rendered", "true");
+      drawn(el, result);
+      if (watch) watch.observe(el);
     }).catch(function (err) {
       fail(el, err);
     });

@@ -104,19 +104,51 @@ def test_every_page_renders_offline_without_errors(browser, fixture_site, tmp_pa
     assert charts >= 10  # summaries, one dashboard per dropout rate and page, the image view's charts
 
 
+# Every chart drawn on the page whose visible axis labels overlap: {chart: [[label, label], ...]}. Vega hides a
+# label it would overlap by setting its opacity to 0; what is left visible must not touch its neighbour.
+OVERLAPPING_LABELS_JS = """() => {
+  const out = {};
+  for (const [id, view] of Object.entries(window.robustviz.views)) {
+    const walk = (mark) => {
+      if (mark.role === 'axis-label') {
+        const shown = (mark.items || []).filter(t => t.text !== '' && (t.opacity === undefined || t.opacity > 0));
+        for (let i = 0; i < shown.length; i++) for (let j = i + 1; j < shown.length; j++) {
+          const a = shown[i].bounds, b = shown[j].bounds;
+          if (a.x1 < b.x2 - 0.5 && b.x1 < a.x2 - 0.5 && a.y1 < b.y2 - 0.5 && b.y1 < a.y2 - 0.5)
+            (out[id] = out[id] || []).push([String(shown[i].text), String(shown[j].text)]);
+        }
+      }
+      for (const item of mark.items || []) for (const child of item.items || []) walk(child);
+    };
+    walk(view.scenegraph().root);
+  }
+  return out;
+}"""
+
+
 @pytest.mark.parametrize("width,height", [(1440, 900), (390, 844)])
 def test_no_page_scrolls_sideways_on_a_desktop_or_a_phone(browser, fixture_site, width, height):
-    """Every page fits its width: a wide chart or table scrolls inside itself, never the page."""
-    wide = {}
+    """Every page fits its width, and so does every chart: one wider than its container is redrawn
+    narrowed (static/chart-fit.js), not left to scroll. No chart's tick labels overlap."""
+    wide, charts_wide, overlaps = {}, {}, {}
     for page in site_pages(fixture_site):
         visit = Visit(browser, page.as_uri(), width, height)
         assert all(s == "true" for s in visit.rendered()), page.name
         scroll, inner = visit.page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
         if scroll > inner:
             wide[page.name] = scroll
+        over = visit.page.evaluate("() => [...document.querySelectorAll('.chart')].filter(e => e.clientWidth > 0"
+                                   " && e.scrollWidth > e.clientWidth + 1).map(e => [e.id || e.dataset.spec,"
+                                   " e.scrollWidth, e.clientWidth])")
+        if over:
+            charts_wide[page.name] = over
+        if visit.page.evaluate(OVERLAPPING_LABELS_JS):
+            overlaps[page.name] = visit.page.evaluate(OVERLAPPING_LABELS_JS)
         assert not visit.errors, (page.name, visit.errors)
         visit.page.close()
     assert wide == {}, f"wider than {width} px: {wide}"
+    assert charts_wide == {}, f"charts wider than their container at {width} px: {charts_wide}"
+    assert overlaps == {}, f"overlapping tick labels at {width} px: {overlaps}"
 
 
 def test_brushing_and_class_picking_select_in_the_linked_charts(browser, fixture_site):

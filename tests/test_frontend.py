@@ -140,3 +140,75 @@ def test_the_filters_are_described_in_words_for_the_count_line_and_the_empty_sta
     assert words == ["class 3", "clean prediction wrong", "FGSM not fooled at the minimal point",
                      "entropy ≥ 0.1 and ≤ 0.5", "a brush on the map"]
     assert none == []  # a dropped value filters nothing, so it is not described
+
+
+NARROW = """
+const fs = require('fs');
+global.window = {};
+eval(fs.readFileSync(process.argv[2], 'utf8'));
+const input = JSON.parse(fs.readFileSync(0, 'utf8'));
+const before = JSON.stringify(input.spec);
+const out = window.robustviz.narrow(input.spec, input.width);
+process.stdout.write(JSON.stringify({out: out, original: input.spec, unchanged: JSON.stringify(input.spec) === before,
+                                     shared: out.datasets === input.spec.datasets}));
+"""
+
+
+def views(node, path=()):
+    """Every (path, dict) of a spec, data left out."""
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            if key not in ("datasets", "data"):
+                yield from views(value, path + (key,))
+    elif isinstance(node, list):
+        for k, value in enumerate(node):
+            yield from views(value, path + (k,))
+
+
+@pytest.mark.parametrize("page", ["attacks", "detection", "uncertainty", "summary"])
+def test_a_dashboard_narrowed_for_a_phone_is_one_column_of_views_no_wider_than_the_room(run, page, tmp_path):
+    """static/chart-fit.js ``narrow``: what a chart wider than its container is redrawn as (site.js)."""
+    import altair as alt
+
+    from site_builder import pages
+
+    made = {"attacks": pages.attacks_page, "detection": pages.detection_page, "uncertainty": pages.uncertainty_page}
+    with alt.data_transformers.disable_max_rows():  # as the build renders them
+        if page == "summary":  # a facet by the column channel: accuracy and ECE per model
+            specs = [json.loads(str(pages.uncertainty_page(run).context["summary_spec"]))]
+        else:
+            specs = [json.loads(str(section["spec"])) for section in made[page](run).context["sections"]]
+    assert specs, page
+    script = tmp_path / "narrow.js"
+    script.write_text(NARROW)
+    for spec in specs:
+        done = subprocess.run([node(), str(script), str(ROOT / "static" / "chart-fit.js")],
+                              input=json.dumps({"spec": spec, "width": 230}), capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr[-2000:]
+        answer = json.loads(done.stdout)
+        out = answer["out"]
+        assert answer["unchanged"] and answer["shared"]  # the original is kept for a wider screen; data not copied
+        nodes = list(views(out))
+        assert not [p for p, n in nodes if "hconcat" in n or ("facet" in n and "column" in n["facet"])
+                    or "column" in n.get("encoding", {})]
+        # A wrapped facet or concat is one panel wide: without ``columns`` Vega-Lite lays every panel in one row.
+        wrapped = [n for p, n in nodes if ("facet" in n and "spec" in n) or "concat" in n]
+        wrapped += [n["encoding"]["facet"] for p, n in nodes if "facet" in n.get("encoding", {})]
+        assert all(n.get("columns") == 1 for n in wrapped), [n.get("columns") for n in wrapped]
+        widths = [n["width"] for p, n in nodes if "width" in n and p[-1:] != ("config",)]
+        assert widths and all(w == 230 or (isinstance(w, (int, float)) and w <= 230) for w in widths), widths
+        assert out["config"]["legend"]["orient"] == "bottom"
+        # Nothing but the layout changed: the same marks, encodings and selections, in the same order.
+        # (a column channel becomes a wrapped facet channel on the same field: compared apart)
+        def marks(s):
+            return [json.dumps({k: v for k, v in (n.get("encoding") or {}).items() if k not in ("column", "facet")},
+                               sort_keys=True) for p, n in views(s) if "mark" in n]
+
+        def split_by(s):
+            return [((n.get("encoding") or {}).get("column") or (n.get("encoding") or {}).get("facet") or {}).get("field")
+                    for p, n in views(s) if "mark" in n]
+        assert marks(out) == marks(answer["original"])
+        assert split_by(out) == split_by(answer["original"])
+        params = lambda s: sorted(p["name"] for _, n in views(s) for p in n.get("params", []))  # noqa: E731
+        assert params(out) == params(answer["original"])
