@@ -58,6 +58,7 @@ TABLEAU_CB10 = ("#006BA4", "#FF800E", "#ABABAB", "#595959", "#5F9ED1", "#C85200"
                 "#FFBC79", "#CFCFCF")
 PALETTE = {
     "clean": "#8C8C8C",  # clean images, beside any attack
+    "bar": TABLEAU_CB10[0],  # a chart's one colour, where colour encodes nothing
     "correct": OKABE_ITO["blue"], "wrong": OKABE_ITO["vermillion"],  # a prediction
     "outcome": {"fooled": OKABE_ITO["vermillion"], "not fooled": OKABE_ITO["sky_blue"], "wrong before": "#595959",
                 "not attacked": "#C7C7C7"},  # not attacked: drawn hollow in the grid, light grey on the map
@@ -73,6 +74,16 @@ REFERENCES = ("adversarial", "noise", "unattacked")  # a detection row's positiv
 def class_colours(count: int) -> list[str]:
     """One colour per class, in class order."""
     return [TABLEAU_CB10[k % len(TABLEAU_CB10)] for k in range(count)]
+
+
+# Models share a chart only with each other (the robustness curve): the strong colours of Tableau's
+# colour-blind 10, its light greys left out, which lines on white would lose.
+MODEL_COLOURS = tuple(TABLEAU_CB10[k] for k in (0, 1, 3, 4, 5, 6, 7, 8))
+
+
+def model_colours(count: int) -> list[str]:
+    """One colour per model, in run order."""
+    return [MODEL_COLOURS[k % len(MODEL_COLOURS)] for k in range(count)]
 
 
 def tint(colour: str, share: float = 0.5) -> str:

@@ -84,7 +84,8 @@ def uncertainty_dashboard(points: pd.DataFrame, calibration: pd.DataFrame, class
                 legend=alt.Legend(labelExpr="datum.value ? 'correct' : 'wrong'")),
             tooltip=[alt.Tooltip("count():Q", title="images"), alt.Tooltip("correct:N", title="correct")],
         ).transform_filter(brush).transform_filter(chosen).properties(
-            title=f"Distribution of {title.split(' (')[0].lower()}", width=WIDTH, height=HEIGHT - 40, name=name)
+            title=f"Distribution of {title[0].lower()}{title.split(' (')[0][1:]}", width=WIDTH, height=HEIGHT - 40,
+            name=name)
 
     with warnings.catch_warnings():
         # bar_pick is deliberately shared by both bar charts; Altair warns when it merges it.
@@ -106,7 +107,7 @@ def reliability_diagram(calibration: pd.DataFrame) -> alt.LayerChart:
     """Accuracy per confidence bin against the diagonal of perfect calibration (one dropout rate)."""
     data = calibration[["lower", "upper", "n_images", "mean_top_prob", "accuracy"]].copy()
     data = data[data["n_images"] > 0].round(5)
-    bars = alt.Chart(data).mark_rect(color="#4c78a8", opacity=0.8, stroke="white").encode(
+    bars = alt.Chart(data).mark_rect(color=PALETTE["bar"], opacity=0.8, stroke="white").encode(
         x=alt.X("lower:Q", title="top probability (confidence bin)", scale=alt.Scale(domain=[0, 1])),
         x2="upper:Q",
         y=alt.Y("accuracy:Q", title="accuracy in bin", scale=alt.Scale(domain=[0, 1])),
@@ -130,28 +131,29 @@ def accuracy_by_model(metrics: pd.DataFrame, labels: dict[str, str]) -> alt.Char
     data = metrics[metrics["class_name"].isna() & (metrics["condition"] == "clean")]
     data = data.assign(model=data["model"].map(labels))
     data = data.melt(id_vars=["model"], value_vars=["accuracy", "ece"], var_name="figure").round(5)
-    return alt.Chart(data).mark_bar().encode(
+    return alt.Chart(data).mark_bar(color=PALETTE["bar"]).encode(
         x=alt.X("model:O", title="model", sort=list(labels.values())),
         y=alt.Y("value:Q", title=None),
-        color=alt.Color("figure:N", legend=None),
         column=alt.Column("figure:N", title=None),
         tooltip=["model:O", "figure:N", alt.Tooltip("value:Q", format=".4f")],
     ).properties(width=140, height=160).resolve_scale(y="independent")
 
 
-def robustness_curve(points: pd.DataFrame, attack_label: str, subtitle: str = "") -> alt.Chart:
+def robustness_curve(points: pd.DataFrame, attack_label: str, model_colours: dict[str, str]) -> alt.Chart:
     """Accuracy vs the budget ε of the attack labelled ``attack_label``, one line per model
-    (``subtitle`` names the images counted)."""
+    (``model_colours``: each model's label, in run order, with its colour). The page's caption names
+    the images counted."""
     return alt.Chart(points).mark_line(point=True).encode(
         x=alt.X("eps:Q", title=f"{attack_label} ε (L∞ budget)"),
         y=alt.Y("accuracy:Q", title="accuracy under attack", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("model:N", title="model"),
+        color=alt.Color("model:N", title="model", sort=list(model_colours),
+                        scale=alt.Scale(domain=list(model_colours), range=list(model_colours.values()))),
         tooltip=["model:N", alt.Tooltip("eps:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".1%")],
-    ).properties(title=alt.Title(f"Robustness curve ({attack_label})", subtitle=subtitle), width=360, height=240)
+    ).properties(title=f"Robustness curve ({attack_label})", width=360, height=240)
 
 
 def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: list[str],
-                     attack_colours: dict[str, str], populations: str = "") -> alt.VConcatChart:
+                     attack_colours: dict[str, str]) -> alt.VConcatChart:
     """Success per class and attack, distortion distributions, true -> adversarial class matrix, and
     uncertainty of clean vs adversarial images, for one dropout rate.
 
@@ -160,9 +162,9 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
     picked; ``rates`` (from ``chart_data.success_points``) feeds the success bars. Populations: success
     rates count the clean-correct images; distortions, the class matrix and the adversarial side of
     the uncertainty views count successful attacks only, the clean side the clean-correct images, each
-    once however many of the picked attacks it met.
-    ``populations`` (the N of each) is the subtitle of every view; ``attack_colours`` maps each attack,
-    in run order, to its colour (from its card in the manifest).
+    once however many of the picked attacks it met. Each view's subtitle names its population; the page's
+    caption gives the N of each. ``attack_colours`` maps each attack, in run order, to its colour (from
+    its card in the manifest).
     """
     attack_names = list(attack_colours)
     bar_pick = alt.selection_point(name="bar_pick", fields=["class_name", "attack"])
@@ -184,7 +186,7 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
         tooltip=["class_name:N", alt.Tooltip("variant:N", title="attack"),
                  alt.Tooltip("success_rate:Q", title="success rate", format=".1%"), alt.Tooltip("n_images:Q", title="images (N)")],
     ).add_params(bar_pick, attack_pick).properties(
-        title=alt.Title("Attack success per class (each budget ε), clean-correct images", subtitle=populations),
+        title=alt.Title("Attack success per class", subtitle="clean-correct images; a bar per attack and budget ε"),
         width=2 * WIDTH, height=HEIGHT, name="success_bars")
 
     def distribution(field: str, title: str, name: str, brush: bool = False) -> alt.Chart:
@@ -194,7 +196,7 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
             color=color,
             tooltip=["attack:N", alt.Tooltip("count():Q", title="images")],
         ).transform_filter("datum.success").transform_filter(picked).properties(
-            title=alt.Title(f"Distribution of {title}, successful attacks", subtitle=populations), width=WIDTH,
+            title=alt.Title(title, subtitle="successful attacks"), width=WIDTH,
             height=HEIGHT - 40, name=name)
         return chart.add_params(l2_brush) if brush else chart.transform_filter(l2_brush)
 
@@ -203,7 +205,7 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
         y=alt.Y("class_name:N", title="true class", sort=class_names),
         color=alt.Color("count():Q", title="images", scale=alt.Scale(scheme="oranges")),
         tooltip=["class_name:N", "adv_name:N", alt.Tooltip("count():Q", title="images")],
-    ).properties(title=alt.Title("True → adversarial class (successful attacks)", subtitle=populations),
+    ).properties(title=alt.Title("True → adversarial class", subtitle="successful attacks"),
                  width=WIDTH, height=WIDTH, name="matrix")
 
     def versus(field: str, title: str, name: str) -> alt.Chart:
@@ -221,7 +223,8 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
             color=alt.Color("image:N", title="image", scale=alt.Scale(domain=["clean", "adversarial"],
                                                                       range=[PALETTE["clean"], PALETTE["wrong"]])),
             tooltip=["image:N", alt.Tooltip("count():Q", title="images")],
-        ).properties(title=alt.Title(f"{title}: clean-correct vs successful adversarial", subtitle=populations),
+        ).properties(title=alt.Title(f"{title}: clean vs adversarial",
+                                     subtitle="clean-correct images, each once; successful adversarials"),
                      width=WIDTH, height=HEIGHT - 40, name=name)
 
     with warnings.catch_warnings():
@@ -336,17 +339,26 @@ def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFra
         width=280, height=280,
         name="roc_curves")
 
-    against_eps = alt.Chart(eps).mark_line(point=True).encode(
+    images = [f"{eps_label} adversarial", "noise control"]
+    eps_base = alt.Chart().encode(
         # Ticks at the budgets measured (greedy: labels never overlap).
         x=alt.X("eps:Q", title=f"{eps_label} ε", axis=alt.Axis(values=sorted(float(v) for v in eps["eps"].unique()),
-                                                              labelOverlap="greedy", format="g")),
+                                                              labelOverlap="greedy", format="~g")),
         y=alt.Y("mean:Q", title="mean score", scale=alt.Scale(zero=False)),
-        strokeDash=alt.StrokeDash("image:N", title="image", sort=[f"{eps_label} adversarial", "noise control"]),
         color=color,
         tooltip=["score:N", "image:N", alt.Tooltip("eps:Q", format=".4f"), alt.Tooltip("mean:Q", format=".4f"),
                  alt.Tooltip("n_images:Q", title="images (N)")],
-    ).transform_filter(score_pick).properties(width=180, height=160).facet(
-        column=alt.Column("score:N", title=None, sort=SCORE_NAMES)).resolve_scale(y="independent").properties(
+    )
+    # The lines alone carry the solid/dashed legend, drawn as strokes; points on a line would turn its
+    # symbols into two identical dots.
+    eps_lines = eps_base.mark_line().encode(strokeDash=alt.StrokeDash(
+        "image:N", title="image", sort=images, scale=alt.Scale(domain=images, range=[[1, 0], [4, 3]]),
+        legend=alt.Legend(symbolType="stroke", symbolStrokeColor="#1f2328", symbolSize=300)))
+    eps_points = eps_base.mark_point(filled=True, size=25).encode(detail="image:N")
+    # The scores not picked are filtered out before the facet, so that no panel is left empty.
+    against_eps = alt.layer(eps_lines, eps_points).properties(width=180, height=160).facet(
+        column=alt.Column("score:N", title=None, sort=SCORE_NAMES), data=eps).transform_filter(
+        score_pick).resolve_scale(y="independent").properties(
         title=alt.Title(f"Uncertainty against {eps_label} ε, beside noise of the same size", subtitle=populations["eps"]))
 
     def risk_layer(clean: bool) -> alt.Chart:

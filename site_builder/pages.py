@@ -18,6 +18,7 @@ import pandas as pd
 from compute.config import to_plain
 from compute.ranking import extremes, ranked
 from compute.contract import MC_SCORES, NOISE_PREFIX, BUDGET, CLEAN, CONFIDENT, MINIMAL, PALETTE, condition_name
+from compute.contract import model_colours as model_colours_of
 
 from . import chart_data, charts, explorer_data, image_data, tiles
 from .load import Run
@@ -74,22 +75,43 @@ def attack_labels(run: Run) -> dict[str, str]:
     return {a: run.cards[a]["label"] for a in run.attack_names}
 
 
+def model_colours(run: Run) -> dict[str, str]:
+    """Each model of the run, in order, by its label, with its colour (the palette's, contract.model_colours)."""
+    names = list(labels(run).values())
+    return dict(zip(names, model_colours_of(len(names))))
+
+
 def attack_colours(run: Run) -> dict[str, str]:
     """Each attack of the run, in order, by its label, with its colour (from its card)."""
     return {run.cards[a]["label"]: run.cards[a]["colour"] for a in run.attack_names}
 
 
+def condition_label(run: Run, condition: str) -> str:
+    """How the site names a set of images (a condition of the tables): "clean", "FGSM minimal",
+    "FGSM ε=0.1", "noise ~ FGSM confident": the names of the detection page (chart_data.variant)."""
+    if condition == CLEAN:
+        return "clean"
+    noise = condition.startswith(NOISE_PREFIX)
+    attack, _, point = condition.removeprefix(NOISE_PREFIX).partition("-")
+    if attack not in run.cards:
+        return condition
+    eps = float(point[3:]) if point.startswith("eps") else None
+    operating_point = BUDGET if eps is not None else (point or MINIMAL)
+    return chart_data.variant(attack, operating_point, eps, attack_labels(run), "noise" if noise else "adversarial")
+
+
 def condition_colours(run: Run, conditions: list[str]) -> dict[str, str]:
-    """A colour per condition: clean grey; an attack's minimal adversarial its colour, the confident one its tint."""
+    """A colour per condition, by its label: clean grey; an attack's minimal adversarial its colour, the
+    confident one its tint."""
     out = {}
     for c in conditions:
         if c == CLEAN:
-            out[c] = PALETTE["clean"]
+            out[condition_label(run, c)] = PALETTE["clean"]
         for a in run.attack_names:
             if c == condition_name(a, MINIMAL):
-                out[c] = run.cards[a]["colour"]
+                out[condition_label(run, c)] = run.cards[a]["colour"]
             elif c == condition_name(a, CONFIDENT):
-                out[c] = run.cards[a]["confident_colour"]
+                out[condition_label(run, c)] = run.cards[a]["confident_colour"]
     return out
 
 
@@ -173,17 +195,17 @@ def attacks_page(run: Run) -> Page:
         populations = ("clean-correct images attacked (N): "
                        + ", ".join(f"{a['label']} {a['n_attacked']}" for a in minimal) + "; successful minimal: "
                        + ", ".join(f"{a['label']} {a['n_success']}" for a in minimal)) if minimal else ""
-        sections.append({**model_section(run, key), "summary": summary,
-                         "spec": chart_json(charts.attack_dashboard(points, rates, run.class_names, attack_colours(run),
-                                                                    populations))})
-    curve, curve_rows, ranking = None, [], run.ranking
+        sections.append({**model_section(run, key), "summary": summary, "populations": populations,
+                         "spec": chart_json(charts.attack_dashboard(points, rates, run.class_names, attack_colours(run)))})
+    curve, curve_rows, ranking, everyone = None, [], run.ranking, ""
     if ranking and not run.robustness.empty:
         robustness = chart_data.robustness_points(run.robustness, labels(run))
         everyone = f"all N = {len(run.images)} test images; those wrong before the attack count as wrong"
-        curve = chart_json(charts.robustness_curve(robustness, run.cards[ranking]["label"], everyone))
+        curve = chart_json(charts.robustness_curve(robustness, run.cards[ranking]["label"], model_colours(run)))
         curve_rows = robustness.to_dict("records")
     return Page(f"{run_dir(run)}/attacks.html", "attacks.html", {
         "title": f"{run.name}: attacks", "run": run_summary(run), "sections": sections, "curve_spec": curve,
+        "curve_caption": everyone,
         "curve_rows": curve_rows, "curve_attack": run.cards[ranking]["label"] if ranking else "",
         "cards": [run.cards[a] for a in run.attack_names],
         "kappa": run.config.attacks.kappa, "params": to_plain(run.config.attacks), "subsets": subsets(run)})
@@ -290,7 +312,7 @@ def detection_takeaway(detection: pd.DataFrame, adaptive: pd.DataFrame, key: str
     return out
 
 
-def _lines(text: str, width: int = 62) -> list[str]:
+def _lines(text: str, width: int = 50) -> list[str]:
     return textwrap.wrap(text, width)
 
 
@@ -379,16 +401,14 @@ def detection_page(run: Run) -> Page:
         said = figure_sentences(points, run.detection[run.detection["model"] == key], risk, default, ranking or "",
                                 eps_label)
         populations = {
-            "auroc": [f"negatives: N = {n_clean} clean-correct clean images;",
-                      "positives: successful adversarials (or their noise controls),",
-                      "N per row in the tooltip. Click a row to pick it.", *_lines(said["auroc"])],
-            "roc": [f"the picked positives against the N = {n_clean}", "clean-correct clean images",
-                    *_lines(said["roc"])],
+            "auroc": _lines(f"negatives: N = {n_clean} clean-correct clean images; positives: successful adversarials "
+                            f"(or their noise controls), N per row in the tooltip. Click a row to pick it.")
+            + _lines(said["auroc"]),
+            "roc": _lines(f"the picked positives against the N = {n_clean} clean-correct clean images") + _lines(said["roc"]),
             "eps": [f"successful {eps_label} adversarials at each ε and their noise controls (N per point in the tooltip); "
                     f"ε = 0: the N = {n_clean} clean-correct images", said["eps"]],
-            "risk": [f"clean: all N = {len(run.images)} test images; under attack: its",
-                     f"test images, {run.config.detection.attacked_share:.0%} met as their adversarial",
-                     *_lines(said["risk"])]}
+            "risk": _lines(f"clean: all N = {len(run.images)} test images; under attack: its test images, "
+                           f"{run.config.detection.attacked_share:.0%} met as their adversarial") + _lines(said["risk"])}
         # The ROC and risk-coverage subtitles follow the picked row: their sentences for every adversarial set.
         picked = {"roc": {}, "risk": {}}
         curves = risk_curves(risk)
@@ -575,7 +595,8 @@ def image_page(run: Run, chunks: list[dict[str, Any]]) -> Page:
     ids = run.images["image_id"].tolist()  # images-table order: an id's position is its tile's
     return Page(f"{run_dir(run)}/image.html", "image.html", {
         "title": f"{run.name}: image", "run": run_summary(run),
-        "index": {"chunks": chunks, "ids": ids, "labels": run.images["label"].astype(int).tolist(), "conditions": conditions, "attacks": run.attack_names,
+        "index": {"chunks": chunks, "ids": ids, "labels": run.images["label"].astype(int).tolist(), "conditions": conditions,
+                  "condition_labels": [condition_label(run, c) for c in conditions], "attacks": run.attack_names,
                   "attack_points": run.attack_points, "kappa": run.config.attacks.kappa,
                   "cards": run.cards, "limit_captions": limit_captions(run), "budgets": minimal_on_budgets(run),
                   "class_names": run.class_names, "models": [model_section(run, k) for k in run.model_keys],
@@ -584,7 +605,7 @@ def image_page(run: Run, chunks: list[dict[str, Any]]) -> Page:
                              "activations": image_data.ACTIVATION_FIELDS}},
         "probs_spec": chart_json(charts.image_probs_chart(run.class_names, condition_colours(run, adversarial))),
         "pass_histogram_spec": chart_json(charts.pass_histogram_chart(
-            adversarial, run.config.uncertainty.passes))})
+            [condition_label(run, c) for c in adversarial], run.config.uncertainty.passes))})
 
 
 def gather_pages(runs: list[Run]) -> tuple[list[Page], dict[str, Any]]:

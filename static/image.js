@@ -70,9 +70,6 @@
     var spec = JSON.parse(template);
     spec.datasets = spec.datasets || {};
     spec.datasets[name] = rows;
-    // A phone: the plot narrows to the container, keeping room for the axis and the legend beside it.
-    var room = box.clientWidth - 170;
-    if (typeof spec.width === "number" && room > 120 && room < spec.width) spec.width = room;
     R.draw(box, spec);
   }
 
@@ -248,7 +245,7 @@
     m.conditions.forEach(function (values, k) {
       if (values === null) return;
       var c = named("conditions", values);
-      c.condition = index.conditions[k];
+      c.condition = index.condition_labels[k];  // "FGSM confident", as every page names it
       out.push(c);
     });
     return out;

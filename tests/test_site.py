@@ -324,9 +324,9 @@ def test_altairs_row_guard_is_lifted_inside_the_build_only(run):
     render_files([run])  # lifts the guard while it renders
     big = pd.DataFrame({"eps": [0.0] * 5001, "accuracy": 0.5, "model": "dropout p = 0.2"})
     with pytest.raises(alt.MaxRowsError):
-        charts.robustness_curve(big, "FGSM").to_dict()
+        charts.robustness_curve(big, "FGSM", {"dropout p = 0.2": "#006BA4"}).to_dict()
     with alt.data_transformers.disable_max_rows():
-        assert len(charts.robustness_curve(big, "FGSM").to_dict()["datasets"].popitem()[1]) == 5001
+        assert len(charts.robustness_curve(big, "FGSM", {"dropout p = 0.2": "#006BA4"}).to_dict()["datasets"].popitem()[1]) == 5001
 
 
 def test_a_site_shows_every_run_and_refuses_two_with_one_name(run, tmp_path):
@@ -604,3 +604,23 @@ def test_the_auroc_table_shades_exactly_the_cells_whose_paired_interval_excludes
     # One name per row: the risk-coverage table names its sets as the AUROC table does.
     aurc = section.split("E-AURC of every set")[1]
     assert "<td>FGSM minimal</td>" in aurc and "<td>fgsm</td>" not in aurc
+
+
+def test_a_set_of_images_has_one_name_on_every_page(run):
+    """The image view names a condition as the detection page names its rows (pages.condition_label)."""
+    from compute.contract import BUDGET, CONFIDENT, MINIMAL, condition_name
+
+    labels = pages.attack_labels(run)
+    for attack in run.attack_names:
+        for point, eps in [(MINIMAL, None), (CONFIDENT, None), (BUDGET, 0.1)]:
+            for noise in (False, True):
+                name = condition_name(attack, point, eps, noise)
+                assert pages.condition_label(run, name) == chart_data.variant(
+                    attack, point, eps, labels, "noise" if noise else "adversarial"), name
+    assert pages.condition_label(run, tables.CLEAN) == "clean"
+    fgsm = labels["fgsm"]
+    assert pages.condition_label(run, "fgsm") == f"{fgsm} minimal"
+    assert pages.condition_label(run, "noise-fgsm-eps0.05") == f"noise ~ {fgsm} ε=0.05"
+    # The image view's colours are keyed by the same names.
+    assert set(pages.condition_colours(run, [tables.CLEAN, "fgsm", "fgsm-confident"])) == {
+        "clean", f"{fgsm} minimal", f"{fgsm} confident"}
