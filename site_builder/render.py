@@ -58,10 +58,23 @@ def compact_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+# Every chart's axes: a tick label that would come within 4 px of the one before it is hidden (Vega
+# hides every other label until none does), so that narrow plots and dense binned axes stay legible.
+AXIS_CONFIG = {"labelOverlap": True, "labelSeparation": 4}
+
+
+def with_site_config(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with the site's axis defaults (AXIS_CONFIG) under any the chart sets itself."""
+    config = spec.setdefault("config", {})
+    config["axis"] = {**AXIS_CONFIG, **config.get("axis", {})}
+    return spec
+
+
 def chart_json(chart: alt.TopLevelMixin) -> Markup:
-    """The chart's Vega-Lite spec, compacted, for a page's script tag. Not validated against the schema
-    here (a fifth of the build's time): the suite builds every dashboard with validation on."""
-    return script_json(compact_spec(chart.to_dict(validate=False)))
+    """The chart's Vega-Lite spec with the site's axis defaults, compacted, for a page's script tag. Not
+    validated against the schema here (a fifth of the build's time): the suite builds every dashboard
+    with validation on."""
+    return script_json(compact_spec(with_site_config(chart.to_dict(validate=False))))
 
 
 _ABSOLUTE = re.compile(r"^(?:/|~|[A-Za-z]:[\\/]|\\\\)")  # POSIX, home, Windows drive, UNC

@@ -11,18 +11,25 @@
 
   // ``spec`` laid out in one column: side-by-side views (hconcat, a facet's columns, a wrapped
   // concat) stacked; every view's numeric width at most ``width`` px; legends below their views, in
-  // rows. The original is not changed, and its data is shared, not copied.
-  function narrow(spec, width) {
-    var out = walk(spec, width);
+  // rows; titles from the left edge of their view, axis labels included, within ``room`` px (the
+  // container's width; ``width`` + 120 when not given). The original is not changed, and its data is
+  // shared, not copied.
+  function narrow(spec, width, room) {
+    // What a title may take: the room less vega-embed's padding and the actions menu (about 50 px).
+    var line = Math.max(width + 20, (room || width + 120) - 50);
+    var out = walk(spec, width, line);
     var config = Object.assign({}, spec.config || {});
     // Legends below the views, one under the other (Vega's legend layout), one entry a line: a legend starts at the plot's left edge, after the axis labels, so a wide one would overflow.
     config.legend = Object.assign({}, config.legend || {}, {
       orient: "bottom", direction: "vertical", columns: 1,
-      layout: { bottom: { direction: "vertical", anchor: "start", bounds: "full" } } });
-    // Titles (their written lines are re-wrapped by ``walk``; a title that follows a pick is a Vega
-    // expression and keeps its lines) and axis titles longer than the plot would widen the chart past
-    // it: they are cut there, with an ellipsis.
-    config.title = Object.assign({}, config.title || {}, { limit: width + 20 });
+      layout: { bottom: { direction: "vertical", anchor: "start", bounds: "full" } },
+      // A colour ramp laid along the plot, not down it (a vertical one is as tall as a plot).
+      gradientDirection: "horizontal", gradientLength: Math.max(60, Math.min(200, width - 40)) });
+    // Titles start at their view's left edge, where the axis labels begin, so that a title longer
+    // than the plot has the labels' width as well: their written lines are re-wrapped by ``walk``, and
+    // a title that follows a pick (a Vega expression, its lines wrapped by the builder) is cut at the
+    // room's edge with an ellipsis, so it never widens the chart. Axis titles are cut at the plot's.
+    config.title = Object.assign({}, config.title || {}, { limit: line, anchor: "start", frame: "bounds" });
     config.axis = Object.assign({}, config.axis || {}, { titleLimit: width + 20 });
     out.config = config;
     return out;
@@ -40,22 +47,31 @@
   }
   R.wrap = wrap;
 
-  function walk(node, width) {
-    if (Array.isArray(node)) return node.map(function (n) { return walk(n, width); });
+  function walk(node, width, line) {
+    if (Array.isArray(node)) return node.map(function (n) { return walk(n, width, line); });
     if (!node || typeof node !== "object") return node;
     var out = {};
     Object.keys(node).forEach(function (key) {
       var value = node[key];
       if (DATA[key]) out[key] = value;
-      else if (key === "hconcat") out.vconcat = walk(value, width);
+      else if (key === "hconcat") out.vconcat = walk(value, width, line);
       else if (key === "width" && typeof value === "number") out.width = Math.min(value, width);
       // About 5.5 px a character at Vega's 10-px subtitle font.
       else if (key === "subtitle" && (typeof value === "string" || Array.isArray(value)))
-        out.subtitle = wrap(value, Math.max(20, Math.floor((width + 20) / 5.5)));
+        out.subtitle = wrap(value, Math.max(20, Math.floor(line / 5.5)));
       // A width in steps (one per bar) grows with the bars: a fixed width makes them thinner instead.
       else if (key === "width" && value && typeof value.step === "number") out.width = width;
-      else out[key] = walk(value, width);
+      else out[key] = walk(value, width, line);
     });
+    // A view's own title (not an axis's or a legend's), re-wrapped like its subtitle: about 7 px a
+    // character at Vega's 13-px bold title font.
+    var view = node.mark || node.layer || node.vconcat || node.hconcat || node.concat || node.spec;
+    if (view && out.title) {
+      var chars = Math.max(16, Math.floor(line / 7));
+      if (typeof out.title === "string" && out.title.length > chars) out.title = wrap(out.title, chars);
+      else if (typeof out.title.text === "string" && out.title.text.length > chars)
+        out.title = Object.assign({}, out.title, { text: wrap(out.title.text, chars) });
+    }
     if (out.concat && typeof out.columns === "number") out.columns = 1;
     // The same for a facet by the column channel of a single view.
     if (out.encoding && out.encoding.column && !out.encoding.row) {

@@ -50,26 +50,38 @@
     });
   }
 
+  // The width a drawn chart takes: its canvas and vega-embed's padding (the actions menu's room).
+  // The .chart element itself is a block as wide as its container (style.css), so that its width
+  // is the room there is, whatever was drawn in it.
+  function drawnWidth(el) {
+    var canvas = el.querySelector("canvas, svg");
+    if (!canvas) return el.scrollWidth;
+    var style = window.getComputedStyle(el);
+    return canvas.getBoundingClientRect().width + parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+  }
+
   // Draw ``spec`` as written; where it is wider than its container, redraw it narrowed
   // (chart-fit.js) to the room left, three times at most. A container not laid out (a closed fold) has no
-  // width yet: it is fitted when it gets one (``watch``). Resolves to vega-embed's result.
+  // width yet: it is fitted when it gets one (``refit``). Resolves to vega-embed's result.
   function fit(el, spec) {
     var room = el.clientWidth;
     el.robustvizFit = { spec: spec, room: room, narrowed: false };
     return embed(el, spec).then(function (result) {
-      el.robustvizFit.natural = el.scrollWidth;
-      if (room === 0 || el.scrollWidth - room <= 1 || !R.narrow) return result;
-      return shrink(el, spec, result, room - 120, 3);
+      var natural = el.robustvizFit.natural = drawnWidth(el);
+      if (room === 0 || natural - room <= 1 || !R.narrow) return result;
+      return shrink(el, spec, result, room - 120, room, 3);
     });
   }
 
-  function shrink(el, spec, previous, width, tries) {
+  // Each try takes what still overflows off the views' width and off the titles' room alike (a chart is
+  // as wide as its widest view or title), so that one more try is usually enough.
+  function shrink(el, spec, previous, width, room, tries) {
     previous.finalize();
     el.robustvizFit.narrowed = true;
-    return embed(el, R.narrow(spec, Math.max(width, 80))).then(function (result) {
-      var over = el.scrollWidth - el.clientWidth;
+    return embed(el, R.narrow(spec, Math.max(width, 80), room)).then(function (result) {
+      var over = drawnWidth(el) - el.clientWidth;
       if (over <= 1 || tries <= 1 || width <= 80) return result;
-      return shrink(el, spec, result, width - over - 4, tries - 1);
+      return shrink(el, spec, result, width - over - 4, room - over - 4, tries - 1);
     });
   }
 
@@ -82,19 +94,27 @@
     el.setAttribute("data-rendered", "true");
   }
 
-  // A chart whose container changes width (a turned phone, an opened fold) is fitted again: narrowed
-  // when it now overflows, drawn as written when it has room for that again.
+  // A chart whose container changes width (a turned phone, a resized window, an opened fold) is fitted
+  // again: narrowed when it now overflows, drawn as written when there is room for that again.
+  function refit(el) {
+    var f = el.robustvizFit, room = el.clientWidth;
+    // A room under 120 px is a container not laid out (a closed fold, a page being printed or captured):
+    // nothing is redrawn for it.
+    if (!f || f.busy || !el.robustvizResult || room === f.room || room < 120) return;
+    var grown = room > f.room, fits = drawnWidth(el) - room <= 1;
+    f.room = room;
+    // Narrowed: drawn as written once that fits, and narrowed afresh when it has more room (to fill it)
+    // or the narrowed one no longer fits.
+    if (f.narrowed ? room < f.natural && fits && !grown : fits) return;
+    f.busy = true;
+    el.robustvizResult.finalize();
+    fit(el, f.spec).then(function (result) {
+      drawn(el, result);
+      refit(el);  // the width changed again while it was redrawn
+    }).catch(function (err) { fail(el, err); });
+  }
   var watch = typeof ResizeObserver === "function" ? new ResizeObserver(function (entries) {
-    entries.forEach(function (entry) {
-      var el = entry.target, f = el.robustvizFit, room = el.clientWidth;
-      if (!f || f.busy || !el.robustvizResult || room === f.room) return;
-      f.room = room;
-      var refit = f.narrowed ? room >= f.natural : el.scrollWidth - room > 1;
-      if (!refit) return;
-      f.busy = true;
-      el.robustvizResult.finalize();
-      fit(el, f.spec).then(function (result) { drawn(el, result); }).catch(function (err) { fail(el, err); });
-    });
+    entries.forEach(function (entry) { refit(entry.target); });
   }) : null;
 
   // Draw one spec into a .chart element; data-rendered records the outcome ("true" or "error").
