@@ -45,7 +45,6 @@
     if (line) lines.push(line);
     return lines;
   }
-  R.wrap = wrap;
 
   function walk(node, width, line) {
     if (Array.isArray(node)) return node.map(function (n) { return walk(n, width, line); });

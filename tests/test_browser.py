@@ -142,8 +142,9 @@ def test_no_page_scrolls_sideways_on_a_desktop_or_a_phone(browser, fixture_site,
                                    " e.scrollWidth, e.clientWidth])")
         if over:
             charts_wide[page.name] = over
-        if visit.page.evaluate(OVERLAPPING_LABELS_JS):
-            overlaps[page.name] = visit.page.evaluate(OVERLAPPING_LABELS_JS)
+        touching = visit.page.evaluate(OVERLAPPING_LABELS_JS)
+        if touching:
+            overlaps[page.name] = touching
         assert not visit.errors, (page.name, visit.errors)
         visit.page.close()
     assert wide == {}, f"wider than {width} px: {wide}"
