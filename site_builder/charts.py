@@ -272,13 +272,16 @@ SCORE_NAMES = list(SCORES)
 SCORE_COLORS = [PALETTE["scores"][s] for s in SCORE_NAMES]
 
 
-def picked_title(lines: dict[str, list[str]], default_variant: str) -> alt.ExprRef:
+def picked_title(name: str, lines: dict[str, list[str]], default_variant: str) -> tuple[alt.Parameter, alt.ExprRef]:
     """A title that follows the picked positives (Vega-Lite lets a title's text, not its subtitle, be an
-    expression): ``lines`` maps each variant to its lines; the expression looks the variant up in the
-    ``variant_pick`` selection (the default before a pick)."""
-    table = json.dumps(lines, ensure_ascii=False)
+    expression): ``lines`` maps each variant to its lines, held in the top-level parameter ``name``
+    (which must end in ``_lines``: static/chart-fit.js re-wraps such a parameter's lines for a narrow
+    screen, which it cannot do inside an expression); the expression looks the variant up in the
+    ``variant_pick`` selection (the default before a pick). Returns the parameter and the title text."""
+    assert name.endswith("_lines"), name
     pick = "(isArray(variant_pick.variant) ? variant_pick.variant[0] : '')"
-    return alt.ExprRef(expr=f"({table})[{pick}] || ({table})[{json.dumps(default_variant)}]")
+    return (alt.param(name=name, value=lines),
+            alt.ExprRef(expr=f"{name}[{pick}] || {name}[{json.dumps(default_variant, ensure_ascii=False)}]"))
 
 
 def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFrame, risk: pd.DataFrame,
@@ -294,6 +297,7 @@ def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFra
     subtitle (who is counted, and N); ``picked`` ("roc", "risk" -> variant -> subtitle lines), where
     given, makes those two subtitles follow the picked positives."""
     picked = picked or {}
+    titles = {key: picked_title(f"{key}_lines", lines, default_variant) for key, lines in picked.items()}
     # Bound to legend clicks only: Vega-Lite's default legend stream also reacts to clicks on marks,
     # which would clear the picked scores whenever positives are picked in the AUROC view.
     score_pick = alt.selection_point(name="score_pick", fields=["score"], clear=False,
@@ -334,7 +338,7 @@ def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFra
     diagonal = alt.Chart(pd.DataFrame({"fpr": [0, 1], "tpr": [0, 1]})).mark_line(strokeDash=[4, 4], color="#999").encode(
         x="fpr:Q", y="tpr:Q")
     rocs = alt.layer(curves, diagonal).properties(
-        title=alt.Title(picked_title(picked["roc"], default_variant), subtitle=populations["roc"][:2])
+        title=alt.Title(titles["roc"][1], subtitle=populations["roc"][:2])
         if "roc" in picked else alt.Title("ROC curves of the picked positives", subtitle=populations["roc"]),
         width=280, height=280,
         name="roc_curves")
@@ -373,11 +377,14 @@ def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFra
         return chart.transform_filter(score_pick)
 
     risks = alt.layer(risk_layer(True), risk_layer(False)).properties(
-        title=alt.Title(picked_title(picked["risk"], default_variant), subtitle=populations["risk"][:2])
+        title=alt.Title(titles["risk"][1], subtitle=populations["risk"][:2])
         if "risk" in picked else alt.Title("Risk–coverage: clean (dashed) and under the picked attack (solid)",
                                            subtitle=populations["risk"]),
         width=280, height=280, name="risk_coverage")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Automatically deduplicated selection parameter")
-        return alt.vconcat(alt.hconcat(aurocs, alt.vconcat(rocs, risks)), against_eps).resolve_scale(
-            color="shared")
+        chart = alt.vconcat(alt.hconcat(aurocs, alt.vconcat(rocs, risks)), against_eps).resolve_scale(color="shared")
+    if titles:  # top-level variables, beside the selections Altair lifted there (add_params would push them into the views)
+        lifted = [] if chart.params is alt.Undefined else list(chart.params)
+        chart.params = lifted + [param.param for param, _ in titles.values()]
+    return chart

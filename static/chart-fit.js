@@ -26,9 +26,10 @@
       // A colour ramp laid along the plot, not down it (a vertical one is as tall as a plot).
       gradientDirection: "horizontal", gradientLength: Math.max(60, Math.min(200, width - 40)) });
     // Titles start at their view's left edge, where the axis labels begin, so that a title longer
-    // than the plot has the labels' width as well: their written lines are re-wrapped by ``walk``, and
-    // a title that follows a pick (a Vega expression, its lines wrapped by the builder) is cut at the
-    // room's edge with an ellipsis, so it never widens the chart. Axis titles are cut at the plot's.
+    // than the plot has the labels' width as well: their written lines, and those of a title that
+    // follows a pick (held in a ``*_lines`` parameter), are re-wrapped by ``walk``; what is still
+    // longer is cut at the room's edge with an ellipsis, so it never widens the chart. Axis titles
+    // are cut at the plot's.
     config.title = Object.assign({}, config.title || {}, { limit: line, anchor: "start", frame: "bounds" });
     config.axis = Object.assign({}, config.axis || {}, { titleLimit: width + 20 });
     out.config = config;
@@ -55,6 +56,16 @@
       if (DATA[key]) out[key] = value;
       else if (key === "hconcat") out.vconcat = walk(value, width, line);
       else if (key === "width" && typeof value === "number") out.width = Math.min(value, width);
+      // The lines of titles that follow a pick (charts.picked_title): variant -> lines, each line
+      // re-wrapped on its own, so that a heading stays a line apart from its sentence.
+      else if (key === "params" && Array.isArray(value)) out.params = value.map(function (p) {
+        if (!p || !/_lines$/.test(p.name || "") || !p.value || typeof p.value !== "object") return walk(p, width, line);
+        var chars = Math.max(16, Math.floor(line / 7)), lines = {};
+        Object.keys(p.value).forEach(function (k) {
+          lines[k] = [].concat.apply([], [].concat(p.value[k]).map(function (l) { return wrap(l, chars); }));
+        });
+        return Object.assign({}, p, { value: lines });
+      });
       // About 5.5 px a character at Vega's 10-px subtitle font.
       else if (key === "subtitle" && (typeof value === "string" || Array.isArray(value)))
         out.subtitle = wrap(value, Math.max(20, Math.floor(line / 5.5)));

@@ -94,8 +94,43 @@
     el.setAttribute("data-rendered", "true");
   }
 
+  // The names of a spec's point selections (a picked row, picked legend entries): their picks are
+  // kept across a refit. An interval brush is not: its pixels belong to the layout it was drawn in.
+  function pointSelections(node, out) {
+    out = out || [];
+    if (Array.isArray(node)) node.forEach(function (n) { pointSelections(n, out); });
+    else if (node && typeof node === "object") Object.keys(node).forEach(function (key) {
+      if (key === "datasets" || key === "data") return;
+      if (key === "params" && Array.isArray(node.params)) node.params.forEach(function (p) {
+        var type = p && p.select && (p.select.type || p.select);
+        if (type === "point" && out.indexOf(p.name) < 0) out.push(p.name);
+      });
+      else pointSelections(node[key], out);
+    });
+    return out;
+  }
+
+  // What each point selection holds now (Vega-Lite keeps it in the data set ``<name>_store``), as plain
+  // tuples (a Vega tuple's id belongs to its view).
+  function picks(el) {
+    var view = el.robustvizResult.view, kept = {};
+    pointSelections(el.robustvizFit.spec).forEach(function (name) {
+      try { kept[name] = JSON.parse(JSON.stringify(view.data(name + "_store"))); } catch (err) { /* not in this view */ }
+    });
+    return kept;
+  }
+
+  function restore(result, kept) {
+    Object.keys(kept).forEach(function (name) {
+      try { result.view.data(name + "_store", kept[name]); } catch (err) { /* not in the redrawn view */ }
+    });
+    return result.view.runAsync().then(function () { return result; });
+  }
+  R.pointSelections = pointSelections;
+
   // A chart whose container changes width (a turned phone, a resized window, an opened fold) is fitted
-  // again: narrowed when it now overflows, drawn as written when there is room for that again.
+  // again: narrowed when it now overflows, drawn as written when there is room for that again; what
+  // was picked in it stays picked.
   function refit(el) {
     var f = el.robustvizFit, room = el.clientWidth;
     // A room under 120 px is a container not laid out (a closed fold, a page being printed or captured):
@@ -107,8 +142,11 @@
     // or the narrowed one no longer fits.
     if (f.narrowed ? room < f.natural && fits && !grown : fits) return;
     f.busy = true;
+    var kept = picks(el);
     el.robustvizResult.finalize();
     fit(el, f.spec).then(function (result) {
+      return restore(result, kept);
+    }).then(function (result) {
       drawn(el, result);
       refit(el);  // the width changed again while it was redrawn
     }).catch(function (err) { fail(el, err); });

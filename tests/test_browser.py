@@ -472,6 +472,19 @@ ROC_JS = """(specId) => {
 }"""
 
 
+# Every title of a view: its lines, and whether Vega cuts one (with an ellipsis, at the title's limit:
+# measured here in the title's own font).
+TITLE_LINES_JS = """(id) => { const out = [], ctx = document.createElement('canvas').getContext('2d');
+  const walk = (m) => { for (const it of m.items || []) {
+    if (m.role === 'title-text' && it.text) {
+      const lines = [].concat(it.text);
+      ctx.font = `${it.fontWeight || 'normal'} ${it.fontSize || 13}px ${it.font || 'sans-serif'}`;
+      out.push({lines: lines, cut: !!it.limit && lines.some(l => ctx.measureText(l).width > it.limit + 0.5)});
+    }
+    for (const c of it.items || []) walk(c); } };
+  walk(window.robustviz.views[id].scenegraph().root); return out; }"""
+
+
 def test_picking_positives_in_the_detection_view_filters_the_roc_curves(browser, fixture_site):
     visit = Visit(browser, (fixture_site / "runs" / "tiny" / "detection.html").as_uri())
     spec_id = "spec-cnn-p0.2"
@@ -527,6 +540,21 @@ def test_picking_positives_in_the_detection_view_filters_the_roc_curves(browser,
     scores = visit.page.evaluate(f"() => window.robustviz.views['{spec_id}'].data('score_pick_store').map(t => t.values[0])")
     assert scores == ["mutual_info"]
     assert visit.page.evaluate(ROC_JS, spec_id) == [variant]
+    # A turned phone redraws the dashboard narrowed (site.js refit); what was picked stays picked, and
+    # the titles that follow the pick are re-wrapped to the phone, not cut.
+    visit.page.set_viewport_size({"width": 390, "height": 844})
+    visit.page.wait_for_function(f"() => {{ const el = document.querySelector(\"[data-spec='{spec_id}']\");"
+                                 f" return el.robustvizFit.narrowed && el.getAttribute('data-rendered') === 'true'"
+                                 f" && el.querySelector('canvas').getBoundingClientRect().width <= el.clientWidth; }}",
+                                 timeout=30_000)
+    visit.page.wait_for_timeout(500)
+    assert visit.page.evaluate(ROC_JS, spec_id) == [variant]
+    assert visit.page.evaluate(f"() => window.robustviz.views['{spec_id}'].data('score_pick_store')"
+                               f".map(t => t.values[0])") == ["mutual_info"]
+    lines = visit.page.evaluate(TITLE_LINES_JS, spec_id)
+    roc = next(t["lines"] for t in lines if t["lines"][0].startswith("ROC curves of "))
+    assert " ".join(roc).startswith(f"ROC curves of {variant} Take-away: for {variant} (") and len(roc) > 3, roc
+    assert not [t for t in lines if t["cut"]], [t for t in lines if t["cut"]]
     visit.page.eval_on_selector_all("main details", "ds => ds.forEach(d => { d.open = true; })")  # the folded tables
     text = visit.page.inner_text("main")
     assert "N = " in text and "max_prob" in text and "noise ~ " in text

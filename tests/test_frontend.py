@@ -212,3 +212,16 @@ def test_a_dashboard_narrowed_for_a_phone_is_one_column_of_views_no_wider_than_t
         assert split_by(out) == split_by(answer["original"])
         params = lambda s: sorted(p["name"] for _, n in views(s) for p in n.get("params", []))  # noqa: E731
         assert params(out) == params(answer["original"])
+        # A title that follows a pick (its lines in a ``*_lines`` parameter) is re-wrapped to the room
+        # (350 px, 300 for the text: 42 characters at the title font), keeping every word.
+        picked = lambda s: {p["name"]: p["value"] for _, n in views(s) for p in n.get("params", [])  # noqa: E731
+                            if p["name"].endswith("_lines")}
+        if page == "detection":
+            assert set(picked(out)) == {"roc_lines", "risk_lines"}
+        for name, table in picked(out).items():
+            before = picked(answer["original"])[name]
+            assert table.keys() == before.keys()
+            for variant, lines in table.items():
+                assert all(len(line) <= 42 for line in lines), (name, variant, lines)
+                assert " ".join(lines).split() == " ".join(before[variant]).split()
+            assert any(len(line) > 42 for lines in before.values() for line in lines)  # there was something to wrap
