@@ -53,24 +53,27 @@ def uncertainty_dashboard(points: pd.DataFrame, calibration: pd.DataFrame, class
     def per_class(field: str, title: str, axis: str, name: str) -> alt.LayerChart:
         # Bars from zero, so that a difference of 0.001 between classes looks like one; each class's
         # whisker is its mean's 95% interval (mean ± 1.96 SD/√n over the images in view), computed in
-        # the browser from the brushed points, so it narrows and widens with the selection.
+        # the browser from the brushed points, so it narrows and widens with the selection. The outputs
+        # are named after ``field``: Vega-Lite merges aggregates of one source with the same groupby,
+        # and two bar charts with outputs of the same names would both draw whichever came first.
+        mean, sd, n, low, high = (f"{field}_{s}" for s in ("mean", "sd", "n", "low", "high"))
         stats = base.transform_filter(brush).transform_aggregate(
-            mean=f"mean({field})", sd=f"stdev({field})", n="count()", groupby=["class_name"],
+            **{mean: f"mean({field})", sd: f"stdev({field})", n: "count()"}, groupby=["class_name"],
         ).transform_calculate(
-            low="max(0, datum.mean - 1.96 * datum.sd / sqrt(datum.n))",
-            high="min(1, datum.mean + 1.96 * datum.sd / sqrt(datum.n))")
-        tooltip = [alt.Tooltip("class_name:N", title="class"), alt.Tooltip("mean:Q", title=axis, format=".4f"),
-                   alt.Tooltip("low:Q", title="95% interval from", format=".4f"),
-                   alt.Tooltip("high:Q", title="95% interval to", format=".4f"), alt.Tooltip("n:Q", title="images")]
+            **{low: f"max(0, datum.{mean} - 1.96 * datum.{sd} / sqrt(datum.{n}))",
+               high: f"min(1, datum.{mean} + 1.96 * datum.{sd} / sqrt(datum.{n}))"})
+        tooltip = [alt.Tooltip("class_name:N", title="class"), alt.Tooltip(f"{mean}:Q", title=axis, format=".4f"),
+                   alt.Tooltip(f"{low}:Q", title="95% interval from", format=".4f"),
+                   alt.Tooltip(f"{high}:Q", title="95% interval to", format=".4f"), alt.Tooltip(f"{n}:Q", title="images")]
         bars = stats.mark_bar().encode(
             x=alt.X("class_name:N", title="class", sort=class_names),
-            y=alt.Y("mean:Q", title=f"{axis} (95% interval)", scale=alt.Scale(domain=[0, 1], zero=True)),
+            y=alt.Y(f"{mean}:Q", title=f"{axis} (95% interval)", scale=alt.Scale(domain=[0, 1], zero=True)),
             color=color,
             opacity=alt.condition(chosen, alt.value(1.0), alt.value(0.25)),
             tooltip=tooltip,
         ).add_params(bar_pick).properties(name=name)
         whiskers = stats.mark_rule(color="#222", strokeWidth=1.5).encode(
-            x=alt.X("class_name:N", sort=class_names), y="low:Q", y2="high:Q", tooltip=tooltip)
+            x=alt.X("class_name:N", sort=class_names), y=f"{low}:Q", y2=f"{high}:Q", tooltip=tooltip)
         return alt.layer(bars, whiskers).properties(
             title=alt.Title(title, subtitle="mean per class of the images in view, 95% interval"),
             width=WIDTH, height=HEIGHT)

@@ -186,6 +186,38 @@ def test_a_chart_follows_its_window_from_a_desktop_to_a_phone_and_back(browser, 
     visit.page.close()
 
 
+# What a chart drew: per bar mark (its name's first two words), each bar's class and the value its
+# height stands for.
+BARS_JS = """(id) => { const out = {}, view = window.robustviz.views[id];
+  const walk = (m) => { for (const it of m.items || []) {
+    if (m.marktype === 'rect' && m.name && it.datum && it.datum.class_name !== undefined) {
+      const key = m.name.split('_').slice(0, 2).join('_');
+      // From 0 on a [0, 1] axis: the bar's foot (y2) is the plot's height, so its height over that is its value.
+      (out[key] = out[key] || {})[it.datum.class_name] = (it.y2 - it.y) / it.y2;
+    }
+    for (const c of it.items || []) walk(c); } };
+  walk(window.robustviz.views[id].scenegraph().root); return out; }"""
+
+
+def test_each_per_class_bar_chart_draws_the_mean_of_its_own_figure(browser, fixture_site):
+    """Confidence vs Class and Accuracy vs Class, as drawn: each bar is its class's mean of its own
+    column of the uncertainty table (clean images). Vega-Lite merges aggregates of one source, so two
+    charts whose outputs share names would both draw the first chart's figure."""
+    run = load_run(RESULTS_FIXTURE)
+    visit = Visit(browser, (fixture_site / "runs" / "tiny" / "uncertainty.html").as_uri())
+    for key in run.model_keys:
+        drawn = visit.page.evaluate(BARS_JS, f"spec-{key}")
+        clean = run.uncertainty[(run.uncertainty["model"] == key) & (run.uncertainty["condition"] == "clean")]
+        clean = clean.assign(class_name=clean["label"].map(dict(enumerate(run.class_names))))
+        for chart, field in (("confidence_bars", "confidence"), ("accuracy_bars", "true_prob")):
+            want = clean.groupby("class_name")[field].mean()
+            assert drawn[chart].keys() == set(want.index), (chart, drawn.keys())
+            for name, value in want.items():
+                assert drawn[chart][name] == pytest.approx(value, abs=0.005), (key, chart, name)
+    assert not visit.errors
+    visit.page.close()
+
+
 def test_brushing_and_class_picking_select_in_the_linked_charts(browser, fixture_site):
     visit = Visit(browser, (fixture_site / "runs" / "tiny" / "uncertainty.html").as_uri())
     spec_id = "spec-cnn-p0.2"

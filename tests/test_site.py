@@ -123,7 +123,7 @@ def _per_class_means(steps: list[dict], rows: list[dict], field: str) -> dict[st
             if "calculate" in step:
                 expression = step["calculate"].replace("datum.", "")
                 datum[step["as"]] = eval(expression, {"max": max, "min": min, "sqrt": np.sqrt}, dict(datum))
-        out[name] = (datum["mean"], datum["low"], datum["high"], datum["n"])
+        out[name] = tuple(datum[f"{field}_{s}"] for s in ("mean", "low", "high", "n"))
     return out
 
 
