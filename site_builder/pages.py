@@ -161,10 +161,22 @@ def made_by(manifest: dict[str, Any]) -> dict[str, Any]:
                                 for a in without_local_paths(command)) if command else "not recorded"}
 
 
+def used_config(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The configuration a run used: as written, with the attacks' section as resolved for its dataset
+    (the file leaves budgets, steps and subsets unset, as empty lists, 0 or -1, to be filled in per
+    dataset and from the adaptive attacker; the page shows the values the attacks ran with)."""
+    config = dict(manifest["config"])
+    resolved = (manifest.get("attacks") or {}).get("resolved")
+    if resolved:
+        config["attacks"] = resolved
+    return config
+
+
 def provenance_page(run: Run) -> Page:
     m = run.manifest
     return Page(f"{run_dir(run)}/provenance.html", "provenance.html", {
-        "title": f"{run.name}: provenance", "run": run_summary(run), "config": without_local_paths(m["config"]),
+        "title": f"{run.name}: provenance", "run": run_summary(run), "config": without_local_paths(used_config(m)),
+        "resolved": bool((m.get("attacks") or {}).get("resolved")),
         "made_by": made_by(m),
         "models": run.models, "versions": sorted(m["versions"].items()),
         "timings": sorted(m["timings"].items()), "tables": sorted(m["tables"].items()),

@@ -577,6 +577,20 @@ def test_the_site_names_no_folder_of_the_machine_that_made_it(run, tmp_path):
     assert "&#34;out&#34;: &#34;…/here&#34;" in page or '"out": "…/here"' in page
 
 
+def test_provenance_shows_the_attack_settings_the_run_used_not_the_unset_ones(run):
+    """A configuration file leaves budgets unset (``eps = []``, ``search_max = 0``) for the dataset to
+    fill in; the provenance page shows what the attacks ran with, as the attacks page does."""
+    import html as html_lib
+
+    written, resolved = run.manifest["config"]["attacks"], run.manifest["attacks"]["resolved"]
+    assert written["fgsm"]["eps"] == [] and resolved["fgsm"]["eps"]  # the fixture has something to resolve
+    page = render_files([run])["runs/tiny/provenance.html"].decode("utf-8")
+    shown = json.loads(html_lib.unescape(page.split('<pre class="config">')[1].split("</pre>")[0]))
+    assert shown["attacks"] == resolved
+    assert {k: v for k, v in shown.items() if k != "attacks"} == pages.without_local_paths(
+        {k: v for k, v in run.manifest["config"].items() if k != "attacks"})
+
+
 def test_a_run_without_provenance_says_so(run):
     assert pages.made_by({"config": {}}) == {"created": "not recorded", "code": "not recorded",
                                              "command": "not recorded"}
