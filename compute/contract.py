@@ -56,8 +56,15 @@ OKABE_ITO = {"orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E7
              "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7", "black": "#000000"}
 TABLEAU_CB10 = ("#006BA4", "#FF800E", "#ABABAB", "#595959", "#5F9ED1", "#C85200", "#898989", "#A2C8EC",
                 "#FFBC79", "#CFCFCF")
+# Classes: Paul Tol's "muted" nine and black. Tableau's colour-blind 10 has four greys, two of them
+# 13 ΔE apart and one the light grey of a filtered-out point on the map; these are at least 23 ΔE
+# apart (CIELAB), 17 under simulated deuteranopia (Machado et al. 2009).
+TOL_MUTED = ("#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99", "#999933", "#AA4499",
+             "#000000")
 PALETTE = {
-    "clean": "#8C8C8C",  # clean images, beside any attack
+    # clean images, beside any attack: a dark grey, 17 ΔE from every attack colour and its tint (a mid
+    # grey was PGD's tint, black mixed with white, within 5 ΔE)
+    "clean": "#555555",
     "bar": TABLEAU_CB10[0],  # a chart's one colour, where colour encodes nothing
     "correct": OKABE_ITO["blue"], "wrong": OKABE_ITO["vermillion"],  # a prediction
     "outcome": {"fooled": OKABE_ITO["vermillion"], "not fooled": OKABE_ITO["sky_blue"], "wrong before": "#595959",
@@ -73,7 +80,7 @@ REFERENCES = ("adversarial", "noise", "unattacked")  # a detection row's positiv
 
 def class_colours(count: int) -> list[str]:
     """One colour per class, in class order."""
-    return [TABLEAU_CB10[k % len(TABLEAU_CB10)] for k in range(count)]
+    return [TOL_MUTED[k % len(TOL_MUTED)] for k in range(count)]
 
 
 # Models share a chart only with each other (the robustness curve): the strong colours of Tableau's

@@ -522,7 +522,8 @@ def test_good_and_bad_is_one_row_per_class_robust_left_vulnerable_right_for_ever
                     r = rows.loc[card["image_id"]]
                     assert card["href"] == f"image.html#id={card['image_id']}&model={p}"
                     if not r["success"]:
-                        assert card["becomes"].endswith("never fooled") and card["adversarial"] is None
+                        assert card["becomes"] == c["class_name"] and card["label"] == "never"
+                        assert card["adversarial"] is None
                         continue
                     assert card["becomes"] == f"{c['class_name']} → {run.class_names[int(r['adv_pred'])]}"
                     assert card["label"] == f"{run.cards[attack]['ranking_symbol']} = {r[column]:.3f}"
@@ -638,3 +639,37 @@ def test_a_set_of_images_has_one_name_on_every_page(run):
     # The image view's colours are keyed by the same names.
     assert set(pages.condition_colours(run, [tables.CLEAN, "fgsm", "fgsm-confident"])) == {
         "clean", f"{fgsm} minimal", f"{fgsm} confident"}
+
+
+def _lab(colour: str, deuteranopia: bool) -> np.ndarray:
+    """CIELAB of an sRGB colour, optionally as seen with deuteranopia (Machado et al. 2009, severity 1)."""
+    c = np.array([int(colour[k:k + 2], 16) for k in (1, 3, 5)]) / 255
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    if deuteranopia:
+        linear = np.clip(np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                                   [-0.011820, 0.042940, 0.968881]]) @ linear, 0, 1)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    t = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("deuteranopia", [False, True])
+def test_colours_that_share_a_chart_stay_apart_with_and_without_deuteranopia(run, deuteranopia):
+    """The 10 class colours (the map, the per-class bars), and clean beside every attack's minimal and
+    confident colour (the image view's conditions): no two closer than 15 ΔE (CIELAB), where a just
+    noticeable difference is about 2.3 and Tableau's colour-blind 10 has greys 13 apart."""
+    from itertools import combinations
+
+    from compute.contract import PALETTE
+
+    def closest(colours):
+        return min((float(np.linalg.norm(_lab(a, deuteranopia) - _lab(b, deuteranopia))), a, b)
+                   for a, b in combinations(colours, 2))
+    assert closest(class_colours(10))[0] >= 15, closest(class_colours(10))
+    conditions = pages.condition_colours(run, list(run.conditions))
+    clean = pages.condition_label(run, "clean")
+    near = [(float(np.linalg.norm(_lab(conditions[clean], deuteranopia) - _lab(c, deuteranopia))), name)
+            for name, c in conditions.items() if name != clean]
+    assert conditions[clean] == PALETTE["clean"] and len(near) >= 2 * len(run.attack_names)
+    assert min(near)[0] >= 15, min(near)
