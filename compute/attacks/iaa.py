@@ -55,7 +55,8 @@ class IaaConfig(AttackConfig):
 
 CARD = Card("IAA", "Luo et al. 2018: a few pixels where the eye is least sensitive, perceptual budget D_max",
             norm="l2", noise="sparse", colour="bluish_green", ranking_column="perceptual_distance",
-            ranking_label="smallest perceptual distance D (IAA)", ranking_symbol="D")
+            ranking_label="smallest perceptual distance D (IAA)", ranking_symbol="D",
+            own_column="perceptual_distance", own_symbol="D")
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ class Card:
     ranking_column: str = ""  # attacks-table column that ranks images robust -> vulnerable (NaN: never fooled)
     ranking_label: str = ""  # how a reader names that column ("smallest flipping ε (FGSM)")
     ranking_symbol: str = ""  # its symbol beside a value ("ε")
-    own_column: str = ""  # its own column of the attacks table, if any (contract.SCHEMAS; runner.OWN_COLUMNS)
+    own_column: str = ""  # the column of the attacks table that holds its own figure (its budget: ε, c, D), if any
     own_symbol: str = ""  # that column's symbol beside a value ("ε", "c")
 
 
