@@ -404,21 +404,27 @@ def detection_page(run: Run) -> Page:
         points = chart_data.detection_points(run.detection, key, attack_labels(run))
         if points.empty:
             continue
-        n_clean = int(points["n_clean"].iloc[0])
+        n_clean = int(points["n_clean"].max())  # every test image's clean-correct ones; a subset attack has fewer
+        fewer = sorted({int(n) for n in points["n_clean"]} - {n_clean})
+        negatives = f"N = {n_clean} clean-correct clean images" + (
+            f" ({', '.join(map(str, fewer))} for the attacks run on a subset)" if fewer else "")
         default = next((v for v in points["variant"] if v.endswith(" confident")), points["variant"].iloc[0])
         eps_label = run.cards[ranking]["label"] if ranking else ""
+        eps_clean = points.loc[points["variant"].str.startswith(f"{eps_label} ε"), "n_clean"]
+        n_eps = int(eps_clean.iloc[0]) if len(eps_clean) else n_clean
         roc = chart_data.roc_curve_points(run.roc, key, attack_labels(run))
         eps = chart_data.eps_curve_points(run.detection, key, ranking or "", eps_label)
         risk = chart_data.risk_points(run.risk_coverage, key, attack_labels(run))
         said = figure_sentences(points, run.detection[run.detection["model"] == key], risk, default, ranking or "",
                                 eps_label)
         populations = {
-            "auroc": _lines(f"negatives: N = {n_clean} clean-correct clean images; positives: successful adversarials "
+            "auroc": _lines(f"negatives: {negatives}; positives: successful adversarials "
                             f"(or their noise controls), N per row in the tooltip. Click a row to pick it.")
             + _lines(said["auroc"]),
-            "roc": _lines(f"the picked positives against the N = {n_clean} clean-correct clean images") + _lines(said["roc"]),
+            "roc": _lines("the picked positives against the clean-correct clean images of their attack (N in the title)")
+            + _lines(said["roc"]),
             "eps": [f"successful {eps_label} adversarials at each ε and their noise controls (N per point in the tooltip); "
-                    f"ε = 0: the N = {n_clean} clean-correct images", said["eps"]],
+                    f"ε = 0: the N = {n_eps} clean-correct images", said["eps"]],
             "risk": _lines(f"clean: all N = {len(run.images)} test images; under attack: its test images, "
                            f"{run.config.detection.attacked_share:.0%} met as their adversarial") + _lines(said["risk"])}
         # The ROC and risk-coverage subtitles follow the picked row: their sentences for every adversarial set.
@@ -491,7 +497,8 @@ def good_bad_page(run: Run) -> Page:
         return {"image_id": image_id, "side": side, "tile": tiles.image_tile(run, images.loc[image_id]),
                 "adversarial": None if adv is None else tiles.image_tile(run, adv),
                 "zoom": thumb / int(run.manifest["tiles"]["tile_width"]),
-                "becomes": f"{true} → {names[int(r.adv_pred)]}" if r.success else f"{true}, never fooled",
+                # Two short lines under a 56-px thumbnail, so that a row of them stays aligned.
+                "becomes": f"{true} → {names[int(r.adv_pred)]}" if r.success else true,
                 "label": f"{symbol} = {value:.3f}" if r.success else "never",
                 "title": f"#{image_id}: {rank['label']} fools it into {names[int(r.adv_pred)]} at {symbol} = {value:.4f}"
                          if r.success else
