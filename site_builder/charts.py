@@ -197,7 +197,9 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
         width=2 * WIDTH, height=HEIGHT, name="success_bars")
 
     def distribution(field: str, title: str, name: str, brush: bool = False) -> alt.Chart:
-        chart = base.mark_bar(opacity=0.75).encode(
+        # One outline per attack, not overlaid translucent bars: those blend into colours no legend
+        # names and hide one attack behind another.
+        chart = base.mark_line(interpolate="step", strokeWidth=1.75).encode(
             x=alt.X(f"{field}:Q", bin=alt.Bin(maxbins=30), title=title),
             y=alt.Y("count():Q", title="images", stack=None),
             color=color,
@@ -224,7 +226,8 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
             "datum.image == 'clean' ? datum.clean_correct : datum.success"
         ).transform_window(  # a clean image attacked by several attacks is still one clean image
             copy="row_number()", groupby=["image", "image_id"]
-        ).transform_filter("datum.image == 'adversarial' || datum.copy == 1").mark_bar(opacity=0.6).encode(
+        ).transform_filter("datum.image == 'adversarial' || datum.copy == 1").mark_line(
+            interpolate="step", strokeWidth=1.75).encode(  # outlines: overlaid bars would blend
             x=alt.X("value:Q", bin=alt.Bin(maxbins=30), title=title),
             y=alt.Y("count():Q", title="images", stack=None),
             color=alt.Color("image:N", title="image", scale=alt.Scale(domain=["clean", "adversarial"],
