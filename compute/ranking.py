@@ -14,15 +14,25 @@ import pandas as pd
 from .contract import MINIMAL
 
 
-def ranked(rows: pd.DataFrame, column: str) -> pd.DataFrame:
-    """The ranking attack's attacks-table rows of one model, reduced to the ranked images: columns
-    ``image_id``, ``score`` (the ranking column on successes, +inf for failures) and ``margin`` (the
-    true class's probability where a failure stopped, 0 for successes)."""
-    rows = rows[(rows["operating_point"] == MINIMAL) & rows["clean_correct"].astype(bool)]
+def ranked(rows: pd.DataFrame, column: str, point: str = MINIMAL, labels: pd.Series | None = None) -> pd.DataFrame:
+    """The ranking attack's attacks-table rows of one model at ``point`` (its minimal adversarials by
+    default), reduced to the ranked images: columns ``image_id``, ``score`` (the ranking column on
+    successes, +inf for failures) and ``margin`` (among failures, higher = more robust: the true class's
+    probability where the attack stopped; 0 for successes).
+
+    At the confident point a failure may have fooled the model without confidence (a wrong class below
+    κ); with ``labels`` (image_id -> true class) such a failure ranks below every image never fooled at
+    all, by how low that wrong class stayed (margin 1 − its probability, against 1 + the true class's
+    probability for the others). Without ``labels`` every failure counts as never fooled."""
+    rows = rows[(rows["operating_point"] == point) & rows["clean_correct"].astype(bool)]
     success = rows["success"].astype(bool)
+    margin = rows["adv_prob"].astype(float)
+    if labels is not None:
+        fooled = rows["adv_pred"].to_numpy() != rows["image_id"].map(labels).to_numpy()
+        margin = margin.where(fooled, 1.0 + margin).where(~fooled, 1.0 - margin)
     return pd.DataFrame({"image_id": rows["image_id"].to_numpy(),
                          "score": rows[column].where(success, float("inf")).to_numpy(dtype=float),
-                         "margin": rows["adv_prob"].where(~success, 0.0).to_numpy(dtype=float)})
+                         "margin": margin.where(~success, 0.0).to_numpy(dtype=float)})
 
 
 def extremes(ranked_rows: pd.DataFrame, k: int) -> tuple[list[int], list[int]]:

@@ -472,48 +472,58 @@ def detection_page(run: Run) -> Page:
 
 
 def good_bad_page(run: Run) -> Page:
-    """Per model and attack, one row per class: its most robust ("good") and most vulnerable ("bad")
-    clean-correct test images by the attack's ranking column on its minimal adversarials (FGSM's smallest
-    flipping epsilon, L-BFGS's L2, IAA's D...; never fooled = most robust), as thumbnails. The page opens at
-    the run's ranking attack (``attacks.ranking``); static/good-bad.js switches attack by the hash."""
+    """Per model, attack and operating point (minimal, confident), one row per class: its most robust
+    ("good") and most vulnerable ("bad") clean-correct test images by the attack's ranking column on its
+    adversarials at that point (FGSM's smallest flipping epsilon, L-BFGS's L2, IAA's D...; never fooled =
+    most robust), as thumbnails. The page opens at the run's ranking attack (``attacks.ranking``) and the
+    minimal point; static/good-bad.js switches attack and point by the hash."""
     images = run.images.set_index("image_id")
     names = run.class_names
     thumb = thumb_size(int(run.manifest["tiles"]["tile_width"]))
     ranking = run.ranking
     assert ranking is not None, "good & bad needs a ranking attack"
-    adversarials = run.tiles[(run.tiles["operating_point"] == MINIMAL)
-                             & (run.tiles["picture"] == "adversarial")].set_index(["model", "attack", "image_id"])
+    kappa = run.config.attacks.kappa
+    adversarials = run.tiles[run.tiles["picture"] == "adversarial"].set_index(
+        ["model", "attack", "operating_point", "image_id"])
 
-    def card(r: Any, side: str, key: str, attack: str) -> dict[str, Any]:
-        """One thumbnail: the original, its adversarial on hover or focus (where fooled), and under it
-        the ranking figure, with "4 → 9" (true class → the class it becomes) where fooled."""
+    def card(r: Any, side: str, key: str, attack: str, point: str) -> dict[str, Any]:
+        """One thumbnail: the original, its adversarial at ``point`` on hover or focus (where it fools),
+        and under it two short lines (so that a row stays aligned under 56-px thumbnails): "4 → 9" (true
+        class → the class it becomes) and the ranking figure; or the class and "never"; or, at the
+        confident point, "4 → 9" and the wrong class's probability where it fooled without confidence."""
         rank = run.cards[attack]
         column, symbol = rank["ranking_column"], rank["ranking_symbol"]
         image_id = int(r.image_id)
-        value = float(getattr(r, column)) if r.success else float("nan")
         true = names[int(images.loc[image_id, "label"])]
-        where = (key, attack, image_id)
+        becomes = names[int(r.adv_pred)]
+        where = (key, attack, point, image_id)
         adv = adversarials.loc[where] if r.success and where in adversarials.index else None
+        if r.success:
+            value = float(getattr(r, column))
+            said = (f"{true} → {becomes}", f"{symbol} = {value:.3f}",
+                    f"#{image_id}: {rank['label']} fools it into {becomes} at {symbol} = {value:.4f}"
+                    + (f", with P ≥ {kappa:g}" if point == CONFIDENT else ""))
+        elif becomes != true:  # fooled, but never with confidence
+            said = (f"{true} → {becomes}", f"P = {r.adv_prob:.2f}",
+                    f"#{image_id}: {rank['label']} made it {becomes} at P = {r.adv_prob:.3f} at most, never P ≥ "
+                    f"{kappa:g}, within {rank['limit_caption']}")
+        else:
+            said = (true, "never", f"#{image_id}: {rank['label']} never fooled it within {rank['limit_caption']} "
+                                   f"(true class at {r.adv_prob:.3f} there)")
         return {"image_id": image_id, "side": side, "tile": tiles.image_tile(run, images.loc[image_id]),
                 "adversarial": None if adv is None else tiles.image_tile(run, adv),
                 "zoom": thumb / int(run.manifest["tiles"]["tile_width"]),
-                # Two short lines under a 56-px thumbnail, so that a row of them stays aligned.
-                "becomes": f"{true} → {names[int(r.adv_pred)]}" if r.success else true,
-                "label": f"{symbol} = {value:.3f}" if r.success else "never",
-                "title": f"#{image_id}: {rank['label']} fools it into {names[int(r.adv_pred)]} at {symbol} = {value:.4f}"
-                         if r.success else
-                         f"#{image_id}: {rank['label']} never fooled it within {rank['limit_caption']} (true class "
-                         f"at {r.adv_prob:.3f} there)",
+                "becomes": said[0], "label": said[1], "title": said[2],
                 "href": f"image.html#id={image_id}&model={key}"}
 
-    def classes_of(key: str, attack: str) -> list[dict[str, Any]]:
+    def classes_of(key: str, attack: str, point: str) -> list[dict[str, Any]]:
         rows_of = run.attacks[(run.attacks["model"] == key) & (run.attacks["attack"] == attack)
-                              & (run.attacks["operating_point"] == MINIMAL)]
+                              & (run.attacks["operating_point"] == point)]
         wrong = rows_of.loc[~rows_of["clean_correct"], "image_id"].map(images["label"]).value_counts().reindex(
             range(len(names)), fill_value=0)
         # Only images the model got right were attacked; compute/ranking.py orders them (one ranking for
         # this page and the activation maps).
-        scored = ranked(rows_of, run.cards[attack]["ranking_column"])
+        scored = ranked(rows_of, run.cards[attack]["ranking_column"], point, images["label"])
         scored = scored.assign(label=scored["image_id"].map(images["label"]))
         by_id = rows_of.set_index("image_id")
         out = []
@@ -524,17 +534,23 @@ def good_bad_page(run: Run) -> Page:
             robust, fragile = extremes(rows, min(GOOD_BAD_PER_CLASS, len(rows) // 2))
             robust, fragile = by_id.loc[robust].reset_index(), by_id.loc[fragile].reset_index()
             out.append({"class_name": name, "n_wrong_before": int(wrong[label]), "n_attacked": len(rows),
-                        "robust": [card(r, "robust", key, attack) for r in robust.itertuples()],
-                        "vulnerable": [card(r, "vulnerable", key, attack) for r in fragile.itertuples()]})
+                        "robust": [card(r, "robust", key, attack, point) for r in robust.itertuples()],
+                        "vulnerable": [card(r, "vulnerable", key, attack, point) for r in fragile.itertuples()]})
         return out
 
     order = [ranking] + [a for a in run.attack_names if a != ranking]  # the ranking attack first: the default
     subset = {s["attack"]: s["n_images"] for s in subsets(run)}
+    points = {MINIMAL: "minimal (the smallest change found that fools)",
+              CONFIDENT: f"confident (a wrong class at P ≥ {kappa:g})"}
+    held = set(zip(run.attacks["attack"], run.attacks["operating_point"]))
     sections = []
     for key in run.model_keys:
-        sections.append({**model_section(run, key), "attacks": [
-            {"attack": a, "anchor": f"{key}-{a}", "card": run.cards[a], "default": a == ranking,
-             "subset": subset.get(a), "classes": classes_of(key, a)} for a in order]})
+        sections.append({**model_section(run, key), "points": points, "attacks": [
+            # The minimal point keeps the anchor an attack had before there was a choice of point.
+            {"attack": a, "point": point, "anchor": f"{key}-{a}" + ("" if point == MINIMAL else f"-{point}"),
+             "card": run.cards[a], "point_label": points[point], "default": a == ranking and point == MINIMAL,
+             "subset": subset.get(a), "classes": classes_of(key, a, point)}
+            for a in order for point in points if (a, point) in held]})
     return Page(f"{run_dir(run)}/good-bad.html", "good_bad.html", {
         "title": f"{run.name}: good & bad images", "run": run_summary(run), "sections": sections,
         "per_class": GOOD_BAD_PER_CLASS, "ranking": run.cards[ranking]})

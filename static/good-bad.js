@@ -1,5 +1,7 @@
-// Good & bad: per model, one table per attack; the hash (#cnn-p0.2-lbfgs) picks which one each model
-// shows, the run's ranking attack by default. Without scripts every table shows, one after another.
+// Good & bad: per model, one table per attack and operating point; the hash (#cnn-p0.2-lbfgs,
+// #cnn-p0.2-lbfgs-confident) picks which one each model shows, the run's ranking attack at its minimal
+// point by default. The attack links keep the point shown and the point links the attack shown. Without
+// scripts every table shows, one after another.
 (function () {
   "use strict";
   function show() {
@@ -12,8 +14,22 @@
         p.hidden = p !== want;
         if (p === want) p.setAttribute("data-picked", "true"); else p.removeAttribute("data-picked");
       });
+      // The panel of (attack, point), or of the attack at its first point where it has no such one.
+      function panel(attack, point) {
+        var of = panels.filter(function (p) { return p.dataset.attack === attack; });
+        return of.filter(function (p) { return p.dataset.point === point; })[0] || of[0];
+      }
+      function link(a, target, current) {
+        if (target) a.setAttribute("href", "#" + target.id);
+        if (current) a.setAttribute("aria-current", "true"); else a.removeAttribute("aria-current");
+      }
       section.querySelectorAll(".attack-switch a").forEach(function (a) {
-        if (a.getAttribute("href") === "#" + want.id) a.setAttribute("aria-current", "true"); else a.removeAttribute("aria-current");
+        link(a, panel(a.dataset.attack, want.dataset.point), a.dataset.attack === want.dataset.attack);
+      });
+      section.querySelectorAll(".point-switch a").forEach(function (a) {
+        var target = panels.filter(function (p) { return p.dataset.attack === want.dataset.attack && p.dataset.point === a.dataset.point; })[0];
+        link(a, target, a.dataset.point === want.dataset.point);
+        a.hidden = !target;  // an attack without this point
       });
     });
   }

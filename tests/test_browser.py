@@ -827,6 +827,18 @@ def test_good_and_bad_shows_the_adversarial_on_hover(browser, fixture_site):
     assert section.locator(".gb-attack:not([hidden]) .caption").first.inner_text().split("\n")[-1].startswith(("L2 = ", "never"))
     other = visit.page.locator("section[data-model='cnn-p0.3'] .gb-attack").evaluate_all(shown)
     assert other == ["fgsm"]  # the other model keeps its own pick
+    # The operating point: the confident adversarials of the attack shown; the attack links then keep it.
+    ids = "els => els.filter(e => !e.hidden).map(e => e.id)"
+    section.locator(".point-switch a[data-point='confident']").click()
+    visit.page.wait_for_function("() => location.hash === '#cnn-p0.2-lbfgs-confident'")
+    assert section.locator(".gb-attack").evaluate_all(ids) == ["cnn-p0.2-lbfgs-confident"]
+    assert section.locator(".point-switch a[aria-current]").get_attribute("data-point") == "confident"
+    section.locator(".attack-switch a", has_text="FGSM").click()
+    visit.page.wait_for_function("() => location.hash === '#cnn-p0.2-fgsm-confident'")
+    assert section.locator(".gb-attack").evaluate_all(ids) == ["cnn-p0.2-fgsm-confident"]
+    section.locator(".point-switch a[data-point='minimal']").click()
+    visit.page.wait_for_function("() => location.hash === '#cnn-p0.2-fgsm'")
+    assert section.locator(".gb-attack").evaluate_all(ids) == ["cnn-p0.2-fgsm"]
     visit.page.close()
 
 

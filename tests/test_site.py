@@ -492,17 +492,20 @@ def test_every_detection_figure_says_what_to_take_from_it_with_n_and_interval(ru
     assert clean["e_aurc_low"] <= clean["e_aurc"] <= clean["e_aurc_high"]
 
 
-def test_good_and_bad_is_one_row_per_class_robust_left_vulnerable_right_for_every_attack(run):
+def test_good_and_bad_is_one_row_per_class_robust_left_vulnerable_right_for_every_attack_and_point(run):
     page = pages.good_bad_page(run)
     label_of = run.images.set_index("image_id")["class_name"]
+    seen_weakly_fooled = 0
     for section in page.context["sections"]:
         p = section["key"]
-        assert [a["attack"] for a in section["attacks"]][0] == run.ranking  # the default, first
-        assert sorted(a["attack"] for a in section["attacks"]) == sorted(run.attack_names)
+        assert (section["attacks"][0]["attack"], section["attacks"][0]["point"]) == (run.ranking, "minimal")  # the default
+        assert sorted((a["attack"], a["point"]) for a in section["attacks"]) == sorted(
+            (a, point) for a in run.attack_names for point in ("minimal", "confident"))
+        assert len({a["anchor"] for a in section["attacks"]}) == len(section["attacks"])
         for at in section["attacks"]:
-            attack, column = at["attack"], run.cards[at["attack"]]["ranking_column"]
+            attack, point, column = at["attack"], at["point"], run.cards[at["attack"]]["ranking_column"]
             rows = run.attacks[(run.attacks["model"] == p) & (run.attacks["attack"] == attack)
-                               & (run.attacks["operating_point"] == "minimal")].set_index("image_id")
+                               & (run.attacks["operating_point"] == point)].set_index("image_id")
             assert [c["class_name"] for c in at["classes"]] == run.class_names
             for c in at["classes"]:
                 robust = [card["image_id"] for card in c["robust"]]
@@ -517,22 +520,34 @@ def test_good_and_bad_is_one_row_per_class_robust_left_vulnerable_right_for_ever
                 score = rows[column].where(rows["success"].astype(bool)).fillna(float("inf"))
                 assert score[robust].min() >= score[fragile].max(), attack
                 assert list(score[fragile]) == sorted(score[fragile]), attack
+                # Among failures: never fooled ranks above fooled without confidence, by how low that stayed.
+                failed = [i for i in robust if score[i] == float("inf")]
+                weak = [run.class_names[int(rows.loc[i, "adv_pred"])] != c["class_name"] for i in failed]
+                assert weak == sorted(weak), (attack, point, failed)
                 # "4 → 9" under each fooled image, its adversarial on hover, and a link that keeps the model
                 for card in c["robust"] + c["vulnerable"]:
                     r = rows.loc[card["image_id"]]
+                    becomes = run.class_names[int(r["adv_pred"])]
                     assert card["href"] == f"image.html#id={card['image_id']}&model={p}"
                     if not r["success"]:
-                        assert card["becomes"] == c["class_name"] and card["label"] == "never"
                         assert card["adversarial"] is None
+                        if becomes == c["class_name"]:
+                            assert card["becomes"] == c["class_name"] and card["label"] == "never"
+                        else:  # the confident point: fooled, but below kappa
+                            assert point == "confident" and r["adv_prob"] < run.config.attacks.kappa
+                            assert card["becomes"] == f"{c['class_name']} → {becomes}"
+                            assert card["label"] == f"P = {r['adv_prob']:.2f}"
+                            seen_weakly_fooled += 1
                         continue
-                    assert card["becomes"] == f"{c['class_name']} → {run.class_names[int(r['adv_pred'])]}"
+                    assert card["becomes"] == f"{c['class_name']} → {becomes}"
                     assert card["label"] == f"{run.cards[attack]['ranking_symbol']} = {r[column]:.3f}"
                     t = run.tiles[(run.tiles["model"] == p) & (run.tiles["attack"] == attack)
                                   & (run.tiles["image_id"] == card["image_id"])
-                                  & (run.tiles["operating_point"] == "minimal") & (run.tiles["picture"] == "adversarial")].iloc[0]
+                                  & (run.tiles["operating_point"] == point) & (run.tiles["picture"] == "adversarial")].iloc[0]
                     assert card["adversarial"]["sheet"] == f"tiles/{t['sheet']}"
                     assert card["adversarial"]["position"] == (f"-{t['sheet_col'] * card['tile']['width']}px "
                                                                f"-{t['sheet_row'] * card['tile']['height']}px")
+    assert seen_weakly_fooled  # the fixture has such images, so that branch is checked
 
 
 def test_every_chart_the_site_renders_is_valid_vega_lite(run, monkeypatch):
@@ -673,3 +688,22 @@ def test_colours_that_share_a_chart_stay_apart_with_and_without_deuteranopia(run
             for name, c in conditions.items() if name != clean]
     assert conditions[clean] == PALETTE["clean"] and len(near) >= 2 * len(run.attack_names)
     assert min(near)[0] >= 15, min(near)
+
+
+def test_the_ranking_puts_never_fooled_above_fooled_without_confidence_at_the_confident_point():
+    """compute/ranking.py: at the confident point a failure may still have fooled the model (a wrong
+    class below kappa). Most robust first: never fooled, by the true class's probability; then fooled
+    without confidence, the lower that wrong class the more robust; then the successes, largest figure
+    first. The minimal point, where every failure is unfooled, keeps its order by the true class."""
+    from compute.ranking import extremes, ranked
+
+    rows = pd.DataFrame({"image_id": [1, 2, 3, 4, 5, 6], "operating_point": ["confident"] * 6,
+                         "clean_correct": [True] * 6, "success": [False, False, False, False, True, True],
+                         "adv_pred": [0, 0, 7, 7, 7, 7], "adv_prob": [0.55, 0.8, 0.3, 0.85, 0.95, 0.92],
+                         "min_eps": [None, None, None, None, 0.3, 0.1]})
+    labels = pd.Series({i: 0 for i in range(1, 7)})
+    robust, vulnerable = extremes(ranked(rows, "min_eps", "confident", labels), 3)
+    assert robust == [2, 1, 3] and vulnerable == [6, 5, 4]
+    # Without the labels (the activation maps' use, on minimal rows) every failure is taken as unfooled.
+    minimal = rows.assign(operating_point="minimal", adv_pred=0)
+    assert extremes(ranked(minimal, "min_eps"), 3)[0] == [4, 2, 1]
