@@ -19,11 +19,16 @@
     var line = Math.max(width + 20, (room || width + 120) - 50);
     var out = walk(spec, width, line);
     var config = Object.assign({}, spec.config || {});
-    // Legends below the views, one under the other (Vega's legend layout), one entry a line: a legend starts at the plot's left edge, after the axis labels, so a wide one would overflow.
+    // Legends below the views, one under the other (Vega's legend layout). A legend starts at the plot's
+    // left edge, after the axis labels, so its entries are in columns that fit the plot: two where
+    // there is room (labels cut to a column's width), else one.
+    var columns = width >= 260 ? 2 : 1;
     config.legend = Object.assign({}, config.legend || {}, {
-      orient: "bottom", direction: "vertical", columns: 1,
+      orient: "bottom", symbolDirection: "vertical", columns: columns,
+      labelLimit: Math.floor(width / columns) - 30,
       layout: { bottom: { direction: "vertical", anchor: "start", bounds: "full" } },
-      // A colour ramp laid along the plot, not down it (a vertical one is as tall as a plot).
+      // A colour ramp laid along the plot, not down it (a vertical one is as tall as a plot). A legend's
+      // "direction" would set the ramp's too, so the entries' is set by symbolDirection alone.
       gradientDirection: "horizontal", gradientLength: Math.max(60, Math.min(200, width - 40)) });
     // Titles start at their view's left edge, where the axis labels begin, so that a title longer
     // than the plot has the labels' width as well: their written lines, and those of a title that

@@ -192,6 +192,8 @@
         index.class_names[attacks[0].adv_pred] + "), so no attack was run on it."));
       return;
     }
+    section.appendChild(el("p", "note", "Beside each adversarial, its perturbation |adversarial − original|, " +
+      "scaled so that its largest change is black (× 1 / L∞); white: unchanged."));
     index.attacks.forEach(function (attack) {
       var mine = attacks.filter(function (a) { return a.attack === attack; });
       if (!mine.length) return;
@@ -205,8 +207,9 @@
         at.appendChild(tile(a.adversarial, (both ? pointName(a) + " and confident (the same adversarial)" : pointName(a)) +
           ": " + outcome(a), zoom));
         at.appendChild(perturbation(original, a.adversarial, a.linf,
-          a.linf > 0 ? "|change| × " + (1 / a.linf).toFixed(1) + " (white: unchanged; black: the largest, L∞ = " +
-            fmt(a.linf, 3) + "; L2 = " + fmt(a.l2, 3) + ", " + a.l0 + " pixels)" : "no pixel changed", zoom));
+          // What white and black mean is said once, above the rows (attackRows): two lines here, not four.
+          a.linf > 0 ? "|change| × " + (1 / a.linf).toFixed(1) + ": L∞ " + fmt(a.linf, 3) + ", L2 " + fmt(a.l2, 3) +
+            ", " + a.l0 + " pixels" : "no pixel changed", zoom));
         row.appendChild(at);
       });
       var noise = mine.filter(function (a) { return a.noise_pred !== null; }).map(function (a) {

@@ -198,7 +198,10 @@ def test_a_dashboard_narrowed_for_a_phone_is_one_column_of_views_no_wider_than_t
         assert all(n.get("columns") == 1 for n in wrapped), [n.get("columns") for n in wrapped]
         widths = [n["width"] for p, n in nodes if "width" in n and p[-1:] != ("config",)]
         assert widths and all(w == 230 or (isinstance(w, (int, float)) and w <= 230) for w in widths), widths
-        assert out["config"]["legend"]["orient"] == "bottom"
+        legend = out["config"]["legend"]
+        assert legend["orient"] == "bottom" and legend["columns"] == 1  # 230 px: one column of entries
+        # A colour ramp lies along the plot: a legend's "direction" would stand it upright, as tall as a plot.
+        assert legend["gradientDirection"] == "horizontal" and "direction" not in legend
         # Nothing but the layout changed: the same marks, encodings and selections, in the same order.
         # (a column channel becomes a wrapped facet channel on the same field: compared apart)
         def marks(s):
