@@ -70,12 +70,14 @@ def attack_points(attacks: pd.DataFrame, uncertainty: pd.DataFrame, images: pd.D
 def success_points(success_rates: pd.DataFrame, model: str, labels: dict[str, str]) -> pd.DataFrame:
     """Success rate per (class, attack, variant) for model ``model``; a variant is the attack (named
     by ``labels``: attack -> its card's label) at one budget ("FGSM ε=0.1") or, for an attack without
-    budgets, the attack at an operating point ("L-BFGS" for the minimal one, "L-BFGS confident")."""
+    budgets, the attack at an operating point ("L-BFGS minimal", "L-BFGS confident"), named as the
+    detection page names its rows (``variant``)."""
     rows = success_rates[success_rates["model"] == model]
-    variant = [f"{labels[a]} ε={e:g}" if o == BUDGET else labels[a] if o == MINIMAL else f"{labels[a]} {o}"
-               for a, o, e in zip(rows["attack"], rows["operating_point"], rows["eps"])]
+    names = [variant(a, o, None if e != e else float(e), labels)
+             for a, o, e in zip(rows["attack"], rows["operating_point"], rows["eps"])]
     out = pd.DataFrame({"class_name": rows["class_name"].to_numpy(), "attack": rows["attack"].map(labels).to_numpy(),
-                        "variant": variant, "success_rate": rows["success_rate"].to_numpy(),
+                        "variant": names, "success_rate": rows["success_rate"].to_numpy(),
+                        "percent": (100 * rows["success_rate"]).round().astype(int).to_numpy(),
                         "n_images": rows["n_attacked"].to_numpy()})
     return out.round(5).sort_values(["attack", "variant", "class_name"], kind="stable").reset_index(drop=True)
 

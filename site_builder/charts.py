@@ -82,7 +82,7 @@ def uncertainty_dashboard(points: pd.DataFrame, calibration: pd.DataFrame, class
         return base.mark_bar().encode(
             x=alt.X(f"{field}:Q", bin=alt.Bin(maxbins=30), title=title),
             y=alt.Y("count():Q", title="images", stack=True),
-            color=alt.Color("correct:N", title="prediction", scale=alt.Scale(
+            color=alt.Color("correct:N", title="prediction (histograms)", scale=alt.Scale(
                 domain=[True, False], range=[PALETTE["correct"], PALETTE["wrong"]]),
                 legend=alt.Legend(labelExpr="datum.value ? 'correct' : 'wrong'")),
             tooltip=[alt.Tooltip("count():Q", title="images"), alt.Tooltip("correct:N", title="correct")],
@@ -110,7 +110,8 @@ def reliability_diagram(calibration: pd.DataFrame) -> alt.LayerChart:
     """Accuracy per confidence bin against the diagonal of perfect calibration (one dropout rate)."""
     data = calibration[["lower", "upper", "n_images", "mean_top_prob", "accuracy"]].copy()
     data = data[data["n_images"] > 0].round(5)
-    bars = alt.Chart(data).mark_rect(color=PALETTE["bar"], opacity=0.8, stroke="white").encode(
+    # Grey: the blue of "correct" in the histograms beside it would read as a share of correct images.
+    bars = alt.Chart(data).mark_rect(color="#9A9A9A", opacity=0.8, stroke="white").encode(
         x=alt.X("lower:Q", title="top probability (confidence bin)", scale=alt.Scale(domain=[0, 1])),
         x2="upper:Q",
         y=alt.Y("accuracy:Q", title="accuracy in bin", scale=alt.Scale(domain=[0, 1])),
@@ -182,39 +183,55 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
                       scale=alt.Scale(domain=attack_names, range=list(attack_colours.values())))
     base = alt.Chart(points)
 
-    of = dict(zip(rates["variant"], rates["attack"]))  # each variant's attack: sort by attack, then variant
-    variants = sorted(of, key=lambda v: (attack_names.index(of[v]) if of[v] in attack_names else len(attack_names), v))
-    success = alt.Chart(rates).mark_bar().encode(
+    of = dict(zip(rates["variant"], rates["attack"]))  # each variant's attack: rows by attack, in run order
+    variants = sorted(of, key=lambda v: (attack_names.index(of[v]) if of[v] in attack_names else len(attack_names),
+                                         0 if v.endswith(" minimal") else 1 if v.endswith(" confident") else 2, v))
+    # A cell per (attack at an operating point or budget, class), its success rate written in it: a bar
+    # per variant made 12 slivers per class, told apart by colour shade alone.
+    cells = alt.Chart(rates).encode(
         x=alt.X("class_name:N", title="true class", sort=class_names),
-        xOffset=alt.XOffset("variant:N", sort=variants),
-        y=alt.Y("success_rate:Q", title="success rate", scale=alt.Scale(domain=[0, 1])),
-        color=color,
-        opacity=alt.condition(picked, alt.value(1.0), alt.value(0.3)),
+        y=alt.Y("variant:N", title=None, sort=variants),
         tooltip=["class_name:N", alt.Tooltip("variant:N", title="attack"),
-                 alt.Tooltip("success_rate:Q", title="success rate", format=".1%"), alt.Tooltip("n_images:Q", title="images (N)")],
-    ).add_params(bar_pick, attack_pick).properties(
-        title=alt.Title("Attack success per class", subtitle="clean-correct images; a bar per attack and budget ε"),
-        width=2 * WIDTH, height=HEIGHT, name="success_bars")
+                 alt.Tooltip("success_rate:Q", title="success rate", format=".1%"), alt.Tooltip("n_images:Q", title="images (N)")])
+    success = alt.layer(
+        cells.mark_rect(stroke="white").encode(
+            color=alt.Color("success_rate:Q", title="success rate", scale=alt.Scale(domain=[0, 1], scheme="blues"),
+                            legend=alt.Legend(format=".0%")),
+            opacity=alt.condition(picked, alt.value(1.0), alt.value(0.3))).add_params(bar_pick).properties(
+            name="success_bars"),
+        # The percentage without its sign (chart_data.success_points): "100" fits a cell on a phone, "100%" does not.
+        cells.mark_text(fontSize=9).encode(
+            text=alt.Text("percent:Q", format="d"),
+            color=alt.condition("datum.success_rate > 0.6", alt.value("white"), alt.value("#1f2328"))),
+    ).properties(
+        title=alt.Title("Attack success per class",
+                        subtitle="clean-correct images; a row per attack at each operating point and budget ε; "
+                                 "success in %"),
+        width=2 * WIDTH, height=alt.Step(16))
 
     def distribution(field: str, title: str, name: str, brush: bool = False) -> alt.Chart:
-        # One outline per attack, not overlaid translucent bars: those blend into colours no legend
-        # names and hide one attack behind another.
-        chart = base.mark_line(interpolate="step", strokeWidth=1.75).encode(
+        # Each attack's bins as outlines, not translucent fills: overlaid fills blend into colours no
+        # legend names and hide one attack behind another. Bars, not a step line: an attack whose values
+        # all fall in one bin (IAA's D) is a line of one point, which draws nothing.
+        chart = base.mark_bar(fillOpacity=0, strokeWidth=1.5).encode(
             x=alt.X(f"{field}:Q", bin=alt.Bin(maxbins=30), title=title),
             y=alt.Y("count():Q", title="images", stack=None),
-            color=color,
+            stroke=alt.Stroke("attack:N", title="attack", sort=attack_names,
+                              scale=alt.Scale(domain=attack_names, range=list(attack_colours.values()))),
             tooltip=["attack:N", alt.Tooltip("count():Q", title="images")],
         ).transform_filter("datum.success").transform_filter(picked).properties(
             title=alt.Title(title, subtitle="successful attacks"), width=WIDTH,
             height=HEIGHT - 40, name=name)
-        return chart.add_params(l2_brush) if brush else chart.transform_filter(l2_brush)
+        # The attack legend picks attacks: it is this view's (the success cells are coloured by rate).
+        return chart.add_params(l2_brush, attack_pick) if brush else chart.transform_filter(l2_brush)
 
     matrix = base.transform_filter(picked).transform_filter(l2_brush).transform_filter("datum.success").mark_rect().encode(
         x=alt.X("adv_name:N", title="adversarial prediction", sort=class_names),
         y=alt.Y("class_name:N", title="true class", sort=class_names),
         color=alt.Color("count():Q", title="images", scale=alt.Scale(scheme="oranges")),
         tooltip=["class_name:N", "adv_name:N", alt.Tooltip("count():Q", title="images")],
-    ).properties(title=alt.Title("True → adversarial class", subtitle="successful attacks"),
+    ).properties(title=alt.Title("True → adversarial class",
+                                 subtitle="successful minimal adversarials of the picked attacks, pooled; white: none"),
                  width=WIDTH, height=WIDTH, name="matrix")
 
     def versus(field: str, title: str, name: str) -> alt.Chart:
@@ -240,7 +257,7 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Automatically deduplicated selection parameter")
         return alt.vconcat(
-            alt.hconcat(success, matrix),
+            alt.hconcat(success, matrix).resolve_scale(color="independent"),  # a rate and a count: two ramps
             alt.hconcat(distribution("l2", "L2 distortion", "l2_hist", brush=True),
                         distribution("linf", "L∞ distortion", "linf_hist"),
                         distribution("perceptual_distance", "perceptual distance D", "pd_hist")),
@@ -261,7 +278,9 @@ def image_probs_chart(class_names: list[str], condition_colours: dict[str, str])
         color=alt.Color("condition:N", title="image", sort=conditions,
                         scale=alt.Scale(domain=conditions, range=list(condition_colours.values()))),
         tooltip=["condition:N", "class_name:N", alt.Tooltip("prob:Q", format=".3f")],
-    ).properties(title="Class probabilities before and after each attack", width=420, height=200)
+    ).properties(title=alt.Title("Class probabilities before and after each attack",
+                                 subtitle="mean of the 50 MC-dropout passes (the table above: dropout off)"),
+                 width=420, height=200)
 
 
 def pass_histogram_chart(conditions: list[str], passes: int) -> alt.Chart:

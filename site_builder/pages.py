@@ -540,8 +540,7 @@ def good_bad_page(run: Run) -> Page:
 
     order = [ranking] + [a for a in run.attack_names if a != ranking]  # the ranking attack first: the default
     subset = {s["attack"]: s["n_images"] for s in subsets(run)}
-    points = {MINIMAL: "minimal (the smallest change found that fools)",
-              CONFIDENT: f"confident (a wrong class at P ≥ {kappa:g})"}
+    points = {MINIMAL: "minimal", CONFIDENT: f"confident (P ≥ {kappa:g})"}  # short: the switch is one line on a phone
     held = set(zip(run.attacks["attack"], run.attacks["operating_point"]))
     sections = []
     for key in run.model_keys:

@@ -140,7 +140,9 @@
   // An outcome in the summary's few characters: "→ 8 (0.47)", "not fooled", "p ≥ 0.9 not reached".
   function short(a) {
     if (!a.success) return a.point === "confident" ? "P ≥ " + index.kappa + " not reached" : "not fooled";
-    return (own(a) ? own(a).replace(" = ", " ") + " " : "") + "→ " + index.class_names[a.adv_pred] + " (" + fmt(a.adv_prob, 2) + ")";
+    // No-break spaces inside "ε 0.176" and "→ 8": a narrow cell breaks between adversarials, not inside one.
+    return (own(a) ? own(a).replace(" = ", "\u00a0") + "\u00a0" : "") + "→\u00a0" + index.class_names[a.adv_pred] +
+      "\u00a0(" + fmt(a.adv_prob, 2) + ")";
   }
 
   // ---- the summary at the top -------------------------------------------------------------------
