@@ -36,7 +36,9 @@
     // longer is cut at the room's edge with an ellipsis, so it never widens the chart. Axis titles
     // are cut at the plot's.
     config.title = Object.assign({}, config.title || {}, { limit: line, anchor: "start", frame: "bounds" });
-    config.axis = Object.assign({}, config.axis || {}, { titleLimit: width + 20 });
+    // An x axis title longer than its plot is wrapped by ``walk``; what is still longer is cut there. A
+    // y title runs along the plot's height, which narrowing leaves alone, so it keeps its own limit.
+    config.axisX = Object.assign({}, config.axisX || {}, { titleLimit: width + 20 });
     out.config = config;
     return out;
   }
@@ -87,6 +89,10 @@
       else if (typeof out.title.text === "string" && out.title.text.length > chars)
         out.title = Object.assign({}, out.title, { text: wrap(out.title.text, chars) });
     }
+    // An x axis title in lines no wider than the plot: about 6 px a character at Vega's 11-px bold axis title.
+    var x = out.encoding && out.encoding.x, axisChars = Math.max(16, Math.floor((width + 20) / 6));
+    if (x && typeof x.title === "string" && x.title.length > axisChars)
+      out.encoding = Object.assign({}, out.encoding, { x: Object.assign({}, x, { title: wrap(x.title, axisChars) }) });
     if (out.concat && typeof out.columns === "number") out.columns = 1;
     // The same for a facet by the column channel of a single view.
     if (out.encoding && out.encoding.column && !out.encoding.row) {
