@@ -21,6 +21,7 @@ from .attacks import ATTACKS
 from .config import RunConfig, from_manifest
 from .contract import CLEAN, OPERATING_POINTS, REFERENCE, SCHEMA_VERSION, SCHEMAS, TILED_POINTS, condition_name
 from .detection import detection, selective
+from .findings import findings
 from .metrics import calibration_bins, run_metrics
 from .parts import Part, Plan, Stored
 from .provenance import provenance
@@ -331,6 +332,7 @@ def assemble(results: Path, command: Sequence[str] | None = None) -> dict[str, A
         "success_rates": summaries.success_rates(att, label_of, class_names),
         **detection(unc, att, loaded.models, cfg.detection.resamples, cfg.seed, run["attacks"]["cards"]),
         "risk_coverage": selective(unc, cfg.detection.attacked_share, cfg.seed, cfg.detection.resamples),
+        "findings": findings(unc, cfg.detection.resamples, cfg.seed),
     }
     dropout = {m["key"]: m["dropout_p"] for m in models}
     hashes = {name: tables.write_table(with_attributes(frame, dropout), name, results)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # An attack's adversarial of an image sits at one of these operating points: just across the decision
 # boundary, a wrong class at probability >= kappa, or a fixed budget (eps set).
@@ -232,6 +232,14 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("eps", f64), ("score", s), ("prediction", s), ("n_images", i64), ("n_attacked", i64), ("coverage", f64),
         ("risk", f64), ("aurc", f64), ("oracle_aurc", f64), ("e_aurc", f64), ("e_aurc_low", f64),
         ("e_aurc_high", f64), ("random_aurc", f64),
+    ]),
+    # The seed's claims checked (compute/findings.py): per (claim, measure, model, attack,
+    # operating_point) the measured value with its 95% bootstrap interval over the N images, and the
+    # verdict ("holds", "does not hold", "not distinguishable"; "" for a measure that decides nothing
+    # alone). attack and operating_point are empty for the clean images.
+    "findings": pa.schema([
+        ("claim", s), ("measure", s), ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s),
+        ("value", f64), ("low", f64), ("high", f64), ("n", i64), ("verdict", s),
     ]),
 }
 TABLES = tuple(SCHEMAS)

@@ -38,6 +38,7 @@ class Run:
     detection: pd.DataFrame
     roc: pd.DataFrame
     risk_coverage: pd.DataFrame
+    findings: pd.DataFrame  # the seed's claims checked (compute/findings.py)
     embedding: pd.DataFrame
     neighbours: pd.DataFrame
     map_faithfulness: pd.DataFrame

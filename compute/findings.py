@@ -1,0 +1,154 @@
+"""The seed's claims, checked on the run's own tables: one row per (claim, measure, model, attack,
+operating point), with its value, 95% interval, N and verdict (pandas and numpy only).
+
+Claim (a), ``confidence_accuracy``: the seed says that MC-dropout confidence (1 − the variance of the
+true class's probability over the passes) and accuracy (the mean of that probability, p̄) are linearly
+dependent. The variance of a probability is bounded by p̄(1 − p̄), so confidence ≥ 1 − p̄(1 − p̄): a
+relation shaped like that bound is not a line, and its sign flips at p̄ = 0.5. Measured per model, on the
+clean test images and under each attack at its minimal and confident points (the clean-correct images
+it attacked, as attacked):
+
+- ``pearson``, ``spearman``: the correlation, with a percentile bootstrap interval over images;
+- ``r2_linear``, ``r2_bound``: the share of confidence's variance a line in p̄ explains, and a line in
+  p̄(1 − p̄) (the bound's shape);
+- ``r2_gap``: r2_bound − r2_linear, paired over the same resampled images, and the verdict on
+  linearity: "does not hold" when the bound's shape explains more (interval above 0);
+- ``pearson_below``, ``pearson_above``: the correlation among images with p̄ < 0.5 and p̄ ≥ 0.5; the
+  verdict on one sign throughout: "does not hold" when the two intervals exclude 0 with opposite signs.
+
+Every verdict comes from ``verdict`` (for one interval) or ``sign_verdict`` (for two), the one place
+the rule is written.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .contract import CLEAN, CONFIDENT, MINIMAL
+
+HOLDS, FAILS, UNCLEAR = "holds", "does not hold", "not distinguishable"
+COLUMNS = ["claim", "measure", "model", "attack", "operating_point", "value", "low", "high", "n", "verdict"]
+MIN_IMAGES = 10  # fewer images than this in a group: no row (an interval over a handful says nothing)
+
+
+def verdict(low: float, high: float, supports: int = 1) -> str:
+    """The verdict of an interval on a claim that predicts an effect of sign ``supports`` (+1 or −1):
+    the whole interval on that side of 0 "holds", on the other side "does not hold", and an interval
+    that contains 0, or is undefined, is "not distinguishable"."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return UNCLEAR
+    if low > 0:
+        return HOLDS if supports > 0 else FAILS
+    if high < 0:
+        return FAILS if supports > 0 else HOLDS
+    return UNCLEAR
+
+
+def sign_verdict(below: tuple[float, float], above: tuple[float, float]) -> str:
+    """One sign throughout? From the intervals of the correlation below and above p̄ = 0.5: both
+    excluding 0 on opposite sides "does not hold", on the same side "holds", else "not distinguishable"."""
+    sides = [verdict(low, high) for low, high in (below, above)]
+    if UNCLEAR in sides:
+        return UNCLEAR
+    return HOLDS if sides[0] == sides[1] else FAILS
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson r along the last axis (nan where either side is constant)."""
+    xc, yc = x - x.mean(-1, keepdims=True), y - y.mean(-1, keepdims=True)
+    den = np.sqrt((xc * xc).sum(-1) * (yc * yc).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (xc * yc).sum(-1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _ranks(v: np.ndarray) -> np.ndarray:
+    """Average ranks along the last axis (ties share their mean rank), as Spearman's rho needs."""
+    order = np.argsort(v, axis=-1, kind="stable")
+    ranks = np.empty_like(v, dtype=np.float64)
+    np.put_along_axis(ranks, order, np.arange(v.shape[-1], dtype=np.float64) * np.ones_like(v), axis=-1)
+    flat = ranks.reshape(-1, v.shape[-1])
+    values = v.reshape(-1, v.shape[-1])
+    for row in range(flat.shape[0]):  # ties: rare with continuous scores, so a loop over rows with ties
+        uniq, inverse, counts = np.unique(values[row], return_inverse=True, return_counts=True)
+        if (counts > 1).any():
+            flat[row] = (np.bincount(inverse, weights=flat[row]) / counts)[inverse]
+    return flat.reshape(v.shape)
+
+
+def _r2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """R² of the least-squares line y = a + b·x along the last axis: r² for one predictor."""
+    return _pearson(x, y) ** 2
+
+
+def _interval(samples: np.ndarray) -> tuple[float, float]:
+    good = samples[np.isfinite(samples)]
+    if len(good) < 0.9 * len(samples):  # most resamples undefined: no interval
+        return float("nan"), float("nan")
+    low, high = np.percentile(good, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def confidence_accuracy(p_bar: np.ndarray, confidence: np.ndarray, resamples: int = 1000,
+                        seed: int = 0) -> list[dict]:
+    """Claim (a)'s measures for one set of images: ``p_bar`` the mean true-class probability,
+    ``confidence`` 1 − its variance, one entry per image. Rows without the keys (model, attack,
+    operating point); the bootstrap resamples images with replacement, seeded."""
+    p_bar, confidence = np.asarray(p_bar, np.float64), np.asarray(confidence, np.float64)
+    n = len(p_bar)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(resamples, n))
+    x, y, bound = p_bar[idx], confidence[idx], (p_bar * (1 - p_bar))[idx]
+    rows = []
+
+    def row(measure: str, value: float, samples: np.ndarray | None, rule, count: int = n) -> None:
+        low, high = _interval(samples) if samples is not None else (float("nan"), float("nan"))
+        rows.append({"measure": measure, "value": float(value), "low": low, "high": high, "n": int(count),
+                     "verdict": rule(low, high) if rule else ""})
+
+    row("pearson", _pearson(p_bar, confidence), _pearson(x, y), verdict)
+    row("spearman", _pearson(_ranks(p_bar), _ranks(confidence)), _pearson(_ranks(x), _ranks(y)), verdict)
+    linear, shaped = _r2(p_bar, confidence), _r2(p_bar * (1 - p_bar), confidence)
+    row("r2_linear", linear, _r2(x, y), None)
+    row("r2_bound", shaped, _r2(bound, y), None)
+    row("r2_gap", shaped - linear, _r2(bound, y) - _r2(x, y), lambda lo, hi: verdict(lo, hi, supports=-1))
+    halves = {}
+    for measure, part in (("pearson_below", p_bar < 0.5), ("pearson_above", p_bar >= 0.5)):
+        k = int(part.sum())
+        if k < MIN_IMAGES:
+            halves[measure] = (float("nan"), float("nan"))
+            rows.append({"measure": measure, "value": float("nan"), "low": float("nan"), "high": float("nan"),
+                         "n": k, "verdict": UNCLEAR})
+            continue
+        sub = np.flatnonzero(part)
+        sub_idx = sub[rng.integers(0, k, size=(resamples, k))]
+        samples = _pearson(p_bar[sub_idx], confidence[sub_idx])
+        halves[measure] = _interval(samples)
+        row(measure, _pearson(p_bar[sub], confidence[sub]), samples, verdict, k)
+    sign = sign_verdict(halves["pearson_below"], halves["pearson_above"])
+    for r in rows:
+        if r["measure"] in ("pearson_below", "pearson_above"):
+            r["verdict"] = sign
+    return rows
+
+
+def findings(uncertainty: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Every finding of the run (``COLUMNS``), from the uncertainty table: claim (a) per model, on the
+    clean images (attack and operating point empty) and under each attack at its minimal and confident
+    points (the clean-correct images it attacked, as attacked)."""
+    out = []
+    plain = uncertainty[uncertainty["condition"] == CLEAN]
+    correct = set(zip(plain.loc[plain["plain_pred"] == plain["label"], "model"],
+                      plain.loc[plain["plain_pred"] == plain["label"], "image_id"]))
+    mine = uncertainty[~uncertainty["noise"].astype(bool)
+                       & (uncertainty["condition"].eq(CLEAN) | uncertainty["operating_point"].isin([MINIMAL, CONFIDENT]))]
+    for k, ((model, condition), group) in enumerate(mine.groupby(["model", "condition"], sort=True)):
+        attack = None if condition == CLEAN else group["attack"].iloc[0]
+        point = None if condition == CLEAN else group["operating_point"].iloc[0]
+        if attack is not None:
+            group = group[[(model, i) in correct for i in group["image_id"]]]
+        if len(group) < MIN_IMAGES:
+            continue
+        for r in confidence_accuracy(group["true_prob"].to_numpy(), group["confidence"].to_numpy(), resamples,
+                                     seed + k):
+            out.append({"claim": "confidence_accuracy", "model": model, "attack": attack, "operating_point": point, **r})
+    return pd.DataFrame(out, columns=COLUMNS)

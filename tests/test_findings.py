@@ -1,0 +1,142 @@
+"""The seed's claims checked (compute/findings.py): the verdict rule, the measures on relations whose
+answer is known, and the findings table of a finished run recomputed independently."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from compute import findings as F
+from compute.contract import SCHEMAS
+from conftest import RESULTS_FIXTURE
+from site_builder.load import load_run
+
+
+@pytest.mark.parametrize("low, high, supports, expected", [
+    (0.1, 0.3, 1, F.HOLDS), (-0.3, -0.1, 1, F.FAILS), (-0.1, 0.2, 1, F.UNCLEAR),
+    (0.1, 0.3, -1, F.FAILS), (-0.3, -0.1, -1, F.HOLDS), (float("nan"), 0.2, 1, F.UNCLEAR),
+])
+def test_a_verdict_is_read_off_its_interval_against_the_side_the_claim_predicts(low, high, supports, expected):
+    assert F.verdict(low, high, supports) == expected
+
+
+def test_one_sign_throughout_needs_both_halves_clear_of_zero():
+    assert F.sign_verdict((-0.9, -0.7), (0.8, 0.9)) == F.FAILS  # the bound's shape: the sign flips
+    assert F.sign_verdict((0.2, 0.5), (0.8, 0.9)) == F.HOLDS
+    assert F.sign_verdict((-0.2, 0.5), (0.8, 0.9)) == F.UNCLEAR
+
+
+def by_measure(rows: list[dict]) -> dict[str, dict]:
+    return {r["measure"]: r for r in rows}
+
+
+def test_a_line_is_found_linear_and_the_bound_shape_is_not():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.02, 0.98, 400)
+    line = by_measure(F.confidence_accuracy(p, 0.5 + 0.4 * p + rng.normal(0, 0.02, 400), resamples=300))
+    assert line["pearson"]["verdict"] == F.HOLDS and line["pearson"]["value"] > 0.95
+    assert line["r2_gap"]["value"] < 0 and line["r2_gap"]["verdict"] == F.HOLDS  # a line explains more
+    assert line["pearson_below"]["verdict"] == line["pearson_above"]["verdict"] == F.HOLDS
+    # confidence = 1 - the bound p(1 - p): what the seed's figure looks like
+    shaped = by_measure(F.confidence_accuracy(p, 1 - p * (1 - p) + rng.normal(0, 0.005, 400), resamples=300))
+    assert shaped["r2_bound"]["value"] > 0.95 > shaped["r2_linear"]["value"]
+    assert shaped["r2_gap"]["low"] > 0 and shaped["r2_gap"]["verdict"] == F.FAILS
+    assert shaped["pearson_below"]["high"] < 0 < shaped["pearson_above"]["low"]
+    assert shaped["pearson_below"]["verdict"] == F.FAILS
+    assert shaped["pearson_below"]["n"] + shaped["pearson_above"]["n"] == 400
+    # the interval is a bootstrap over images: it holds the estimate, and is seeded
+    for r in shaped.values():
+        if r["measure"] != "r2_linear":
+            assert r["low"] <= r["value"] <= r["high"], r
+    again = by_measure(F.confidence_accuracy(p, 1 - p * (1 - p) + rng.normal(0, 0.005, 400), resamples=300))
+    assert again.keys() == shaped.keys()
+
+
+def test_too_few_images_on_one_side_of_a_half_give_no_verdict_on_the_sign():
+    p = np.r_[np.full(5, 0.2), np.linspace(0.6, 1.0, 100)]
+    rows = by_measure(F.confidence_accuracy(p, 1 - p * (1 - p), resamples=100))
+    assert rows["pearson_below"]["n"] == 5 and np.isnan(rows["pearson_below"]["value"])
+    assert rows["pearson_below"]["verdict"] == rows["pearson_above"]["verdict"] == F.UNCLEAR
+
+
+def test_the_findings_table_of_a_run_recomputes_from_its_uncertainty_table():
+    """What a reviewer does: recompute each value from uncertainty.parquet with numpy's own formulas."""
+    run = load_run(RESULTS_FIXTURE)
+    table = pd.read_parquet(RESULTS_FIXTURE / "findings.parquet")
+    assert list(table.columns) == SCHEMAS["findings"].names
+    unc = run.uncertainty
+    clean = unc[unc["condition"] == "clean"]
+    for key in run.model_keys:
+        mine = table[(table["model"] == key) & table["attack"].isna()].set_index("measure")
+        assert set(mine.index) == {"pearson", "spearman", "r2_linear", "r2_bound", "r2_gap", "pearson_below",
+                                   "pearson_above"}
+        rows = clean[clean["model"] == key]
+        p, c = rows["true_prob"].to_numpy(), rows["confidence"].to_numpy()
+        assert mine.loc["pearson", "n"] == len(rows) == len(run.images)
+        assert mine.loc["pearson", "value"] == pytest.approx(np.corrcoef(p, c)[0, 1], abs=1e-9)
+        assert mine.loc["spearman", "value"] == pytest.approx(
+            np.corrcoef(pd.Series(p).rank(), pd.Series(c).rank())[0, 1], abs=1e-9)
+        fit = np.polyval(np.polyfit(p, c, 1), p)
+        assert mine.loc["r2_linear", "value"] == pytest.approx(1 - ((c - fit) ** 2).sum() / ((c - c.mean()) ** 2).sum(),
+                                                               abs=1e-9)
+        u = p * (1 - p)
+        fit = np.polyval(np.polyfit(u, c, 1), u)
+        assert mine.loc["r2_bound", "value"] == pytest.approx(1 - ((c - fit) ** 2).sum() / ((c - c.mean()) ** 2).sum(),
+                                                              abs=1e-9)
+        gap = mine.loc["r2_gap"]
+        assert gap["value"] == pytest.approx(mine.loc["r2_bound", "value"] - mine.loc["r2_linear", "value"])
+        assert gap["verdict"] == F.verdict(gap["low"], gap["high"], supports=-1)
+        assert mine.loc["pearson_below", "n"] == (p < 0.5).sum()
+        # Under an attack: the clean-correct images it attacked, as attacked.
+        fgsm = table[(table["model"] == key) & (table["attack"] == "fgsm") & (table["operating_point"] == "minimal")]
+        right = set(rows.loc[rows["plain_pred"] == rows["label"], "image_id"])
+        attacked = unc[(unc["model"] == key) & (unc["condition"] == "fgsm") & unc["image_id"].isin(right)]
+        r = fgsm.set_index("measure").loc["pearson"]
+        assert r["n"] == len(attacked) and r["value"] == pytest.approx(
+            np.corrcoef(attacked["true_prob"], attacked["confidence"])[0, 1], abs=1e-9)
+    assert set(table["verdict"]) <= {F.HOLDS, F.FAILS, F.UNCLEAR, ""}
+    assert not table[~table["operating_point"].isna()]["operating_point"].isin(["budget"]).any()
+
+
+def test_the_findings_page_says_each_models_verdict_with_its_numbers_and_draws_both_fits():
+    """The page shows what the table holds, and its figure's fits are the least-squares lines."""
+    import json
+
+    from site_builder import pages
+    from site_builder.build import render_files
+
+    run = load_run(RESULTS_FIXTURE)
+    page = pages.findings_page(run)
+    ctx = page.context
+    table = run.findings[run.findings["attack"].isna()]
+    assert [r["label"] for r in ctx["rows"]] == [pages.labels(run)[k] for k in run.model_keys]
+    for r, key in zip(ctx["rows"], run.model_keys):
+        mine = table[table["model"] == key].set_index("measure")
+        assert r["r2_gap"]["verdict"] == mine.loc["r2_gap", "verdict"] and r["n"] == mine.loc["pearson", "n"]
+        assert r["pearson"]["low"] == mine.loc["pearson", "low"]
+    assert len(ctx["attacked"]) == run.findings.dropna(subset=["attack"]).groupby(
+        ["model", "attack", "operating_point"]).ngroups
+    html = render_files([run])["runs/tiny/findings.html"].decode("utf-8")
+    assert "Confidence and accuracy are linearly dependent." in html
+    for r in ctx["rows"]:
+        assert f"<strong>{r['r2_gap']['verdict']}</strong>" in html
+    from site_builder.render import unpacked
+
+    spec = json.loads(str(ctx["spec"]))
+    columns = [unpacked(d["packed"]) for d in spec["datasets"].values()]
+    fits = [dict(zip(c, values)) for c in columns if "fit" in c for values in zip(*c.values())]
+    unc = run.uncertainty[run.uncertainty["condition"] == "clean"]
+    for key in run.model_keys:
+        g = unc[unc["model"] == key]
+        p, c = g["true_prob"].to_numpy(), g["confidence"].to_numpy()
+        label = pages.labels(run)[key]
+        for name, feature in zip(ctx["fits"], (lambda v: v, lambda v: v * (1 - v))):
+            line = [row for row in fits if row["model"] == label and row["fit"] == name]
+            slope, intercept = np.polyfit(feature(p), c, 1)
+            assert len(line) == 101
+            for row in line[::25]:
+                assert row["confidence"] == pytest.approx(intercept + slope * feature(row["true_prob"]), abs=1e-6)
+    # every page of the run names the findings first in its navigation
+    uncertainty = render_files([run])["runs/tiny/uncertainty.html"].decode("utf-8")
+    nav = uncertainty.split("<nav")[1].split("</nav>")[0]
+    assert nav.index("findings.html") < nav.index("uncertainty.html")
