@@ -417,3 +417,27 @@ def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFra
         lifted = [] if chart.params is alt.Undefined else list(chart.params)
         chart.params = lifted + [param.param for param, _ in titles.values()]
     return chart
+
+
+def confidence_fits(points: pd.DataFrame, fits: pd.DataFrame, models: list[str]) -> alt.HConcatChart:
+    """Claim (a)'s figure: per model (``models``, labels in run order), confidence against accuracy on
+    the clean images (``points``: model, true_prob, confidence) with the two least-squares fits drawn
+    (``fits``: model, fit, true_prob, confidence), a line in p̄ (dashed) and a line in p̄(1 − p̄), the
+    bound's shape (solid)."""
+    names = list(dict.fromkeys(fits["fit"]))
+    views = []
+    for model in models:
+        dots = alt.Chart(points[points["model"] == model]).mark_circle(size=14, color="#9A9A9A", opacity=0.6).encode(
+            x=alt.X("true_prob:Q", title="accuracy p̄ (mean probability of the true class)", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("confidence:Q", title="confidence (1 − variance of the true class)", scale=alt.Scale(zero=False)),
+            tooltip=[alt.Tooltip("image_id:Q", title="image"), alt.Tooltip("true_prob:Q", format=".3f"),
+                     alt.Tooltip("confidence:Q", format=".4f")])
+        lines = alt.Chart(fits[fits["model"] == model]).mark_line(color="#1f2328", strokeWidth=2).encode(
+            x="true_prob:Q", y="confidence:Q",
+            strokeDash=alt.StrokeDash("fit:N", title="least-squares fit", sort=names,
+                                      scale=alt.Scale(domain=names, range=[[6, 4], [1, 0]]),
+                                      legend=alt.Legend(symbolType="stroke", symbolStrokeColor="#1f2328",
+                                                        symbolSize=300, labelLimit=320)),
+            tooltip=["fit:N"])
+        views.append(alt.layer(dots, lines).properties(title=model, width=WIDTH, height=WIDTH))
+    return alt.hconcat(*views)

@@ -48,7 +48,8 @@ def run_summary(run: Run) -> dict[str, Any]:
     """The run as the header and the overview show it: its pages' URLs and a line per model."""
     d = run.manifest["dataset"]
     base = run_dir(run)
-    return {"name": run.name, "uncertainty": f"{base}/uncertainty.html", "provenance": f"{base}/provenance.html",
+    return {"name": run.name, "findings": f"{base}/findings.html", "uncertainty": f"{base}/uncertainty.html",
+            "provenance": f"{base}/provenance.html",
             "attacks": f"{base}/attacks.html" if run.attack_names else "",
             "goodbad": f"{base}/good-bad.html" if run.ranking else "",
             "detection": f"{base}/detection.html" if run.attack_names else "",
@@ -642,6 +643,50 @@ def image_page(run: Run, chunks: list[dict[str, Any]]) -> Page:
             [condition_label(run, c) for c in adversarial], run.config.uncertainty.passes))})
 
 
+def findings_page(run: Run) -> Page:
+    """The seed's claims checked, from findings.parquet (compute/findings.py): per claim its sentence,
+    the verdict per model with N and the intervals it is read off, and the figure that shows it. Claim
+    (a) so far: confidence against accuracy, with a line and the bound's shape fitted."""
+    table = run.findings
+    label_of = labels(run)
+    a = table[table["claim"] == "confidence_accuracy"]
+    clean = a[a["attack"].isna()]
+    rows = []
+    for key in run.model_keys:
+        m = clean[clean["model"] == key].set_index("measure")
+        if m.empty:
+            continue
+        rows.append({"label": label_of[key], "n": int(m.loc["pearson", "n"]),
+                     **{name: m.loc[name].to_dict() for name in m.index}})
+    attacked = []
+    for (key, attack, point), g in a[a["attack"].notna()].groupby(["model", "attack", "operating_point"], sort=False):
+        m = g.set_index("measure")
+        attacked.append({"label": label_of[key], "attack": run.cards[attack]["label"], "point": point,
+                         "n": int(m.loc["pearson", "n"]), **{name: m.loc[name].to_dict() for name in m.index}})
+    # The figure: every clean image, and both least-squares fits over a grid of p̄.
+    unc = run.uncertainty[run.uncertainty["condition"] == CLEAN]
+    points = pd.DataFrame({"model": unc["model"].map(label_of), "image_id": unc["image_id"],
+                           "true_prob": unc["true_prob"].round(4), "confidence": unc["confidence"].round(5)})
+    grid = np.linspace(0.0, 1.0, 101)
+    fits = []
+    for key, g in unc.groupby("model", sort=False):
+        p, c = g["true_prob"].to_numpy(np.float64), g["confidence"].to_numpy(np.float64)
+        for name, feature in ((FIT_LINE, lambda v: v), (FIT_BOUND, lambda v: v * (1 - v))):
+            slope, intercept = np.polyfit(feature(p), c, 1)
+            fits += [{"model": label_of[key], "fit": name, "true_prob": float(x), "confidence": float(intercept + slope * feature(x))}
+                     for x in grid]
+    spec = chart_json(charts.confidence_fits(points, pd.DataFrame(fits), [label_of[k] for k in run.model_keys]))
+    return Page(f"{run_dir(run)}/findings.html", "findings.html", {
+        "title": f"{run.name}: findings", "run": run_summary(run), "rows": rows, "attacked": attacked,
+        "claim": SEED_CLAIMS["confidence_accuracy"], "spec": spec, "resamples": run.config.detection.resamples,
+        "fits": (FIT_LINE, FIT_BOUND)})
+
+
+FIT_LINE, FIT_BOUND = "a line in p̄", "a line in p̄(1 − p̄), the bound's shape"
+# The seed's claims as it stated them, quoted on the findings page.
+SEED_CLAIMS = {"confidence_accuracy": "Confidence and accuracy are linearly dependent."}
+
+
 def gather_pages(runs: list[Run]) -> tuple[list[Page], dict[str, Any]]:
     """Every page of the site in a stable order, and its data files (path -> (callback, records)):
     the per-image view's chunks and the explorer's data."""
@@ -649,7 +694,7 @@ def gather_pages(runs: list[Run]) -> tuple[list[Page], dict[str, Any]]:
     data: dict[str, Any] = {}
     for run in runs:
         explorer = explorer_data.explorer_data(run)
-        pages += [uncertainty_page(run), provenance_page(run), explorer_page(run, explorer)]
+        pages += [findings_page(run), uncertainty_page(run), provenance_page(run), explorer_page(run, explorer)]
         if run.attack_names:
             pages += [attacks_page(run), detection_page(run)]
         if run.ranking:

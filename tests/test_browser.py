@@ -81,7 +81,7 @@ def test_every_page_renders_offline_without_errors(browser, fixture_site, tmp_pa
     shutil.copytree(fixture_site, site)  # a copy: the site works wherever it is put
     pages = site_pages(site)
     names = {p.name for p in pages}
-    assert {"index.html", "uncertainty.html", "attacks.html", "detection.html", "good-bad.html", "explorer.html",
+    assert {"index.html", "findings.html", "uncertainty.html", "attacks.html", "detection.html", "good-bad.html", "explorer.html",
             "image.html", "provenance.html"} <= names
     charts = 0
     for page in pages:

@@ -342,7 +342,8 @@ def test_a_site_shows_every_run_and_refuses_two_with_one_name(run, tmp_path):
     report = build_site([run.path, other], tmp_path / "site")
     assert report.runs == 2
     index = (tmp_path / "site" / "index.html").read_text()
-    assert 'href="runs/tiny/uncertainty.html"' in index and 'href="runs/second/uncertainty.html"' in index
+    # each run's name opens its findings, which lead its navigation
+    assert 'href="runs/tiny/findings.html"' in index and 'href="runs/second/findings.html"' in index
     assert (tmp_path / "site" / "runs" / "second" / "attacks.html").is_file()
     with pytest.raises(ResultsError, match="both named run 'tiny'; give runs distinct names"):
         build_site([run.path, run.path], tmp_path / "site2")
