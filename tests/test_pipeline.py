@@ -241,5 +241,6 @@ def test_a_run_without_attacks_computes_and_builds(tiny_run, tmp_path):
     assert set(pd.read_parquet(cfg.results_dir / "embedding.parquet")["condition"]) == {"clean"}
     report = build_site([cfg.results_dir], cfg.site_dir)
     run_pages = {p.name for p in (cfg.site_dir / "runs" / "tiny").glob("*.html")}
-    assert run_pages == {"uncertainty.html", "provenance.html", "explorer.html", "image.html"}
-    assert report.pages == 5
+    # claim (a) needs no attack: its findings are on the clean images
+    assert run_pages == {"findings.html", "uncertainty.html", "provenance.html", "explorer.html", "image.html"}
+    assert report.pages == 6  # the overview and the five above
