@@ -66,6 +66,7 @@ PALETTE = {
     # grey was PGD's tint, black mixed with white, within 5 ΔE)
     "clean": "#555555",
     "bar": TABLEAU_CB10[0],  # a chart's one colour, where colour encodes nothing
+    "neutral": "#9A9A9A",  # marks beside a coloured legend they are not part of (reliability bins, a scatter under its fits)
     "correct": OKABE_ITO["blue"], "wrong": OKABE_ITO["vermillion"],  # a prediction
     "outcome": {"fooled": OKABE_ITO["vermillion"], "not fooled": OKABE_ITO["sky_blue"], "wrong before": "#595959",
                 "not attacked": "#C7C7C7"},  # not attacked: drawn hollow in the grid, light grey on the map

@@ -151,7 +151,8 @@ def paired_aurocs(neg: dict[str, np.ndarray], pos: dict[str, np.ndarray], pos_at
     return out
 
 
-def _interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of bootstrap ``values`` (their undefined ones left out)."""
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return float("nan"), float("nan")
@@ -251,7 +252,7 @@ def _row(neg: dict[str, np.ndarray], pos: dict[str, np.ndarray], score: str, int
     delta, d_low, d_high = float("nan"), float("nan"), float("nan")
     if paired and score != BASELINE_SCORE:
         delta = auroc(neg[score], pos[score]) - auroc(neg[BASELINE_SCORE], pos[BASELINE_SCORE])
-        d_low, d_high = _interval(paired[score] - paired[BASELINE_SCORE])
+        d_low, d_high = percentile_interval(paired[score] - paired[BASELINE_SCORE])
     g, g_low, g_high = gap.get(score, (float("nan"),) * 3)
     return {"score": score, "n_clean": n, "n_adv": m, "auroc": auroc(neg[score], pos[score]),
             "auroc_low": interval[0], "auroc_high": interval[1], "aupr": average_precision(neg[score], pos[score]),
@@ -273,7 +274,7 @@ def _noise_gaps(adversarial: pd.DataFrame, noise: pd.DataFrame, resamples: int,
     out = {}
     for score in SCORES:
         diff = flag_score(adversarial.loc[both], score) - flag_score(noise.loc[both], score)
-        out[score] = (float(diff.mean()), *_interval((counts * diff).sum(axis=1) / len(both)))
+        out[score] = (float(diff.mean()), *percentile_interval((counts * diff).sum(axis=1) / len(both)))
     return out
 
 
@@ -308,7 +309,7 @@ def _adaptive_rows(model: str, clean: pd.DataFrame, by_condition: dict[str, pd.D
             for score in SCORES:
                 (pa, ra, na), (pb, rb, nb) = sides[attack], sides[base]
                 a, b = auroc(neg[score], pa[score]), auroc(neg[score], pb[score])
-                low, high = _interval(ra[score] - rb[score])
+                low, high = percentile_interval(ra[score] - rb[score])
                 rows.append({"model": model, "attack": attack, "baseline": base, "eps": float(eps), "score": score,
                              "n_clean": len(ids), "n_adv": na, "n_baseline": nb, "auroc": a, "auroc_baseline": b,
                              "delta": a - b, "delta_low": low, "delta_high": high})
@@ -390,7 +391,7 @@ def selective(uncertainty: pd.DataFrame, share: float = 0.5, seed: int = 0, resa
                 curve, aurc = risk_coverage(-flag_score(population, score), correct)
                 best = oracle_aurc(correct)
                 # E-AURC >= 0 by definition; the clip only removes rounding below it.
-                low, high = _interval(np.maximum(np.subtract(*aurc_resamples(-flag_score(population, score), correct,
+                low, high = percentile_interval(np.maximum(np.subtract(*aurc_resamples(-flag_score(population, score), correct,
                                                                              counts)), 0.0))
                 frames.append(curve.assign(model=model, condition=condition, attack=first["attack"],
                                            operating_point=first["operating_point"], eps=first["eps"], score=score,

@@ -13,6 +13,8 @@ it attacked, as attacked):
   p̄(1 − p̄) (the bound's shape);
 - ``r2_gap``: r2_bound − r2_linear, paired over the same resampled images, and the verdict on
   linearity: "does not hold" when the bound's shape explains more (interval above 0);
+- ``line_intercept``, ``line_slope``, ``bound_intercept``, ``bound_slope``: the two least-squares fits
+  (confidence = intercept + slope · p̄, or · p̄(1 − p̄)), no interval, for the page to draw;
 - ``pearson_below``, ``pearson_above``: the correlation among images with p̄ < 0.5 and p̄ ≥ 0.5; the
   verdict on one sign throughout: "does not hold" when the two intervals exclude 0 with opposite signs.
 
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .contract import CLEAN, CONFIDENT, MINIMAL
+from .detection import percentile_interval
 
 HOLDS, FAILS, UNCLEAR = "holds", "does not hold", "not distinguishable"
 COLUMNS = ["claim", "measure", "model", "attack", "operating_point", "value", "low", "high", "n", "verdict"]
@@ -63,16 +66,7 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _ranks(v: np.ndarray) -> np.ndarray:
     """Average ranks along the last axis (ties share their mean rank), as Spearman's rho needs."""
-    order = np.argsort(v, axis=-1, kind="stable")
-    ranks = np.empty_like(v, dtype=np.float64)
-    np.put_along_axis(ranks, order, np.arange(v.shape[-1], dtype=np.float64) * np.ones_like(v), axis=-1)
-    flat = ranks.reshape(-1, v.shape[-1])
-    values = v.reshape(-1, v.shape[-1])
-    for row in range(flat.shape[0]):  # ties: rare with continuous scores, so a loop over rows with ties
-        uniq, inverse, counts = np.unique(values[row], return_inverse=True, return_counts=True)
-        if (counts > 1).any():
-            flat[row] = (np.bincount(inverse, weights=flat[row]) / counts)[inverse]
-    return flat.reshape(v.shape)
+    return pd.DataFrame(np.atleast_2d(v)).rank(axis=1).to_numpy().reshape(np.shape(v))
 
 
 def _r2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -81,11 +75,10 @@ def _r2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _interval(samples: np.ndarray) -> tuple[float, float]:
-    good = samples[np.isfinite(samples)]
-    if len(good) < 0.9 * len(samples):  # most resamples undefined: no interval
+    """The percentile interval of the resamples, none where most of them are undefined (a constant side)."""
+    if np.isfinite(samples).sum() < 0.9 * len(samples):
         return float("nan"), float("nan")
-    low, high = np.percentile(good, [2.5, 97.5])
-    return float(low), float(high)
+    return percentile_interval(samples)
 
 
 def confidence_accuracy(p_bar: np.ndarray, confidence: np.ndarray, resamples: int = 1000,
@@ -111,6 +104,11 @@ def confidence_accuracy(p_bar: np.ndarray, confidence: np.ndarray, resamples: in
     row("r2_linear", linear, _r2(x, y), None)
     row("r2_bound", shaped, _r2(bound, y), None)
     row("r2_gap", shaped - linear, _r2(bound, y) - _r2(x, y), lambda lo, hi: verdict(lo, hi, supports=-1))
+    # The two fits themselves (the findings page draws them): confidence = intercept + slope · feature.
+    for fit, feature in (("line", p_bar), ("bound", p_bar * (1 - p_bar))):
+        slope, intercept = np.polyfit(feature, confidence, 1)
+        row(f"{fit}_intercept", intercept, None, None)
+        row(f"{fit}_slope", slope, None, None)
     halves = {}
     for measure, part in (("pearson_below", p_bar < 0.5), ("pearson_above", p_bar >= 0.5)):
         k = int(part.sum())

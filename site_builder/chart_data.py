@@ -2,9 +2,10 @@
 (DataFrame in, DataFrame out). Statistics come computed from the tables; nothing here aggregates."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from compute.contract import BUDGET, CLEAN, MINIMAL
+from compute.contract import BUDGET, CLEAN, MINIMAL, OPERATING_POINTS
 
 POINT_COLUMNS = ["image_id", "class_name", "pred_name", "correct", "confidence", "true_prob", "top_prob",
                  "entropy", "mutual_info", "variation_ratio"]
@@ -79,7 +80,11 @@ def success_points(success_rates: pd.DataFrame, model: str, labels: dict[str, st
                         "variant": names, "success_rate": rows["success_rate"].to_numpy(),
                         "percent": (100 * rows["success_rate"]).round().astype(int).to_numpy(),
                         "n_images": rows["n_attacked"].to_numpy()})
-    return out.round(5).sort_values(["attack", "variant", "class_name"], kind="stable").reset_index(drop=True)
+    # Within an attack: minimal, confident, then its budgets by ε (OPERATING_POINTS' order).
+    out["order"] = [OPERATING_POINTS.index(o) for o in rows["operating_point"]]
+    out["eps"] = rows["eps"].fillna(0.0).to_numpy()
+    out = out.round(5).sort_values(["attack", "order", "eps", "class_name"], kind="stable")
+    return out.drop(columns=["order", "eps"]).reset_index(drop=True)
 
 
 KINDS = {"adversarial": "adversarial", "noise": "noise control", "unattacked": "unattacked"}  # reference -> name
@@ -158,3 +163,27 @@ def risk_points(risk_coverage: pd.DataFrame, model: str, labels: dict[str, str])
                         "e_aurc_high": rows["e_aurc_high"].to_numpy(), "random_aurc": rows["random_aurc"].to_numpy(),
                         "n_images": rows["n_images"].to_numpy()})
     return out.round(5).reset_index(drop=True)
+
+
+# Claim (a)'s two least-squares fits of confidence (compute/findings.py): a line in p̄, and a line in
+# p̄(1 − p̄), the shape of the bound Var ≤ p̄(1 − p̄); each name with its measures' prefix and feature.
+FITS = {"a line in p̄": ("line", lambda p: p), "a line in p̄(1 − p̄), the bound's shape": ("bound", lambda p: p * (1 - p))}
+
+
+def confidence_fit_points(uncertainty: pd.DataFrame, findings: pd.DataFrame,
+                          labels: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Claim (a)'s figure data: every clean image (model label, image_id, true_prob, confidence), and
+    per model each of ``FITS``, from its intercept and slope in the findings table, drawn over 101
+    values of p̄ from 0 to 1 (model, fit, true_prob, confidence); ``labels``: model key -> label."""
+    clean = uncertainty[uncertainty["condition"] == CLEAN]
+    points = pd.DataFrame({"model": clean["model"].map(labels), "image_id": clean["image_id"],
+                           "true_prob": clean["true_prob"].round(4), "confidence": clean["confidence"].round(5)})
+    fitted = findings[(findings["claim"] == "confidence_accuracy") & findings["attack"].isna()]
+    grid = np.linspace(0.0, 1.0, 101)
+    fits = []
+    for key, g in fitted.groupby("model", sort=False):
+        value = g.set_index("measure")["value"]
+        for name, (prefix, feature) in FITS.items():
+            fits.append(pd.DataFrame({"model": labels[key], "fit": name, "true_prob": grid,
+                                      "confidence": value[f"{prefix}_intercept"] + value[f"{prefix}_slope"] * feature(grid)}))
+    return points.reset_index(drop=True), pd.concat(fits, ignore_index=True)

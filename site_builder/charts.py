@@ -111,7 +111,7 @@ def reliability_diagram(calibration: pd.DataFrame) -> alt.LayerChart:
     data = calibration[["lower", "upper", "n_images", "mean_top_prob", "accuracy"]].copy()
     data = data[data["n_images"] > 0].round(5)
     # Grey: the blue of "correct" in the histograms beside it would read as a share of correct images.
-    bars = alt.Chart(data).mark_rect(color="#9A9A9A", opacity=0.8, stroke="white").encode(
+    bars = alt.Chart(data).mark_rect(color=PALETTE["neutral"], opacity=0.8, stroke="white").encode(
         x=alt.X("lower:Q", title="top probability (confidence bin)", scale=alt.Scale(domain=[0, 1])),
         x2="upper:Q",
         y=alt.Y("accuracy:Q", title="accuracy in bin", scale=alt.Scale(domain=[0, 1])),
@@ -179,13 +179,14 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
     attack_pick = alt.selection_point(name="attack_pick", fields=["attack"], bind="legend")
     l2_brush = alt.selection_interval(name="l2_brush", encodings=["x"])
     picked = bar_pick & attack_pick
-    color = alt.Color("attack:N", title="attack", sort=attack_names,
-                      scale=alt.Scale(domain=attack_names, range=list(attack_colours.values())))
+    # The distributions' outlines: an attack's colour from its card.
+    stroke = alt.Stroke("attack:N", title="attack", sort=attack_names,
+                        scale=alt.Scale(domain=attack_names, range=list(attack_colours.values())))
     base = alt.Chart(points)
 
-    of = dict(zip(rates["variant"], rates["attack"]))  # each variant's attack: rows by attack, in run order
-    variants = sorted(of, key=lambda v: (attack_names.index(of[v]) if of[v] in attack_names else len(attack_names),
-                                         0 if v.endswith(" minimal") else 1 if v.endswith(" confident") else 2, v))
+    # Rows by attack in run order; within one, as success_points orders them (operating point, then ε).
+    of = dict(zip(rates["variant"], rates["attack"]))
+    variants = sorted(of, key=lambda v: attack_names.index(of[v]) if of[v] in attack_names else len(attack_names))
     # A cell per (attack at an operating point or budget, class), its success rate written in it: a bar
     # per variant made 12 slivers per class, told apart by colour shade alone.
     cells = alt.Chart(rates).encode(
@@ -216,8 +217,7 @@ def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: lis
         chart = base.mark_bar(fillOpacity=0, strokeWidth=1.5).encode(
             x=alt.X(f"{field}:Q", bin=alt.Bin(maxbins=30), title=title),
             y=alt.Y("count():Q", title="images", stack=None),
-            stroke=alt.Stroke("attack:N", title="attack", sort=attack_names,
-                              scale=alt.Scale(domain=attack_names, range=list(attack_colours.values()))),
+            stroke=stroke,
             tooltip=["attack:N", alt.Tooltip("count():Q", title="images")],
         ).transform_filter("datum.success").transform_filter(picked).properties(
             title=alt.Title(title, subtitle="successful attacks"), width=WIDTH,
@@ -427,7 +427,7 @@ def confidence_fits(points: pd.DataFrame, fits: pd.DataFrame, models: list[str])
     names = list(dict.fromkeys(fits["fit"]))
     views = []
     for model in models:
-        dots = alt.Chart(points[points["model"] == model]).mark_circle(size=14, color="#9A9A9A", opacity=0.6).encode(
+        dots = alt.Chart(points[points["model"] == model]).mark_circle(size=14, color=PALETTE["neutral"], opacity=0.6).encode(
             x=alt.X("true_prob:Q", title="accuracy p̄ (mean probability of the true class)", scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("confidence:Q", title="confidence (1 − variance of the true class)", scale=alt.Scale(zero=False)),
             tooltip=[alt.Tooltip("image_id:Q", title="image"), alt.Tooltip("true_prob:Q", format=".3f"),

@@ -166,18 +166,15 @@ def used_config(manifest: dict[str, Any]) -> dict[str, Any]:
     """The configuration a run used: as written, with the attacks' section as resolved for its dataset
     (the file leaves budgets, steps and subsets unset, as empty lists, 0 or -1, to be filled in per
     dataset and from the adaptive attacker; the page shows the values the attacks ran with)."""
-    config = dict(manifest["config"])
     resolved = (manifest.get("attacks") or {}).get("resolved")
-    if resolved:
-        config["attacks"] = resolved
-    return config
+    return {**manifest["config"], "attacks": resolved} if resolved else manifest["config"]
 
 
 def provenance_page(run: Run) -> Page:
     m = run.manifest
     return Page(f"{run_dir(run)}/provenance.html", "provenance.html", {
         "title": f"{run.name}: provenance", "run": run_summary(run), "config": without_local_paths(used_config(m)),
-        "resolved": bool((m.get("attacks") or {}).get("resolved")),
+        "resolved": used_config(m) is not m["config"],
         "made_by": made_by(m),
         "models": run.models, "versions": sorted(m["versions"].items()),
         "timings": sorted(m["timings"].items()), "tables": sorted(m["tables"].items()),
@@ -663,26 +660,14 @@ def findings_page(run: Run) -> Page:
         m = g.set_index("measure")
         attacked.append({"label": label_of[key], "attack": run.cards[attack]["label"], "point": point,
                          "n": int(m.loc["pearson", "n"]), **{name: m.loc[name].to_dict() for name in m.index}})
-    # The figure: every clean image, and both least-squares fits over a grid of p̄.
-    unc = run.uncertainty[run.uncertainty["condition"] == CLEAN]
-    points = pd.DataFrame({"model": unc["model"].map(label_of), "image_id": unc["image_id"],
-                           "true_prob": unc["true_prob"].round(4), "confidence": unc["confidence"].round(5)})
-    grid = np.linspace(0.0, 1.0, 101)
-    fits = []
-    for key, g in unc.groupby("model", sort=False):
-        p, c = g["true_prob"].to_numpy(np.float64), g["confidence"].to_numpy(np.float64)
-        for name, feature in ((FIT_LINE, lambda v: v), (FIT_BOUND, lambda v: v * (1 - v))):
-            slope, intercept = np.polyfit(feature(p), c, 1)
-            fits += [{"model": label_of[key], "fit": name, "true_prob": float(x), "confidence": float(intercept + slope * feature(x))}
-                     for x in grid]
-    spec = chart_json(charts.confidence_fits(points, pd.DataFrame(fits), [label_of[k] for k in run.model_keys]))
+    points, fits = chart_data.confidence_fit_points(run.uncertainty, run.findings, label_of)
+    spec = chart_json(charts.confidence_fits(points, fits, [label_of[k] for k in run.model_keys]))
     return Page(f"{run_dir(run)}/findings.html", "findings.html", {
         "title": f"{run.name}: findings", "run": run_summary(run), "rows": rows, "attacked": attacked,
         "claim": SEED_CLAIMS["confidence_accuracy"], "spec": spec, "resamples": run.config.detection.resamples,
-        "fits": (FIT_LINE, FIT_BOUND)})
+        "fits": tuple(chart_data.FITS)})
 
 
-FIT_LINE, FIT_BOUND = "a line in p̄", "a line in p̄(1 − p̄), the bound's shape"
 # The seed's claims as it stated them, quoted on the findings page.
 SEED_CLAIMS = {"confidence_accuracy": "Confidence and accuracy are linearly dependent."}
 

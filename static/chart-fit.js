@@ -54,6 +54,9 @@
     return lines;
   }
 
+  // How many characters of a title fit ``line`` px: about 7 px a character at Vega's 13-px bold title font.
+  function titleChars(line) { return Math.max(16, Math.floor(line / 7)); }
+
   function walk(node, width, line) {
     if (Array.isArray(node)) return node.map(function (n) { return walk(n, width, line); });
     if (!node || typeof node !== "object") return node;
@@ -67,7 +70,7 @@
       // re-wrapped on its own, so that a heading stays a line apart from its sentence.
       else if (key === "params" && Array.isArray(value)) out.params = value.map(function (p) {
         if (!p || !/_lines$/.test(p.name || "") || !p.value || typeof p.value !== "object") return walk(p, width, line);
-        var chars = Math.max(16, Math.floor(line / 7)), lines = {};
+        var chars = titleChars(line), lines = {};
         Object.keys(p.value).forEach(function (k) {
           lines[k] = [].concat.apply([], [].concat(p.value[k]).map(function (l) { return wrap(l, chars); }));
         });
@@ -80,11 +83,10 @@
       else if (key === "width" && value && typeof value.step === "number") out.width = width;
       else out[key] = walk(value, width, line);
     });
-    // A view's own title (not an axis's or a legend's), re-wrapped like its subtitle: about 7 px a
-    // character at Vega's 13-px bold title font.
+    // A view's own title (not an axis's or a legend's), re-wrapped like its subtitle.
     var view = node.mark || node.layer || node.vconcat || node.hconcat || node.concat || node.spec;
     if (view && out.title) {
-      var chars = Math.max(16, Math.floor(line / 7));
+      var chars = titleChars(line);
       if (typeof out.title === "string" && out.title.length > chars) out.title = wrap(out.title, chars);
       else if (typeof out.title.text === "string" && out.title.text.length > chars)
         out.title = Object.assign({}, out.title, { text: wrap(out.title.text, chars) });

@@ -14,10 +14,12 @@
         p.hidden = p !== want;
         if (p === want) p.setAttribute("data-picked", "true"); else p.removeAttribute("data-picked");
       });
+      function exact(attack, point) {
+        return panels.filter(function (p) { return p.dataset.attack === attack && p.dataset.point === point; })[0];
+      }
       // The panel of (attack, point), or of the attack at its first point where it has no such one.
       function panel(attack, point) {
-        var of = panels.filter(function (p) { return p.dataset.attack === attack; });
-        return of.filter(function (p) { return p.dataset.point === point; })[0] || of[0];
+        return exact(attack, point) || panels.filter(function (p) { return p.dataset.attack === attack; })[0];
       }
       function link(a, target, current) {
         if (target) a.setAttribute("href", "#" + target.id);
@@ -27,7 +29,7 @@
         link(a, panel(a.dataset.attack, want.dataset.point), a.dataset.attack === want.dataset.attack);
       });
       section.querySelectorAll(".point-switch a").forEach(function (a) {
-        var target = panels.filter(function (p) { return p.dataset.attack === want.dataset.attack && p.dataset.point === a.dataset.point; })[0];
+        var target = exact(want.dataset.attack, a.dataset.point);
         link(a, target, a.dataset.point === want.dataset.point);
         a.hidden = !target;  // an attack without this point
       });

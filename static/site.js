@@ -126,7 +126,6 @@
     });
     return result.view.runAsync().then(function () { return result; });
   }
-  R.pointSelections = pointSelections;
 
   // A chart whose container changes width (a turned phone, a resized window, an opened fold) is fitted
   // again: narrowed when it now overflows, drawn as written when there is room for that again; what

@@ -46,7 +46,7 @@ def test_a_line_is_found_linear_and_the_bound_shape_is_not():
     assert shaped["pearson_below"]["n"] + shaped["pearson_above"]["n"] == 400
     # the interval is a bootstrap over images: it holds the estimate, and is seeded
     for r in shaped.values():
-        if r["measure"] != "r2_linear":
+        if r["measure"] != "r2_linear" and not r["measure"].endswith(("_intercept", "_slope")):  # the fits: no interval
             assert r["low"] <= r["value"] <= r["high"], r
     again = by_measure(F.confidence_accuracy(p, 1 - p * (1 - p) + rng.normal(0, 0.005, 400), resamples=300))
     assert again.keys() == shaped.keys()
@@ -69,7 +69,7 @@ def test_the_findings_table_of_a_run_recomputes_from_its_uncertainty_table():
     for key in run.model_keys:
         mine = table[(table["model"] == key) & table["attack"].isna()].set_index("measure")
         assert set(mine.index) == {"pearson", "spearman", "r2_linear", "r2_bound", "r2_gap", "pearson_below",
-                                   "pearson_above"}
+                                   "pearson_above", "line_intercept", "line_slope", "bound_intercept", "bound_slope"}
         rows = clean[clean["model"] == key]
         p, c = rows["true_prob"].to_numpy(), rows["confidence"].to_numpy()
         assert mine.loc["pearson", "n"] == len(rows) == len(run.images)
@@ -79,7 +79,11 @@ def test_the_findings_table_of_a_run_recomputes_from_its_uncertainty_table():
         fit = np.polyval(np.polyfit(p, c, 1), p)
         assert mine.loc["r2_linear", "value"] == pytest.approx(1 - ((c - fit) ** 2).sum() / ((c - c.mean()) ** 2).sum(),
                                                                abs=1e-9)
+        assert (mine.loc["line_slope", "value"], mine.loc["line_intercept", "value"]) == pytest.approx(
+            tuple(np.polyfit(p, c, 1)), abs=1e-9)
         u = p * (1 - p)
+        assert (mine.loc["bound_slope", "value"], mine.loc["bound_intercept", "value"]) == pytest.approx(
+            tuple(np.polyfit(u, c, 1)), abs=1e-9)
         fit = np.polyval(np.polyfit(u, c, 1), u)
         assert mine.loc["r2_bound", "value"] == pytest.approx(1 - ((c - fit) ** 2).sum() / ((c - c.mean()) ** 2).sum(),
                                                               abs=1e-9)
