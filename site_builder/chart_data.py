@@ -186,4 +186,5 @@ def confidence_fit_points(uncertainty: pd.DataFrame, findings: pd.DataFrame,
         for name, (prefix, feature) in FITS.items():
             fits.append(pd.DataFrame({"model": labels[key], "fit": name, "true_prob": grid,
                                       "confidence": value[f"{prefix}_intercept"] + value[f"{prefix}_slope"] * feature(grid)}))
-    return points.reset_index(drop=True), pd.concat(fits, ignore_index=True)
+    empty = pd.DataFrame(columns=["model", "fit", "true_prob", "confidence"])  # a run too small for findings
+    return points.reset_index(drop=True), pd.concat(fits, ignore_index=True) if fits else empty

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from compute.config import to_plain
+from compute.findings import MIN_IMAGES
 from compute.ranking import extremes, ranked
 from compute.contract import MC_SCORES, NOISE_PREFIX, BUDGET, CLEAN, CONFIDENT, MINIMAL, PALETTE, condition_name
 from compute.contract import model_colours as model_colours_of
@@ -661,11 +662,11 @@ def findings_page(run: Run) -> Page:
         attacked.append({"label": label_of[key], "attack": run.cards[attack]["label"], "point": point,
                          "n": int(m.loc["pearson", "n"]), **{name: m.loc[name].to_dict() for name in m.index}})
     points, fits = chart_data.confidence_fit_points(run.uncertainty, run.findings, label_of)
-    spec = chart_json(charts.confidence_fits(points, fits, [label_of[k] for k in run.model_keys]))
+    spec = chart_json(charts.confidence_fits(points, fits, [label_of[k] for k in run.model_keys])) if rows else None
     return Page(f"{run_dir(run)}/findings.html", "findings.html", {
         "title": f"{run.name}: findings", "run": run_summary(run), "rows": rows, "attacked": attacked,
         "claim": SEED_CLAIMS["confidence_accuracy"], "spec": spec, "resamples": run.config.detection.resamples,
-        "fits": tuple(chart_data.FITS)})
+        "fits": tuple(chart_data.FITS), "min_images": MIN_IMAGES})
 
 
 # The seed's claims as it stated them, quoted on the findings page.

@@ -144,3 +144,17 @@ def test_the_findings_page_says_each_models_verdict_with_its_numbers_and_draws_b
     uncertainty = render_files([run])["runs/tiny/uncertainty.html"].decode("utf-8")
     nav = uncertainty.split("<nav")[1].split("</nav>")[0]
     assert nav.index("findings.html") < nav.index("uncertainty.html")
+
+
+def test_a_run_too_small_for_findings_says_so_instead_of_failing_to_build():
+    """Fewer than MIN_IMAGES test images a model: no findings rows, and the page says why (a test run of
+    6 STL-10 images used to stop the build)."""
+    import dataclasses
+
+    from site_builder import pages
+    from site_builder.build import render_files
+
+    run = dataclasses.replace(load_run(RESULTS_FIXTURE), findings=load_run(RESULTS_FIXTURE).findings.iloc[0:0])
+    assert pages.findings_page(run).context["spec"] is None
+    html = render_files([run])["runs/tiny/findings.html"].decode("utf-8")
+    assert f"needs at least {F.MIN_IMAGES} test images" in html and "verdict-line" not in html
