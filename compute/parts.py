@@ -12,7 +12,10 @@ A ``Part`` says what one piece of work reads and where it writes; compute/units.
   attack, the part holding the adversarials;
 - ``features``: penultimate features (compute/embedding.py) of the shard's clean images or, for an
   attack, of its minimal and confident adversarials (read from ``source``), for the feature maps built
-  at assembly.
+  at assembly;
+- ``survival``: an attack's minimal and confident adversarials (read from ``source``) judged afresh:
+  do they still fool after JPEG, noise and a median filter, and on every other model of the run
+  (compute/survival.py)?
 Each part is keyed by the sha256 of what it depends on (the shard's data, the model's weights, the
 config it uses, the parts' format version), so a re-run reuses every part whose inputs did not change. A
 part is written into a temporary directory and renamed into place: it exists whole or not at all.
@@ -35,10 +38,10 @@ from . import tables
 
 PARTS_DIR = "parts"
 PLAN_FILE = "plan.json"
-UNITS = ("data", "clean", "attack", "activations", "features")
+UNITS = ("data", "clean", "attack", "activations", "features", "survival")
 # The parts' own format: part keys depend on it, not on the results' schema version, so a change to
 # the final tables alone reuses every computed part.
-PARTS_VERSION = 6
+PARTS_VERSION = 7
 
 
 class ShardError(ValueError):
@@ -134,7 +137,7 @@ def data_fingerprint(images: np.ndarray, labels: np.ndarray, ids: np.ndarray) ->
 
 def part_path(model: str | None, unit: str, condition: str | None, shard: int, shards: int, digest: str) -> str:
     """parts/<model key|data>/<data|clean|attack name|activations-condition|features-condition>/shard-<k>of<N>-<key>."""
-    folder = f"{unit}-{condition}" if unit in ("activations", "features") else condition or unit
+    folder = f"{unit}-{condition}" if unit in ("activations", "features", "survival") else condition or unit
     return f"{PARTS_DIR}/{model or 'data'}/{folder}/shard-{shard + 1}of{shards}-{digest[:16]}"
 
 

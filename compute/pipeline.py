@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from . import assemble, attacks, datasets, embedding, parts
+from . import assemble, attacks, datasets, embedding, parts, survival
 from .config import AttacksConfig, ConfigError, RunConfig, to_plain
 from .contract import CLEAN, REFERENCE, SCHEMA_VERSION, TILED_POINTS, file_sha256, model_key
 from .methods import METHODS
@@ -222,6 +222,12 @@ def make_plan(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset, m
                 add(k, m, "features", condition, parts.key(
                     unit="features", condition=images_part.key, points=list(TILED_POINTS), **common),
                     source=images_part.path if condition != CLEAN else None)
+            # Survival judges every attack's adversarials on every model: all their weights are inputs.
+            weights = {other: models[other].meta["weights_sha256"] for other in models}
+            for a in attack_cfg.enabled:
+                add(k, m, "survival", a, parts.key(unit="survival", condition=made[a].key, models=weights,
+                                                    settings=survival.SETTINGS, **common),
+                    source=made[a].path)
             add(k, m, "features", REFERENCE, parts.key(unit="features", condition=REFERENCE,
                                                         **{**common, "data": ref_key}))
     return tuple(plan)

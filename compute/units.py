@@ -6,7 +6,9 @@ the part's tables ("rows"), arrays and timings ("seconds"); compute/pipeline.py 
 - ``clean``: the uncertainty method's passes over the clean images;
 - ``attack``: one attack at every operating point with its noise controls, and the passes over all of them;
 - ``activations``: feature maps of the shard's selected images under one condition;
-- ``features``: penultimate features of the clean images or of an attack's tiled adversarials.
+- ``features``: penultimate features of the clean images or of an attack's tiled adversarials;
+- ``survival``: an attack's tiled adversarials judged afresh: do they still fool after each
+  transformation, and on every other model (compute/survival.py)?
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import activations, datasets, embedding, parts
+from . import activations, datasets, embedding, parts, survival
 from .attacks import ATTACKS
 from .attacks.runner import Condition, run_attack
 from .attacks.spec import subset_positions
@@ -217,6 +219,56 @@ def compute_features(part: Part, job: Job) -> dict[str, Any]:
     return {"arrays": arrays, "seconds": {"features": time.perf_counter() - t}}
 
 
+def _predict(model: Classifier, pixels: np.ndarray, groups: np.ndarray, device: torch.device) -> np.ndarray:
+    """The dropout-off prediction of each uint8 image, in batches of the images sharing a group (their MC
+    batch), so that any sharding gives the same batches."""
+    out = np.zeros(len(pixels), dtype=np.int64)
+    with torch.no_grad():
+        for g in np.unique(groups):
+            chosen = np.flatnonzero(groups == g)
+            out[chosen] = model.eval()(to_float(pixels[chosen], device)).argmax(1).cpu().numpy()
+    return out
+
+
+def compute_survival(part: Part, job: Job) -> dict[str, Any]:
+    """An attack's successful minimal and confident adversarials (read from ``source``) judged afresh:
+    table ``survival``, per adversarial and transformation (or other model, for ``transfer``), the judging
+    model's prediction and whether it is still fooled."""
+    t = time.perf_counter()
+    stored = parts.read_part(job.cfg.results_dir / part.source)
+    rows = stored.tables["attacks"]
+    where = dict(zip(job.image_ids, range(len(job.positions))))
+    labels = job.labels.numpy()
+    originals = job.test.images[job.positions].numpy()
+    size = job.cfg.uncertainty.batch_size
+    out: dict[str, list] = {k: [] for k in SCHEMAS["survival"].names}
+    others = [m for m in job.models if m != part.model]
+    clean_pred = {m: _predict(job.models[m], originals, job.positions // size, job.device) for m in others}
+    for point in TILED_POINTS:
+        name = condition_name(part.condition, point)
+        ids = stored.arrays["image_ids"][stored.arrays[f"positions-{name}"]]
+        pixels = stored.arrays[f"images-{name}"]
+        at = np.asarray([where[int(i)] for i in ids], dtype=np.int64)
+        won = set(rows.loc[(rows["operating_point"] == point) & rows["success"], "image_id"].tolist())
+        keep = np.asarray([int(i) in won for i in ids], dtype=bool)
+        ids, pixels, at = ids[keep], pixels[keep], at[keep]
+        groups = job.positions[at] // size
+        judged = [(name_, part.model, survival.transformed(name_, pixels, ids, job.cfg.seed), np.ones(len(ids), bool))
+                  for name_ in survival.TRANSFORMS]
+        judged += [(survival.TRANSFER, m, pixels, clean_pred[m][at] == labels[at]) for m in others]
+        for transform, target, images, mask in judged:
+            pred = _predict(job.models[target], images[mask], groups[mask], job.device)
+            n = int(mask.sum())
+            for column, value in (("model", part.model), ("dropout_p", job.specs[part.model]["dropout_p"]),
+                                  ("attack", part.condition), ("operating_point", point), ("transform", transform),
+                                  ("target", target)):
+                out[column] += [value] * n
+            out["image_id"] += ids[mask].tolist()
+            out["pred"] += pred.tolist()
+            out["fooled"] += (pred != labels[at][mask]).tolist()
+    return {"rows": {"survival": out}, "seconds": {"survival": time.perf_counter() - t}}
+
+
 # unit -> function computing a part's tables ("rows"), arrays and timings ("seconds").
 UNITS = {"data": compute_data, "clean": compute_clean, "attack": compute_attack, "activations": compute_activations,
-         "features": compute_features}
+         "features": compute_features, "survival": compute_survival}

@@ -1,5 +1,5 @@
 """What the attacks' torch code shares: goals, input gradients, distortion norms, and the IAA
-perceptual distance (the result type and configs are torch-free: compute/attacks/spec.py).
+perceptual distance and SSIM (the result type and configs are torch-free: compute/attacks/spec.py).
 
 Images are float tensors in pixel space [0, 1], shape (B, C, H, W); a "pixel" is one value
 (channel, row, column). A pixel counts as changed when its 8-bit value would change, i.e. when
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -69,6 +70,27 @@ def distortion(x: torch.Tensor, adv: torch.Tensor, window: int = 3) -> dict[str,
         "perceptual_distance": torch.where(textured, delta.abs() * sen.nan_to_num(posinf=0.0), 0.0).sum(1),
         "flat_pixels_changed": (changed & flat).sum(1),
     }
+
+
+def ssim(originals: np.ndarray, adversarials: np.ndarray) -> np.ndarray:
+    """The structural similarity of each uint8 (N, C, H, W) adversarial to its original (1 = identical):
+    scikit-image's SSIM (Wang et al. 2004), 7×7 window (or the largest odd one a smaller image allows),
+    data range 255; colour images average their channels'."""
+    from skimage.metrics import structural_similarity
+
+    values = np.empty(len(originals), dtype=np.float64)
+    if not len(originals):
+        return values
+    side = min(originals.shape[2:])
+    window = min(7, side if side % 2 else side - 1)  # the standard 7, or the largest odd window that fits
+    if window < 3:
+        raise ValueError(f"SSIM needs images of at least 3×3 pixels, got {originals.shape[2]}×{originals.shape[3]}")
+    for k, (a, b) in enumerate(zip(originals, adversarials)):
+        if a.shape[0] == 1:
+            values[k] = structural_similarity(a[0], b[0], data_range=255, win_size=window)
+        else:
+            values[k] = structural_similarity(a, b, data_range=255, channel_axis=0, win_size=window)
+    return values
 
 
 def smooth_gap(probs: torch.Tensor, target: torch.Tensor, k: float) -> torch.Tensor:

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from ..contract import BUDGET, CLEAN, CONFIDENT, MINIMAL, condition_name
 from ..pixels import to_uint8
 from . import ATTACKS
-from .common import CHANGE_TOL, distortion
+from .common import CHANGE_TOL, distortion, ssim
 from .noise import matched_noise
 from .spec import AttackResult
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 OWN_COLUMNS = ("min_eps", "c")
 ROW_COLUMNS = ("image_id", "model", "dropout_p", "attack", "operating_point", "eps", "clean_correct", "success", "adv_pred",
                "adv_prob", "l0", "l2", "linf", "perceptual_distance", "flat_pixels_changed", "iterations",
-               *OWN_COLUMNS, "noise_l0", "noise_l2", "noise_linf", "noise_pred", "seconds")
+               *OWN_COLUMNS, "noise_l0", "noise_l2", "noise_linf", "noise_pred", "seconds", "ssim")
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,7 @@ def _append(rows: dict[str, list], model: nn.Module, x: torch.Tensor, ids: list[
                         ("noise_linf", delta.abs().amax(dim=1)), ("noise_pred", noise_pred)):
         rows[key] += [v if ok else None for v, ok in zip(values.cpu().tolist(), success.tolist())]
     rows["seconds"] += [seconds / n] * n
+    rows["ssim"] += ssim(to_uint8(x), to_uint8(result.adversarial)).tolist()
 
 
 def _only(result: AttackResult, keep: torch.Tensor, images: torch.Tensor) -> AttackResult:
