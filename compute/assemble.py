@@ -24,6 +24,7 @@ from .detection import detection, selective
 from .findings import findings
 from .metrics import calibration_bins, run_metrics
 from .parts import Part, Plan, Stored
+from .survival import TRANSFER, TRANSFORMS
 from .provenance import provenance
 
 TILES_DIR = "tiles"
@@ -92,7 +93,7 @@ def _ordered(frame: pd.DataFrame, models: list[str], attack_names: list[str], po
 
 
 def gather_rows(loaded: Loaded, attack_names: list[str], position: pd.Series) -> dict[str, pd.DataFrame]:
-    """The uncertainty and attacks tables of every model, in a shard-independent order."""
+    """The uncertainty, attacks and survival tables of every model, in a shard-independent order."""
     models = loaded.models
     unc = pd.concat([loaded.table("clean", m, CLEAN, "uncertainty") for m in models] +
                     [loaded.table("attack", m, a, "uncertainty") for m in models for a in attack_names],
@@ -101,9 +102,19 @@ def gather_rows(loaded: Loaded, attack_names: list[str], position: pd.Series) ->
         att = pd.concat([loaded.table("attack", m, a, "attacks") for m in models for a in attack_names],
                         ignore_index=True)
         att = _ordered(att, models, attack_names, position)
+        surv = pd.concat([loaded.table("survival", m, a, "survival") for m in models for a in attack_names],
+                         ignore_index=True)
+        keys = pd.DataFrame({"m": surv["model"].map({key: k for k, key in enumerate(models)}),
+                             "a": surv["attack"].map({name: k for k, name in enumerate(attack_names)}),
+                             "point": surv["operating_point"].map(POINT_ORDER),
+                             "t": surv["transform"].map({t: k for k, t in enumerate((*TRANSFORMS, TRANSFER))}),
+                             "target": surv["target"].map({key: k for k, key in enumerate(models)}),
+                             "pos": surv["image_id"].map(position)})
+        surv = surv.iloc[keys.sort_values(list(keys.columns), kind="stable").index].reset_index(drop=True)
     else:
         att = pd.DataFrame({c: [] for c in SCHEMAS["attacks"].names})
-    return {"uncertainty": _ordered(unc, models, attack_names, position), "attacks": att}
+        surv = pd.DataFrame({c: [] for c in SCHEMAS["survival"].names})
+    return {"uncertainty": _ordered(unc, models, attack_names, position), "attacks": att, "survival": surv}
 
 
 def with_attributes(frame: pd.DataFrame, dropout: dict[str, float | None]) -> pd.DataFrame:
@@ -324,15 +335,17 @@ def assemble(results: Path, command: Sequence[str] | None = None) -> dict[str, A
     maps = embedding_tables(loaded, att, pd.Series(labels, index=ids))
     embedding_seconds = time.perf_counter() - t
     label_of = pd.Series(labels, index=ids)
+    detected = detection(unc, att, loaded.models, cfg.detection.resamples, cfg.seed, run["attacks"]["cards"])
     frames = {
         **found, **placed, **maps, **metric_tables(unc, class_names, cfg.uncertainty.bins),
         "attack_summary": summaries.attack_summary(att, unc, attack_names, loaded.models),
         "robustness": summaries.robustness(att, cfg.attacks.ranked_by,
                                            {m["key"]: m["accuracy"] for m in models}, label_of),
         "success_rates": summaries.success_rates(att, label_of, class_names),
-        **detection(unc, att, loaded.models, cfg.detection.resamples, cfg.seed, run["attacks"]["cards"]),
+        **detected,
         "risk_coverage": selective(unc, cfg.detection.attacked_share, cfg.seed, cfg.detection.resamples),
-        "findings": findings(unc, cfg.detection.resamples, cfg.seed),
+        "findings": findings(unc, att, found["survival"], detected["detection"], detected.get("adaptive"),
+                             cfg.detection.resamples, cfg.seed),
     }
     dropout = {m["key"]: m["dropout_p"] for m in models}
     hashes = {name: tables.write_table(with_attributes(frame, dropout), name, results)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # An attack's adversarial of an image sits at one of these operating points: just across the decision
 # boundary, a wrong class at probability >= kappa, or a fixed budget (eps set).
@@ -135,7 +135,13 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("eps", f64), ("clean_correct", pa.bool_()), ("success", pa.bool_()), ("adv_pred", i64), ("adv_prob", f64),
         ("l0", i64), ("l2", f64), ("linf", f64), ("perceptual_distance", f64), ("flat_pixels_changed", i64),
         ("iterations", i64), ("min_eps", f64), ("c", f64), ("noise_l0", i64), ("noise_l2", f64), ("noise_linf", f64),
-        ("noise_pred", i64), ("seconds", f64),
+        ("noise_pred", i64), ("seconds", f64), ("ssim", f64),
+    ]),
+    # Does a successful minimal or confident adversarial still fool after a transformation (judged by its
+    # own model), or on another model (transform "transfer", target that model; its clean-correct images)?
+    "survival": pa.schema([
+        ("image_id", i64), ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s),
+        ("transform", s), ("target", s), ("pred", i64), ("fooled", pa.bool_()),
     ]),
     # Where each adversarial sits in the sprite sheets, per operating point; originals are in images.
     "tiles": pa.schema([
@@ -239,8 +245,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     # verdict ("holds", "does not hold", "not distinguishable"; "" for a measure that decides nothing
     # alone). attack and operating_point are empty for the clean images.
     "findings": pa.schema([
-        ("claim", s), ("measure", s), ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s),
-        ("value", f64), ("low", f64), ("high", f64), ("n", i64), ("verdict", s),
+        ("claim", s), ("measure", s), ("model", s), ("dropout_p", f64), ("attack", s), ("baseline", s),
+        ("operating_point", s), ("eps", f64), ("value", f64), ("low", f64), ("high", f64), ("n", i64), ("verdict", s),
     ]),
 }
 TABLES = tuple(SCHEMAS)

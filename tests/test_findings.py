@@ -158,3 +158,103 @@ def test_a_run_too_small_for_findings_says_so_instead_of_failing_to_build():
     assert pages.findings_page(run).context["spec"] is None
     html = render_files([run])["runs/tiny/findings.html"].decode("utf-8")
     assert f"needs at least {F.MIN_IMAGES} test images" in html and "verdict-line" not in html
+
+
+def test_iaa_is_found_less_perceptible_only_where_its_paired_differences_say_so():
+    """Synthetic attacks table: IAA changes fewer pixels but by more (larger L∞) than FGSM on every image."""
+    rng = np.random.default_rng(1)
+    n = 40
+    rows = []
+    for attack, l0, linf in (("iaa", 30, 0.9), ("fgsm", 700, 0.1)):
+        for i in range(n):
+            rows.append({"image_id": i, "model": "m", "attack": attack, "operating_point": "minimal", "success": True,
+                         "l0": l0 + rng.integers(0, 5), "l2": 2.0 + rng.normal(0, 0.3), "linf": linf,
+                         "perceptual_distance": 50.0, "ssim": 0.9 if attack == "iaa" else 0.5})
+    rows[0]["success"] = False  # a failure is in no comparison
+    found = {r["measure"]: r for r in F.perceptibility(pd.DataFrame(rows), resamples=200) if r.get("baseline") == "fgsm"}
+    assert found["l0"]["verdict"] == F.HOLDS and found["l0"]["n"] == n - 1
+    assert found["l0"]["value"] == pytest.approx(np.mean([r["l0"] for r in rows[1:n]]) - np.mean([r["l0"] for r in rows[n + 1:]]))
+    assert found["linf"]["verdict"] == F.FAILS  # larger L∞: more perceptible by that measure
+    assert found["ssim"]["verdict"] == F.HOLDS  # larger SSIM: less perceptible
+    assert found["l2"]["verdict"] == F.UNCLEAR  # the same distribution on both sides
+    assert found["perceptual_distance"]["verdict"] == F.UNCLEAR and found["perceptual_distance"]["low"] == 0
+
+
+def test_claim_b_rows_recompute_from_the_attacks_and_survival_tables():
+    table = pd.read_parquet(RESULTS_FIXTURE / "findings.parquet")
+    att = pd.read_parquet(RESULTS_FIXTURE / "attacks.parquet")
+    surv = pd.read_parquet(RESULTS_FIXTURE / "survival.parquet")
+    seen = table[(table["claim"] == "iaa_imperceptible") & table["baseline"].notna()]
+    assert set(seen["measure"]) == set(F.PERCEPTIBILITY) and set(seen["baseline"]) <= set(F.SEED_BASELINES)
+    won = att[att["success"]]
+    for r in seen.itertuples():
+        pick = won[(won["model"] == r.model) & (won["operating_point"] == r.operating_point)]
+        a = pick[pick["attack"] == "iaa"].set_index("image_id")[r.measure]
+        b = pick[pick["attack"] == r.baseline].set_index("image_id")[r.measure]
+        both = a.index.intersection(b.index)
+        assert r.n == len(both) and r.value == pytest.approx((a[both] - b[both]).mean())
+        assert r.verdict == F.verdict(r.low, r.high, F.PERCEPTIBILITY[r.measure])
+    robust = table[(table["claim"] == "iaa_robust") & table["baseline"].notna()]
+    assert {"jpeg75", "gaussian0.05", "median3"} <= set(robust["measure"])
+    assert any(m.startswith("transfer-") for m in robust["measure"])
+    for r in robust.itertuples():
+        transform, target = (("transfer", r.measure[len("transfer-"):]) if r.measure.startswith("transfer-")
+                             else (r.measure, r.model))
+        pick = surv[(surv["model"] == r.model) & (surv["operating_point"] == r.operating_point)
+                    & (surv["transform"] == transform) & (surv["target"] == target)]
+        a = pick[pick["attack"] == "iaa"].set_index("image_id")["fooled"].astype(float)
+        b = pick[pick["attack"] == r.baseline].set_index("image_id")["fooled"].astype(float)
+        both = a.index.intersection(b.index)
+        assert r.n == len(both) and r.value == pytest.approx((a[both] - b[both]).mean())
+        assert r.verdict == F.verdict(r.low, r.high)
+        assert r.low <= r.value <= r.high
+
+
+def test_claims_c_and_d_are_the_paired_differences_of_the_detection_and_adaptive_tables():
+    table = pd.read_parquet(RESULTS_FIXTURE / "findings.parquet")
+    det = pd.read_parquet(RESULTS_FIXTURE / "detection.parquet")
+    adaptive = pd.read_parquet(RESULTS_FIXTURE / "adaptive.parquet")
+    c = table[table["claim"] == "mc_detects"]
+    mine = det[(det["reference"] == "adversarial") & det["operating_point"].isin(["minimal", "confident"])
+               & (det["score"] != "max_prob")]
+    assert len(c) == len(mine) > 0 and (c["baseline"] == "max_prob").all()
+    merged = c.merge(mine, left_on=["model", "attack", "operating_point", "measure"],
+                     right_on=["model", "attack", "operating_point", "score"])
+    assert len(merged) == len(c)
+    assert np.allclose(merged["value"], merged["delta_vs_baseline"]) and (merged["n"] == merged["n_adv"]).all()
+    assert all(v == F.verdict(lo, hi) for v, lo, hi in zip(merged["verdict"], merged["delta_low"], merged["delta_high"]))
+    d = table[table["claim"] == "adaptive_evades"].merge(adaptive, left_on=["model", "attack", "baseline", "eps", "measure"],
+                                                         right_on=["model", "attack", "baseline", "eps", "score"])
+    assert len(d) == len(adaptive) > 0 and np.allclose(d["value"], d["delta"], equal_nan=True)
+    # the adaptive attacker "evades" when it lowers the AUROC: the interval below 0 holds
+    assert all(v == F.verdict(lo, hi, -1) for v, lo, hi in zip(d["verdict"], d["delta_low"], d["delta_high"]))
+
+
+def test_the_findings_cards_show_the_tables_verdicts_and_link_to_the_images_behind_them():
+    from urllib.parse import parse_qs
+
+    from site_builder import pages
+    from site_builder.build import render_files
+
+    run = load_run(RESULTS_FIXTURE)
+    ctx = pages.findings_page(run).context
+    b = ctx["b"]
+    seen = run.findings[(run.findings["claim"] == "iaa_imperceptible") & run.findings["baseline"].notna()]
+    first = b["perceptible"]["rows"][0]
+    assert first["label"] == pages.MEASURE_LABELS["l0"]
+    col = b["perceptible"]["columns"][0]  # "vs FGSM, minimal"
+    baseline = next(a for a in F.SEED_BASELINES if run.cards[a]["label"] in col)
+    point = col.rsplit(", ", 1)[1]
+    cell = first["cells"][0]
+    expect = seen[(seen["measure"] == "l0") & (seen["baseline"] == baseline) & (seen["operating_point"] == point)]
+    assert cell["total"] == len(expect) and {a["verdict"]: a["count"] for a in cell["answers"]} == \
+        expect["verdict"].value_counts().to_dict()
+    for link in b["links"]:
+        q = {k: v[0] for k, v in parse_qs(link["href"].split("#", 1)[1]).items()}
+        assert q["point"] == "minimal" and q["outcome-iaa"] == q["outcome-fgsm"] == "fooled"
+        assert q["model"] in run.model_keys
+    assert ctx["c"] is not None and ctx["d"] is not None
+    html = render_files([run])["runs/tiny/findings.html"].decode("utf-8")
+    assert "IAA is imperceptible, and more robust than FGSM and L-BFGS." in html
+    assert 'id="spec-iaa-robust"' in html and 'id="spec-mc-detects"' in html and 'id="spec-adaptive"' in html
+    assert "Not measured: the run has no ensemble" in html
