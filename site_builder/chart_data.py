@@ -188,3 +188,18 @@ def confidence_fit_points(uncertainty: pd.DataFrame, findings: pd.DataFrame,
                                       "confidence": value[f"{prefix}_intercept"] + value[f"{prefix}_slope"] * feature(grid)}))
     empty = pd.DataFrame(columns=["model", "fit", "true_prob", "confidence"])  # a run too small for findings
     return points.reset_index(drop=True), pd.concat(fits, ignore_index=True) if fits else empty
+
+
+def comparison_rows(findings: pd.DataFrame, claim: str, labels: dict[str, str], panel: dict[str, str],
+                    comparison) -> pd.DataFrame:
+    """The paired rows of one claim (those with a baseline) as ``charts.interval_panels`` draws them:
+    panel (``panel``: measure -> its label, in panel order; other measures left out), comparison
+    (``comparison(row)``: the label of what is compared), model (its label), value, low, high, n,
+    verdict; ``labels``: model key -> label."""
+    rows = findings[(findings["claim"] == claim) & findings["baseline"].notna() & findings["measure"].isin(list(panel))]
+    if rows.empty:
+        return pd.DataFrame(columns=["panel", "comparison", "model", "value", "low", "high", "n", "verdict"])
+    return pd.DataFrame({"panel": rows["measure"].map(panel), "comparison": [comparison(r) for r in rows.itertuples()],
+                         "model": rows["model"].map(labels), "value": rows["value"].round(5),
+                         "low": rows["low"].round(5), "high": rows["high"].round(5), "n": rows["n"].astype(int),
+                         "verdict": rows["verdict"]}).reset_index(drop=True)

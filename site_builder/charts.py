@@ -441,3 +441,29 @@ def confidence_fits(points: pd.DataFrame, fits: pd.DataFrame, models: list[str])
             tooltip=["fit:N"])
         views.append(alt.layer(dots, lines).properties(title=model, width=WIDTH, height=WIDTH))
     return alt.hconcat(*views)
+
+
+def interval_panels(rows: pd.DataFrame, panels: list[str], model_colours: dict[str, str], x_title: str,
+                    columns: int = 3) -> alt.FacetChart:
+    """Paired differences with their 95% intervals, one panel per ``panels`` entry (its own x scale):
+    ``rows`` (panel, comparison, model, value, low, high, verdict, n) one mark per row, the comparisons
+    down the panel, the models (labels, in run order, with their colours) as colour and offset; the
+    dashed rule is 0, no difference. A filled dot is an interval clear of 0 (a verdict either way), a
+    hollow one an interval that contains it."""
+    names = list(model_colours)
+    colour = alt.Color("model:N", title="model", sort=names,
+                       scale=alt.Scale(domain=names, range=list(model_colours.values())))
+    y = alt.Y("comparison:N", title=None, sort=list(dict.fromkeys(rows["comparison"])))
+    offset = alt.YOffset("model:N", sort=names)
+    whiskers = alt.Chart().mark_rule(strokeWidth=2).encode(
+        x=alt.X("low:Q", title=x_title), x2="high:Q", y=y, yOffset=offset, color=colour)
+    tooltip = [alt.Tooltip("model:N"), alt.Tooltip("comparison:N"), alt.Tooltip("value:Q", format=".3f", title="difference"),
+               alt.Tooltip("low:Q", format=".3f", title="95% low"), alt.Tooltip("high:Q", format=".3f", title="95% high"),
+               alt.Tooltip("n:Q", title="images (N)"), alt.Tooltip("verdict:N")]
+    dots = alt.Chart().mark_point(size=45, strokeWidth=1.5).encode(
+        x="value:Q", y=y, yOffset=offset, color=colour, tooltip=tooltip,
+        fill=alt.condition("datum.verdict == 'not distinguishable'", alt.value("white"), colour))
+    zero = alt.Chart().mark_rule(color=PALETTE["neutral"], strokeDash=[4, 3]).encode(x=alt.datum(0))
+    height = max(60, 14 * len(names) * rows["comparison"].nunique())
+    return alt.layer(zero, whiskers, dots, data=rows).properties(width=200, height=height).facet(
+        facet=alt.Facet("panel:N", sort=panels, title=None), columns=columns).resolve_scale(x="independent")

@@ -39,6 +39,7 @@ class Run:
     roc: pd.DataFrame
     risk_coverage: pd.DataFrame
     findings: pd.DataFrame  # the seed's claims checked (compute/findings.py)
+    survival: pd.DataFrame  # do the adversarials still fool after a transformation, or on another model
     embedding: pd.DataFrame
     neighbours: pd.DataFrame
     map_faithfulness: pd.DataFrame

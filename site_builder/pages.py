@@ -10,15 +10,15 @@ import shlex
 import textwrap
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import numpy as np
 import pandas as pd
 
 from compute.config import to_plain
-from compute.findings import MIN_IMAGES
+from compute.findings import MIN_IMAGES, SEED_BASELINES, SUBJECT
 from compute.ranking import extremes, ranked
-from compute.contract import MC_SCORES, NOISE_PREFIX, BUDGET, CLEAN, CONFIDENT, MINIMAL, PALETTE, condition_name
+from compute.contract import MC_SCORES, NOISE_PREFIX, SCORES, BUDGET, CLEAN, CONFIDENT, MINIMAL, PALETTE, condition_name
 from compute.contract import model_colours as model_colours_of
 
 from . import chart_data, charts, explorer_data, image_data, tiles
@@ -666,17 +666,278 @@ def findings_page(run: Run) -> Page:
     return Page(f"{run_dir(run)}/findings.html", "findings.html", {
         "title": f"{run.name}: findings", "run": run_summary(run), "rows": rows, "attacked": attacked,
         "claim": SEED_CLAIMS["confidence_accuracy"], "spec": spec, "resamples": run.config.detection.resamples,
-        "fits": tuple(chart_data.FITS), "min_images": MIN_IMAGES})
+        "fits": tuple(chart_data.FITS), "min_images": MIN_IMAGES,
+        "links_a": [{"label": label_of[k], "href": explorer_link(run, k)} for k in run.model_keys],
+        "b": claim_b(run, label_of), "c": claim_c(run, label_of), "d": claim_d(run, label_of),
+        "questions": QUESTIONS, "quote_b": SEED_CLAIMS["iaa"]})
 
 
 # The seed's claims as it stated them, quoted on the findings page.
-SEED_CLAIMS = {"confidence_accuracy": "Confidence and accuracy are linearly dependent."}
+SEED_CLAIMS = {"confidence_accuracy": "Confidence and accuracy are linearly dependent.",
+               "iaa": "IAA is imperceptible, and more robust than FGSM and L-BFGS."}
+# The questions the other cards answer (not the seed's words, so not quoted).
+QUESTIONS = {"mc_detects": "Does MC-dropout uncertainty flag adversarial images better than the softmax alone?",
+             "adaptive_evades": "Does an attacker who knows MC dropout get past it?",
+             "equal_cost": "The seed holds that MC dropout is cheaper than an ensemble, with similar benefits. Is it?"}
+MEASURE_LABELS = {"l0": "L0 (pixels changed)", "l2": "L2", "linf": "L∞", "perceptual_distance": "D (IAA's perceptual distance)",
+                  "ssim": "SSIM (1 = identical)"}
+TRANSFORM_LABELS = {"jpeg75": "JPEG, quality 75", "gaussian0.05": "Gaussian noise, σ = 0.05",
+                    "median3": "3×3 median filter", "transfer": "transfer to another model"}
+VERDICT_ORDER = ("holds", "does not hold", "not distinguishable")
+
+
+def verdict_cell(rows: pd.DataFrame, label_of: dict[str, str]) -> dict[str, Any]:
+    """What one cell of a verdict grid says about ``rows`` (one per model, or per model pair): each verdict
+    with how many rows have it and which models, and the range of N."""
+    answers = []
+    for v in VERDICT_ORDER:
+        hit = rows[rows["verdict"] == v]
+        if len(hit):
+            answers.append({"verdict": v, "count": len(hit),
+                            "models": ", ".join(dict.fromkeys(label_of[k] for k in hit["model"]))})
+    n = rows["n"].astype(int)
+    return {"answers": answers, "total": len(rows), "n": f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"}
+
+
+def verdict_grid(rows: pd.DataFrame, row_key, row_labels: dict[str, str], column_key,
+                 column_labels: dict[Any, str], label_of: dict[str, str]) -> dict[str, Any]:
+    """A verdict grid: ``row_key(row)`` and ``column_key(row)`` place each finding row (of every model);
+    each cell sums its rows (``verdict_cell``); labels in display order, empty cells left blank."""
+    rows = rows.assign(_r=[row_key(r) for r in rows.itertuples()], _c=[column_key(r) for r in rows.itertuples()])
+    columns = [c for c in column_labels if (rows["_c"] == c).any()]
+    out = []
+    for r, label in row_labels.items():
+        mine = rows[rows["_r"] == r]
+        if mine.empty:
+            continue
+        out.append({"label": label, "cells": [verdict_cell(mine[mine["_c"] == c], label_of) if (mine["_c"] == c).any()
+                                              else None for c in columns]})
+    return {"columns": [column_labels[c] for c in columns], "rows": out}
+
+
+def explorer_link(run: Run, key: str, point: str | None = None, **outcomes: str) -> str:
+    """The run's explorer (from its findings page), model ``key``, at ``point``, filtered to the attacks'
+    ``outcomes`` (attack -> outcome name)."""
+    q = {"model": key, **({"point": point} if point else {}), **{f"outcome-{a}": o for a, o in outcomes.items()}}
+    return "explorer.html#" + urlencode(q)
+
+
+def claim_b(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
+    """Claim (b)'s card: IAA against FGSM and L-BFGS, perceptibility and survival, paired per image."""
+    table = run.findings
+    paired = table[table["claim"].isin(["iaa_imperceptible", "iaa_robust"]) & table["baseline"].notna()]
+    if paired.empty:
+        return None
+    points = {p: p for p in (MINIMAL, CONFIDENT)}
+    columns = {(b, p): f"vs {run.cards[b]['label']}, {p}" for p in points for b in SEED_BASELINES if b in run.cards}
+
+    def column(r):
+        return (r.baseline, r.operating_point)
+    seen = paired[paired["claim"] == "iaa_imperceptible"]
+    robust = paired[paired["claim"] == "iaa_robust"]
+    transforms = {**{t: TRANSFORM_LABELS[t] for t in TRANSFORM_LABELS if t != "transfer"}, "transfer": TRANSFORM_LABELS["transfer"]}
+
+    def comparison(r):
+        return f"vs {run.cards[r.baseline]['label']}, {r.operating_point}"
+    perceptible = chart_data.comparison_rows(table, "iaa_imperceptible", label_of, MEASURE_LABELS, comparison)
+    # The figure has a panel per transfer target (a model's two targets would share a row in one panel).
+    panels = {**{t: label for t, label in transforms.items() if t != "transfer"},
+              **{f"transfer-{k}": f"transfer to {label_of[k]}" for k in run.model_keys}}
+    survive = chart_data.comparison_rows(table, "iaa_robust", label_of, panels, comparison)
+    means = table[table["claim"].isin(["iaa_imperceptible", "iaa_robust"]) & table["baseline"].isna()
+                  & table["attack"].isin([SUBJECT, *SEED_BASELINES])]
+    mean_rows = []
+    for (claim, measure, key, point), g in means.groupby(["claim", "measure", "model", "operating_point"], sort=False):
+        name = measure.split("-", 1)
+        label = (MEASURE_LABELS.get(measure) or TRANSFORM_LABELS.get(measure)
+                 or f"transfer to {label_of.get(name[1], name[-1])}")
+        mean_rows.append({"measure": label, "model": label_of[key], "point": point,
+                          "attacks": {run.cards[a]["label"]: r._asdict() for a, r in
+                                      zip(g["attack"], g[["value", "low", "high", "n"]].itertuples(index=False))}})
+    colours = model_colours(run)
+    return {
+        "perceptible": verdict_grid(seen, lambda r: r.measure, MEASURE_LABELS, column, columns, label_of),
+        "robust": verdict_grid(robust, lambda r: "transfer" if r.measure.startswith("transfer-") else r.measure,
+                               transforms, column, columns, label_of),
+        "spec_perceptible": chart_json(charts.interval_panels(perceptible, list(MEASURE_LABELS.values()), colours,
+                                                              "IAA − baseline, mean over images both fooled")),
+        "spec_robust": chart_json(charts.interval_panels(survive, list(panels.values()), colours,
+                                                         "IAA − baseline, share still fooling")),
+        "attacks": [run.cards[a]["label"] for a in (SUBJECT, *SEED_BASELINES) if a in run.cards],
+        "means": mean_rows,
+        "links": [{"label": label_of[k], "href": explorer_link(run, k, MINIMAL, **{a: "fooled" for a in (SUBJECT, *SEED_BASELINES)
+                                                                                   if a in run.cards})}
+                  for k in run.model_keys],
+    }
+
+
+def claim_c(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
+    """Claim (c)'s card: each MC score's AUROC against the softmax's, paired, per attack and point."""
+    rows = run.findings[run.findings["claim"] == "mc_detects"]
+    if rows.empty:
+        return None
+    attacks = {(a, p): f"{run.cards[a]['label']}, {p}" for a in run.attack_names for p in (MINIMAL, CONFIDENT)}
+    scores = {s: s.replace("_", " ") for s in MC_SCORES}
+
+    def comparison(r):
+        return f"{run.cards[r.attack]['label']}, {r.operating_point}"
+    spec_rows = chart_data.comparison_rows(rows, "mc_detects", label_of, scores, comparison)
+    return {"question": QUESTIONS["mc_detects"], "link_attack": run.cards[run.attack_names[0]]["label"],
+            "grid": verdict_grid(rows, lambda r: (r.attack, r.operating_point), attacks, lambda r: r.measure, scores,
+                                 label_of),
+            "spec": chart_json(charts.interval_panels(spec_rows, list(scores.values()), model_colours(run),
+                                                      "AUROC(score) − AUROC(softmax)")),
+            "links": [{"label": label_of[k], "href": explorer_link(run, k, CONFIDENT, **{run.attack_names[0]: "fooled"})}
+                      for k in run.model_keys]}
+
+
+def claim_d(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
+    """Claim (d)'s card: the adaptive attacker's AUROC against its non-adaptive twin's, paired."""
+    rows = run.findings[run.findings["claim"] == "adaptive_evades"]
+    if rows.empty:
+        return None
+    budgets = {e: f"ε = {e:g}" for e in sorted(rows["eps"].unique())}
+    scores = {s: s.replace("_", " ") for s in SCORES}
+    first = rows.iloc[0]
+    pair = f"{run.cards[first['attack']]['label']} against {run.cards[first['baseline']]['label']}"
+
+    def comparison(r):
+        return f"ε = {r.eps:g}"
+    spec_rows = chart_data.comparison_rows(rows, "adaptive_evades", label_of, scores, comparison)
+    top = max(budgets)
+    return {"question": QUESTIONS["adaptive_evades"], "pair": pair,
+            "grid": verdict_grid(rows, lambda r: r.eps, budgets, lambda r: r.measure, scores, label_of),
+            "spec": chart_json(charts.interval_panels(spec_rows, list(scores.values()), model_colours(run),
+                                                      "AUROC(adaptive) − AUROC(non-adaptive)", columns=2)),
+            "links": [{"label": label_of[k], "href": explorer_link(run, k, f"eps{top:g}", **{first["attack"]: "fooled"})}
+                      for k in run.model_keys]}
+
+
+STANDARD_EPS = (0.1, 0.3)  # RobustBench's MNIST L∞ budgets; a run without them shows its two largest shared ones
+
+
+def _cell(value: float | None, text: str, href: str, title: str = "") -> dict[str, Any]:
+    """One number of the overview's table: what it shows, what it sorts by (a missing one sorts last), its link."""
+    ok = value is not None and np.isfinite(value)
+    return {"text": text, "sort": f"{value:.6g}" if ok else "", "href": href, "title": title}
+
+
+def leaderboard(run: Run) -> dict[str, Any]:
+    """The overview's RobustBench-style table: one row per model, each number linked to the view behind it.
+    Columns: clean accuracy; accuracy under FGSM (the robustness table) and PGD (its budget rows over its
+    image subset, wrong-before images counted wrong) at the standard budgets; the median smallest flipping
+    ε (FGSM, the clean-correct images, a failure counted as beyond the search); the median minimal L2
+    (L-BFGS's successes); the largest detection Δ of the MC scores against the softmax at FGSM's confident
+    point (the largest of the scores, so picked after the fact: the findings page has all of them); and
+    the adaptive attacker's Δ for that score at its largest budget."""
+    base = run_dir(run)
+    att, label_of = run.attacks, labels(run)
+    fgsm = run.robustness
+    pgd = att[(att["attack"] == "pgd") & (att["operating_point"] == BUDGET)] if "pgd" in run.attack_names else att.iloc[0:0]
+    shared = sorted(set(fgsm["eps"]) & set(pgd["eps"])) if len(pgd) else sorted(set(fgsm["eps"]) - {0.0})
+    budgets = [e for e in STANDARD_EPS if e in shared] or shared[-2:]
+    truth = run.images.set_index("image_id")["label"]
+    columns = ["clean accuracy"] + [f"accuracy under FGSM ε = {e:g}" for e in budgets] + (
+        [f"accuracy under PGD ε = {e:g}" for e in budgets] if len(pgd) else []) + [
+        "median smallest flipping ε (FGSM)", "median minimal L2 (L-BFGS)",
+        "AUROC Δ, best MC score − softmax, FGSM confident [95%]", "adaptive AUROC Δ, EOT-PGD − PGD [95%]"]
+    rows = []
+    for key in run.model_keys:
+        m = run.model(key)
+        cells = [_cell(m["accuracy"], f"{m['accuracy']:.1%}", f"{base}/uncertainty.html#{key}",
+                       f"{run.manifest['dataset']['n_test_images']} test images, dropout off")]
+        mine = fgsm[fgsm["model"] == key].set_index("eps")
+        for e in budgets:
+            r = mine.loc[e] if e in mine.index else None
+            cells.append(_cell(None if r is None else r["accuracy"], "–" if r is None else f"{r['accuracy']:.1%}",
+                               f"{base}/explorer.html#" + urlencode({"model": key, "point": f"eps{e:g}"}),
+                               "" if r is None else f"{int(r['n_images'])} test images"))
+        if len(pgd):
+            for e in budgets:
+                g = pgd[(pgd["model"] == key) & np.isclose(pgd["eps"], e)]
+                acc = float((g["adv_pred"].to_numpy() == truth.loc[g["image_id"]].to_numpy()).mean()) if len(g) else None
+                cells.append(_cell(acc, "–" if acc is None else f"{acc:.1%}",
+                                   f"{base}/explorer.html#" + urlencode({"model": key, "point": f"eps{e:g}"}),
+                                   f"{len(g)} test images (PGD's evenly spaced subset)"))
+        ranked = att[(att["model"] == key) & (att["attack"] == "fgsm") & (att["operating_point"] == MINIMAL)
+                     & att["clean_correct"]]
+        if len(ranked):
+            eps = np.where(ranked["success"], ranked["min_eps"].astype(float), np.inf)
+            med = float(np.median(eps))
+            cells.append(_cell(med, f"{med:.3f}" if np.isfinite(med) else "beyond the search",
+                               f"{base}/good-bad.html", f"{len(ranked)} clean-correct images"))
+        else:
+            cells.append(_cell(None, "–", f"{base}/attacks.html"))
+        l2 = att[(att["model"] == key) & (att["attack"] == "lbfgs") & (att["operating_point"] == MINIMAL) & att["success"]]["l2"]
+        cells.append(_cell(float(l2.median()) if len(l2) else None, f"{l2.median():.2f}" if len(l2) else "–",
+                           f"{base}/attacks.html#{key}-lbfgs", f"{len(l2)} successful L-BFGS adversarials"))
+        det = run.detection
+        d = det[(det["model"] == key) & (det["attack"] == "fgsm") & (det["operating_point"] == CONFIDENT)
+                & (det["reference"] == "adversarial") & det["score"].isin(MC_SCORES) & det["delta_vs_baseline"].notna()]
+        best = d.loc[d["delta_vs_baseline"].idxmax()] if len(d) else None
+        cells.append(_cell(None if best is None else best["delta_vs_baseline"],
+                           "–" if best is None else f"{best['delta_vs_baseline']:+.3f} [{best['delta_low']:+.3f}, "
+                                                    f"{best['delta_high']:+.3f}] ({best['score'].replace('_', ' ')})",
+                           f"{base}/detection.html#{key}",
+                           "" if best is None else f"the largest of {len(d)} MC scores; FGSM confident, "
+                                                   f"{int(best['n_adv'])} adversarials against {int(best['n_clean'])} clean"))
+        ad = run.adaptive
+        ad = ad[(ad["model"] == key) & (ad["score"] == (best["score"] if best is not None else ""))]
+        ad = ad[ad["delta"].notna()]
+        top = ad.loc[ad["eps"].idxmax()] if len(ad) else None
+        cells.append(_cell(None if top is None else top["delta"],
+                           "–" if top is None else f"{top['delta']:+.3f} [{top['delta_low']:+.3f}, {top['delta_high']:+.3f}]",
+                           f"{base}/findings.html#adaptive",
+                           "" if top is None else f"{run.cards[top['attack']]['label']} against "
+                                                  f"{run.cards[top['baseline']]['label']}, ε = {top['eps']:g}, "
+                                                  f"{int(top['n_clean'])} images"))
+        rows.append({"label": label_of[key], "key": key, "cells": cells})
+    return {"columns": columns, "rows": rows}
+
+
+HEADLINES = {  # claim group -> (findings rows, the sentence's subject): the overview's candidates
+    "linear": "Confidence and accuracy are linearly dependent",
+    "iaa_imperceptible": "IAA is less perceptible than FGSM and L-BFGS",
+    "iaa_robust": "IAA's adversarials survive transformations and transfer more often than FGSM's and L-BFGS's",
+    "mc_detects": "An MC-dropout score flags adversarials better than the softmax",
+    "adaptive_evades": "Knowing the defence lowers detection",
+}
+SECTIONS = {"linear": "confidence-accuracy", "iaa_imperceptible": "iaa", "iaa_robust": "iaa", "mc_detects": "detection",
+            "adaptive_evades": "adaptive"}
+
+
+def headline(run: Run, count: int = 3) -> list[dict[str, Any]]:
+    """The overview's headline: the ``count`` claims whose comparisons are most often decided (holds or
+    does not hold rather than not distinguishable), each with its tally of verdicts, N and a link."""
+    f = run.findings
+    groups = {"linear": f[(f["claim"] == "confidence_accuracy") & f["attack"].isna() & (f["measure"] == "r2_gap")]}
+    for claim in ("iaa_imperceptible", "iaa_robust", "mc_detects", "adaptive_evades"):
+        groups[claim] = f[(f["claim"] == claim) & f["baseline"].notna()]
+    out = []
+    for name, rows in groups.items():
+        if rows.empty:
+            continue
+        tally = rows["verdict"].value_counts()
+        decided = int(tally.get("holds", 0) + tally.get("does not hold", 0))
+        n = rows["n"].astype(int)
+        out.append({"subject": HEADLINES[name], "tally": [(v, int(tally[v])) for v in VERDICT_ORDER if v in tally],
+                    "total": len(rows), "decided": decided / len(rows),
+                    "n": f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}",
+                    "href": f"{run_dir(run)}/findings.html#{SECTIONS[name]}"})
+    out.sort(key=lambda h: (-h["decided"], -h["total"]))
+    return out[:count]
+
+
+def index_page(runs: list[Run]) -> Page:
+    """The overview: per run its headline findings and the models' table, then the runs' details."""
+    return Page("index.html", "index.html", {"title": "robustviz", "runs": [
+        {**run_summary(r), "headline": headline(r), "board": leaderboard(r) if r.attack_names else None} for r in runs]})
 
 
 def gather_pages(runs: list[Run]) -> tuple[list[Page], dict[str, Any]]:
     """Every page of the site in a stable order, and its data files (path -> (callback, records)):
     the per-image view's chunks and the explorer's data."""
-    pages = [Page("index.html", "index.html", {"title": "robustviz", "runs": [run_summary(r) for r in runs]})]
+    pages = [index_page(runs)]
     data: dict[str, Any] = {}
     for run in runs:
         explorer = explorer_data.explorer_data(run)

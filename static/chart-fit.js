@@ -95,7 +95,7 @@
     var x = out.encoding && out.encoding.x, axisChars = Math.max(16, Math.floor((width + 20) / 6));
     if (x && typeof x.title === "string" && x.title.length > axisChars)
       out.encoding = Object.assign({}, out.encoding, { x: Object.assign({}, x, { title: wrap(x.title, axisChars) }) });
-    if (out.concat && typeof out.columns === "number") out.columns = 1;
+    if ((out.concat || (out.facet && !out.facet.column && !out.facet.row)) && typeof out.columns === "number") out.columns = 1;
     // The same for a facet by the column channel of a single view.
     if (out.encoding && out.encoding.column && !out.encoding.row) {
       out.encoding = Object.assign({}, out.encoding, { facet: Object.assign({}, out.encoding.column, { columns: 1 }) });

@@ -79,6 +79,20 @@
     if (window.innerWidth >= 700) fold.open = true;
     mapForm.addEventListener("change", function () { E.set(read(E)); });
 
+    // The selection as a CSV file, made in the browser (works offline and from file://).
+    var save = el("button", "export-csv", "Download the selection (CSV)");
+    save.type = "button";
+    save.addEventListener("click", function () {
+      var link = document.createElement("a");
+      link.href = URL.createObjectURL(new Blob([S.csv(d, E.state)], { type: "text/csv" }));
+      link.download = "explorer-" + E.state.model + "-" + E.state.point + ".csv";
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      setTimeout(function () { URL.revokeObjectURL(link.href); }, 1000);
+    });
+    main.appendChild(save);
+
     var find = document.getElementById("find-image");
     find.addEventListener("submit", function (e) {
       e.preventDefault();

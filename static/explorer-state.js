@@ -225,8 +225,32 @@
     return out;
   }
 
+  // The selection as CSV, one row per image in the grid's order: id, true class, the model's clean
+  // prediction (dropout off), each attack's outcome at the state's operating point, and the scores as the
+  // explorer holds them (rounded to its scale). Fields with a comma or quote are quoted.
+  function csv(d, s) {
+    var m = model(d, s), at = outcomes(d, m, s);
+    var scores = RANGES.filter(function (k) { return k !== "ranking" || d.ranking; });
+    var header = ["image_id", "label", "model", "point", "plain_pred"].concat(
+      d.attacks.map(function (a) { return "outcome_" + a; }), scores.map(function (k) {
+        return k === "ranking" ? "ranking_" + d.ranking.attack : k;
+      }));
+    var quote = function (v) {
+      var t = v === null || v === undefined ? "" : String(v);
+      return /[",\n]/.test(t) ? '"' + t.replace(/"/g, '""') + '"' : t;
+    };
+    var lines = [header.join(",")];
+    select(d, s).forEach(function (i) {
+      var row = [d.ids[i], d.class_names[d.labels[i]], m.key, s.point, d.class_names[m.plain_pred[i]]].concat(
+        d.attacks.map(function (a) { return at[a] ? outcomeName(d, at[a][i]) : ""; }),
+        scores.map(function (k) { return value(d, m, k, i); }));
+      lines.push(row.map(quote).join(","));
+    });
+    return lines.join("\n") + "\n";
+  }
+
   R.state = {
-    describe: describe,
+    describe: describe, csv: csv,
     whenData: whenData, parse: parse, settle: settle, format: format, model: model, select: select, value: value,
     counts: counts, outcomes: outcomes, outcomeName: outcomeName,
     SORTS: SORTS, RANGES: RANGES, DEFAULTS: DEFAULTS, FILTERS: FILTERS

@@ -869,3 +869,74 @@ def test_no_page_has_an_accessibility_violation_axe_finds_and_each_starts_with_a
         assert skip, f"{path.name}: the first Tab does not reach a skip link with a target"
         page.close()
     assert found == {}, found
+
+
+def test_the_overview_leads_with_results_whose_numbers_open_the_views_behind_them(browser, fixture_site):
+    """Three of the table's links followed (clean accuracy, FGSM at ε = 0.1, detection Δ), and a sort."""
+    run = load_run(RESULTS_FIXTURE)
+    key = run.model_keys[1]
+    visit = Visit(browser, (fixture_site / "index.html").as_uri())
+    page = visit.page
+    assert page.locator("ul.headline li").count() >= 2
+    row = page.locator("table.leaderboard tbody tr", has_text=run.model(key)["label"])
+    headings = page.eval_on_selector_all("table.leaderboard thead th", "ths => ths.map(t => t.textContent.trim())")
+    shown = row.locator("td").all_inner_texts()
+    assert shown[headings.index("clean accuracy") - 1] == f"{run.model(key)['accuracy']:.1%}"
+    fgsm = run.robustness[(run.robustness["model"] == key) & np.isclose(run.robustness["eps"], 0.1)].iloc[0]
+    assert shown[headings.index("accuracy under FGSM ε = 0.1") - 1] == f"{fgsm['accuracy']:.1%}"
+
+    def follow(column: str) -> None:
+        page.goto((fixture_site / "index.html").as_uri())
+        page.locator("table.leaderboard tbody tr", has_text=run.model(key)["label"]).locator("td").nth(
+            headings.index(column) - 1).locator("a").click()
+        page.wait_for_load_state()
+
+    follow("clean accuracy")
+    assert page.url.endswith(f"runs/tiny/uncertainty.html#{key}") and page.locator(f"[id='{key}']").count() == 1
+    follow("accuracy under FGSM ε = 0.1")
+    assert "explorer.html#" in page.url
+    page.wait_for_function("() => document.querySelector('#grid').hasAttribute('data-count')", timeout=30_000)
+    assert page.eval_on_selector("select[name='model']", "s => s.value") == key
+    assert page.eval_on_selector("select[name='point']", "s => s.value") == "eps0.1"
+    follow("AUROC Δ, best MC score − softmax, FGSM confident [95%]")
+    assert page.url.endswith(f"runs/tiny/detection.html#{key}") and page.locator(f"[id='{key}']").count() == 1
+    # A heading sorts the rows by its numbers; pressed again, the other way.
+    page.goto((fixture_site / "index.html").as_uri())
+    column = headings.index("accuracy under FGSM ε = 0.3")
+    button = page.locator(f"table.leaderboard thead button[data-sort-column='{column}']")
+    values = lambda: page.eval_on_selector_all(  # noqa: E731
+        f"table.leaderboard tbody tr td:nth-child({column + 1})", "tds => tds.map(t => Number(t.dataset.sort))")
+    button.click()
+    assert values() == sorted(values())
+    button.click()
+    assert values() == sorted(values(), reverse=True)
+    assert not visit.errors
+
+
+def test_the_explorer_exports_its_filtered_selection_as_csv_matching_the_tables(browser, fixture_site, tmp_path):
+    import io
+
+    run = load_run(RESULTS_FIXTURE)
+    key = run.model_keys[1]
+    visit = open_explorer(browser, fixture_site, f"#model={key}&point=minimal&outcome-fgsm=fooled&sort=entropy&dir=desc")
+    with visit.page.expect_download() as info:
+        visit.page.click("button.export-csv")
+    path = tmp_path / "selection.csv"
+    info.value.save_as(path)
+    assert info.value.suggested_filename == f"explorer-{key}-minimal.csv"
+    table = pd.read_csv(path)
+    att = run.attacks[(run.attacks["model"] == key) & (run.attacks["attack"] == "fgsm")
+                      & (run.attacks["operating_point"] == "minimal") & run.attacks["success"]]
+    assert sorted(table["image_id"]) == sorted(att["image_id"]) and len(table) > 0
+    assert table["image_id"].tolist() == grid_ids(visit)  # the grid's order: entropy, descending
+    assert (table["outcome_fgsm"] == "fooled").all() and (table["model"] == key).all()
+    clean = run.uncertainty[(run.uncertainty["model"] == key) & (run.uncertainty["condition"] == "clean")].set_index("image_id")
+    names = run.class_names
+    ids = table["image_id"]
+    assert table["label"].astype(str).tolist() == [names[v] for v in clean.loc[ids, "label"]]
+    assert table["plain_pred"].astype(str).tolist() == [names[v] for v in clean.loc[ids, "plain_pred"]]
+    assert np.allclose(table["entropy"], clean.loc[ids, "entropy"], atol=1e-4)
+    assert np.allclose(table["max_prob"], clean.loc[ids, "max_prob"], atol=1e-4)
+    eps = att.set_index("image_id").loc[ids, "min_eps"]
+    assert np.allclose(table["ranking_fgsm"], eps, atol=1e-4)
+    assert table["entropy"].is_monotonic_decreasing

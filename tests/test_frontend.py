@@ -166,7 +166,7 @@ def views(node, path=()):
             yield from views(value, path + (k,))
 
 
-@pytest.mark.parametrize("page", ["attacks", "detection", "uncertainty", "summary"])
+@pytest.mark.parametrize("page", ["attacks", "detection", "uncertainty", "summary", "findings"])
 def test_a_dashboard_narrowed_for_a_phone_is_one_column_of_views_no_wider_than_the_room(run, page, tmp_path):
     """static/chart-fit.js ``narrow``: what a chart wider than its container is redrawn as (site.js)."""
     import altair as alt
@@ -177,6 +177,10 @@ def test_a_dashboard_narrowed_for_a_phone_is_one_column_of_views_no_wider_than_t
     with alt.data_transformers.disable_max_rows():  # as the build renders them
         if page == "summary":  # a facet by the column channel: accuracy and ECE per model
             specs = [json.loads(str(pages.uncertainty_page(run).context["summary_spec"]))]
+        elif page == "findings":  # wrapped facets (``columns``) of the findings cards' interval panels
+            ctx = pages.findings_page(run).context
+            specs = [json.loads(str(v)) for v in (ctx["b"]["spec_perceptible"], ctx["b"]["spec_robust"],
+                                                   ctx["c"]["spec"], ctx["d"]["spec"])]
         else:
             specs = [json.loads(str(section["spec"])) for section in made[page](run).context["sections"]]
     assert specs, page

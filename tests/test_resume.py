@@ -58,15 +58,16 @@ def test_retraining_one_model_recomputes_only_its_parts(tiny_run, tmp_path):
         model.layers.fc.bias += 0.01  # stands in for retraining this model
     save_checkpoint(model, pipeline.checkpoint_path(cfg, "cnn-p0.3"))
     second = pipeline.compute(cfg, progress=False)
-    # its clean, attack, activation and feature parts (the reference images' features among them)
-    of_model = [p for p in plan if p.model == "cnn-p0.3"]
-    assert len(of_model) == 2 + 3 * len(cfg.attacks.enabled) + 2
+    # its clean, attack, activation, feature and survival parts (the reference images' features among them),
+    # and the other model's survival parts, whose transfer it judges
+    of_model = [p for p in plan if p.model == "cnn-p0.3" or p.unit == "survival"]
+    assert len(of_model) == 2 + 4 * len(cfg.attacks.enabled) + 2 + len(cfg.attacks.enabled)
     assert (second.reused, second.computed) == (len(plan) - len(of_model), len(of_model))
     changed = config.from_dict({**cfg.to_dict(), "attacks": {**cfg.to_dict()["attacks"],
                                                               "iaa": {**cfg.to_dict()["attacks"]["iaa"], "d_max": 50.0}}})
     third = pipeline.compute(changed, progress=False)
-    of_iaa = [p for p in plan if p.condition == "iaa"]  # the attack, its activation maps and features, both models
-    assert len(of_iaa) == 2 * 3
+    of_iaa = [p for p in plan if p.condition == "iaa"]  # the attack, its activation maps, features, survival, both models
+    assert len(of_iaa) == 2 * 4
     assert (third.reused, third.computed) == (len(plan) - len(of_iaa), len(of_iaa))
     iaa = pd.read_parquet(changed.results_dir / "attacks.parquet").query("attack == 'iaa'")
     # IAA never takes a step past D_max, so every adversarial, success or failure, lies within the new
