@@ -80,15 +80,19 @@ class Loaded:
 POINT_ORDER = {point: k for k, point in enumerate(OPERATING_POINTS)}  # minimal, confident, budget
 
 
-def _ordered(frame: pd.DataFrame, models: list[str], attack_names: list[str], position: pd.Series) -> pd.DataFrame:
+def _ordered(frame: pd.DataFrame, models: list[str], attack_names: list[str], position: pd.Series,
+             **orders: list[str]) -> pd.DataFrame:
     """Rows sorted by model (as planned), attack (clean first, then as configured), noise control last,
-    operating point (minimal, confident, budgets by eps) and image position: an order no sharding changes."""
-    attack = frame["attack"].map({name: k for k, name in enumerate(attack_names)}).fillna(-1)
-    keys = pd.DataFrame({"m": frame["model"].map({key: k for k, key in enumerate(models)}), "a": attack,
+    operating point (minimal, confident, budgets by eps), then each column of ``orders`` in its listed
+    order (the survival table's transform and target), and image position: an order no sharding changes."""
+    rank = lambda values: {v: k for k, v in enumerate(values)}  # noqa: E731
+    keys = pd.DataFrame({"m": frame["model"].map(rank(models)), "a": frame["attack"].map(rank(attack_names)).fillna(-1),
                          "noise": frame["noise"] if "noise" in frame else False,
                          "point": frame["operating_point"].map(POINT_ORDER).fillna(-1),
-                         "eps": frame["eps"].fillna(-1.0), "pos": frame["image_id"].map(position)})
-    order = keys.sort_values(["m", "a", "noise", "point", "eps", "pos"], kind="stable").index
+                         "eps": frame["eps"].fillna(-1.0) if "eps" in frame else -1.0,
+                         **{column: frame[column].map(rank(values)) for column, values in orders.items()},
+                         "pos": frame["image_id"].map(position)})
+    order = keys.sort_values(list(keys.columns), kind="stable").index
     return frame.iloc[order].reset_index(drop=True)
 
 
@@ -104,13 +108,7 @@ def gather_rows(loaded: Loaded, attack_names: list[str], position: pd.Series) ->
         att = _ordered(att, models, attack_names, position)
         surv = pd.concat([loaded.table("survival", m, a, "survival") for m in models for a in attack_names],
                          ignore_index=True)
-        keys = pd.DataFrame({"m": surv["model"].map({key: k for k, key in enumerate(models)}),
-                             "a": surv["attack"].map({name: k for k, name in enumerate(attack_names)}),
-                             "point": surv["operating_point"].map(POINT_ORDER),
-                             "t": surv["transform"].map({t: k for k, t in enumerate((*TRANSFORMS, TRANSFER))}),
-                             "target": surv["target"].map({key: k for k, key in enumerate(models)}),
-                             "pos": surv["image_id"].map(position)})
-        surv = surv.iloc[keys.sort_values(list(keys.columns), kind="stable").index].reset_index(drop=True)
+        surv = _ordered(surv, models, attack_names, position, transform=[*TRANSFORMS, TRANSFER], target=models)
     else:
         att = pd.DataFrame({c: [] for c in SCHEMAS["attacks"].names})
         surv = pd.DataFrame({c: [] for c in SCHEMAS["survival"].names})

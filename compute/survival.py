@@ -1,5 +1,5 @@
 """Does an adversarial survive? The minimal and confident adversarials judged afresh (numpy and
-PIL; compute/units.py runs the models).
+PIL; ``judge`` is handed the models' predictions by compute/units.py).
 
 The seed claims that IAA's adversarials are more robust than FGSM's and L-BFGS's. An adversarial
 *survives* a transformation when the model, dropout off, still gets the transformed 8-bit image wrong:
@@ -21,7 +21,6 @@ JPEG_QUALITY = 75
 NOISE_SIGMA = 0.05
 MEDIAN_SIZE = 3
 TRANSFER = "transfer"
-TRANSFORMS = (f"jpeg{JPEG_QUALITY}", f"gaussian{NOISE_SIGMA:g}", f"median{MEDIAN_SIZE}")
 SETTINGS = {"jpeg_quality": JPEG_QUALITY, "noise_sigma": NOISE_SIGMA, "median_size": MEDIAN_SIZE}  # the part key's
 
 
@@ -63,12 +62,40 @@ def median(images: np.ndarray, size: int = MEDIAN_SIZE) -> np.ndarray:
                      for image in images]) if len(images) else images.copy()
 
 
+# Each transformation by name: (uint8 images, their ids, seed) -> uint8 images.
+TRANSFORM_FUNCTIONS = {f"jpeg{JPEG_QUALITY}": lambda images, ids, seed: jpeg(images),
+                       f"gaussian{NOISE_SIGMA:g}": gaussian,
+                       f"median{MEDIAN_SIZE}": lambda images, ids, seed: median(images)}
+TRANSFORMS = tuple(TRANSFORM_FUNCTIONS)
+
+
 def transformed(name: str, images: np.ndarray, image_ids: np.ndarray, seed: int) -> np.ndarray:
     """The images after transformation ``name`` (one of TRANSFORMS)."""
-    if name == TRANSFORMS[0]:
-        return jpeg(images)
-    if name == TRANSFORMS[1]:
-        return gaussian(images, image_ids, seed)
-    if name == TRANSFORMS[2]:
-        return median(images)
-    raise KeyError(f"unknown transformation {name!r}; one of {', '.join(TRANSFORMS)}")
+    if name not in TRANSFORM_FUNCTIONS:
+        raise KeyError(f"unknown transformation {name!r}; one of {', '.join(TRANSFORMS)}")
+    return TRANSFORM_FUNCTIONS[name](images, image_ids, seed)
+
+
+def judge(model: str, models: list[str], adversarials: np.ndarray, at: np.ndarray, image_ids: np.ndarray,
+          originals: np.ndarray, labels: np.ndarray, predict, seed: int) -> dict[str, list]:
+    """Survival rows (image_id, transform, target, pred, fooled) of ``model``'s successful adversarials
+    (uint8, at positions ``at`` among ``originals`` and ``labels``): each transformation judged by
+    ``model``, and ``transfer`` by every other of ``models``, on the images whose original it gets right.
+    ``predict(key, pixels, at)``: model ``key``'s dropout-off predictions of the images at ``at``."""
+    rows: dict[str, list] = {"image_id": [], "transform": [], "target": [], "pred": [], "fooled": []}
+    y = labels[at]
+
+    def add(transform: str, target: str, mask: np.ndarray, pred: np.ndarray) -> None:
+        rows["image_id"] += image_ids[mask].tolist()
+        rows["transform"] += [transform] * int(mask.sum())
+        rows["target"] += [target] * int(mask.sum())
+        rows["pred"] += pred.tolist()
+        rows["fooled"] += (pred != y[mask]).tolist()
+    everyone = np.ones(len(at), dtype=bool)
+    for name in TRANSFORMS:
+        add(name, model, everyone, predict(model, transformed(name, adversarials, image_ids, seed), at))
+    for other in models:
+        if other != model:
+            right = predict(other, originals[at], at) == y
+            add(TRANSFER, other, right, predict(other, adversarials[right], at[right]))
+    return rows

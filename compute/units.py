@@ -207,65 +207,53 @@ def compute_features(part: Part, job: Job) -> dict[str, Any]:
     model, arrays = job.models[part.model], {}
     for name, (ids, pixels) in sets.items():
         group = np.asarray([where[int(i)] // job.cfg.uncertainty.batch_size for i in ids], dtype=np.int64)
-        found = []
-        for g in np.unique(group):
-            chosen = np.flatnonzero(group == g)
-            found.append((chosen, embedding.features(model, to_float(pixels[chosen], job.device))))
-        values = np.zeros((len(ids), embedding.feature_size(model)), dtype=np.float32)
-        for chosen, f in found:
-            values[chosen] = f
+        values = by_batch(lambda x: embedding.features(model, x), pixels, group, job.device,
+                          (embedding.feature_size(model),), np.float32)
         arrays[f"image_ids-{name}"] = np.asarray(ids, dtype=np.int64)
         arrays[f"features-{name}"] = values.astype(np.float16)
     return {"arrays": arrays, "seconds": {"features": time.perf_counter() - t}}
 
 
-def _predict(model: Classifier, pixels: np.ndarray, groups: np.ndarray, device: torch.device) -> np.ndarray:
-    """The dropout-off prediction of each uint8 image, in batches of the images sharing a group (their MC
-    batch), so that any sharding gives the same batches."""
-    out = np.zeros(len(pixels), dtype=np.int64)
-    with torch.no_grad():
-        for g in np.unique(groups):
-            chosen = np.flatnonzero(groups == g)
-            out[chosen] = model.eval()(to_float(pixels[chosen], device)).argmax(1).cpu().numpy()
+def by_batch(fn, pixels: np.ndarray, groups: np.ndarray, device: torch.device, shape: tuple[int, ...],
+             dtype: type) -> np.ndarray:
+    """``fn`` (float images on ``device`` -> numpy rows of ``shape``) over uint8 ``pixels``, one batch per
+    group: the images' MC batches (test position // batch size), which shards never cut, so every image
+    meets the same batch mates in any sharding and the floats agree to the last bit."""
+    out = np.zeros((len(pixels), *shape), dtype=dtype)
+    for g in np.unique(groups):
+        chosen = np.flatnonzero(groups == g)
+        out[chosen] = fn(to_float(pixels[chosen], device))
     return out
 
 
 def compute_survival(part: Part, job: Job) -> dict[str, Any]:
-    """An attack's successful minimal and confident adversarials (read from ``source``) judged afresh:
-    table ``survival``, per adversarial and transformation (or other model, for ``transfer``), the judging
-    model's prediction and whether it is still fooled."""
+    """An attack's successful minimal and confident adversarials (read from ``source``) judged afresh by
+    ``survival.judge``: table ``survival``."""
     t = time.perf_counter()
     stored = parts.read_part(job.cfg.results_dir / part.source)
-    rows = stored.tables["attacks"]
+    won = stored.tables["attacks"].query("success")
     where = dict(zip(job.image_ids, range(len(job.positions))))
-    labels = job.labels.numpy()
-    originals = job.test.images[job.positions].numpy()
+    labels, originals = job.labels.numpy(), job.test.images[job.positions].numpy()
     size = job.cfg.uncertainty.batch_size
+
+    def predict(key: str, pixels: np.ndarray, at: np.ndarray) -> np.ndarray:
+        model = job.models[key].eval()
+        with torch.no_grad():
+            return by_batch(lambda x: model(x).argmax(1).cpu().numpy(), pixels, job.positions[at] // size,
+                            job.device, (), np.int64)
     out: dict[str, list] = {k: [] for k in SCHEMAS["survival"].names}
-    others = [m for m in job.models if m != part.model]
-    clean_pred = {m: _predict(job.models[m], originals, job.positions // size, job.device) for m in others}
     for point in TILED_POINTS:
         name = condition_name(part.condition, point)
         ids = stored.arrays["image_ids"][stored.arrays[f"positions-{name}"]]
-        pixels = stored.arrays[f"images-{name}"]
-        at = np.asarray([where[int(i)] for i in ids], dtype=np.int64)
-        won = set(rows.loc[(rows["operating_point"] == point) & rows["success"], "image_id"].tolist())
-        keep = np.asarray([int(i) in won for i in ids], dtype=bool)
-        ids, pixels, at = ids[keep], pixels[keep], at[keep]
-        groups = job.positions[at] // size
-        judged = [(name_, part.model, survival.transformed(name_, pixels, ids, job.cfg.seed), np.ones(len(ids), bool))
-                  for name_ in survival.TRANSFORMS]
-        judged += [(survival.TRANSFER, m, pixels, clean_pred[m][at] == labels[at]) for m in others]
-        for transform, target, images, mask in judged:
-            pred = _predict(job.models[target], images[mask], groups[mask], job.device)
-            n = int(mask.sum())
-            for column, value in (("model", part.model), ("dropout_p", job.specs[part.model]["dropout_p"]),
-                                  ("attack", part.condition), ("operating_point", point), ("transform", transform),
-                                  ("target", target)):
-                out[column] += [value] * n
-            out["image_id"] += ids[mask].tolist()
-            out["pred"] += pred.tolist()
-            out["fooled"] += (pred != labels[at][mask]).tolist()
+        keep = np.isin(ids, won.loc[won["operating_point"] == point, "image_id"])
+        at = np.asarray([where[int(i)] for i in ids[keep]], dtype=np.int64)
+        rows = survival.judge(part.model, list(job.models), stored.arrays[f"images-{name}"][keep], at, ids[keep],
+                              originals, labels, predict, job.cfg.seed)
+        for column, value in (("model", part.model), ("dropout_p", job.specs[part.model]["dropout_p"]),
+                              ("attack", part.condition), ("operating_point", point)):
+            out[column] += [value] * len(rows["image_id"])
+        for column, values in rows.items():
+            out[column] += values
     return {"rows": {"survival": out}, "seconds": {"survival": time.perf_counter() - t}}
 
 

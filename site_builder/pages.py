@@ -667,7 +667,7 @@ def findings_page(run: Run) -> Page:
         "title": f"{run.name}: findings", "run": run_summary(run), "rows": rows, "attacked": attacked,
         "claim": SEED_CLAIMS["confidence_accuracy"], "spec": spec, "resamples": run.config.detection.resamples,
         "fits": tuple(chart_data.FITS), "min_images": MIN_IMAGES,
-        "links_a": [{"label": label_of[k], "href": explorer_link(run, k)} for k in run.model_keys],
+        "links_a": [{"label": label_of[k], "href": explorer_link(k)} for k in run.model_keys],
         "b": claim_b(run, label_of), "c": claim_c(run, label_of), "d": claim_d(run, label_of),
         "questions": QUESTIONS, "quote_b": SEED_CLAIMS["iaa"]})
 
@@ -684,6 +684,13 @@ MEASURE_LABELS = {"l0": "L0 (pixels changed)", "l2": "L2", "linf": "L∞", "perc
 TRANSFORM_LABELS = {"jpeg75": "JPEG, quality 75", "gaussian0.05": "Gaussian noise, σ = 0.05",
                     "median3": "3×3 median filter", "transfer": "transfer to another model"}
 VERDICT_ORDER = ("holds", "does not hold", "not distinguishable")
+MIXED = ("never fails", "never holds", "mixed")  # a measure whose comparisons disagree, as the headline says it
+
+
+def n_range(n: pd.Series) -> str:
+    """The images counted by a set of findings rows: "500", or "154–487" when the rows differ."""
+    n = n.astype(int)
+    return f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"
 
 
 def verdict_cell(rows: pd.DataFrame, label_of: dict[str, str]) -> dict[str, Any]:
@@ -695,8 +702,7 @@ def verdict_cell(rows: pd.DataFrame, label_of: dict[str, str]) -> dict[str, Any]
         if len(hit):
             answers.append({"verdict": v, "count": len(hit),
                             "models": ", ".join(dict.fromkeys(label_of[k] for k in hit["model"]))})
-    n = rows["n"].astype(int)
-    return {"answers": answers, "total": len(rows), "n": f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"}
+    return {"answers": answers, "total": len(rows), "n": n_range(rows["n"])}
 
 
 def verdict_grid(rows: pd.DataFrame, row_key, row_labels: dict[str, str], column_key,
@@ -715,11 +721,11 @@ def verdict_grid(rows: pd.DataFrame, row_key, row_labels: dict[str, str], column
     return {"columns": [column_labels[c] for c in columns], "rows": out}
 
 
-def explorer_link(run: Run, key: str, point: str | None = None, **outcomes: str) -> str:
-    """The run's explorer (from its findings page), model ``key``, at ``point``, filtered to the attacks'
-    ``outcomes`` (attack -> outcome name)."""
+def explorer_link(key: str, point: str | None = None, prefix: str = "", **outcomes: str) -> str:
+    """The explorer at ``prefix`` (its run's folder from the page linking; "" from a page of the run),
+    model ``key``, at ``point``, filtered to the attacks' ``outcomes`` (attack -> outcome name)."""
     q = {"model": key, **({"point": point} if point else {}), **{f"outcome-{a}": o for a, o in outcomes.items()}}
-    return "explorer.html#" + urlencode(q)
+    return f"{prefix}explorer.html#" + urlencode(q)
 
 
 def claim_b(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
@@ -728,20 +734,19 @@ def claim_b(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
     paired = table[table["claim"].isin(["iaa_imperceptible", "iaa_robust"]) & table["baseline"].notna()]
     if paired.empty:
         return None
-    points = {p: p for p in (MINIMAL, CONFIDENT)}
-    columns = {(b, p): f"vs {run.cards[b]['label']}, {p}" for p in points for b in SEED_BASELINES if b in run.cards}
+    columns = {(b, p): f"vs {run.cards[b]['label']}, {p}" for p in (MINIMAL, CONFIDENT) for b in SEED_BASELINES
+               if b in run.cards}
 
     def column(r):
         return (r.baseline, r.operating_point)
     seen = paired[paired["claim"] == "iaa_imperceptible"]
     robust = paired[paired["claim"] == "iaa_robust"]
-    transforms = {**{t: TRANSFORM_LABELS[t] for t in TRANSFORM_LABELS if t != "transfer"}, "transfer": TRANSFORM_LABELS["transfer"]}
 
-    def comparison(r):
-        return f"vs {run.cards[r.baseline]['label']}, {r.operating_point}"
+    def comparison(r):  # the row's label in the figure: its column's in the grid
+        return columns[column(r)]
     perceptible = chart_data.comparison_rows(table, "iaa_imperceptible", label_of, MEASURE_LABELS, comparison)
     # The figure has a panel per transfer target (a model's two targets would share a row in one panel).
-    panels = {**{t: label for t, label in transforms.items() if t != "transfer"},
+    panels = {**{t: label for t, label in TRANSFORM_LABELS.items() if t != "transfer"},
               **{f"transfer-{k}": f"transfer to {label_of[k]}" for k in run.model_keys}}
     survive = chart_data.comparison_rows(table, "iaa_robust", label_of, panels, comparison)
     means = table[table["claim"].isin(["iaa_imperceptible", "iaa_robust"]) & table["baseline"].isna()
@@ -758,14 +763,14 @@ def claim_b(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
     return {
         "perceptible": verdict_grid(seen, lambda r: r.measure, MEASURE_LABELS, column, columns, label_of),
         "robust": verdict_grid(robust, lambda r: "transfer" if r.measure.startswith("transfer-") else r.measure,
-                               transforms, column, columns, label_of),
+                               TRANSFORM_LABELS, column, columns, label_of),
         "spec_perceptible": chart_json(charts.interval_panels(perceptible, list(MEASURE_LABELS.values()), colours,
                                                               "IAA − baseline, mean over images both fooled")),
         "spec_robust": chart_json(charts.interval_panels(survive, list(panels.values()), colours,
                                                          "IAA − baseline, share still fooling")),
         "attacks": [run.cards[a]["label"] for a in (SUBJECT, *SEED_BASELINES) if a in run.cards],
         "means": mean_rows,
-        "links": [{"label": label_of[k], "href": explorer_link(run, k, MINIMAL, **{a: "fooled" for a in (SUBJECT, *SEED_BASELINES)
+        "links": [{"label": label_of[k], "href": explorer_link(k, MINIMAL, **{a: "fooled" for a in (SUBJECT, *SEED_BASELINES)
                                                                                    if a in run.cards})}
                   for k in run.model_keys],
     }
@@ -780,14 +785,14 @@ def claim_c(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
     scores = {s: s.replace("_", " ") for s in MC_SCORES}
 
     def comparison(r):
-        return f"{run.cards[r.attack]['label']}, {r.operating_point}"
+        return attacks[(r.attack, r.operating_point)]
     spec_rows = chart_data.comparison_rows(rows, "mc_detects", label_of, scores, comparison)
     return {"question": QUESTIONS["mc_detects"], "link_attack": run.cards[run.attack_names[0]]["label"],
             "grid": verdict_grid(rows, lambda r: (r.attack, r.operating_point), attacks, lambda r: r.measure, scores,
                                  label_of),
             "spec": chart_json(charts.interval_panels(spec_rows, list(scores.values()), model_colours(run),
                                                       "AUROC(score) − AUROC(softmax)")),
-            "links": [{"label": label_of[k], "href": explorer_link(run, k, CONFIDENT, **{run.attack_names[0]: "fooled"})}
+            "links": [{"label": label_of[k], "href": explorer_link(k, CONFIDENT, **{run.attack_names[0]: "fooled"})}
                       for k in run.model_keys]}
 
 
@@ -802,14 +807,14 @@ def claim_d(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
     pair = f"{run.cards[first['attack']]['label']} against {run.cards[first['baseline']]['label']}"
 
     def comparison(r):
-        return f"ε = {r.eps:g}"
+        return budgets[r.eps]
     spec_rows = chart_data.comparison_rows(rows, "adaptive_evades", label_of, scores, comparison)
     top = max(budgets)
     return {"question": QUESTIONS["adaptive_evades"], "pair": pair,
             "grid": verdict_grid(rows, lambda r: r.eps, budgets, lambda r: r.measure, scores, label_of),
             "spec": chart_json(charts.interval_panels(spec_rows, list(scores.values()), model_colours(run),
                                                       "AUROC(adaptive) − AUROC(non-adaptive)", columns=2)),
-            "links": [{"label": label_of[k], "href": explorer_link(run, k, f"eps{top:g}", **{first["attack"]: "fooled"})}
+            "links": [{"label": label_of[k], "href": explorer_link(k, f"eps{top:g}", **{first["attack"]: "fooled"})}
                       for k in run.model_keys]}
 
 
@@ -850,14 +855,14 @@ def leaderboard(run: Run) -> dict[str, Any]:
         for e in budgets:
             r = mine.loc[e] if e in mine.index else None
             cells.append(_cell(None if r is None else r["accuracy"], "–" if r is None else f"{r['accuracy']:.1%}",
-                               f"{base}/explorer.html#" + urlencode({"model": key, "point": f"eps{e:g}"}),
+                               explorer_link(key, f"eps{e:g}", f"{base}/"),
                                "" if r is None else f"{int(r['n_images'])} test images"))
         if len(pgd):
             for e in budgets:
                 g = pgd[(pgd["model"] == key) & np.isclose(pgd["eps"], e)]
                 acc = float((g["adv_pred"].to_numpy() == truth.loc[g["image_id"]].to_numpy()).mean()) if len(g) else None
                 cells.append(_cell(acc, "–" if acc is None else f"{acc:.1%}",
-                                   f"{base}/explorer.html#" + urlencode({"model": key, "point": f"eps{e:g}"}),
+                                   explorer_link(key, f"eps{e:g}", f"{base}/"),
                                    f"{len(g)} test images (PGD's evenly spaced subset)"))
         ranked = att[(att["model"] == key) & (att["attack"] == "fgsm") & (att["operating_point"] == MINIMAL)
                      & att["clean_correct"]]
@@ -892,38 +897,50 @@ def leaderboard(run: Run) -> dict[str, Any]:
                                                   f"{run.cards[top['baseline']]['label']}, ε = {top['eps']:g}, "
                                                   f"{int(top['n_clean'])} images"))
         rows.append({"label": label_of[key], "key": key, "cells": cells})
-    return {"columns": columns, "rows": rows}
+    return {"columns": columns, "rows": rows, "n_test": run.manifest["dataset"]["n_test_images"],
+            "n_pgd": int(pgd.groupby("model")["image_id"].nunique().max()) if len(pgd) else 0}
 
 
-HEADLINES = {  # claim group -> (findings rows, the sentence's subject): the overview's candidates
-    "linear": "Confidence and accuracy are linearly dependent",
+HEADLINES = {  # claim -> the sentence's subject: the overview's candidates
+    "confidence_accuracy": "Confidence and accuracy are linearly dependent",
     "iaa_imperceptible": "IAA is less perceptible than FGSM and L-BFGS",
-    "iaa_robust": "IAA's adversarials survive transformations and transfer more often than FGSM's and L-BFGS's",
+    "iaa_robust": "IAA's adversarials survive more often than FGSM's and L-BFGS's",
     "mc_detects": "An MC-dropout score flags adversarials better than the softmax",
     "adaptive_evades": "Knowing the defence lowers detection",
 }
-SECTIONS = {"linear": "confidence-accuracy", "iaa_imperceptible": "iaa", "iaa_robust": "iaa", "mc_detects": "detection",
-            "adaptive_evades": "adaptive"}
+SECTIONS = {"confidence_accuracy": "confidence-accuracy", "iaa_imperceptible": "iaa", "iaa_robust": "iaa",
+            "mc_detects": "detection", "adaptive_evades": "adaptive"}
 
 
 def headline(run: Run, count: int = 3) -> list[dict[str, Any]]:
-    """The overview's headline: the ``count`` claims whose comparisons are most often decided (holds or
-    does not hold rather than not distinguishable), each with its tally of verdicts, N and a link."""
+    """The overview's headline: per claim, its verdict by measure (L0, JPEG-75, entropy, ...: the one
+    verdict all its comparisons share; else "never holds" or "never fails" when one side never comes up,
+    or "mixed"), the number of comparisons and their N; the ``count`` claims with the largest share of
+    comparisons decided (holds or does not hold, rather than not distinguishable) first."""
     f = run.findings
-    groups = {"linear": f[(f["claim"] == "confidence_accuracy") & f["attack"].isna() & (f["measure"] == "r2_gap")]}
+    label_of = labels(run)
+    claims = {"confidence_accuracy": f[(f["claim"] == "confidence_accuracy") & f["attack"].isna()
+                                       & (f["measure"] == "r2_gap")]}
     for claim in ("iaa_imperceptible", "iaa_robust", "mc_detects", "adaptive_evades"):
-        groups[claim] = f[(f["claim"] == claim) & f["baseline"].notna()]
+        claims[claim] = f[(f["claim"] == claim) & f["baseline"].notna()]
     out = []
-    for name, rows in groups.items():
+    for claim, rows in claims.items():
         if rows.empty:
             continue
-        tally = rows["verdict"].value_counts()
-        decided = int(tally.get("holds", 0) + tally.get("does not hold", 0))
-        n = rows["n"].astype(int)
-        out.append({"subject": HEADLINES[name], "tally": [(v, int(tally[v])) for v in VERDICT_ORDER if v in tally],
-                    "total": len(rows), "decided": decided / len(rows),
-                    "n": f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}",
-                    "href": f"{run_dir(run)}/findings.html#{SECTIONS[name]}"})
+        measure = rows["measure"].where(~rows["measure"].str.startswith("transfer-"), "transfer")
+        by = {}  # verdict (or "mixed") -> the measures' labels
+        for m, verdicts in rows["verdict"].groupby(measure, sort=False):
+            label = ("" if claim == "confidence_accuracy" else
+                     MEASURE_LABELS.get(m) or TRANSFORM_LABELS.get(m) or m.replace("_", " "))
+            seen = set(verdicts)
+            word = (verdicts.iloc[0] if len(seen) == 1 else "never holds" if "holds" not in seen
+                    else "never fails" if "does not hold" not in seen else "mixed")
+            by.setdefault(word, []).append(label)
+        decided = rows["verdict"].isin(VERDICT_ORDER[:2]).mean()
+        out.append({"subject": HEADLINES[claim], "by": [(v, by[v]) for v in (*VERDICT_ORDER, *MIXED) if v in by],
+                    "total": len(rows), "decided": decided, "n": n_range(rows["n"]),
+                    "models": len(set(rows["model"]) & set(label_of)),
+                    "href": f"{run_dir(run)}/findings.html#{SECTIONS[claim]}"})
     out.sort(key=lambda h: (-h["decided"], -h["total"]))
     return out[:count]
 

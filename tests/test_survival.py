@@ -115,7 +115,7 @@ def test_the_survival_table_recomputes_from_checkpoints_and_stored_adversarials(
         with torch.no_grad():
             after = models["cnn-p0.2"](to_float(survival.jpeg(pixels))).argmax(1).numpy()
             moved = models["cnn-p0.3"](to_float(pixels)).argmax(1).numpy()
-            right = models["cnn-p0.3"](to_float(np.stack([_original(results, i) for i in ids]))).argmax(1).numpy() == y
+            right = models["cnn-p0.3"](to_float(originals(results, ids))).argmax(1).numpy() == y
         mine = table[(table["model"] == "cnn-p0.2") & (table["attack"] == "iaa") & (table["operating_point"] == point)]
         jpeg = mine[mine["transform"] == "jpeg75"].set_index("image_id").loc[ids]
         assert np.array_equal(jpeg["fooled"].to_numpy(), after != y)
@@ -127,8 +127,31 @@ def test_the_survival_table_recomputes_from_checkpoints_and_stored_adversarials(
     assert set(table["transform"]) == {*survival.TRANSFORMS, survival.TRANSFER}
 
 
-def _original(results, image_id):
-    images = pd.read_parquet(results / "images.parquet").set_index("image_id")
-    o = images.loc[image_id]
-    pixels = np.asarray(Image.open(results / "tiles" / o.sheet))
-    return pixels[o.sheet_row * 28:(o.sheet_row + 1) * 28, o.sheet_col * 28:(o.sheet_col + 1) * 28][None]
+def originals(results, image_ids):
+    """The original test images of ``image_ids`` (uint8 (N, 1, 28, 28)), cut from their tiles."""
+    images = pd.read_parquet(results / "images.parquet").set_index("image_id").loc[image_ids]
+    sheets = {name: np.asarray(Image.open(results / "tiles" / name)) for name in set(images["sheet"])}
+    return np.stack([sheets[o.sheet][o.sheet_row * 28:(o.sheet_row + 1) * 28, o.sheet_col * 28:(o.sheet_col + 1) * 28][None]
+                     for o in images.itertuples()])
+
+
+def test_transfer_is_judged_only_where_the_other_model_gets_the_original_right():
+    """``judge`` with stand-in models: "own" calls every image 1; "other" is right on the originals of
+    label 0 only (it calls everything 0), so its transfer rows are those images, none of them fooled."""
+    labels = np.array([0, 0, 2, 2, 0])
+    originals = digits(5)
+    adversarials = originals.copy()
+    at = np.array([0, 2, 3, 4])  # the successful adversarials' positions
+    calls = []
+
+    def predict(key, pixels, where):
+        calls.append((key, len(pixels)))
+        return np.full(len(pixels), 1 if key == "own" else 0)
+    rows = pd.DataFrame(survival.judge("own", ["own", "other"], adversarials[at], at, np.array([10, 12, 13, 14]),
+                                       originals, labels, predict, seed=0))
+    own = rows[rows["target"] == "own"]
+    assert sorted(set(own["transform"])) == sorted(survival.TRANSFORMS) and len(own) == 3 * 4
+    assert own["fooled"].all()  # "own" says 1, never the label
+    transfer = rows[rows["transform"] == survival.TRANSFER]
+    assert transfer["image_id"].tolist() == [10, 14] and (transfer["target"] == "other").all()
+    assert not transfer["fooled"].any()  # "other" says 0, the label of both
