@@ -58,6 +58,9 @@
     control(form, "Class", "class", classes);
     control(form, "Prediction", "plain_pred", classes);
     control(form, "Clean prediction", "error", [["", "any"], ["0", "right"], ["1", "wrong"]]);
+    // Outcome differs between models: pick another model and an attack; the images one resists and the other does not.
+    control(form, "Compare with model", "versus", [["", "none"]].concat(d.models.map(function (m) { return [m.key, m.label]; })));
+    control(form, "Outcome differs for", "differs", [["", "any"]].concat(d.attacks.map(function (a) { return [a, d.attack_labels[a]]; })));
     d.attacks.forEach(function (a) {
       control(form, d.attack_labels[a] + " outcome", "outcome-" + a,
         [["", "any"]].concat(Object.keys(d.outcomes).map(function (o) { return [o, o]; })));
@@ -106,7 +109,10 @@
     var s = { filters: {}, ranges: {}, brush: state.brush, id: null };
     ["model", "point", "sort", "dir", "map", "colour"].forEach(function (k) { s[k] = get(k); });
     if (s.map !== state.map) s.brush = null;  // a brush is drawn in one map's coordinates
-    S.FILTERS.forEach(function (k) { if (get(k) !== "") s.filters[k] = parseInt(get(k), 10); });
+    s.versus = get("versus") || null;
+    S.FILTERS.forEach(function (k) {
+      if (get(k) !== "") s.filters[k] = k === "differs" ? get(k) : parseInt(get(k), 10);
+    });
     d.attacks.forEach(function (a) { if (get("outcome-" + a) !== "") s.filters["outcome-" + a] = get("outcome-" + a); });
     S.RANGES.forEach(function (r) {
       var lo = get(r + "-lo"), hi = get(r + "-hi");
@@ -123,6 +129,7 @@
     document.getElementById("filters-summary").textContent = "Filters" + (active ? " (" + active + " active)" : "") +
       " and the id search";
     ["model", "point", "sort", "dir", "map", "colour"].forEach(function (k) { set(k, state[k]); });
+    set("versus", state.versus || "");
     S.FILTERS.forEach(function (k) { set(k, state.filters[k] === undefined ? "" : String(state.filters[k])); });
     d.attacks.forEach(function (a) { set("outcome-" + a, state.filters["outcome-" + a] || ""); });
     S.RANGES.forEach(function (r) {

@@ -28,13 +28,14 @@
     max_prob: "max probability", "class": "class", id: "image id"
   };
   var RANGES = ["entropy", "mutual_info", "max_prob", "ranking"];
-  var DEFAULTS = { model: null, point: null, sort: "ranking", dir: "asc", map: "tsne", colour: "class" };
-  var FILTERS = ["class", "plain_pred", "error"];
+  var DEFAULTS = { model: null, point: null, sort: "ranking", dir: "asc", map: "tsne", colour: "class", versus: null };
+  var FILTERS = ["class", "plain_pred", "error", "differs"];
 
   // The state as the hash spells it: model (its key), point (operating point key: minimal, confident,
   // eps0.1, ...), sort, dir, class, plain_pred (the clean prediction with dropout off), error (1: wrong,
-  // 0: right), outcome-<attack> (its outcome at the point), <score>=lo..hi, brush=x0,y0,x1,y1 (map
-  // units), map, colour, and id (the active image). Values are kept as written; settle() checks them.
+  // 0: right), outcome-<attack> (its outcome at the point), versus (another model's key) with differs
+  // (an attack: the images it fools on one of the two models and not on the other), <score>=lo..hi,
+  // brush=x0,y0,x1,y1 (map units), map, colour, and id (the active image). Values are kept as written; settle() checks them.
   function parse(hash) {
     var q = new URLSearchParams((hash || "").replace(/^#/, ""));
     var s = { filters: {}, ranges: {}, brush: null };
@@ -85,6 +86,9 @@
     var points = d.points.map(function (p) { return p.key; });
     if (s.point !== null && points.indexOf(s.point) < 0) { drop("point", s.point, "no such operating point"); s.point = null; }
     if (s.point === null) s.point = d.default_point;
+    if (s.versus !== null && (keys.indexOf(s.versus) < 0 || s.versus === s.model)) {
+      drop("versus", s.versus, "no other model of that key"); s.versus = null;
+    }
     if (!SORTS[s.sort] || (s.sort === "ranking" && !d.ranking)) {
       if (s.sort !== DEFAULTS.sort) drop("sort", s.sort, "no such sort");
       s.sort = d.ranking ? "ranking" : "id";
@@ -109,6 +113,10 @@
       } else if (k === "error") {
         if (v === 0 || v === 1 || v === "0" || v === "1") { s.filters[k] = Number(v); return; }
         drop(k, v, "0 or 1");
+      } else if (k === "differs") {
+        if (d.attacks.indexOf(v) < 0) drop(k, v, "no such attack");
+        else if (s.versus === null) drop(k, v, "needs versus=, the model to compare with");
+        else return;
       } else if (d.attacks.indexOf(k.slice(8)) < 0) {
         drop(k, v, "no such attack");
       } else if (d.outcomes[v] === undefined) {
@@ -127,8 +135,24 @@
 
   // The model a state picks: by its key, or the first model.
   function model(d, s) {
-    for (var m = 0; m < d.models.length; m++) if (d.models[m].key === s.model) return d.models[m];
-    return d.models[0];
+    return byKey(d, s.model) || d.models[0];
+  }
+
+  function byKey(d, key) {
+    for (var m = 0; m < d.models.length; m++) if (d.models[m].key === key) return d.models[m];
+    return null;
+  }
+
+  // Does attack ``a`` fool image i on exactly one of the state's model and its versus model (fooled on
+  // one, not fooled on the other, both at the state's point)? Wrong before the attack, or not attacked,
+  // on either model: no.
+  function differs(d, s, m, i, a) {
+    var other = byKey(d, s.versus);
+    if (!other) return false;
+    var mine = outcomes(d, m, s)[a], theirs = outcomes(d, other, s)[a];
+    if (!mine || !theirs) return false;
+    var F = d.outcomes.fooled, N = d.outcomes["not fooled"];
+    return (mine[i] === F && theirs[i] === N) || (mine[i] === N && theirs[i] === F);
   }
 
   // attack -> outcome codes at the state's operating point (the minimal point before settle()).
@@ -153,6 +177,7 @@
     if (without !== "class" && f["class"] !== undefined && d.labels[i] !== f["class"]) return false;
     if (without !== "plain_pred" && f.plain_pred !== undefined && m.plain_pred[i] !== f.plain_pred) return false;
     if (without !== "error" && f.error !== undefined && (m.plain_pred[i] !== d.labels[i] ? 1 : 0) !== f.error) return false;
+    if (without !== "differs" && f.differs !== undefined && !differs(d, s, m, i, f.differs)) return false;
     for (var k in f) {
       if (k.indexOf("outcome-") !== 0 || k === without) continue;
       var codes = at[k.slice(8)];
@@ -197,6 +222,11 @@
     var m = model(d, s), out = { "": 0 }, at = outcomes(d, m, s);
     for (var i = 0; i < d.ids.length; i++) {
       if (!passes(d, s, m, i, false, filter)) continue;
+      if (filter === "differs") {  // an image can differ for several attacks: each option counts its own
+        out[""] += 1;
+        d.attacks.forEach(function (a) { if (differs(d, s, m, i, a)) out[a] = (out[a] || 0) + 1; });
+        continue;
+      }
       var v = filter === "class" ? d.labels[i] : filter === "plain_pred" ? m.plain_pred[i]
         : filter === "error" ? (m.plain_pred[i] !== d.labels[i] ? 1 : 0)
         : at[filter.slice(8)] ? outcomeName(d, at[filter.slice(8)][i]) : "";
@@ -214,6 +244,10 @@
     if (f["class"] !== undefined) out.push("class " + d.class_names[f["class"]]);
     if (f.plain_pred !== undefined) out.push("predicted " + d.class_names[f.plain_pred]);
     if (f.error !== undefined) out.push("clean prediction " + (f.error ? "wrong" : "right"));
+    if (f.differs !== undefined) {
+      var other = byKey(d, s.versus);
+      out.push(d.attack_labels[f.differs] + " fools one of this model and " + (other ? other.label : s.versus) + ", not the other");
+    }
     Object.keys(f).sort().forEach(function (k) {
       if (k.indexOf("outcome-") === 0) out.push(d.attack_labels[k.slice(8)] + " " + f[k] + " at the " + (point ? point.key : s.point) + " point");
     });
@@ -226,13 +260,16 @@
   }
 
   // The selection as CSV, one row per image in the grid's order: id, true class, the model's clean
-  // prediction (dropout off), each attack's outcome at the state's operating point, and the scores as the
-  // explorer holds them (rounded to its scale). Fields with a comma or quote are quoted.
+  // prediction (dropout off), each attack's outcome at the state's operating point (and on the versus
+  // model, when one is picked), and the scores as the explorer holds them (rounded to its scale). Fields
+  // with a comma or quote are quoted.
   function csv(d, s) {
-    var m = model(d, s), at = outcomes(d, m, s);
+    var m = model(d, s), at = outcomes(d, m, s), other = byKey(d, s.versus);
+    var theirs = other ? outcomes(d, other, s) : null;
     var scores = RANGES.filter(function (k) { return k !== "ranking" || d.ranking; });
     var header = ["image_id", "label", "model", "point", "plain_pred"].concat(
-      d.attacks.map(function (a) { return "outcome_" + a; }), scores.map(function (k) {
+      d.attacks.map(function (a) { return "outcome_" + a; }),
+      other ? d.attacks.map(function (a) { return "outcome_" + a + "_" + other.key; }) : [], scores.map(function (k) {
         return k === "ranking" ? "ranking_" + d.ranking.attack : k;
       }));
     var quote = function (v) {
@@ -243,6 +280,7 @@
     select(d, s).forEach(function (i) {
       var row = [d.ids[i], d.class_names[d.labels[i]], m.key, s.point, d.class_names[m.plain_pred[i]]].concat(
         d.attacks.map(function (a) { return at[a] ? outcomeName(d, at[a][i]) : ""; }),
+        other ? d.attacks.map(function (a) { return theirs[a] ? outcomeName(d, theirs[a][i]) : ""; }) : [],
         scores.map(function (k) { return value(d, m, k, i); }));
       lines.push(row.map(quote).join(","));
     });

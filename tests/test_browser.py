@@ -940,3 +940,27 @@ def test_the_explorer_exports_its_filtered_selection_as_csv_matching_the_tables(
     eps = att.set_index("image_id").loc[ids, "min_eps"]
     assert np.allclose(table["ranking_fgsm"], eps, atol=1e-4)
     assert table["entropy"].is_monotonic_decreasing
+
+
+def test_picking_a_second_model_shows_the_images_an_attack_fools_on_only_one_of_them(browser, fixture_site):
+    run = load_run(RESULTS_FIXTURE)
+    visit = open_explorer(browser, fixture_site, "#model=cnn-p0.2&point=confident&sort=id")
+    visit.page.select_option("select[name='versus']", "cnn-p0.3")
+    visit.page.select_option("select[name='differs']", "fgsm")
+    att = run.attacks[(run.attacks["attack"] == "fgsm") & (run.attacks["operating_point"] == "confident")]
+    o = pd.DataFrame({k: att[att["model"] == k].set_index("image_id").pipe(lambda r: r["success"].where(r["clean_correct"]))
+                      for k in ("cnn-p0.2", "cnn-p0.3")}).dropna()
+    expected = sorted(o.index[o["cnn-p0.2"] != o["cnn-p0.3"]])
+    wait_count(visit, len(expected))
+    assert sorted(grid_ids(visit)) == expected
+    assert "versus=cnn-p0.3" in visit.page.url and "differs=fgsm" in visit.page.url
+    label = visit.page.eval_on_selector("select[name='differs'] option[value='fgsm']", "o => o.textContent")
+    assert label.endswith(f"({len(expected)})")
+    # The export carries the second model's outcomes beside the first's: they differ on every row.
+    with visit.page.expect_download() as info:
+        visit.page.click("button.export-csv")
+    table = pd.read_csv(info.value.path())
+    assert table["image_id"].tolist() == expected
+    assert (table["outcome_fgsm"] != table["outcome_fgsm_cnn-p0.3"]).all()
+    assert set(table["outcome_fgsm"]) <= {"fooled", "not fooled"}
+    assert not visit.errors

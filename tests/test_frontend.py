@@ -7,6 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import RESULTS_FIXTURE, ROOT
@@ -242,3 +243,36 @@ def test_a_dashboard_narrowed_for_a_phone_is_one_column_of_views_no_wider_than_t
                 assert all(len(line) <= 42 for line in lines), (name, variant, lines)
                 assert " ".join(lines).split() == " ".join(before[variant]).split()
             assert any(len(line) > 42 for lines in before.values() for line in lines)  # there was something to wrap
+
+
+def test_outcome_differs_between_models_selects_the_images_one_resists_and_the_other_does_not(run, data, tmp_path):
+    """``versus`` and ``differs``: FGSM at the confident point fools the image on one model and not the
+    other (both attacked it); recomputed from the attacks table."""
+    asks = [("#sort=id&model=cnn-p0.2&versus=cnn-p0.3&point=confident&differs=fgsm", "select"),
+            ("#sort=id&model=cnn-p0.2&versus=cnn-p0.3&point=confident", "counts:differs"),
+            ("#model=cnn-p0.2&versus=cnn-p0.2&differs=fgsm", ""),
+            ("#model=cnn-p0.2&differs=fgsm", ""),
+            ("#model=cnn-p0.2&versus=cnn-p0.3&differs=nope", ""),
+            ("#sort=id&model=cnn-p0.2&versus=cnn-p0.3&point=confident&differs=fgsm", "describe")]
+    chosen, counts, same, alone, unknown, words = ask(data, asks, tmp_path)
+    att = run.attacks[(run.attacks["attack"] == "fgsm") & (run.attacks["operating_point"] == "confident")]
+    outcome = {}
+    for key in ("cnn-p0.2", "cnn-p0.3"):
+        rows = att[att["model"] == key].set_index("image_id")
+        outcome[key] = rows["success"].where(rows["clean_correct"])  # NaN: wrong before the attack
+    both = pd.DataFrame(outcome).dropna()
+    expected = sorted(both.index[both["cnn-p0.2"] != both["cnn-p0.3"]].tolist())
+    assert chosen == expected and chosen  # the fixture has such images
+    assert counts["fgsm"] == len(expected) and counts[""] == len(data["ids"])
+    for a in data["attacks"]:  # each option counts the images that differ for it
+        rows = run.attacks[(run.attacks["attack"] == a) & (run.attacks["operating_point"] == "confident")]
+        if rows.empty:
+            continue
+        per = {k: rows[rows["model"] == k].set_index("image_id") for k in ("cnn-p0.2", "cnn-p0.3")}
+        o = pd.DataFrame({k: r["success"].where(r["clean_correct"]) for k, r in per.items()}).dropna()
+        assert counts.get(a, 0) == int((o["cnn-p0.2"] != o["cnn-p0.3"]).sum()), a
+    assert same["dropped"] == ["versus=cnn-p0.2 (no other model of that key)",
+                               "differs=fgsm (needs versus=, the model to compare with)"]
+    assert alone["dropped"] == ["differs=fgsm (needs versus=, the model to compare with)"] and alone["filters"] == {}
+    assert unknown["dropped"] == ["differs=nope (no such attack)"]
+    assert words == ["FGSM fools one of this model and dropout p = 0.3, not the other"]
