@@ -85,8 +85,33 @@
     });
   }
 
+  // A chart's point selections (a picked row, picked legend entries) live in the address,
+  // ?pick.<chart id>=<their stores as JSON>, so that a copied link opens the chart with the same picks;
+  // the hash is left to the page's anchors (#cnn-p0.2). An interval brush is not kept: its pixels belong
+  // to the layout it was drawn in.
+  function chartId(el) {
+    return el.id || el.getAttribute("data-spec");
+  }
+
+  function savedPicks(el) {
+    var text = new URLSearchParams(window.location.search).get("pick." + chartId(el));
+    if (!text) return null;
+    try { return JSON.parse(text); } catch (err) { return null; }  // a hand-edited address: ignored
+  }
+
+  function rememberPicks(el) {
+    var q = new URLSearchParams(window.location.search);
+    q.set("pick." + chartId(el), JSON.stringify(picks(el)));
+    try {
+      window.history.replaceState(window.history.state, "", "?" + q.toString() + window.location.hash);
+    } catch (err) { /* a browser that refuses to rewrite a file:// address: the picks are not linked */ }
+  }
+
   function drawn(el, result) {
-    R.views[el.id || el.getAttribute("data-spec")] = result.view;
+    R.views[chartId(el)] = result.view;
+    pointSelections(el.robustvizFit.spec).forEach(function (name) {
+      try { result.view.addDataListener(name + "_store", function () { rememberPicks(el); }); } catch (err) { /* none */ }
+    });
     el.robustvizResult = result;
     // vega-embed's actions menu opens from an icon without words: name it for screen readers.
     var menu = el.querySelector("details > summary");
@@ -162,6 +187,9 @@
     }
     expandDatasets(spec).then(function (spec) {
       return fit(el, spec);
+    }).then(function (result) {
+      var kept = savedPicks(el);
+      return kept ? restore(result, kept) : result;
     }).then(function (result) {
       drawn(el, result);
       if (watch) watch.observe(el);

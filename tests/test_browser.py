@@ -591,7 +591,19 @@ def test_picking_positives_in_the_detection_view_filters_the_roc_curves(browser,
     text = visit.page.inner_text("main")
     assert "N = " in text and "max_prob" in text and "noise ~ " in text
     assert not visit.errors
+    # The picks are in the address: a copied link opens the dashboard with the same row and score picked.
+    link = visit.page.url
+    assert f"pick.{spec_id}=" in link
     visit.page.close()
+    again = Visit(browser, link)
+    assert again.page.evaluate(ROC_JS, spec_id) == [variant]
+    assert again.page.evaluate(f"() => window.robustviz.views['{spec_id}'].data('score_pick_store')"
+                               f".map(t => t.values[0])") == ["mutual_info"]
+    other = "spec-cnn-p0.3"  # the other model's dashboard keeps its own default
+    kept = again.page.evaluate(ROC_JS, other)
+    assert len(kept) == 1 and kept[0].endswith("confident")
+    assert not again.errors
+    again.page.close()
 
 
 def outcome_counts(data: dict, model: int, point: str) -> dict[str, int]:
