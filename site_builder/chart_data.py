@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from compute.contract import BUDGET, CLEAN, MINIMAL, OPERATING_POINTS
+from compute.contract import BUDGET, CLEAN, CONFIDENT, MINIMAL, OPERATING_POINTS
+from compute.findings import verdict
 
 POINT_COLUMNS = ["image_id", "class_name", "pred_name", "correct", "confidence", "true_prob", "top_prob",
                  "entropy", "mutual_info", "variation_ratio"]
@@ -203,3 +204,32 @@ def comparison_rows(findings: pd.DataFrame, claim: str, labels: dict[str, str], 
                          "model": rows["model"].map(labels), "value": rows["value"].round(5),
                          "low": rows["low"].round(5), "high": rows["high"].round(5), "n": rows["n"].astype(int),
                          "verdict": rows["verdict"]}).reset_index(drop=True)
+
+
+def auroc_rows(detection: pd.DataFrame, attack_labels: dict[str, str], labels: dict[str, str]) -> pd.DataFrame:
+    """The detection page's cross-model figure: per score (panel), attack at its minimal and confident
+    points (comparison) and model, the AUROC of its successful adversarials against the clean-correct
+    images, with its bootstrap interval and N (positives); the verdict says whether the interval clears
+    0.5 (chance)."""
+    d = detection[(detection["reference"] == "adversarial") & detection["operating_point"].isin([MINIMAL, CONFIDENT])
+                  & detection["attack"].isin(list(attack_labels))]
+    order = {(a, p): k for k, (a, p) in enumerate((a, p) for a in attack_labels for p in (MINIMAL, CONFIDENT))}
+    d = d.assign(_o=[order[(a, p)] for a, p in zip(d["attack"], d["operating_point"])]).sort_values("_o", kind="stable")
+    return pd.DataFrame({"panel": d["score"].str.replace("_", " "),
+                         "comparison": [f"{attack_labels[a]}, {p}" for a, p in zip(d["attack"], d["operating_point"])],
+                         "model": d["model"].map(labels), "value": d["auroc"].round(4), "low": d["auroc_low"].round(4),
+                         "high": d["auroc_high"].round(4), "n": d["n_adv"].astype(int),
+                         "verdict": [verdict(lo - 0.5, hi - 0.5) for lo, hi in zip(d["auroc_low"], d["auroc_high"])]}
+                        ).reset_index(drop=True)
+
+
+def success_rows(summary: pd.DataFrame, attack_labels: dict[str, str], labels: dict[str, str]) -> pd.DataFrame:
+    """The attacks page's cross-model figure: per operating point (panel), attack (comparison) and model,
+    the success rate over the attacked (clean-correct) images with its Wilson 95% interval and N."""
+    s = summary[summary["attack"].isin(list(attack_labels))]
+    order = {a: k for k, a in enumerate(attack_labels)}
+    s = s.assign(_o=s["attack"].map(order)).sort_values("_o", kind="stable")
+    return pd.DataFrame({"panel": s["operating_point"], "comparison": s["attack"].map(attack_labels),
+                         "model": s["model"].map(labels), "value": s["success_rate"].round(4),
+                         "low": s["success_low"].round(4), "high": s["success_high"].round(4),
+                         "n": s["n_attacked"].astype(int), "verdict": ""}).reset_index(drop=True)

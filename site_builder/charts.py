@@ -444,12 +444,13 @@ def confidence_fits(points: pd.DataFrame, fits: pd.DataFrame, models: list[str])
 
 
 def interval_panels(rows: pd.DataFrame, panels: list[str], model_colours: dict[str, str], x_title: str,
-                    columns: int = 3) -> alt.FacetChart:
-    """Paired differences with their 95% intervals, one panel per ``panels`` entry (its own x scale):
-    ``rows`` (panel, comparison, model, value, low, high, verdict, n) one mark per row, the comparisons
-    down the panel, the models (labels, in run order, with their colours) as colour and offset; the
-    dashed rule is 0, no difference. A filled dot is an interval clear of 0 (a verdict either way), a
-    hollow one an interval that contains it."""
+                    columns: int = 3, reference: float = 0.0, independent: bool = True) -> alt.FacetChart:
+    """Figures with their 95% intervals, one panel per ``panels`` entry: ``rows`` (panel, comparison,
+    model, value, low, high, verdict, n) one mark per row, the comparisons down the panel, the models
+    (labels, in run order, with their colours) as colour and offset; the dashed rule is ``reference``
+    (0: no difference; 0.5: a chance AUROC). A hollow dot's verdict is "not distinguishable" (an
+    interval that contains the reference), a filled one any other. ``independent``: each panel its own
+    x scale (differences of unlike measures), else one shared scale (like figures, compared across panels)."""
     names = list(model_colours)
     colour = alt.Color("model:N", title="model", sort=names,
                        scale=alt.Scale(domain=names, range=list(model_colours.values())))
@@ -463,7 +464,8 @@ def interval_panels(rows: pd.DataFrame, panels: list[str], model_colours: dict[s
     dots = alt.Chart().mark_point(size=45, strokeWidth=1.5).encode(
         x="value:Q", y=y, yOffset=offset, color=colour, tooltip=tooltip,
         fill=alt.condition("datum.verdict == 'not distinguishable'", alt.value("white"), colour))
-    zero = alt.Chart().mark_rule(color=PALETTE["neutral"], strokeDash=[4, 3]).encode(x=alt.datum(0))
+    zero = alt.Chart().mark_rule(color=PALETTE["neutral"], strokeDash=[4, 3]).encode(x=alt.datum(reference))
     height = max(60, 14 * len(names) * rows["comparison"].nunique())
     return alt.layer(zero, whiskers, dots, data=rows).properties(width=200, height=height).facet(
-        facet=alt.Facet("panel:N", sort=panels, title=None), columns=columns).resolve_scale(x="independent")
+        facet=alt.Facet("panel:N", sort=panels, title=None), columns=columns).resolve_scale(
+        x="independent" if independent else "shared")

@@ -219,7 +219,10 @@ def attacks_page(run: Run) -> Page:
         "curve_caption": everyone,
         "curve_rows": curve_rows, "curve_attack": run.cards[ranking]["label"] if ranking else "",
         "cards": [run.cards[a] for a in run.attack_names],
-        "kappa": run.config.attacks.kappa, "params": to_plain(run.config.attacks), "subsets": subsets(run)})
+        "kappa": run.config.attacks.kappa, "params": to_plain(run.config.attacks), "subsets": subsets(run),
+        "overview_spec": chart_json(charts.interval_panels(
+            chart_data.success_rows(run.attack_summary, attack_labels(run), labels(run)), [MINIMAL, CONFIDENT],
+            model_colours(run), "success rate (Wilson 95%)", columns=2, reference=1.0, independent=False))})
 
 
 def subsets(run: Run) -> list[dict[str, Any]]:
@@ -467,7 +470,11 @@ def detection_page(run: Run) -> Page:
                                    if run.attacks[(run.attacks["attack"] == a)
                                                   & (run.attacks["operating_point"] == BUDGET)].size]) or "no attack",
         "resamples": run.config.detection.resamples, "attacked_share": run.config.detection.attacked_share,
-        "passes": run.config.uncertainty.passes})
+        "passes": run.config.uncertainty.passes,
+        "overview_spec": chart_json(charts.interval_panels(
+            chart_data.auroc_rows(run.detection, attack_labels(run), labels(run)),
+            [s.replace("_", " ") for s in charts.SCORE_NAMES], model_colours(run), "AUROC (bootstrap 95%)",
+            columns=4, reference=0.5, independent=False))})
 
 
 def good_bad_page(run: Run) -> Page:

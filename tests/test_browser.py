@@ -152,9 +152,11 @@ def test_no_page_scrolls_sideways_on_a_desktop_or_a_phone(browser, fixture_site,
     assert overlaps == {}, f"overlapping tick labels at {width} px: {overlaps}"
 
 
-CHART_FIT_JS = """() => [...document.querySelectorAll('.chart')].filter(e => e.robustvizFit).map(e => {
+# Every chart a visitor sees (not those of a model section the switch hides), by its spec's id.
+CHART_FIT_JS = """() => [...document.querySelectorAll('.chart')].filter(e => e.robustvizFit && !e.closest('[hidden]')).map(e => {
   const c = e.querySelector('canvas');
-  return {id: e.id, narrowed: e.robustvizFit.narrowed, drawn: c.getBoundingClientRect().width, room: e.clientWidth};
+  return {id: e.getAttribute('data-spec'), narrowed: e.robustvizFit.narrowed, drawn: c.getBoundingClientRect().width,
+          room: e.clientWidth};
 })"""
 
 
@@ -170,6 +172,7 @@ def test_a_chart_follows_its_window_from_a_desktop_to_a_phone_and_back(browser, 
 
     def settled(narrowed: bool) -> list[dict]:
         visit.page.wait_for_function(f"() => [...document.querySelectorAll('.chart')].filter(e => e.robustvizFit"
+                                     f" && !e.closest('[hidden]')"
                                      f" && e.querySelector('canvas').getBoundingClientRect().width > 600).length"
                                      f" {'===' if narrowed else '>='} {0 if narrowed else len(dashboards)}", timeout=30_000)
         visit.page.wait_for_timeout(300)
@@ -912,6 +915,7 @@ def test_the_overview_leads_with_results_whose_numbers_open_the_views_behind_the
     assert page.eval_on_selector("select[name='point']", "s => s.value") == "eps0.1"
     follow("AUROC Δ, best MC score − softmax, FGSM confident [95%]")
     assert page.url.endswith(f"runs/tiny/detection.html#{key}") and page.locator(f"[id='{key}']").count() == 1
+    assert page.locator(f"[id='{key}']").is_visible()  # the model switch opens the linked model's section
     # A heading sorts the rows by its numbers; pressed again, the other way.
     page.goto((fixture_site / "index.html").as_uri())
     column = headings.index("accuracy under FGSM ε = 0.3")
@@ -976,3 +980,31 @@ def test_picking_a_second_model_shows_the_images_an_attack_fools_on_only_one_of_
     assert (table["outcome_fgsm"] != table["outcome_fgsm_cnn-p0.3"]).all()
     assert set(table["outcome_fgsm"]) <= {"fooled", "not fooled"}
     assert not visit.errors
+
+
+@pytest.mark.parametrize("name", ["uncertainty", "attacks", "detection"])
+def test_a_models_section_is_picked_by_the_switch_or_the_address_and_drawn_to_fit(browser, fixture_site, name):
+    """One model's section at a time under the cross-model charts; the others hidden, not repeated."""
+    run = load_run(RESULTS_FIXTURE)
+    first, second = run.model_keys[:2]
+    url = (fixture_site / "runs" / "tiny" / f"{name}.html").as_uri()
+    visit = Visit(browser, url)
+    page = visit.page
+    visible = lambda: page.eval_on_selector_all(  # noqa: E731
+        "section[data-model-section]", "ss => ss.filter(s => !s.hidden).map(s => s.id)")
+    assert visible() == [first]
+    page.click(f"nav.model-switch a[data-model='{second}']")
+    assert visible() == [second] and page.url.endswith(f"#{second}")
+    assert page.get_attribute(f"nav.model-switch a[data-model='{second}']", "aria-current") == "true"
+    # the chart drawn while hidden is fitted once shown: as wide as it can be, never wider than its room
+    page.wait_for_function(f"() => {{ const el = document.querySelector(\"[data-spec='spec-{second}']\");"
+                           f" const c = el && el.querySelector('canvas');"
+                           f" return c && c.getBoundingClientRect().width > 100"
+                           f" && c.getBoundingClientRect().width <= el.clientWidth + 1; }}", timeout=30_000)
+    again = Visit(browser, f"{url}#{second}")
+    assert again.page.eval_on_selector_all("section[data-model-section]",
+                                           "ss => ss.filter(s => !s.hidden).map(s => s.id)") == [second]
+    assert page.locator("[data-spec$='-models'], [data-spec='spec-summary']").count() == 1  # the cross-model chart
+    assert not visit.errors and not again.errors
+    page.close()
+    again.page.close()

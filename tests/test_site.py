@@ -617,7 +617,7 @@ def test_a_run_without_provenance_says_so(run):
 
 def test_the_auroc_table_shades_exactly_the_cells_whose_paired_interval_excludes_zero(run):
     html = render_files([run])["runs/tiny/detection.html"].decode("utf-8")
-    section = html.split('<section id="cnn-p0.2">')[1].split("</section>")[0]
+    section = html.split('<section id="cnn-p0.2" data-model-section="cnn-p0.2">')[1].split("</section>")[0]
     table = section.split('<table class="figures detection">')[1].split("</table>")[0]
     assert section.index("<details") < section.index('<table class="figures detection">')  # folded
     rows = re.findall(r'<tr class="[^"]*"><td>([^<]*)</td><td class="num">\d+</td>(.*?)</tr>', table, re.S)
