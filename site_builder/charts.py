@@ -147,17 +147,23 @@ def accuracy_by_model(metrics: pd.DataFrame, labels: dict[str, str]) -> alt.Char
     ).properties(width=140, height=160).resolve_scale(y="independent")
 
 
-def robustness_curve(points: pd.DataFrame, attack_label: str, model_colours: dict[str, str]) -> alt.Chart:
+def robustness_curve(points: pd.DataFrame, attack_label: str, model_colours: dict[str, str],
+                     runs: list[str] | None = None) -> alt.Chart | alt.FacetChart:
     """Accuracy vs the budget ε of the attack labelled ``attack_label``, one line per model
-    (``model_colours``: each model's label, in run order, with its colour). The page's caption names
-    the images counted."""
-    return alt.Chart(points).mark_line(point=True).encode(
+    (``model_colours``: each model's label, in run order, with its colour). With ``runs`` (``points``
+    has a run column), one panel per run side by side on shared axes: ε is in the pixel range [0, 1]
+    for every dataset, so the runs compare. The page's caption names the images counted."""
+    chart = alt.Chart(points).mark_line(point=True).encode(
         x=alt.X("eps:Q", title=f"{attack_label} ε (L∞ budget)"),
         y=alt.Y("accuracy:Q", title="accuracy under attack", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("model:N", title="model", sort=list(model_colours),
                         scale=alt.Scale(domain=list(model_colours), range=list(model_colours.values()))),
         tooltip=["model:N", alt.Tooltip("eps:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".1%")],
-    ).properties(title=f"Robustness curve ({attack_label})", width=360, height=240)
+    )
+    if runs is None:
+        return chart.properties(title=f"Robustness curve ({attack_label})", width=360, height=240)
+    return chart.properties(width=300, height=220).facet(column=alt.Column("run:N", sort=runs, title=None)).properties(
+        title=f"Accuracy under {attack_label} against ε, every run")
 
 
 def attack_dashboard(points: pd.DataFrame, rates: pd.DataFrame, class_names: list[str],
@@ -429,7 +435,9 @@ def confidence_fits(points: pd.DataFrame, fits: pd.DataFrame, models: list[str])
     for model in models:
         dots = alt.Chart(points[points["model"] == model]).mark_circle(size=14, color=PALETTE["neutral"], opacity=0.6).encode(
             x=alt.X("true_prob:Q", title="accuracy p̄ (mean probability of the true class)", scale=alt.Scale(domain=[0, 1])),
-            y=alt.Y("confidence:Q", title="confidence (1 − variance of the true class)", scale=alt.Scale(zero=False)),
+            # confidence is at most 1: the axis stops there (a "nice" axis would run on to 1.01)
+            y=alt.Y("confidence:Q", title="confidence (1 − variance of the true class)",
+                    scale=alt.Scale(zero=False, nice=False, domainMax=1)),
             tooltip=[alt.Tooltip("image_id:Q", title="image"), alt.Tooltip("true_prob:Q", format=".3f"),
                      alt.Tooltip("confidence:Q", format=".4f")])
         lines = alt.Chart(fits[fits["model"] == model]).mark_line(color="#1f2328", strokeWidth=2).encode(

@@ -952,9 +952,28 @@ def headline(run: Run, count: int = 3) -> list[dict[str, Any]]:
     return out[:count]
 
 
+def runs_curve(runs: list[Run]) -> tuple[Any, str]:
+    """The overview's robustness curves, every run side by side on shared axes (accuracy under its ranking
+    attack against ε, all test images, wrong before the attack counted wrong), and who is counted; None
+    when no run has one."""
+    ranked = [r for r in runs if r.ranking and not r.robustness.empty]
+    if not ranked:
+        return None, ""
+    points = pd.concat([chart_data.robustness_points(r.robustness, labels(r)).assign(run=r.name) for r in ranked],
+                       ignore_index=True)
+    names = list(dict.fromkeys(label for r in ranked for label in labels(r).values()))
+    attacks = {r.cards[r.ranking]["label"] for r in ranked}
+    counted = "; ".join(f"{r.name}: all N = {len(r.images)} test images" for r in ranked)
+    return chart_json(charts.robustness_curve(points, attacks.pop() if len(attacks) == 1 else "the ranking attack",
+                                              dict(zip(names, model_colours_of(len(names)))),
+                                              [r.name for r in ranked])), counted
+
+
 def index_page(runs: list[Run]) -> Page:
-    """The overview: per run its headline findings and the models' table, then the runs' details."""
-    return Page("index.html", "index.html", {"title": "robustviz", "runs": [
+    """The overview: per run its headline findings and the models' table, the runs' robustness curves side
+    by side, then the runs' details."""
+    curve, counted = runs_curve(runs)
+    return Page("index.html", "index.html", {"title": "robustviz", "curve": curve, "curve_counted": counted, "runs": [
         {**run_summary(r), "headline": headline(r), "board": leaderboard(r) if r.attack_names else None} for r in runs]})
 
 

@@ -710,3 +710,23 @@ def test_the_ranking_puts_never_fooled_above_fooled_without_confidence_at_the_co
     # Without the labels (the activation maps' use, on minimal rows) every failure is taken as unfooled.
     minimal = rows.assign(operating_point="minimal", adv_pred=0)
     assert extremes(ranked(minimal, "min_eps"), 3)[0] == [4, 2, 1]
+
+
+def test_the_overview_draws_every_runs_robustness_curve_side_by_side_from_its_table(run):
+    import dataclasses
+    import json
+
+    from site_builder.render import unpacked
+
+    other = dataclasses.replace(run, manifest={**run.manifest, "run": "other"})
+    page = pages.index_page([run, other])
+    spec = json.loads(str(page.context["curve"]))
+    assert spec["facet"]["column"]["field"] == "run" and spec["facet"]["column"]["sort"] == ["tiny", "other"]
+    columns = [unpacked(d["packed"]) for d in spec["datasets"].values()]
+    rows = pd.DataFrame([dict(zip(c, v)) for c in columns if "run" in c for v in zip(*c.values())])
+    label = pages.labels(run)
+    for name in ("tiny", "other"):
+        mine = rows[rows["run"] == name].set_index(["model", "eps"])["accuracy"]
+        expected = run.robustness.assign(model=run.robustness["model"].map(label)).set_index(["model", "eps"])["accuracy"]
+        assert len(mine) == len(expected) and np.allclose(mine.sort_index(), expected.sort_index(), atol=1e-4)
+    assert "tiny: all N = 40 test images" in page.context["curve_counted"]
