@@ -133,7 +133,7 @@ def confidence_accuracy(p_bar: np.ndarray, confidence: np.ndarray, resamples: in
     return rows
 
 
-def mean_rows(values: pd.Series, resamples: int, seed: int) -> dict:
+def mean_interval(values: pd.Series, resamples: int, seed: int) -> dict:
     """The mean of ``values`` (one per image) with its percentile bootstrap interval over the images."""
     v = values.to_numpy(np.float64)
     rng = np.random.default_rng(seed)
@@ -146,8 +146,8 @@ def compared(frame: pd.DataFrame, keys: list[str], measures: dict[str, int], cla
              seed: int) -> list[dict]:
     """Per group of ``keys`` (with ``attack`` and ``image_id`` columns): each attack's mean of every measure
     over its images, and, paired, IAA − each seed baseline over the images both have, with the verdict of
-    the interval on the sign ``measures[measure]`` the claim predicts (one resampling of images per pair,
-    shared by its measures)."""
+    the interval on the sign ``measures[measure]`` the claim predicts (resampling seeded per group, so
+    the measures of one pair over the same images share their resamples)."""
     rows = []
     for k, (group, g) in enumerate(frame.groupby(keys, sort=True, dropna=False)):
         common = dict(zip(keys, group if isinstance(group, tuple) else (group,)))
@@ -156,7 +156,7 @@ def compared(frame: pd.DataFrame, keys: list[str], measures: dict[str, int], cla
                 part = own[measure].dropna()
                 if len(part) >= MIN_IMAGES:
                     rows.append({"claim": claim, "measure": measure, **common, "attack": attack,
-                                 **mean_rows(part, resamples, seed + k), "verdict": ""})
+                                 **mean_interval(part, resamples, seed + k), "verdict": ""})
         subject = g[g["attack"] == SUBJECT].set_index("image_id")
         for baseline in SEED_BASELINES:
             other = g[g["attack"] == baseline].set_index("image_id")
@@ -164,7 +164,7 @@ def compared(frame: pd.DataFrame, keys: list[str], measures: dict[str, int], cla
                 both = subject[measure].dropna().index.intersection(other[measure].dropna().index)
                 if len(both) < MIN_IMAGES:
                     continue
-                stats = mean_rows(subject.loc[both, measure] - other.loc[both, measure], resamples, seed + k)
+                stats = mean_interval(subject.loc[both, measure] - other.loc[both, measure], resamples, seed + k)
                 rows.append({"claim": claim, "measure": measure, **common, "attack": SUBJECT, "baseline": baseline,
                              **stats, "verdict": verdict(stats["low"], stats["high"], supports)})
     return rows

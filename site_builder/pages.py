@@ -691,6 +691,17 @@ MEASURE_LABELS = {"l0": "L0 (pixels changed)", "l2": "L2", "linf": "L∞", "perc
 TRANSFORM_LABELS = {"jpeg75": "JPEG, quality 75", "gaussian0.05": "Gaussian noise, σ = 0.05",
                     "median3": "3×3 median filter", "transfer": "transfer to another model"}
 VERDICT_ORDER = ("holds", "does not hold", "not distinguishable")
+
+
+def measure_label(measure: str, label_of: dict[str, str]) -> str:
+    """How the pages name a findings measure: a distortion (L0, SSIM, ...), a transformation, "transfer to
+    <model>" for ``transfer-<model key>``, else a score ("mutual info")."""
+    if measure in MEASURE_LABELS or measure in TRANSFORM_LABELS:
+        return MEASURE_LABELS.get(measure) or TRANSFORM_LABELS[measure]
+    if measure.startswith("transfer-"):
+        key = measure[len("transfer-"):]
+        return f"transfer to {label_of.get(key, key)}"
+    return measure.replace("_", " ")
 MIXED = ("never fails", "never holds", "mixed")  # a measure whose comparisons disagree, as the headline says it
 
 
@@ -753,17 +764,14 @@ def claim_b(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
         return columns[column(r)]
     perceptible = chart_data.comparison_rows(table, "iaa_imperceptible", label_of, MEASURE_LABELS, comparison)
     # The figure has a panel per transfer target (a model's two targets would share a row in one panel).
-    panels = {**{t: label for t, label in TRANSFORM_LABELS.items() if t != "transfer"},
-              **{f"transfer-{k}": f"transfer to {label_of[k]}" for k in run.model_keys}}
+    panels = {m: measure_label(m, label_of) for m in [*(t for t in TRANSFORM_LABELS if t != "transfer"),
+                                                      *(f"transfer-{k}" for k in run.model_keys)]}
     survive = chart_data.comparison_rows(table, "iaa_robust", label_of, panels, comparison)
     means = table[table["claim"].isin(["iaa_imperceptible", "iaa_robust"]) & table["baseline"].isna()
                   & table["attack"].isin([SUBJECT, *SEED_BASELINES])]
     mean_rows = []
     for (claim, measure, key, point), g in means.groupby(["claim", "measure", "model", "operating_point"], sort=False):
-        name = measure.split("-", 1)
-        label = (MEASURE_LABELS.get(measure) or TRANSFORM_LABELS.get(measure)
-                 or f"transfer to {label_of.get(name[1], name[-1])}")
-        mean_rows.append({"measure": label, "model": label_of[key], "point": point,
+        mean_rows.append({"measure": measure_label(measure, label_of), "model": label_of[key], "point": point,
                           "attacks": {run.cards[a]["label"]: r._asdict() for a, r in
                                       zip(g["attack"], g[["value", "low", "high", "n"]].itertuples(index=False))}})
     colours = model_colours(run)
@@ -937,8 +945,7 @@ def headline(run: Run, count: int = 3) -> list[dict[str, Any]]:
         measure = rows["measure"].where(~rows["measure"].str.startswith("transfer-"), "transfer")
         by = {}  # verdict (or "mixed") -> the measures' labels
         for m, verdicts in rows["verdict"].groupby(measure, sort=False):
-            label = ("" if claim == "confidence_accuracy" else
-                     MEASURE_LABELS.get(m) or TRANSFORM_LABELS.get(m) or m.replace("_", " "))
+            label = "" if claim == "confidence_accuracy" else measure_label(m, label_of)
             seen = set(verdicts)
             word = (verdicts.iloc[0] if len(seen) == 1 else "never holds" if "holds" not in seen
                     else "never fails" if "does not hold" not in seen else "mixed")
