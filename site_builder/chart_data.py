@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from compute.contract import BUDGET, CLEAN, CONFIDENT, MINIMAL, OPERATING_POINTS
+from compute.contract import BUDGET, CLEAN, MINIMAL, OPERATING_POINTS
 from compute.findings import verdict
 
 POINT_COLUMNS = ["image_id", "class_name", "pred_name", "correct", "confidence", "true_prob", "top_prob",
@@ -206,21 +206,22 @@ def comparison_rows(findings: pd.DataFrame, claim: str, labels: dict[str, str], 
                          "verdict": rows["verdict"]}).reset_index(drop=True)
 
 
-def auroc_rows(detection: pd.DataFrame, attack_labels: dict[str, str], labels: dict[str, str]) -> pd.DataFrame:
-    """The detection page's cross-model figure: per score (panel), attack at its minimal and confident
-    points (comparison) and model, the AUROC of its successful adversarials against the clean-correct
-    images, with its bootstrap interval and N (positives); the verdict says whether the interval clears
-    0.5 (chance)."""
-    d = detection[(detection["reference"] == "adversarial") & detection["operating_point"].isin([MINIMAL, CONFIDENT])
-                  & detection["attack"].isin(list(attack_labels))]
-    order = {(a, p): k for k, (a, p) in enumerate((a, p) for a in attack_labels for p in (MINIMAL, CONFIDENT))}
-    d = d.assign(_o=[order[(a, p)] for a, p in zip(d["attack"], d["operating_point"])]).sort_values("_o", kind="stable")
-    return pd.DataFrame({"panel": d["score"].str.replace("_", " "),
-                         "comparison": [f"{attack_labels[a]}, {p}" for a, p in zip(d["attack"], d["operating_point"])],
-                         "model": d["model"].map(labels), "value": d["auroc"].round(4), "low": d["auroc_low"].round(4),
-                         "high": d["auroc_high"].round(4), "n": d["n_adv"].astype(int),
-                         "verdict": [verdict(lo - 0.5, hi - 0.5) for lo, hi in zip(d["auroc_low"], d["auroc_high"])]}
-                        ).reset_index(drop=True)
+def delta_rows(detection: pd.DataFrame, models: dict[str, str], attack_labels: dict[str, str]) -> pd.DataFrame:
+    """The detection page's cross-model figure: per MC score (panel), adversarial set (comparison: each
+    attack at its minimal and confident points and every budget, named as the detection view names
+    them) and model (``models``: key -> label), AUROC(score) − AUROC(max_prob) on the same successful
+    adversarials and clean-correct images, with its paired image-level 95% interval and N (positives);
+    the verdict says whether the interval clears 0."""
+    frames = []
+    for key, label in models.items():
+        p = detection_points(detection, key, attack_labels)
+        p = p[(p["reference"] == "adversarial") & p["delta_vs_baseline"].notna()]
+        frames.append(pd.DataFrame({"panel": p["score"].str.replace("_", " "), "comparison": p["variant"],
+                                    "model": label, "value": p["delta_vs_baseline"], "low": p["delta_low"],
+                                    "high": p["delta_high"], "n": p["n_adv"].astype(int),
+                                    "verdict": [verdict(lo, hi) for lo, hi in zip(p["delta_low"], p["delta_high"])]}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["panel", "comparison", "model", "value", "low", "high", "n", "verdict"])
 
 
 def success_rows(summary: pd.DataFrame, attack_labels: dict[str, str], labels: dict[str, str]) -> pd.DataFrame:

@@ -913,7 +913,7 @@ def test_the_overview_leads_with_results_whose_numbers_open_the_views_behind_the
     page.wait_for_function("() => document.querySelector('#grid').hasAttribute('data-count')", timeout=30_000)
     assert page.eval_on_selector("select[name='model']", "s => s.value") == key
     assert page.eval_on_selector("select[name='point']", "s => s.value") == "eps0.1"
-    follow("AUROC Δ, best MC score − softmax, FGSM confident [95%]")
+    follow("AUROC Δ, entropy − softmax, FGSM confident [95%]")
     assert page.url.endswith(f"runs/tiny/detection.html#{key}") and page.locator(f"[id='{key}']").count() == 1
     assert page.locator(f"[id='{key}']").is_visible()  # the model switch opens the linked model's section
     # A heading sorts the rows by its numbers; pressed again, the other way.

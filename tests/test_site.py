@@ -730,3 +730,22 @@ def test_the_overview_draws_every_runs_robustness_curve_side_by_side_from_its_ta
         expected = run.robustness.assign(model=run.robustness["model"].map(label)).set_index(["model", "eps"])["accuracy"]
         assert len(mine) == len(expected) and np.allclose(mine.sort_index(), expected.sort_index(), atol=1e-4)
     assert "tiny: all N = 40 test images" in page.context["curve_counted"]
+
+
+def test_the_detection_pages_cross_model_chart_is_every_sets_paired_delta_against_the_softmax(run):
+    import json
+
+    from site_builder.render import unpacked
+
+    with alt.data_transformers.disable_max_rows():  # as the build renders it
+        spec = json.loads(str(pages.detection_page(run).context["overview_spec"]))
+    columns = [unpacked(d["packed"]) for d in spec["datasets"].values()]
+    rows = pd.DataFrame([dict(zip(c, v)) for c in columns if "comparison" in c for v in zip(*c.values())])
+    det = run.detection[(run.detection["reference"] == "adversarial") & (run.detection["score"] != "max_prob")
+                        & run.detection["delta_vs_baseline"].notna() & (run.detection["n_adv"] > 0)]
+    assert len(rows) == len(det) and set(rows["panel"]) == {"entropy", "mutual info", "variation ratio"}
+    assert {"budget"} <= set(det["operating_point"])  # the fixed budgets are in it, not only the stopping points
+    assert np.allclose(sorted(rows["value"]), sorted(det["delta_vs_baseline"].round(4)), atol=1e-4)
+    for r in rows.itertuples():
+        assert r.verdict == ("not distinguishable" if r.low <= 0 <= r.high else "holds" if r.low > 0 else "does not hold")
+    assert set(rows["model"]) == set(pages.labels(run).values())
