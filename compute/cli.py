@@ -23,11 +23,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="let torchvision download mnist or stl10 if missing")
     p.add_argument("--name", help="run name (folder under results/)")
     p.add_argument("--seed", type=int, help="seed for training, dropout masks and attacks")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="processes computing parts side by side (default 0 = auto: up to 2 on a CPU, 1 on a GPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
-    return load(args.config, out=args.out, device=args.device, name=args.name, seed=args.seed,
+    return load(args.config, out=args.out, device=args.device, name=args.name, seed=args.seed, workers=args.workers,
                 data__name=args.dataset, data__root=args.data_root, data__download=args.download,
                 attacks__enabled=tuple(args.attack) if args.attack else None)
 
@@ -70,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     args = parser.parse_args(argv)
+    if args.command in ("demo", "train", "compute"):
+        from .workers import set_process_env
+
+        set_process_env()  # memory settings PyTorch reads once: before anything imports it
 
     from site_builder.load import ResultsError
 

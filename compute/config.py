@@ -77,6 +77,7 @@ AttacksConfig = make_dataclass("AttacksConfig", [
                                   doc="Side of the neighbourhood of SD and Sen(x_i) in every attack's D."),
 })
 AttacksConfig.__doc__ = "[attacks]: which attacks run, their batch size, and one section per registered attack."
+AttacksConfig.__module__ = __name__  # where pickle finds it (configs travel to worker processes: compute/workers.py)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,10 @@ class RunConfig:
     name: str = "mnist-sample"  # run name: results/<name>/ and the site's URLs
     seed: int = 0  # seeds training, dropout masks and attacks; same seed, same tables
     device: str = "auto"  # auto (cuda when present) | cpu | cuda
+    # Processes computing parts side by side (0 = auto: on a CPU one per core, at most 2, each with the
+    # cores shared out as threads, and 1 when the test set is a single attack batch; on a GPU 1).
+    # Another number of workers gives the same tables to float rounding (compute/workers.py).
+    workers: int = 0
     out: str = "build"  # results go to <out>/results/<name>/, the site to <out>/site/
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -194,6 +199,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", cfg.name):
         bad("name", f"must be 1-64 letters, digits, '.', '_' or '-' (it names a folder and the site's URLs), "
                     f"got {cfg.name!r}")
+    if cfg.workers < 0:
+        bad("workers", f"must be >= 0 (0 = as many as suit the machine), got {cfg.workers}")
     if cfg.device not in DEVICES:
         bad("device", f"must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
     if cfg.data.name not in DATASETS:

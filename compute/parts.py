@@ -159,7 +159,7 @@ def write_part(path: Path, rows: dict[str, dict[str, list]], arrays: dict[str, n
     for name, columns in rows.items():
         tables.write_table(columns, name, tmp)
     if arrays:
-        np.savez_compressed(tmp / "arrays.npz", **arrays)
+        np.savez(tmp / "arrays.npz", **arrays)  # uncompressed: compressing took longer than computing small parts
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
     if path.exists():  # an identical part written by a concurrent run of the same shard
         shutil.rmtree(tmp, ignore_errors=True)

@@ -18,8 +18,9 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from . import assemble, attacks, datasets, embedding, parts, survival
+from . import assemble, attacks, datasets, embedding, parts, survival, workers
 from .config import AttacksConfig, ConfigError, RunConfig, to_plain
 from .contract import CLEAN, REFERENCE, SCHEMA_VERSION, TILED_POINTS, file_sha256, model_key
 from .methods import METHODS
@@ -233,11 +234,48 @@ def make_plan(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset, m
     return tuple(plan)
 
 
+def make_job(cfg: RunConfig, shard: tuple[int, int], specs: dict[str, dict[str, Any]], device: torch.device,
+             progress: bool, train: datasets.Dataset | None = None, test: datasets.Dataset | None = None,
+             models: dict[str, Classifier] | None = None) -> Job:
+    """What every part of shard ``shard`` = (k, n) is computed with (``specs``: the manifest's model
+    entries by key); the data and models are loaded when not given."""
+    k, n = shard
+    if train is None or test is None:
+        train, test = datasets.load(cfg.data)
+    if models is None:
+        # Channels-last convolutions run about twice as fast on the CPU, for MC dropout and attacks alike.
+        models = {key: m.to(device, memory_format=torch.channels_last) for key, m in load_models(cfg, test).items()}
+    return Job(cfg, attacks.resolve(cfg.attacks, test.image_shape[0]),
+               test, parts.shard_positions(len(test), k, n, batch_block(cfg)), models, specs, device, progress, train,
+               reference_shard(cfg, len(train), k, n))
+
+
+def compute_part(part: Part, job: Job) -> None:
+    """Compute one part with its unit (compute/units.py) and write it, atomically."""
+    made = UNITS[part.unit](part, job)
+    meta = {"key": part.key, "unit": part.unit, "condition": part.condition, "model": part.model,
+            "shard": part.shard, "seconds": made.get("seconds", {})}
+    parts.write_part(job.cfg.results_dir / part.path, made.get("rows", {}), made.get("arrays", {}), meta)
+
+
+_WORKER_JOB: list[Job] = []  # a worker process's job, set once by _start_worker
+
+
+def _start_worker(cfg: RunConfig, shard: tuple[int, int], specs: dict[str, dict[str, Any]], device: str,
+                  threads: int) -> None:
+    torch.set_num_threads(threads)
+    _WORKER_JOB.append(make_job(cfg, shard, specs, torch.device(device), progress=False))
+
+
+def _worker_part(part: Part) -> None:
+    compute_part(part, _WORKER_JOB[0])
+
+
 def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 1),
             command: Sequence[str] | None = None) -> StageSummary:
-    """Compute the missing parts of shard ``shard`` = (k, n) of ``results/<run>/``; when every part of
-    every shard exists, assemble the tables, tiles and manifest (``command``: the command line, for its
-    provenance)."""
+    """Compute the missing parts of shard ``shard`` = (k, n) of ``results/<run>/``, in ``cfg.workers``
+    processes side by side (compute/workers.py); when every part of every shard exists, assemble the
+    tables, tiles and manifest (``command``: the command line, for its provenance)."""
     start = time.perf_counter()
     k, n = shard
     out = cfg.results_dir
@@ -245,32 +283,36 @@ def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 
     (out / "manifest.json").unlink(missing_ok=True)  # until reassembled, this run is not a finished result
     device = resolve_device(cfg.device)
     train, test = datasets.load(cfg.data)
-    # Channels-last convolutions run about twice as fast on the CPU, for MC dropout and attacks alike.
     models = {key: m.to(device, memory_format=torch.channels_last) for key, m in load_models(cfg, test).items()}
     attack_cfg = attacks.resolve(cfg.attacks, test.image_shape[0])
     run = run_metadata(cfg, train, test, models, attack_cfg, device)
     plan = Plan(n, run, make_plan(cfg, train, test, models, attack_cfg, n))
     plan.write(out)
-    job = Job(cfg, attack_cfg, test, parts.shard_positions(len(test), k, n, batch_block(cfg)), models,
-              {m["key"]: m for m in run["models"]}, device, progress, train, reference_shard(cfg, len(train), k, n))
-    reused = computed = 0
-    for part in plan.parts:
-        if part.shard != k:
-            continue
-        if part.done(out):
-            reused += 1
-            continue
-        made = UNITS[part.unit](part, job)
-        meta = {"key": part.key, "unit": part.unit, "condition": part.condition, "model": part.model,
-                "shard": part.shard, "seconds": made.get("seconds", {})}
-        parts.write_part(out / part.path, made.get("rows", {}), made.get("arrays", {}), meta)
-        computed += 1
-    notes = [f"shard {k + 1}/{n}" if n > 1 else "", f"reused {reused} part(s), computed {computed}"]
+    specs = {m["key"]: m for m in run["models"]}
+    mine = [part for part in plan.parts if part.shard == k]
+    todo = [part for part in mine if not part.done(out)]
+    reused = len(mine) - len(todo)
+    positions = parts.shard_positions(len(test), k, n, batch_block(cfg))
+    # The worker count, and with it each process's threads, follows the run, never what is left to do:
+    # a resumed run computes its last parts with the threads its first parts had (compute/workers.py).
+    count = workers.auto_workers(cfg.workers, device.type, len(test), cfg.attacks.batch_size)
+    if count == 1:
+        job = make_job(cfg, shard, specs, device, progress, train, test, models)
+        for part in todo:
+            compute_part(part, job)
+    elif todo:
+        bar = tqdm(total=len(todo), desc=f"parts ({count} workers)", unit="part", disable=not progress)
+        workers.side_by_side(todo, min(count, len(todo)), _start_worker,
+                             (cfg, shard, specs, str(device), workers.threads_per_worker(count)), _worker_part,
+                             on_done=lambda part: bar.update(1))
+        bar.close()
+    notes = [f"shard {k + 1}/{n}" if n > 1 else "", f"reused {reused} part(s), computed {len(todo)}",
+             f"{count} workers" if count > 1 else ""]
     accuracies: dict[str, float] = {}
     try:
         manifest = assemble.assemble(out, command)
         accuracies = {m["key"]: m["accuracy"] for m in manifest["models"]}
     except assemble.IncompleteError as exc:
         notes.append(f"not assembled yet: {exc}")
-    return StageSummary("compute", len(job.positions), accuracies, time.perf_counter() - start, out,
-                        [x for x in notes if x], reused, computed)
+    return StageSummary("compute", len(positions), accuracies,
+                        time.perf_counter() - start, out, [x for x in notes if x], reused, len(todo))

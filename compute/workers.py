@@ -1,0 +1,117 @@
+"""How the batch stage uses the machine: parts computed side by side in worker processes, and the
+allocator setting every process of it runs with.
+
+On a CPU, PyTorch's threads share a batch's convolutions well but leave cores idle in the many small
+steps between them (L-BFGS's line searches, IAA's pixel picks, the Python around every batch): two
+processes of one thread each keep two cores busier than one process of two threads
+(docs/benchmarks.md). A part reads only the parts its ``ranking`` and ``source`` fields name, so it
+starts once those are written; parts that others wait for (clean passes, attacks) start first, which
+also leaves the short parts for the end, where they fill the gaps. Each worker writes its parts
+itself, atomically (compute/parts.py). A part's batches do not depend on the worker count, but its
+threads do (the cores shared out), and a kernel may round differently with one thread than with two:
+tables computed with another number of workers agree to float rounding, and bit for bit with the
+same number (on the demo they agree bit for bit anyway, docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+
+from .parts import Part
+
+# Memory settings of every process that computes, read by PyTorch and glibc when the process starts
+# (docs/benchmarks.md, "Where the demo's time went"):
+# - THP_MEM_ALLOC_ENABLE: PyTorch backs CPU tensors of 2 MB and more with transparent huge pages, so
+#   a batch's activations fault in 2 MB at a time instead of 4 KB (on the demo, page faults 8.2
+#   million -> 0.8 million, system time 22 s -> 9 s, and fewer TLB misses in the convolutions);
+# - MALLOC_*: glibc keeps freed blocks for the next batch instead of handing them back and faulting
+#   them in again.
+PROCESS_ENV = {"THP_MEM_ALLOC_ENABLE": "1", "MALLOC_MMAP_THRESHOLD_": str(1 << 32),
+               "MALLOC_TRIM_THRESHOLD_": str(1 << 32)}
+FIRST_UNITS = ("clean", "attack")  # parts that others read: started before any part that reads one
+
+
+def set_process_env() -> None:
+    """Give this process the memory settings of ``PROCESS_ENV`` where it can still take them: call it
+    before importing torch (PyTorch reads its setting once, at import). glibc has read its own by
+    now; the processes this one starts get them from the environment."""
+    for name, value in PROCESS_ENV.items():
+        os.environ.setdefault(name, value)
+
+
+@contextmanager
+def fresh_processes() -> Iterator[multiprocessing.context.BaseContext]:
+    """The context to start worker processes in (spawn: a fork would copy this process's thread pools
+    mid-use), with ``PROCESS_ENV`` in their environment while inside (a user's own values win); the
+    environment is restored on exit."""
+    saved = {name: os.environ.get(name) for name in PROCESS_ENV}
+    for name, value in PROCESS_ENV.items():
+        os.environ.setdefault(name, value)
+    try:
+        yield multiprocessing.get_context("spawn")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def auto_workers(requested: int, device_type: str, images: int, batch: int) -> int:
+    """Worker processes for ``requested`` (0 = auto) on a test set of ``images`` images attacked in
+    batches of ``batch``: on a GPU one, since one process keeps it busy; on a CPU one per core, at most
+    two (measured on a 2-core machine: two workers of one thread each beat one of two threads,
+    docs/benchmarks.md; more are untested), and one when the whole test set is a single batch, where
+    starting a worker (about 4 s: PyTorch, the data, the models) costs more than it saves.
+
+    ``images`` is the whole test set, never a shard's share: every shard of a run then gets the same
+    count, and with it the same threads per process, so that N shards give the same bits as one run
+    (a kernel may round differently with one thread than with two)."""
+    if requested > 0:
+        return requested
+    if device_type != "cpu" or images <= batch:
+        return 1
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def threads_per_worker(workers: int) -> int:
+    """PyTorch threads for each of ``workers`` processes: the cores shared out, at least one."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def side_by_side(todo: Sequence[Part], workers: int, start: Callable[..., None], start_args: tuple[Any, ...],
+                 compute: Callable[[Part], None], on_done: Callable[[Part], None] = lambda part: None) -> None:
+    """Compute every part of ``todo`` with ``compute(part)`` in ``workers`` processes, each set up
+    once by ``start(*start_args)``; a part starts only after the parts of ``todo`` it reads are done
+    (parts outside ``todo`` are already written). ``on_done(part)`` runs in this process as each one
+    finishes. The first failure stops the work and is raised here, as the part itself raised it.
+    ``start`` and ``compute`` are module-level functions (they are sent to new processes)."""
+    pending = {part.path: part for part in todo}
+    order = sorted(todo, key=lambda part: part.unit not in FIRST_UNITS)  # stable: plan order within each group
+    running: dict[Future, Part] = {}
+    with fresh_processes() as context, ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                                           initializer=start, initargs=start_args) as pool:
+        try:
+            while order or running:
+                ready = [part for part in order
+                         if not any(p in pending for p in (part.ranking, part.source) if p is not None)]
+                # Keep exactly one part queued per worker: the rest wait here, so order decides what runs next.
+                for part in ready[:max(0, workers - len(running))]:
+                    running[pool.submit(compute, part)] = part
+                    order.remove(part)
+                if not running:
+                    raise RuntimeError(f"parts wait for parts that are not planned: {[p.path for p in order]}")
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    part = running.pop(future)
+                    future.result()  # re-raises the worker's error
+                    del pending[part.path]
+                    on_done(part)
+        except BaseException:
+            for future in running:
+                future.cancel()
+            raise
