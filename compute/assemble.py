@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import activations, embedding, parts, summaries, tables, tiles
+from . import activations, embedding, parts, summaries, tables, tiles, workers
 from .attacks import ATTACKS
 from .config import RunConfig, from_manifest
 from .contract import CLEAN, OPERATING_POINTS, REFERENCE, SCHEMA_VERSION, SCHEMAS, TILED_POINTS, condition_name
@@ -237,12 +238,13 @@ def _feature_maps(shards: list[Stored]) -> dict[str, dict[int, np.ndarray]]:
     return out
 
 
-def embedding_tables(loaded: Loaded, att: pd.DataFrame, labels: pd.Series) -> dict[str, pd.DataFrame]:
+def embedding_tables(loaded: Loaded, att: pd.DataFrame, labels: pd.Series,
+                     threads: int | None = None) -> dict[str, pd.DataFrame]:
     """Per model, the feature maps of the clean images and each attack's minimal and confident
     adversarials, how faithful each map is (``map_faithfulness``: per adversarial set, the share whose
     10 nearest clean images are mostly of the adversarial class, in the map and in feature space; PCA's
     explained variance), and each clean image's nearest clean neighbours in feature space.
-    ``labels``: image_id -> label."""
+    ``labels``: image_id -> label; ``threads``: openTSNE's threads (default ``embedding.threads``)."""
     run_cfg = loaded.cfg
     cfg = run_cfg.embedding
     rows: dict[str, list] = {name: [] for name in SCHEMAS["embedding"].names if name != "dropout_p"}
@@ -259,7 +261,7 @@ def embedding_tables(loaded: Loaded, att: pd.DataFrame, labels: pd.Series) -> di
         reference = np.concatenate([s.arrays[f"features-{REFERENCE}"]
                                     for s in loaded.shards("features", key, REFERENCE)]).astype(np.float32)
         maps = embedding.project(reference, {c: x for c, (_, x) in found.items()}, cfg.pca_components,
-                                 cfg.perplexity, run_cfg.seed, cfg.threads)
+                                 cfg.perplexity, run_cfg.seed, threads or cfg.threads)
         clean_ids, clean = found.pop(CLEAN)
         for method in embedding.METHODS:
             for c, (set_ids, xy) in [(CLEAN, (clean_ids, maps.placed[method][CLEAN])),
@@ -298,6 +300,17 @@ def embedding_tables(loaded: Loaded, att: pd.DataFrame, labels: pd.Series) -> di
                                              SCHEMAS["map_faithfulness"].names[3:])}
 
 
+def _maps_beside(features: Loaded, fooled: pd.DataFrame, labels: pd.Series) -> tuple[dict[str, pd.DataFrame], float]:
+    """``embedding_tables`` in a process of its own, and its wall-clock seconds. Its OpenMP threads
+    sleep when idle instead of spinning, so that they leave the statistics' core alone (spinning
+    threads on a shared core made the two together slower than one after the other)."""
+    import os
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # read when OpenMP starts: before openTSNE is imported
+    t = time.perf_counter()
+    maps = embedding_tables(features, fooled, labels)
+    return maps, time.perf_counter() - t
+
+
 def part_timings(loaded: Loaded) -> dict[str, float]:
     """Seconds per stage and model, summed over the shards (possibly run on several machines)."""
     timings: dict[str, float] = {}
@@ -326,25 +339,31 @@ def assemble(results: Path, command: Sequence[str] | None = None) -> dict[str, A
     found = gather_rows(loaded, attack_names, pd.Series(np.arange(len(ids)), index=ids))
     unc, att = found["uncertainty"], found["attacks"]
     models = model_summaries(loaded, unc)
-    t = time.perf_counter()
-    placed = write_tiles(results / TILES_DIR, loaded, originals, ids, labels, att, class_names)
-    tiles_seconds = time.perf_counter() - t
-    t = time.perf_counter()
-    maps = embedding_tables(loaded, att, pd.Series(labels, index=ids))
-    embedding_seconds = time.perf_counter() - t
-    label_of = pd.Series(labels, index=ids)
-    detected = detection(unc, att, loaded.models, cfg.detection.resamples, cfg.seed, run["attacks"]["cards"])
-    frames = {
-        **found, **placed, **maps, **metric_tables(unc, class_names, cfg.uncertainty.bins),
-        "attack_summary": summaries.attack_summary(att, unc, attack_names, loaded.models),
-        "robustness": summaries.robustness(att, cfg.attacks.ranked_by,
-                                           {m["key"]: m["accuracy"] for m in models}, label_of),
-        "success_rates": summaries.success_rates(att, label_of, class_names),
-        **detected,
-        "risk_coverage": selective(unc, cfg.detection.attacked_share, cfg.seed, cfg.detection.resamples),
-        "findings": findings(unc, att, found["survival"], detected["detection"], detected.get("adaptive"),
-                             cfg.detection.resamples, cfg.seed),
-    }
+    # The feature maps (openTSNE, numpy and scikit-learn) run in a process of their own beside the
+    # statistics below (numpy and pandas, mostly one core): on a 2-core machine the two overlap instead
+    # of queueing. A thread would not: the two hold the GIL too often (measured, docs/benchmarks.md).
+    features = Loaded(plan, {part: stored for part, stored in loaded.stored.items() if part.unit == "features"})
+    fooled = att.loc[att["success"], ["model", "attack", "operating_point", "image_id", "adv_pred", "success"]]
+    with workers.fresh_processes() as context, ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        mapping = pool.submit(_maps_beside, features, fooled, pd.Series(labels, index=ids))
+        t = time.perf_counter()
+        placed = write_tiles(results / TILES_DIR, loaded, originals, ids, labels, att, class_names)
+        tiles_seconds = time.perf_counter() - t
+        label_of = pd.Series(labels, index=ids)
+        detected = detection(unc, att, loaded.models, cfg.detection.resamples, cfg.seed, run["attacks"]["cards"])
+        statistics = {
+            **metric_tables(unc, class_names, cfg.uncertainty.bins),
+            "attack_summary": summaries.attack_summary(att, unc, attack_names, loaded.models),
+            "robustness": summaries.robustness(att, cfg.attacks.ranked_by,
+                                               {m["key"]: m["accuracy"] for m in models}, label_of),
+            "success_rates": summaries.success_rates(att, label_of, class_names),
+            **detected,
+            "risk_coverage": selective(unc, cfg.detection.attacked_share, cfg.seed, cfg.detection.resamples),
+            "findings": findings(unc, att, found["survival"], detected["detection"], detected.get("adaptive"),
+                                 cfg.detection.resamples, cfg.seed),
+        }
+        maps, embedding_seconds = mapping.result()
+    frames = {**found, **placed, **maps, **statistics}
     dropout = {m["key"]: m["dropout_p"] for m in models}
     hashes = {name: tables.write_table(with_attributes(frame, dropout), name, results)
               for name, frame in frames.items()}
