@@ -6,10 +6,11 @@ building twice gives identical bytes.
 """
 from __future__ import annotations
 
-import functools
+import multiprocessing
 import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,9 @@ class BuildReport:
     bytes: int
 
 
-@functools.lru_cache(maxsize=1)
+_MADE: list[bytes] = []  # the bundle, once this process has made it
+
+
 def vega_bundle() -> bytes:
     """Vega, Vega-Lite and Vega-Embed as one classic script from vl-convert, matching Altair's
     Vega-Lite version; it defines ``window.vegaEmbed`` and ``window.vega`` for site.js."""
@@ -53,10 +56,16 @@ def render_files(runs: list[Run]) -> dict[str, bytes]:
         raise ResultsError(f"two results directories are both named run {dup!r}; give runs distinct names")
     env = environment()
     files: dict[str, bytes] = {}
-    # Every chart's data is inlined (nothing can be fetched from file://); a full test set passes
-    # Altair's 5,000-row guard, so it is lifted while this build renders, and only then.
-    with alt.data_transformers.disable_max_rows():
-        pages, data = gather_pages(runs)
+    # vl-convert makes the bundle (1.3 s, holding the GIL) in a process of its own while the pages are
+    # gathered here, the first time this process builds; later builds reuse it.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        bundle = None if _MADE else pool.submit(vega_bundle)
+        # Every chart's data is inlined (nothing can be fetched from file://); a full test set passes
+        # Altair's 5,000-row guard, so it is lifted while this build renders, and only then.
+        with alt.data_transformers.disable_max_rows():
+            pages, data = gather_pages(runs)
+        if bundle is not None:
+            _MADE.append(bundle.result())
     for page in pages:
         html = env.get_template(page.template).render(**page.context, root=page.root, page_path=page.path)
         files[page.path] = html.encode("utf-8")
@@ -66,7 +75,7 @@ def render_files(runs: list[Run]) -> dict[str, bytes]:
     for path in sorted(STATIC_DIR.rglob("*")):
         if path.is_file():
             files[f"static/{path.relative_to(STATIC_DIR).as_posix()}"] = path.read_bytes()
-    files[VEGA_BUNDLE] = vega_bundle()
+    files[VEGA_BUNDLE] = _MADE[0]
     for run in runs:
         tiles = run.path / run.manifest["tiles"]["directory"]
         for path in sorted(tiles.glob("*")):

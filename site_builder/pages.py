@@ -489,8 +489,12 @@ def good_bad_page(run: Run) -> Page:
     ranking = run.ranking
     assert ranking is not None, "good & bad needs a ranking attack"
     kappa = run.config.attacks.kappa
-    adversarials = run.tiles[run.tiles["picture"] == "adversarial"].set_index(
-        ["model", "attack", "operating_point", "image_id"])
+    # Plain dicts, not .loc: the page has thousands of cards, and a pandas lookup per card was most of
+    # the build's time.
+    label_of = images["label"].astype(int).to_dict()
+    original_tile = {int(i): tiles.image_tile(run, r) for i, r in zip(images.index, images.to_dict("records"))}
+    adversarial_tile = {(r["model"], r["attack"], r["operating_point"], int(r["image_id"])): tiles.image_tile(run, r)
+                        for r in run.tiles[run.tiles["picture"] == "adversarial"].to_dict("records")}
 
     def card(r: Any, side: str, key: str, attack: str, point: str) -> dict[str, Any]:
         """One thumbnail: the original, its adversarial at ``point`` on hover or focus (where it fools),
@@ -500,10 +504,9 @@ def good_bad_page(run: Run) -> Page:
         rank = run.cards[attack]
         column, symbol = rank["ranking_column"], rank["ranking_symbol"]
         image_id = int(r.image_id)
-        true = names[int(images.loc[image_id, "label"])]
+        true = names[label_of[image_id]]
         becomes = names[int(r.adv_pred)]
-        where = (key, attack, point, image_id)
-        adv = adversarials.loc[where] if r.success and where in adversarials.index else None
+        adv = adversarial_tile.get((key, attack, point, image_id)) if r.success else None
         if r.success:
             value = float(getattr(r, column))
             said = (f"{true} → {becomes}", f"{symbol} = {value:.3f}",
@@ -516,8 +519,7 @@ def good_bad_page(run: Run) -> Page:
         else:
             said = (true, "never", f"#{image_id}: {rank['label']} never fooled it within {rank['limit_caption']} "
                                    f"(true class at {r.adv_prob:.3f} there)")
-        return {"image_id": image_id, "side": side, "tile": tiles.image_tile(run, images.loc[image_id]),
-                "adversarial": None if adv is None else tiles.image_tile(run, adv),
+        return {"image_id": image_id, "side": side, "tile": original_tile[image_id], "adversarial": adv,
                 "zoom": thumb / int(run.manifest["tiles"]["tile_width"]),
                 "becomes": said[0], "label": said[1], "title": said[2],
                 "href": f"image.html#id={image_id}&model={key}"}
@@ -531,17 +533,16 @@ def good_bad_page(run: Run) -> Page:
         # this page and the activation maps).
         scored = ranked(rows_of, run.cards[attack]["ranking_column"], point, images["label"])
         scored = scored.assign(label=scored["image_id"].map(images["label"]))
-        by_id = rows_of.set_index("image_id")
+        by_id = {int(r.image_id): r for r in rows_of.itertuples(index=False)}
         out = []
         for label, name in enumerate(names):
             rows = scored[scored["label"] == label]
             if rows.empty:
                 continue
             robust, fragile = extremes(rows, min(GOOD_BAD_PER_CLASS, len(rows) // 2))
-            robust, fragile = by_id.loc[robust].reset_index(), by_id.loc[fragile].reset_index()
             out.append({"class_name": name, "n_wrong_before": int(wrong[label]), "n_attacked": len(rows),
-                        "robust": [card(r, "robust", key, attack, point) for r in robust.itertuples()],
-                        "vulnerable": [card(r, "vulnerable", key, attack, point) for r in fragile.itertuples()]})
+                        "robust": [card(by_id[i], "robust", key, attack, point) for i in robust],
+                        "vulnerable": [card(by_id[i], "vulnerable", key, attack, point) for i in fragile]})
         return out
 
     order = [ranking] + [a for a in run.attack_names if a != ranking]  # the ranking attack first: the default
