@@ -238,13 +238,12 @@ def _feature_maps(shards: list[Stored]) -> dict[str, dict[int, np.ndarray]]:
     return out
 
 
-def embedding_tables(loaded: Loaded, att: pd.DataFrame, labels: pd.Series,
-                     threads: int | None = None) -> dict[str, pd.DataFrame]:
+def embedding_tables(loaded: Loaded, att: pd.DataFrame, labels: pd.Series) -> dict[str, pd.DataFrame]:
     """Per model, the feature maps of the clean images and each attack's minimal and confident
     adversarials, how faithful each map is (``map_faithfulness``: per adversarial set, the share whose
     10 nearest clean images are mostly of the adversarial class, in the map and in feature space; PCA's
     explained variance), and each clean image's nearest clean neighbours in feature space.
-    ``labels``: image_id -> label; ``threads``: openTSNE's threads (default ``embedding.threads``)."""
+    ``labels``: image_id -> label."""
     run_cfg = loaded.cfg
     cfg = run_cfg.embedding
     rows: dict[str, list] = {name: [] for name in SCHEMAS["embedding"].names if name != "dropout_p"}
@@ -261,7 +260,7 @@ def embedding_tables(loaded: Loaded, att: pd.DataFrame, labels: pd.Series,
         reference = np.concatenate([s.arrays[f"features-{REFERENCE}"]
                                     for s in loaded.shards("features", key, REFERENCE)]).astype(np.float32)
         maps = embedding.project(reference, {c: x for c, (_, x) in found.items()}, cfg.pca_components,
-                                 cfg.perplexity, run_cfg.seed, threads or cfg.threads)
+                                 cfg.perplexity, run_cfg.seed, cfg.threads)
         clean_ids, clean = found.pop(CLEAN)
         for method in embedding.METHODS:
             for c, (set_ids, xy) in [(CLEAN, (clean_ids, maps.placed[method][CLEAN])),
@@ -300,12 +299,8 @@ def embedding_tables(loaded: Loaded, att: pd.DataFrame, labels: pd.Series,
                                              SCHEMAS["map_faithfulness"].names[3:])}
 
 
-def _maps_beside(features: Loaded, fooled: pd.DataFrame, labels: pd.Series) -> tuple[dict[str, pd.DataFrame], float]:
-    """``embedding_tables`` in a process of its own, and its wall-clock seconds. Its OpenMP threads
-    sleep when idle instead of spinning, so that they leave the statistics' core alone (spinning
-    threads on a shared core made the two together slower than one after the other)."""
-    import os
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # read when OpenMP starts: before openTSNE is imported
+def _maps_timed(features: Loaded, fooled: pd.DataFrame, labels: pd.Series) -> tuple[dict[str, pd.DataFrame], float]:
+    """``embedding_tables`` and its wall-clock seconds."""
     t = time.perf_counter()
     maps = embedding_tables(features, fooled, labels)
     return maps, time.perf_counter() - t
@@ -340,12 +335,15 @@ def assemble(results: Path, command: Sequence[str] | None = None) -> dict[str, A
     unc, att = found["uncertainty"], found["attacks"]
     models = model_summaries(loaded, unc)
     # The feature maps (openTSNE, numpy and scikit-learn) run in a process of their own beside the
-    # statistics below (numpy and pandas, mostly one core): on a 2-core machine the two overlap instead
-    # of queueing. A thread would not: the two hold the GIL too often (measured, docs/benchmarks.md).
+    # statistics below (numpy and pandas, mostly one core): with two cores or more the two overlap
+    # instead of queueing. A thread would not: the two hold the GIL too often. The maps' OpenMP threads
+    # wait passively, or they spin on the statistics' core (measured, docs/benchmarks.md).
     features = Loaded(plan, {part: stored for part, stored in loaded.stored.items() if part.unit == "features"})
     fooled = att.loc[att["success"], ["model", "attack", "operating_point", "image_id", "adv_pred", "success"]]
-    with workers.fresh_processes() as context, ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        mapping = pool.submit(_maps_beside, features, fooled, pd.Series(labels, index=ids))
+    beside = workers.cores() > 1
+    with workers.fresh_processes(OMP_WAIT_POLICY="PASSIVE") as context, \
+            ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        mapping = pool.submit(_maps_timed, features, fooled, pd.Series(labels, index=ids)) if beside else None
         t = time.perf_counter()
         placed = write_tiles(results / TILES_DIR, loaded, originals, ids, labels, att, class_names)
         tiles_seconds = time.perf_counter() - t
@@ -362,7 +360,8 @@ def assemble(results: Path, command: Sequence[str] | None = None) -> dict[str, A
             "findings": findings(unc, att, found["survival"], detected["detection"], detected.get("adaptive"),
                                  cfg.detection.resamples, cfg.seed),
         }
-        maps, embedding_seconds = mapping.result()
+        maps, embedding_seconds = mapping.result() if beside else _maps_timed(features, fooled,
+                                                                              pd.Series(labels, index=ids))
     frames = {**found, **placed, **maps, **statistics}
     dropout = {m["key"]: m["dropout_p"] for m in models}
     hashes = {name: tables.write_table(with_attributes(frame, dropout), name, results)

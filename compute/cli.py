@@ -24,7 +24,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="run name (folder under results/)")
     p.add_argument("--seed", type=int, help="seed for training, dropout masks and attacks")
     p.add_argument("--workers", type=int, metavar="N",
-                   help="processes computing parts side by side (default 0 = auto: up to 2 on a CPU, 1 on a GPU)")
+                   help="processes computing parts side by side (default 0 = auto: up to 2 on a CPU, 1 on a GPU or "
+                        "for a test set of one attack batch)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

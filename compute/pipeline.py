@@ -253,8 +253,9 @@ def make_job(cfg: RunConfig, shard: tuple[int, int], specs: dict[str, dict[str, 
 def compute_part(part: Part, job: Job) -> None:
     """Compute one part with its unit (compute/units.py) and write it, atomically."""
     made = UNITS[part.unit](part, job)
+    # The threads go into the meta: a kernel may round differently with another count (compute/workers.py).
     meta = {"key": part.key, "unit": part.unit, "condition": part.condition, "model": part.model,
-            "shard": part.shard, "seconds": made.get("seconds", {})}
+            "shard": part.shard, "seconds": made.get("seconds", {}), "threads": torch.get_num_threads()}
     parts.write_part(job.cfg.results_dir / part.path, made.get("rows", {}), made.get("arrays", {}), meta)
 
 

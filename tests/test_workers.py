@@ -50,7 +50,27 @@ def _nothing() -> None:
 
 
 def _fails(part: Part) -> None:
-    raise ValueError(f"no images in {part.path}")
+    if part.unit == "attack":
+        raise ValueError(f"no images in {part.path}")
+    Path(part.path).write_text("ran")
+
+
+def _fails_beside_a_long_part(part: Part) -> None:
+    Path(f"{part.path}.pid").write_text(str(os.getpid()))
+    time.sleep(1.0)
+    if part.unit == "attack":
+        raise ValueError(f"no images in {part.path}")
+    time.sleep(120)  # a long part beside the failing one
+
+
+def _gone(pid: int) -> bool:
+    """The process has ended (exited or a zombie waiting to be reaped)."""
+    status = Path(f"/proc/{pid}/status")
+    return not status.exists() or "\nState:\tZ" in status.read_text()
+
+
+def _set_up_fails() -> None:
+    raise FileNotFoundError("no checkpoint for model cnn-p0.2")
 
 
 def test_a_part_waits_for_the_part_it_reads(tmp_path):
@@ -60,25 +80,44 @@ def test_a_part_waits_for_the_part_it_reads(tmp_path):
     # The reader is listed first: run in that order, it would start beside the slow attack and fail.
     workers.side_by_side([reader, slow, fast], 2, _nothing, (), _slow_or_checked, lambda p: done.append(p.path))
     assert done.index(str(tmp_path / "features-a")) > done.index(str(tmp_path / "attack-a"))
-    assert len({(tmp_path / n).read_text() for n in ("attack-a", "attack-b")}) == 2  # side by side, not in turn
+    assert sorted(done) == sorted(str(tmp_path / n) for n in ("attack-a", "attack-b", "features-a"))
 
 
-def test_a_workers_error_reaches_the_caller(tmp_path):
+def test_a_workers_error_reaches_the_caller_and_stops_the_work(tmp_path):
+    failing = _part(tmp_path / "a", "attack")
+    reader = _part(tmp_path / "features-a", "features", source=tmp_path / "a")
     with pytest.raises(ValueError, match="no images in"):
-        workers.side_by_side([_part(tmp_path / "a", "attack")], 2, _nothing, (), _fails)
+        workers.side_by_side([failing, reader], 2, _nothing, (), _fails)
+    assert not (tmp_path / "features-a").exists()  # a part reading a failed one never starts
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):  # a worker's set-up error, not a broken pool
+        workers.side_by_side([_part(tmp_path / "b", "clean")], 2, _set_up_fails, (), _fails)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads process states from /proc")
+def test_a_failure_ends_the_part_running_beside_it(tmp_path):
+    start = time.monotonic()
+    with pytest.raises(ValueError, match="no images in"):
+        workers.side_by_side([_part(tmp_path / "a", "attack"), _part(tmp_path / "b", "clean")], 2, _nothing, (),
+                             _fails_beside_a_long_part)
+    assert time.monotonic() - start < 60  # not the 120 s of the part beside it
+    pid = int((tmp_path / "b.pid").read_text())
+    deadline = time.monotonic() + 10
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(pid), "the worker of the long part is still running"
 
 
 def test_auto_workers_follow_the_device_and_the_work():
     assert workers.auto_workers(3, "cpu", 100, 256) == 3  # asked for: given
     assert workers.auto_workers(0, "cuda", 10_000, 256) == 1  # one process keeps a GPU busy
     assert workers.auto_workers(0, "cpu", 256, 256) == 1  # one batch: a worker's start costs more than it saves
-    assert workers.auto_workers(0, "cpu", 500, 256) == min(2, os.cpu_count() or 1)
+    assert workers.auto_workers(0, "cpu", 500, 256) == min(2, len(os.sched_getaffinity(0)))  # the cores allotted
 
 
 @pytest.mark.skipif("[never]" in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
                     if Path("/sys/kernel/mm/transparent_hugepage/enabled").is_file() else True,
                     reason="this kernel has no transparent huge pages to give")
-def test_memory_settings_taken_before_torch_cut_page_faults():
+def test_huge_pages_set_before_torch_cut_page_faults():
     probe = ("import resource, sys\n"
              "if sys.argv[1] == 'set':\n"
              "    from compute.workers import set_process_env; set_process_env()\n"
