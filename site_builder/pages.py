@@ -282,6 +282,20 @@ def detection_answer(detection: pd.DataFrame, key: str) -> tuple[str, str]:
     return verdict, sentence
 
 
+def detection_headline(detection: pd.DataFrame, keys: list[str], labels: dict[str, str]) -> dict[str, Any]:
+    """The detection page's first sentence, its question answered for every model at once ("No, for
+    every model." when the models agree), and each model's answer sentence (``detection_answer``: N,
+    the range of ΔAUROC, how many paired intervals exclude 0) under it."""
+    answers = {key: detection_answer(detection, key) for key in keys}
+    verdicts = {verdict for verdict, _ in answers.values()}
+    if len(verdicts) == 1 and len(keys) > 1:
+        summary = f"{next(iter(verdicts))}, for every model."
+    else:
+        summary = "; ".join(f"{labels[key]}: {verdict}" for key, (verdict, _) in answers.items()) + "."
+    return {"summary": summary, "models": [{"label": labels[key], "sentence": sentence}
+                                           for key, (_, sentence) in answers.items()]}
+
+
 def detection_takeaway(detection: pd.DataFrame, adaptive: pd.DataFrame, key: str,
                        cards: dict[str, dict[str, Any]]) -> list[str]:
     """Sentences a reader should take from one model's detection rows, each with its N and interval:
@@ -464,6 +478,7 @@ def detection_page(run: Run) -> Page:
                          "spec": chart_json(spec)})
     return Page(f"{run_dir(run)}/detection.html", "detection.html", {
         "title": f"{run.name}: uncertainty under attack", "run": run_summary(run), "sections": sections,
+        "headline": detection_headline(run.detection, run.model_keys, labels(run)),
         "scores": list(charts.SCORE_NAMES), "kappa": kappa, "subsets": subsets(run),
         "adaptive": [run.cards[a] for a in run.attack_names if run.cards[a]["adaptive"]],
         "budget_attacks": _listed([run.cards[a]["label"] for a in run.attack_names

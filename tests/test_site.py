@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import altair as alt
+import markupsafe
 import numpy as np
 import pandas as pd
 import pytest
@@ -749,3 +750,20 @@ def test_the_detection_pages_cross_model_chart_is_every_sets_paired_delta_agains
     for r in rows.itertuples():
         assert r.verdict == ("not distinguishable" if r.low <= 0 <= r.high else "holds" if r.low > 0 else "does not hold")
     assert set(rows["model"]) == set(pages.labels(run).values())
+
+
+def test_the_detection_page_opens_with_its_answer_for_every_model(run):
+    html = render_files([run])["runs/tiny/detection.html"].decode("utf-8")
+    after_title = html.split("</h1>", 1)[1]
+    first = re.search(r"<p[^>]*>(.*?)</p>", after_title, re.S).group(1)
+    verdicts = {key: pages.detection_answer(run.detection, key)[0] for key in run.model_keys}
+    summary = (f"{verdicts[run.model_keys[0]]}, for every model." if len(set(verdicts.values())) == 1 else
+               "; ".join(f"{pages.labels(run)[k]}: {v}" for k, v in verdicts.items()) + ".")
+    assert first == f"<strong>Does MC dropout flag attacks better than the softmax? {summary}</strong>"
+    listed = after_title.split('<ul class="takeaway">', 1)[1].split("</ul>", 1)[0]
+    assert after_title.index(first) < after_title.index('<p class="lead">')  # before the method
+    for key, label in pages.labels(run).items():  # each model's N, range of Δ and counts, from the table
+        sentence = pages.detection_answer(run.detection, key)[1]
+        assert f"<li>{label}: {markupsafe.escape(sentence)}</li>" in listed
+    mixed = pd.concat([_answer_rows([(0.03, 0.01, 0.05)]), _answer_rows([(-0.03, -0.05, -0.01)]).assign(model="n")])
+    assert pages.detection_headline(mixed, ["m", "n"], {"m": "A", "n": "B"})["summary"] == "A: Yes; B: No."
