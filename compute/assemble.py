@@ -340,14 +340,14 @@ def assemble(results: Path, command: Sequence[str] | None = None) -> dict[str, A
     # wait passively, or they spin on the statistics' core (measured, docs/benchmarks.md).
     features = Loaded(plan, {part: stored for part, stored in loaded.stored.items() if part.unit == "features"})
     fooled = att.loc[att["success"], ["model", "attack", "operating_point", "image_id", "adv_pred", "success"]]
-    beside = workers.cores() > 1
+    label_of = pd.Series(labels, index=ids)
+    beside = workers.cores() > 1  # on one core the maps run here, after the statistics
     with workers.fresh_processes(OMP_WAIT_POLICY="PASSIVE") as context, \
             ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        mapping = pool.submit(_maps_timed, features, fooled, pd.Series(labels, index=ids)) if beside else None
+        mapping = pool.submit(_maps_timed, features, fooled, label_of) if beside else None
         t = time.perf_counter()
         placed = write_tiles(results / TILES_DIR, loaded, originals, ids, labels, att, class_names)
         tiles_seconds = time.perf_counter() - t
-        label_of = pd.Series(labels, index=ids)
         detected = detection(unc, att, loaded.models, cfg.detection.resamples, cfg.seed, run["attacks"]["cards"])
         statistics = {
             **metric_tables(unc, class_names, cfg.uncertainty.bins),
@@ -360,8 +360,7 @@ def assemble(results: Path, command: Sequence[str] | None = None) -> dict[str, A
             "findings": findings(unc, att, found["survival"], detected["detection"], detected.get("adaptive"),
                                  cfg.detection.resamples, cfg.seed),
         }
-        maps, embedding_seconds = mapping.result() if beside else _maps_timed(features, fooled,
-                                                                              pd.Series(labels, index=ids))
+        maps, embedding_seconds = mapping.result() if mapping else _maps_timed(features, fooled, label_of)
     frames = {**found, **placed, **maps, **statistics}
     dropout = {m["key"]: m["dropout_p"] for m in models}
     hashes = {name: tables.write_table(with_attributes(frame, dropout), name, results)

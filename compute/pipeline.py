@@ -234,6 +234,12 @@ def make_plan(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset, m
     return tuple(plan)
 
 
+def models_on(cfg: RunConfig, test: datasets.Dataset, device: torch.device) -> dict[str, Classifier]:
+    """``load_models`` on ``device``, channels-last: such convolutions run about twice as fast on the CPU,
+    for MC dropout and attacks alike."""
+    return {key: m.to(device, memory_format=torch.channels_last) for key, m in load_models(cfg, test).items()}
+
+
 def make_job(cfg: RunConfig, shard: tuple[int, int], specs: dict[str, dict[str, Any]], device: torch.device,
              progress: bool, train: datasets.Dataset | None = None, test: datasets.Dataset | None = None,
              models: dict[str, Classifier] | None = None) -> Job:
@@ -243,8 +249,7 @@ def make_job(cfg: RunConfig, shard: tuple[int, int], specs: dict[str, dict[str, 
     if train is None or test is None:
         train, test = datasets.load(cfg.data)
     if models is None:
-        # Channels-last convolutions run about twice as fast on the CPU, for MC dropout and attacks alike.
-        models = {key: m.to(device, memory_format=torch.channels_last) for key, m in load_models(cfg, test).items()}
+        models = models_on(cfg, test, device)
     return Job(cfg, attacks.resolve(cfg.attacks, test.image_shape[0]),
                test, parts.shard_positions(len(test), k, n, batch_block(cfg)), models, specs, device, progress, train,
                reference_shard(cfg, len(train), k, n))
@@ -284,7 +289,7 @@ def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 
     (out / "manifest.json").unlink(missing_ok=True)  # until reassembled, this run is not a finished result
     device = resolve_device(cfg.device)
     train, test = datasets.load(cfg.data)
-    models = {key: m.to(device, memory_format=torch.channels_last) for key, m in load_models(cfg, test).items()}
+    models = models_on(cfg, test, device)
     attack_cfg = attacks.resolve(cfg.attacks, test.image_shape[0])
     run = run_metadata(cfg, train, test, models, attack_cfg, device)
     plan = Plan(n, run, make_plan(cfg, train, test, models, attack_cfg, n))

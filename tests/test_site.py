@@ -767,3 +767,5 @@ def test_the_detection_page_opens_with_its_answer_for_every_model(run):
         assert f"<li>{label}: {markupsafe.escape(sentence)}</li>" in listed
     mixed = pd.concat([_answer_rows([(0.03, 0.01, 0.05)]), _answer_rows([(-0.03, -0.05, -0.01)]).assign(model="n")])
     assert pages.detection_headline(mixed, ["m", "n"], {"m": "A", "n": "B"})["summary"] == "A: Yes; B: No."
+    both = pd.concat([_answer_rows([(0.03, 0.01, 0.05)]), _answer_rows([(0.02, 0.01, 0.04)]).assign(model="n")])
+    assert pages.detection_headline(both, ["m", "n"], {"m": "A", "n": "B"})["summary"] == "Yes, for every model."
