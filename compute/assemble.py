@@ -21,7 +21,8 @@ from . import activations, embedding, parts, summaries, tables, tiles, workers
 from .attacks import ATTACKS
 from .config import RunConfig, from_manifest
 from .contract import CLEAN, OPERATING_POINTS, REFERENCE, SCHEMA_VERSION, SCHEMAS, TILED_POINTS, condition_name
-from .detection import detection, selective
+from .detection import detection, selective, transfer_detection
+from .equal_cost import methods_table
 from .findings import findings
 from .metrics import calibration_bins, run_metrics
 from .parts import Part, Plan, Stored
@@ -113,7 +114,18 @@ def gather_rows(loaded: Loaded, attack_names: list[str], position: pd.Series) ->
     else:
         att = pd.DataFrame({c: [] for c in SCHEMAS["attacks"].names})
         surv = pd.DataFrame({c: [] for c in SCHEMAS["survival"].names})
-    return {"uncertainty": _ordered(unc, models, attack_names, position), "attacks": att, "survival": surv}
+    # MC dropout at T = M (beside ensembles) and the ensembles' transfer from one member: parts written
+    # before these tables existed have none, and a run without ensembles has no rows.
+    equal = [s.tables["equal_passes"] for part, s in loaded.stored.items()
+             if part.unit in ("clean", "attack") and "equal_passes" in s.tables]
+    equal_frame = pd.concat(equal, ignore_index=True) if equal else pd.DataFrame(columns=SCHEMAS["equal_passes"].names)
+    moved = [s.tables["transfer"] for part, s in loaded.stored.items() if part.unit == "attack" and "transfer" in s.tables]
+    transfer = pd.concat(moved, ignore_index=True) if moved else pd.DataFrame(columns=SCHEMAS["transfer"].names)
+    if len(transfer):
+        transfer = _ordered(transfer, models, attack_names, position)
+    return {"uncertainty": _ordered(unc, models, attack_names, position), "attacks": att, "survival": surv,
+            "equal_passes": _ordered(equal_frame, models, attack_names, position) if len(equal_frame) else equal_frame,
+            "transfer": transfer}
 
 
 def with_attributes(frame: pd.DataFrame, dropout: dict[str, float | None]) -> pd.DataFrame:
@@ -306,6 +318,18 @@ def _maps_timed(features: Loaded, fooled: pd.DataFrame, labels: pd.Series) -> tu
     return maps, time.perf_counter() - t
 
 
+def inference_timings(loaded: Loaded) -> dict[str, dict[str, float]]:
+    """Per model, the measured seconds per clean image of its prediction with uncertainty (``inference``;
+    MC dropout's at T = M: ``inference_m``), averaged over the shards by their images."""
+    out: dict[str, dict[str, float]] = {}
+    for model in loaded.models:
+        shards = [(s.meta.get("timed", {}), len(s.tables["uncertainty"])) for s in loaded.shards("clean", model, CLEAN)]
+        total = sum(n for _, n in shards)
+        for name in {k for timed, _ in shards for k in timed}:
+            out.setdefault(model, {})[name] = sum(t.get(name, float("nan")) * n for t, n in shards) / max(total, 1)
+    return out
+
+
 def part_timings(loaded: Loaded) -> dict[str, float]:
     """Seconds per stage and model, summed over the shards (possibly run on several machines)."""
     timings: dict[str, float] = {}
@@ -349,6 +373,12 @@ def assemble(results: Path, command: Sequence[str] | None = None) -> dict[str, A
         placed = write_tiles(results / TILES_DIR, loaded, originals, ids, labels, att, class_names)
         tiles_seconds = time.perf_counter() - t
         detected = detection(unc, att, loaded.models, cfg.detection.resamples, cfg.seed, run["attacks"]["cards"])
+        moved = transfer_detection(found["transfer"], unc, att, cfg.detection.resamples, cfg.seed)
+        if len(moved):
+            detected["detection"] = pd.concat([detected["detection"], moved], ignore_index=True)
+        compared = methods_table(unc, found["equal_passes"], att, models, inference_timings(loaded),
+                                 run["attacks"]["cards"], cfg.uncertainty.passes, cfg.uncertainty.members,
+                                 cfg.model.dropout[0], cfg.uncertainty.bins, cfg.detection.resamples, cfg.seed)
         statistics = {
             **metric_tables(unc, class_names, cfg.uncertainty.bins),
             "attack_summary": summaries.attack_summary(att, unc, attack_names, loaded.models),
@@ -357,8 +387,9 @@ def assemble(results: Path, command: Sequence[str] | None = None) -> dict[str, A
             "success_rates": summaries.success_rates(att, label_of, class_names),
             **detected,
             "risk_coverage": selective(unc, cfg.detection.attacked_share, cfg.seed, cfg.detection.resamples),
+            "methods": compared,
             "findings": findings(unc, att, found["survival"], detected["detection"], detected.get("adaptive"),
-                                 cfg.detection.resamples, cfg.seed),
+                                 cfg.detection.resamples, cfg.seed, compared),
         }
         maps, embedding_seconds = mapping.result() if mapping else _maps_timed(features, fooled, label_of)
     frames = {**found, **placed, **maps, **statistics}

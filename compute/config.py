@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .attacks import ATTACKS
+from .contract import METHOD_LABELS as METHODS
 
 DATASETS = ("mnist-sample", "mnist", "stl10", "imagefolder")
 ARCHITECTURES = ("auto", "mnist-cnn", "alexnet")
@@ -37,7 +38,6 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    method: str = "mc_dropout"  # uncertainty method (compute/methods: METHODS); it plans the run's models
     architecture: str = "auto"  # auto: mnist-cnn for 1x28x28 images, alexnet otherwise
     dropout: tuple[float, ...] = (0.2, 0.25, 0.3)  # one model per dropout rate p
     pretrained: str = ""  # alexnet: local file of torchvision ImageNet weights ("" = random init)
@@ -56,6 +56,14 @@ class UncertaintyConfig:
     passes: int = 50  # T: stochastic forward passes per image with dropout on
     batch_size: int = 64  # images per batch; each batch runs passes x batch_size rows at once
     bins: int = 15  # equal-width confidence bins for ECE and the reliability diagram
+    # The uncertainty methods compared (compute/methods: METHODS): MC dropout plans one model per
+    # dropout rate; each ensemble one model of ``members`` checkpoints.
+    methods: tuple[str, ...] = ("mc_dropout", "deep_ensemble", "subset_ensemble")
+    members: int = 5  # M: an ensemble's members (MC dropout is also measured at T = M passes)
+    subset_share: float = 0.5  # subset_ensemble: share of the training set each member is trained on
+    # Attacks on an ensemble cost M forwards per step: they run on this many evenly spaced test images
+    # (0 = as many as on the other models; an attack's own max_images caps it further).
+    ensemble_images: int = 200
 
 
 # One section per registered attack ([attacks.fgsm], ...): each attack's file defines its config
@@ -223,6 +231,20 @@ def validate(cfg: RunConfig) -> RunConfig:
         bad("uncertainty.passes", f"must be >= 1 (T stochastic passes), got {cfg.uncertainty.passes}")
     if cfg.uncertainty.batch_size < 1 or cfg.uncertainty.bins < 1:
         bad("uncertainty", "needs batch_size >= 1 and bins >= 1")
+    u = cfg.uncertainty
+    if not u.methods:
+        bad("uncertainty.methods", f"must list at least one method, e.g. [\"mc_dropout\"]; valid: {', '.join(METHODS)}")
+    for name in u.methods:
+        if name not in METHODS:
+            bad("uncertainty.methods", f"names unknown uncertainty method {name!r}; valid methods: {', '.join(METHODS)}")
+    if len(set(u.methods)) != len(u.methods):
+        bad("uncertainty.methods", f"lists a method twice: {list(u.methods)}")
+    if u.members < 2:
+        bad("uncertainty.members", f"must be >= 2 (an ensemble of one model has no spread), got {u.members}")
+    if not 0.0 < u.subset_share <= 1.0:
+        bad("uncertainty.subset_share", f"must lie in (0, 1] (each member's share of the training set), got {u.subset_share}")
+    if u.ensemble_images < 0:
+        bad("uncertainty.ensemble_images", f"must be >= 0 (0 = the same images as the other models), got {u.ensemble_images}")
     a = cfg.attacks
     for name in a.enabled:
         if name not in ATTACKS:

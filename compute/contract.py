@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 # An attack's adversarial of an image sits at one of these operating points: just across the decision
 # boundary, a wrong class at probability >= kappa, or a fixed budget (eps set).
@@ -42,6 +42,10 @@ def condition_name(attack: str, operating_point: str, eps: float | None = None, 
 # architecture and uncertainty method are attributes of it, kept beside the key. Each uncertainty
 # method (compute/methods) says what sets its models apart (``tag``) and how a reader names them.
 ARCHITECTURE_KEYS = {"mnist-cnn": "cnn", "alexnet": "alexnet"}
+
+# The uncertainty methods (compute/methods registers one file per name) and what a reader calls them.
+METHOD_LABELS = {"mc_dropout": "MC dropout", "deep_ensemble": "deep ensemble", "subset_ensemble": "subset ensemble"}
+ENSEMBLE_METHODS = ("deep_ensemble", "subset_ensemble")  # their passes are members, not dropout masks
 
 
 def model_key(architecture: str, tag: str) -> str:
@@ -76,7 +80,9 @@ PALETTE = {
 SCORES = tuple(PALETTE["scores"])  # the detection scores, "higher = flagged"
 BASELINE_SCORE = "max_prob"  # the dropout-off max softmax probability (Hendrycks & Gimpel 2017)
 MC_SCORES = tuple(s for s in SCORES if s != BASELINE_SCORE)  # what the uncertainty method adds
-REFERENCES = ("adversarial", "noise", "unattacked")  # a detection row's positives: the set, or a reference
+# A detection row's positives: the set, or a reference; "transfer": an ensemble's first member's
+# adversarials that fool the whole ensemble (compute/detection.py transfer_detection).
+REFERENCES = ("adversarial", "noise", "unattacked", "transfer")
 
 
 def class_colours(count: int) -> list[str]:
@@ -128,7 +134,16 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("top_prob", f64), ("entropy", f64), ("mutual_info", f64), ("variation_ratio", f64), ("fooled_share", f64),
         ("mean_probs", pa.list_(f32)), ("var_probs", pa.list_(f32)), ("pass_true_prob", pa.list_(f32)),
     ]),
-    # One row per (image_id, model, attack, operating_point, eps). clean_correct false: wrong before the
+    # One row per (image_id, model, attack, operating_point) of an ensemble: the attack made on its first
+    # member alone (member 0), its minimal or confident adversarial scored on the whole ensemble: did it
+    # fool the member (member_success, among member_correct images) and the ensemble (fooled, pred), and
+    # the ensemble's measures of it (max_prob: the member's own softmax, the baseline).
+    "transfer": pa.schema([
+        ("image_id", i64), ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s), ("member", i64),
+        ("member_correct", pa.bool_()), ("member_success", pa.bool_()), ("fooled", pa.bool_()), ("pred", i64),
+        ("entropy", f64), ("mutual_info", f64), ("variation_ratio", f64), ("max_prob", f64), ("top_prob", f64),
+    ]),
+    # One row per (image_id, model, condition); condition is "clean" or one set of attacked images: wrong before the
     # attack, not attacked, never a success. noise_*: the noise control of a successful adversarial.
     "attacks": pa.schema([
         ("image_id", i64), ("model", s), ("dropout_p", f64), ("attack", s), ("operating_point", s),
@@ -249,4 +264,30 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("operating_point", s), ("eps", f64), ("value", f64), ("low", f64), ("high", f64), ("n", i64), ("verdict", s),
     ]),
 }
+# MC dropout's measures from its first M passes (M = uncertainty.members), for the comparison with the
+# ensembles at equal inference cost: the uncertainty table's columns, MC-dropout models only.
+SCHEMAS["equal_passes"] = SCHEMAS["uncertainty"]
+# The uncertainty methods compared at equal cost (compute/equal_cost.py): one row per (model, passes),
+# MC dropout at T passes and at T = M, each ensemble at its M members. Training: seconds and images seen
+# (epochs x images, summed over members); inference: passes and measured seconds per clean image.
+# accuracy, ECE and NLL on the clean test images with percentile-bootstrap 95% intervals (n_images);
+# *_vs_reference: the paired image-level bootstrap of this row minus the reference row (MC dropout at
+# T passes of the first dropout rate). Detection: entropy against the baseline (max_prob) as AUROC
+# differences with paired intervals, on the confident adversarials of the non-adaptive attacks pooled
+# over the images every model was attacked on (n_confident positives) and on the adaptive attacker's
+# adversarials at its largest budget (n_adaptive); auroc_top_prob_confident: the method's own mean
+# max-probability as the score.
+SCHEMAS["methods"] = pa.schema([
+    ("model", s), ("dropout_p", f64), ("method", s), ("label", s), ("passes", i64), ("reference", s),
+    ("train_seconds", f64), ("train_images", i64), ("seconds_per_image", f64), ("n_images", i64),
+    ("accuracy", f64), ("accuracy_low", f64), ("accuracy_high", f64), ("ece", f64), ("ece_low", f64),
+    ("ece_high", f64), ("nll", f64), ("nll_low", f64), ("nll_high", f64), ("brier", f64),
+    ("accuracy_vs_reference", f64), ("accuracy_vs_reference_low", f64), ("accuracy_vs_reference_high", f64),
+    ("nll_vs_reference", f64), ("nll_vs_reference_low", f64), ("nll_vs_reference_high", f64),
+    ("ece_vs_reference", f64), ("ece_vs_reference_low", f64), ("ece_vs_reference_high", f64),
+    ("n_clean", i64), ("n_confident", i64), ("auroc_entropy_confident", f64), ("auroc_max_prob_confident", f64),
+    ("auroc_top_prob_confident", f64), ("delta_confident", f64), ("delta_confident_low", f64),
+    ("delta_confident_high", f64), ("n_adaptive", i64), ("delta_adaptive", f64), ("delta_adaptive_low", f64),
+    ("delta_adaptive_high", f64),
+])
 TABLES = tuple(SCHEMAS)

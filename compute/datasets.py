@@ -57,6 +57,11 @@ class Dataset:
         return Dataset(self.name, self.split, self.images[:limit], self.labels[:limit],
                        self.image_ids[:limit], self.class_names)
 
+    def subset(self, positions: torch.Tensor) -> "Dataset":
+        """The images at ``positions`` (int64), in that order, with their own ids."""
+        return Dataset(self.name, self.split, self.images[positions], self.labels[positions],
+                       self.image_ids[positions], self.class_names)
+
     def fingerprint(self) -> str:
         """sha256 of the pixels, labels and ids: what results computed on this split depend on."""
         h = hashlib.sha256()

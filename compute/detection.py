@@ -33,7 +33,7 @@ CURVE_POINTS = 101  # at most this many points per stored ROC or risk-coverage c
 def flag_score(frame: pd.DataFrame, score: str) -> np.ndarray:
     """The score of every row, oriented so that higher means "flag as adversarial / uncertain"."""
     values = frame[score].to_numpy(dtype=np.float64)
-    return -values if score == "max_prob" else values
+    return -values if score in ("max_prob", "top_prob") else values  # probabilities: flagged when low
 
 
 def _counts(rng: np.random.Generator, n: int, resamples: int) -> np.ndarray:
@@ -263,6 +263,36 @@ def _row(neg: dict[str, np.ndarray], pos: dict[str, np.ndarray], score: str, int
             "gap_vs_noise": g, "gap_low": g_low, "gap_high": g_high}
 
 
+def transfer_detection(transfer: pd.DataFrame, uncertainty: pd.DataFrame, attacks: pd.DataFrame,
+                       resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Detection rows (reference ``transfer``) of the adversarials made on an ensemble's first member and
+    scored on the ensemble (table ``transfer``): per (ensemble, attack, operating point), negatives the
+    ensemble's clean-correct images among those the attack ran on, positives the member's successful
+    adversarials of those images that fool the ensemble too. Same columns as every detection row, the
+    delta against the baseline paired over images; no noise gap."""
+    rows = []
+    if transfer.empty:
+        return pd.DataFrame(rows)
+    for (model, attack, point), made in transfer.groupby(["model", "attack", "operating_point"], sort=False):
+        unc = uncertainty[uncertainty["model"] == model]
+        clean = unc[unc["condition"] == CLEAN].set_index("image_id")
+        attacked = attacks[(attacks["model"] == model) & (attacks["attack"] == attack) &
+                           (attacks["operating_point"] == point) & attacks["clean_correct"]]
+        ids_neg = pd.Index(attacked["image_id"])
+        won = made[made["member_success"] & made["fooled"] & made["image_id"].isin(ids_neg)].set_index("image_id")
+        negatives = clean.loc[ids_neg]
+        neg = {score: flag_score(negatives, score) for score in SCORES}
+        pos = {score: flag_score(won, score) for score in SCORES}
+        salt, name = _salt(unc), f"transfer:{condition_name(attack, point)}"
+        counts = _counts(np.random.default_rng(_seed(seed, salt, name, "images")), len(ids_neg), resamples)
+        paired = paired_aurocs(neg, pos, ids_neg.get_indexer(won.index), counts) if len(won) else {}
+        for score in SCORES:
+            interval = auroc_interval(neg[score], pos[score], resamples, _seed(seed, salt, name, score))
+            rows.append({"model": model, "attack": attack, "operating_point": point, "eps": None,
+                         "reference": "transfer", **_row(neg, pos, score, interval, paired, {})})
+    return pd.DataFrame(rows)
+
+
 def _noise_gaps(adversarial: pd.DataFrame, noise: pd.DataFrame, resamples: int,
                 seed: int) -> dict[str, tuple[float, float, float]]:
     """score -> (mean per-image score(adversarial) - score(noise control), 95% bootstrap interval) over
@@ -320,7 +350,7 @@ def _salt(uncertainty: pd.DataFrame) -> str:
     """What a model's bootstrap seeds are salted with: its dropout rate where it has one, else its key.
     The dropout rate keeps the seeds, and so the intervals, of results computed before models had keys."""
     p = uncertainty["dropout_p"].iloc[0] if len(uncertainty) else float("nan")
-    return str(float(p)) if p == p else str(uncertainty["model"].iloc[0])
+    return str(float(p)) if p is not None and p == p else str(uncertainty["model"].iloc[0])
 
 
 def _seed(seed: int, salt: str, condition: str, score: str) -> int:

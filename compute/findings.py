@@ -215,15 +215,55 @@ def adaptive_effect(adaptive: pd.DataFrame) -> list[dict]:
             for r in adaptive.itertuples()]
 
 
+def efficiency(methods: pd.DataFrame) -> list[dict]:
+    """Claim (e), "MC dropout is more computationally efficient [than ensembles] while still providing
+    similar benefits": per ensemble, from the methods table, the paired differences ensemble − MC dropout
+    (the reference row, T passes) in accuracy, NLL and ECE over the clean test images, each "holds" when
+    the ensemble is not distinguishably better (similar, or MC dropout better) and "does not hold" when it
+    is; the cost ratios (training images, seconds per image) with no interval; and one ``overall`` row
+    per ensemble with the answer of ``equal_cost.verdict`` (holds, does not hold, partly)."""
+    from .equal_cost import verdict as answer
+
+    if methods is None or methods.empty or methods["reference"].isna().all():
+        return []
+    judged = answer(methods)
+    ref_key = judged["reference"]
+    out = []
+    for e in judged["ensembles"]:
+        row = methods[methods["model"] == e["model"]].iloc[0]
+        for name, sign in (("accuracy", 1), ("nll", -1), ("ece", -1)):
+            low, high = row[f"{name}_vs_reference_low"], row[f"{name}_vs_reference_high"]
+            better = verdict(low, high, supports=sign) == HOLDS  # the ensemble distinguishably better
+            out.append({"claim": "mc_efficient", "measure": f"{name}_vs_mc", "model": e["model"], "baseline": ref_key,
+                        "value": row[f"{name}_vs_reference"], "low": low, "high": high, "n": int(row["n_images"]),
+                        "verdict": FAILS if better else HOLDS})
+        for measure, value in (("train_images_ratio", e["train_ratio"]), ("seconds_ratio", e["time_ratio"])):
+            out.append({"claim": "mc_efficient", "measure": measure, "model": e["model"], "baseline": ref_key,
+                        "value": value, "low": float("nan"), "high": float("nan"), "n": int(row["n_images"]),
+                        "verdict": ""})
+        overall = HOLDS if not e["better"] and e["cheaper_training"] and e["faster_inference"] else \
+            FAILS if e["better"] and not e["faster_inference"] else "partly"
+        out.append({"claim": "mc_efficient", "measure": "overall", "model": e["model"], "baseline": ref_key,
+                    "value": float("nan"), "low": float("nan"), "high": float("nan"), "n": int(row["n_images"]),
+                    "verdict": overall})
+    return out
+
+
 def findings(uncertainty: pd.DataFrame, attacks: pd.DataFrame | None = None, survival: pd.DataFrame | None = None,
              detection: pd.DataFrame | None = None, adaptive: pd.DataFrame | None = None, resamples: int = 1000,
-             seed: int = 0) -> pd.DataFrame:
-    """Every finding of the run (``COLUMNS``): claim (a) per model from the uncertainty table, on the
-    clean images (attack and operating point empty) and under each attack at its minimal and confident
-    points (the clean-correct images it attacked, as attacked); claim (b) from the attacks and survival
-    tables, (c) from detection, (d) from adaptive (each when given). Claim (e), MC dropout against
-    ensembles at equal cost, needs ensembles, which no run has yet: no rows."""
+             seed: int = 0, methods: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every finding of the run (``COLUMNS``): claim (a) per MC-dropout model from the uncertainty table,
+    on the clean images (attack and operating point empty) and under each attack at its minimal and
+    confident points (the clean-correct images it attacked, as attacked); claim (b) from the attacks and
+    survival tables (every model), (c) from detection and (d) from adaptive (MC-dropout models: the claims
+    are about MC dropout), (e) from the methods table (each when given)."""
     out = []
+    mc = set(uncertainty.loc[uncertainty["dropout_p"].notna(), "model"])  # MC dropout's models have a rate
+    uncertainty = uncertainty[uncertainty["model"].isin(mc)]
+    if detection is not None:
+        detection = detection[detection["model"].isin(mc)]
+    if adaptive is not None and len(adaptive):
+        adaptive = adaptive[adaptive["model"].isin(mc)]
     plain = uncertainty[uncertainty["condition"] == CLEAN]
     correct = set(zip(plain.loc[plain["plain_pred"] == plain["label"], "model"],
                       plain.loc[plain["plain_pred"] == plain["label"], "image_id"]))
@@ -247,4 +287,6 @@ def findings(uncertainty: pd.DataFrame, attacks: pd.DataFrame | None = None, sur
         out += detection_answer(detection)
     if adaptive is not None and len(adaptive):
         out += adaptive_effect(adaptive)
+    if methods is not None and len(methods):
+        out += efficiency(methods)
     return pd.DataFrame(out, columns=COLUMNS)

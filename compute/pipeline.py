@@ -7,10 +7,12 @@ finished result. A re-run reuses every part whose inputs did not change.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -18,12 +20,14 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from . import assemble, attacks, datasets, embedding, parts, survival, workers
 from .config import AttacksConfig, ConfigError, RunConfig, to_plain
-from .contract import CLEAN, REFERENCE, SCHEMA_VERSION, TILED_POINTS, file_sha256, model_key
+from .contract import CLEAN, ENSEMBLE_METHODS, METHOD_LABELS, REFERENCE, SCHEMA_VERSION, TILED_POINTS, file_sha256, model_key
 from .methods import METHODS
+from .methods.ensemble import Ensemble, share_positions
 from .models import CheckpointError, Classifier, load_checkpoint, resolve_architecture, save_checkpoint
 from .parts import Part, Plan
 from .train import train_model
@@ -56,18 +60,31 @@ def ensure_writable(directory: Path) -> None:
 
 
 def planned_models(cfg: RunConfig, image_shape: tuple[int, ...]) -> dict[str, dict[str, Any]]:
-    """The run's models by key, each with what it is: label, uncertainty method, architecture,
-    dropout rate, and the seed offset it is trained with, as the method (``model.method``) plans them."""
-    if cfg.model.method not in METHODS:
-        raise ConfigError(f"config key model.method names unknown uncertainty method {cfg.model.method!r}; valid "
-                          f"methods: {', '.join(METHODS)}")
+    """The run's models by key, in the order of ``uncertainty.methods``, each with what it is: label,
+    uncertainty method, architecture, dropout rate at inference (None for an ensemble) and its members'
+    training (``members``: seed offset, share of the training set, dropout rate), as each method plans them."""
     architecture = resolve_architecture(cfg.model.architecture, tuple(image_shape))
-    return {model_key(architecture, tag): {**spec, "method": cfg.model.method, "architecture": architecture}
-            for tag, spec in METHODS[cfg.model.method].plan(cfg.model).items()}
+    out: dict[str, dict[str, Any]] = {}
+    for method in cfg.uncertainty.methods:
+        if method not in METHODS:
+            raise ConfigError(f"config key uncertainty.methods names unknown uncertainty method {method!r}; valid "
+                              f"methods: {', '.join(METHODS)}")
+        for tag, spec in METHODS[method].plan(cfg).items():
+            out[model_key(architecture, tag)] = {**spec, "method": method, "architecture": architecture}
+    return out
 
 
-def checkpoint_path(cfg: RunConfig, key: str) -> Path:
-    return cfg.results_dir / MODELS_DIR / f"{key}.pt"
+def checkpoint_path(cfg: RunConfig, key: str, member: int | None = None) -> Path:
+    """``models/<key>.pt``, or ``models/<key>-m<k>.pt`` for member k of an ensemble."""
+    name = key if member is None else f"{key}-m{member}"
+    return cfg.results_dir / MODELS_DIR / f"{name}.pt"
+
+
+def member_paths(cfg: RunConfig, key: str, spec: dict[str, Any]) -> list[Path]:
+    """Every checkpoint of model ``key``: its one file, or one per ensemble member."""
+    if spec["method"] in ENSEMBLE_METHODS:
+        return [checkpoint_path(cfg, key, k) for k in range(len(spec["members"]))]
+    return [checkpoint_path(cfg, key)]
 
 
 @dataclass
@@ -90,48 +107,93 @@ class StageSummary:
         return f"{self.stage}: {self.n_images} images{accuracy}, {self.seconds:.1f} s{extra} -> {self.path}"
 
 
+def train_member(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset, member: dict[str, Any],
+                 path: Path, device: torch.device, progress: bool) -> float:
+    """Train one checkpoint (a model, or one member of an ensemble: ``member`` is its plan entry) on its
+    share of the training set and save it at ``path``; returns its clean test accuracy, dropout off."""
+    seed = cfg.seed + member["seed_offset"]
+    positions = share_positions(len(train), member["share"], seed)
+    seen = train if len(positions) == len(train) else train.subset(torch.as_tensor(positions))
+    result = train_model(seen, test, member["dropout_p"], cfg.model, cfg.train, seed, device, progress)
+    result.model.meta.update(train_seconds=round(result.seconds, 3), share=member["share"],
+                             train_ids_sha256=ids_sha256(seen.image_ids.numpy()), threads=torch.get_num_threads())
+    save_checkpoint(result.model.cpu(), path)
+    return result.accuracy
+
+
+def ids_sha256(image_ids: np.ndarray) -> str:
+    """sha256 of image ids (int64, in order): which training images a checkpoint saw."""
+    return hashlib.sha256(np.asarray(image_ids, dtype=np.int64).tobytes()).hexdigest()
+
+
+def _train_in_worker(cfg: RunConfig, member: dict[str, Any], path: Path, threads: int) -> float:
+    torch.set_num_threads(threads)
+    train, test = datasets.load(cfg.data)
+    return train_member(cfg, train, test, member, path, resolve_device(cfg.device), progress=False)
+
+
 def train_all(cfg: RunConfig, progress: bool = True) -> StageSummary:
-    """Train every planned model and save its checkpoint as ``results/<run>/models/<key>.pt``."""
+    """Train every checkpoint of every planned model (``results/<run>/models/<key>.pt``, and
+    ``<key>-m<k>.pt`` per ensemble member), in ``cfg.workers`` processes side by side on a CPU."""
     start = time.perf_counter()
     ensure_writable(cfg.results_dir / MODELS_DIR)
     device = resolve_device(cfg.device)
     train, test = datasets.load(cfg.data)
-    accuracies = {}
-    for key, spec in planned_models(cfg, train.image_shape).items():
-        result = train_model(train, test, spec["dropout_p"], cfg.model, cfg.train, cfg.seed + spec["seed_offset"],
-                             device, progress)
-        result.model.meta["train_seconds"] = round(result.seconds, 3)
-        save_checkpoint(result.model.cpu(), checkpoint_path(cfg, key))
-        accuracies[key] = result.accuracy
-    return StageSummary("train", len(train), accuracies, time.perf_counter() - start,
-                        cfg.results_dir / MODELS_DIR)
+    jobs = [(key, member, path) for key, spec in planned_models(cfg, train.image_shape).items()
+            for member, path in zip(spec["members"], member_paths(cfg, key, spec))]
+    count = min(workers.auto_workers(cfg.workers, device.type, len(test), cfg.attacks.batch_size), len(jobs))
+    accuracies: dict[str, list[float]] = {}
+    if count <= 1:
+        for key, member, path in tqdm(jobs, desc="train", unit="model", disable=not progress or len(jobs) < 2):
+            accuracies.setdefault(key, []).append(train_member(cfg, train, test, member, path, device, progress))
+    else:
+        with workers.fresh_processes() as context, ProcessPoolExecutor(count, mp_context=context) as pool:
+            futures = [pool.submit(_train_in_worker, cfg, member, path, workers.threads_per_worker(count))
+                       for _, member, path in jobs]
+            for (key, _, _), future in zip(jobs, tqdm(futures, desc=f"train ({count} workers)", unit="model",
+                                                      disable=not progress)):
+                accuracies.setdefault(key, []).append(future.result())
+    # An ensemble's line shows its members' mean accuracy; the ensemble's own is in the manifest after compute.
+    return StageSummary("train", len(train), {k: float(np.mean(v)) for k, v in accuracies.items()},
+                        time.perf_counter() - start, cfg.results_dir / MODELS_DIR)
 
 
-def load_models(cfg: RunConfig, test: datasets.Dataset) -> dict[str, Classifier]:
-    """Every planned model by key, checked against the test data it will see."""
-    models = {}
+def _checked(cfg: RunConfig, test: datasets.Dataset, key: str, spec: dict[str, Any], path: Path,
+             member: dict[str, Any]) -> Classifier:
+    """The checkpoint at ``path``, checked against the test data it will see and the member it must be."""
+    if not path.is_file():
+        others = sorted(p.name for p in path.parent.glob("*.pt")) if path.parent.is_dir() else []
+        held = f" (models/ holds {', '.join(others)}: trained with another config)" if others else ""
+        raise CheckpointError(f"no checkpoint for model {key} ({spec['label']}) at {path}{held}; run `robustviz "
+                              f"train` with the same config first (or `robustviz demo` for everything)")
+    model = load_checkpoint(path)
+    meta = model.meta
+    if tuple(meta["class_names"]) != test.class_names:
+        raise CheckpointError(f"checkpoint {path} was trained on classes {meta['class_names']} but the data "
+                              f"has {list(test.class_names)}; retrain with `robustviz train`")
+    if tuple(meta["image_shape"]) != test.image_shape:
+        raise CheckpointError(f"checkpoint {path} expects images of shape {meta['image_shape']} but the data "
+                              f"has {list(test.image_shape)}; retrain with `robustviz train`")
+    wanted = cfg.model.architecture
+    if wanted != "auto" and meta["architecture"] != wanted:
+        raise CheckpointError(f"checkpoint {path} is a {meta['architecture']} but the config asks for {wanted}; "
+                              f"retrain with `robustviz train` or set model.architecture = \"{meta['architecture']}\"")
+    if abs(float(meta["dropout"]) - member["dropout_p"]) > 1e-12:
+        raise CheckpointError(f"checkpoint {path} has dropout {meta['dropout']}, not {member['dropout_p']}; retrain")
+    if abs(float(meta.get("share", 1.0)) - member["share"]) > 1e-12:
+        raise CheckpointError(f"checkpoint {path} was trained on {meta.get('share', 1.0):.0%} of the training set, "
+                              f"not {member['share']:.0%}; retrain with `robustviz train`")
+    return model
+
+
+def load_models(cfg: RunConfig, test: datasets.Dataset) -> dict[str, nn.Module]:
+    """Every planned model by key, each checkpoint checked against the test data it will see: a
+    Classifier for MC dropout, an Ensemble of its members' checkpoints for an ensemble."""
+    models: dict[str, nn.Module] = {}
     for key, spec in planned_models(cfg, test.image_shape).items():
-        path, p = checkpoint_path(cfg, key), spec["dropout_p"]
-        if not path.is_file():
-            others = sorted(p.name for p in path.parent.glob("*.pt")) if path.parent.is_dir() else []
-            held = f" (models/ holds {', '.join(others)}: trained with another config)" if others else ""
-            raise CheckpointError(f"no checkpoint for model {key} ({spec['label']}) at {path}{held}; run `robustviz "
-                                  f"train` with the same config first (or `robustviz demo` for everything)")
-        model = load_checkpoint(path)
-        meta = model.meta
-        if tuple(meta["class_names"]) != test.class_names:
-            raise CheckpointError(f"checkpoint {path} was trained on classes {meta['class_names']} but the data "
-                                  f"has {list(test.class_names)}; retrain with `robustviz train`")
-        if tuple(meta["image_shape"]) != test.image_shape:
-            raise CheckpointError(f"checkpoint {path} expects images of shape {meta['image_shape']} but the data "
-                                  f"has {list(test.image_shape)}; retrain with `robustviz train`")
-        wanted = cfg.model.architecture
-        if wanted != "auto" and meta["architecture"] != wanted:
-            raise CheckpointError(f"checkpoint {path} is a {meta['architecture']} but the config asks for {wanted}; "
-                                  f"retrain with `robustviz train` or set model.architecture = \"{meta['architecture']}\"")
-        if abs(float(meta["dropout"]) - p) > 1e-12:
-            raise CheckpointError(f"checkpoint {path} has dropout {meta['dropout']}, not {p}; retrain")
-        models[key] = model
+        loaded = [_checked(cfg, test, key, spec, path, member)
+                  for member, path in zip(spec["members"], member_paths(cfg, key, spec))]
+        models[key] = Ensemble(loaded) if spec["method"] in ENSEMBLE_METHODS else loaded[0]
     return models
 
 
@@ -163,14 +225,29 @@ def run_metadata(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset
         "dataset": {"name": test.name, "split": test.split, "class_names": list(test.class_names),
                     "image_shape": list(test.image_shape), "n_test_images": len(test), "n_train_images": len(train),
                     "sha256": test.fingerprint()},
-        "models": [{"key": key, "label": specs[key]["label"], "method": specs[key]["method"],
-                    "architecture": m.meta["architecture"], "dropout_p": specs[key]["dropout_p"],
-                    "checkpoint": f"{MODELS_DIR}/{checkpoint_path(cfg, key).name}",
-                    "checkpoint_sha256": file_sha256(checkpoint_path(cfg, key)),
-                    "train_seconds": m.meta.get("train_seconds"), "epochs": m.meta.get("epochs")}
-                   for key, m in models.items()],
+        "models": [model_entry(cfg, key, specs[key]) for key in models],
         "device": str(device), "versions": versions(),
     }
+
+
+def model_entry(cfg: RunConfig, key: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """What the manifest says of one model: key, label, method, architecture, dropout rate, and each of
+    its checkpoints (``members``: one for MC dropout, M for an ensemble) with what it was trained on;
+    ``checkpoint`` is the first, ``train_seconds`` and ``train_images`` (epochs x images) the sums."""
+    members = []
+    for member, path in zip(spec["members"], member_paths(cfg, key, spec)):
+        meta = load_checkpoint(path).meta
+        members.append({"checkpoint": f"{MODELS_DIR}/{path.name}", "checkpoint_sha256": file_sha256(path),
+                        "seed": meta.get("seed"), "share": member["share"], "dropout_p": member["dropout_p"],
+                        "n_train_images": meta.get("n_train_images"), "epochs": meta.get("epochs"),
+                        "train_seconds": meta.get("train_seconds"), "accuracy": meta.get("accuracy")})
+    seconds = [m["train_seconds"] for m in members]
+    return {"key": key, "label": spec["label"], "method": spec["method"], "method_label": METHOD_LABELS[spec["method"]],
+            "architecture": spec["architecture"], "dropout_p": spec["dropout_p"],
+            "checkpoint": members[0]["checkpoint"], "checkpoint_sha256": members[0]["checkpoint_sha256"],
+            "train_seconds": None if None in seconds else round(sum(seconds), 3), "epochs": members[0]["epochs"],
+            "train_images": sum((m["epochs"] or 0) * (m["n_train_images"] or 0) for m in members),
+            "members": members}
 
 
 def reference_shard(cfg: RunConfig, n_train: int, shard: int, shards: int) -> np.ndarray:
@@ -260,7 +337,8 @@ def compute_part(part: Part, job: Job) -> None:
     made = UNITS[part.unit](part, job)
     # The threads go into the meta: a kernel may round differently with another count (compute/workers.py).
     meta = {"key": part.key, "unit": part.unit, "condition": part.condition, "model": part.model,
-            "shard": part.shard, "seconds": made.get("seconds", {}), "threads": torch.get_num_threads()}
+            "shard": part.shard, "seconds": made.get("seconds", {}), "threads": torch.get_num_threads(),
+            "timed": made.get("timed", {})}
     parts.write_part(job.cfg.results_dir / part.path, made.get("rows", {}), made.get("arrays", {}), meta)
 
 

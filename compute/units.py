@@ -26,8 +26,9 @@ from .attacks import ATTACKS
 from .attacks.runner import Condition, run_attack
 from .attacks.spec import subset_positions
 from .config import AttacksConfig, RunConfig
-from .contract import REFERENCE, SCHEMAS, TILED_POINTS, condition_name
+from .contract import ENSEMBLE_METHODS, REFERENCE, SCHEMAS, TILED_POINTS, condition_name
 from .methods import METHODS
+from .methods.ensemble import Ensemble, representative
 from .metrics import image_measures
 from .models import Classifier
 from .parts import Part
@@ -58,15 +59,28 @@ class Job:
         return self.test.labels[self.positions]
 
 
+def equal_passes(job: Job, key: str) -> int:
+    """M when model ``key`` is MC dropout run with more passes than an ensemble has members (its
+    measures at T = M are kept beside, for the comparison at equal cost), else 0."""
+    spec, u = job.specs[key], job.cfg.uncertainty
+    ensembles = any(m in ENSEMBLE_METHODS for m in u.methods)
+    return u.members if spec["method"] == "mc_dropout" and ensembles and u.members < u.passes else 0
+
+
 def uncertainty_rows(key: str, sets: list[Condition], image_ids: list[int], labels: torch.Tensor,
-                     job: Job) -> dict[str, list]:
+                     job: Job) -> tuple[dict[str, list], dict[str, list]]:
     """The uncertainty method's measures of every image set (clean or a condition of an attack;
     ``positions`` ascending among ``image_ids``) for model ``key``, as uncertainty-table columns, with
-    the prediction and top probability of the model with dropout off (``plain_pred``, ``max_prob``).
-    In each batch of images every set goes through the same masks, drawn once."""
+    the prediction of the model the attacks are judged on (``plain_pred``: dropout off, or an ensemble's
+    mean) and the top probability of the baseline (``max_prob``: one model with dropout off, for an
+    ensemble its first member). In each batch of images every set goes through the same masks, drawn
+    once. The second table holds the same measures from the first M passes (``equal_passes``; empty
+    when it does not apply)."""
     cfg, device, model, spec = job.cfg, job.device, job.models[key], job.specs[key]
     pass_probs = METHODS[spec["method"]].pass_probs
+    first = equal_passes(job, key)
     rows: dict[str, list] = {name: [] for name in SCHEMAS["uncertainty"].names}
+    rows_m: dict[str, list] = {name: [] for name in SCHEMAS["uncertainty"].names}
     batch = cfg.uncertainty.batch_size
     total = sum(len(s.positions) for s in sets)
     bar = tqdm(total=total, desc=f"{spec['method']} {key} {sets[0].attack or 'clean'}", unit="img",
@@ -96,22 +110,27 @@ def uncertainty_rows(key: str, sets: list[Condition], image_ids: list[int], labe
                            positions=where).cpu().numpy()
         with torch.no_grad():
             plain = torch.softmax(model.eval()(x), dim=1).cpu()
+            baseline = plain if not isinstance(model, Ensemble) else \
+                torch.softmax(representative(model).eval()(x), dim=1).cpu()
         for s, r, at in picked:
             batch_labels = all_labels[start + r]
-            measures = image_measures(probs[at], batch_labels)
-            rows["image_id"] += [image_ids[start + int(i)] for i in r]
-            for column, value in (("model", key), ("dropout_p", spec["dropout_p"]), ("condition", s.name),
-                                  ("attack", s.attack), ("operating_point", s.operating_point), ("eps", s.eps),
-                                  ("noise", s.noise)):
-                rows[column] += [value] * len(r)
-            rows["label"] += batch_labels.tolist()
-            rows["plain_pred"] += plain[at].argmax(1).tolist()
-            rows["max_prob"] += plain[at].amax(1).tolist()
-            for name, values in measures.items():
-                rows[name] += list(values)
+            for table, passes in ((rows, probs.shape[1]), (rows_m, first)):
+                if not passes:
+                    continue
+                measures = image_measures(probs[at][:, :passes], batch_labels)
+                table["image_id"] += [image_ids[start + int(i)] for i in r]
+                for column, value in (("model", key), ("dropout_p", spec["dropout_p"]), ("condition", s.name),
+                                      ("attack", s.attack), ("operating_point", s.operating_point), ("eps", s.eps),
+                                      ("noise", s.noise)):
+                    table[column] += [value] * len(r)
+                table["label"] += batch_labels.tolist()
+                table["plain_pred"] += plain[at].argmax(1).tolist()
+                table["max_prob"] += baseline[at].amax(1).tolist()
+                for name, values in measures.items():
+                    table[name] += list(values)
             bar.update(len(r))
     bar.close()
-    return rows
+    return rows, rows_m
 
 
 def compute_data(part: Part, job: Job) -> dict[str, Any]:
@@ -120,10 +139,33 @@ def compute_data(part: Part, job: Job) -> dict[str, Any]:
 
 
 def compute_clean(part: Part, job: Job) -> dict[str, Any]:
+    """The uncertainty method's measures of the clean images (and, for MC dropout beside ensembles, at
+    T = M). Timed on their own, per image, for the comparison at equal cost: ``inference`` (all passes)
+    and ``inference_m`` (MC dropout's M passes, run again by themselves)."""
     t = time.perf_counter()
     clean = Condition.clean(job.test.images[job.positions].numpy())
-    rows = uncertainty_rows(part.model, [clean], job.image_ids, job.labels, job)
-    return {"rows": {"uncertainty": rows}, "seconds": {"uncertainty": time.perf_counter() - t}}
+    rows, rows_m = uncertainty_rows(part.model, [clean], job.image_ids, job.labels, job)
+    seconds = {"uncertainty": time.perf_counter() - t}
+    timed = {"inference": inference_seconds(job, part.model, job.cfg.uncertainty.passes)}
+    if equal_passes(job, part.model):
+        timed["inference_m"] = inference_seconds(job, part.model, equal_passes(job, part.model))
+    return {"rows": {"uncertainty": rows, "equal_passes": rows_m}, "seconds": seconds,
+            "timed": {k: v / max(len(job.positions), 1) for k, v in timed.items()}}
+
+
+def inference_seconds(job: Job, key: str, passes: int) -> float:
+    """Wall-clock seconds of the method's per-pass probabilities for the shard's clean images with
+    ``passes`` passes (an ensemble: its members), in its MC batches: what a user waits for a prediction
+    with uncertainty."""
+    model, spec, size = job.models[key], job.specs[key], job.cfg.uncertainty.batch_size
+    pass_probs, ids = METHODS[spec["method"]].pass_probs, job.image_ids
+    t = time.perf_counter()
+    for start in range(0, len(ids), size):
+        x = job.test.floats(torch.as_tensor(job.positions[start:start + size])).to(job.device)
+        pass_probs(model, x, ids[start:start + size], passes, job.cfg.seed)
+    if job.device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
 
 
 def compute_attack(part: Part, job: Job) -> dict[str, Any]:
@@ -131,14 +173,21 @@ def compute_attack(part: Part, job: Job) -> dict[str, Any]:
     over all of them. An attack with a subset (``subset()`` > 0) runs on the shard's images among its
     evenly spaced subset."""
     key, name = part.model, part.condition
-    chosen = subset_positions(len(job.test), getattr(job.attack_cfg, name).subset())
+    chosen = subset_positions(len(job.test), attack_images(job, key, name))
     mine = np.flatnonzero(np.isin(job.positions, chosen))
     ids, labels = [job.image_ids[i] for i in mine], job.labels[mine]
-    out = run_attack(name, job.models[key], job.test.floats(torch.as_tensor(job.positions[mine])), labels, ids, key,
-                     job.specs[key]["dropout_p"], job.attack_cfg, job.device, job.progress, job.cfg.seed)
+    images = job.test.floats(torch.as_tensor(job.positions[mine]))
+    out = run_attack(name, job.models[key], images, labels, ids, key, job.specs[key]["dropout_p"], job.attack_cfg,
+                     job.device, job.progress, job.cfg.seed)
     t = time.perf_counter()
-    rows = uncertainty_rows(key, out.conditions, ids, labels, job) if ids else \
-        {k: [] for k in SCHEMAS["uncertainty"].names}
+    empty = {k: [] for k in SCHEMAS["uncertainty"].names}
+    rows, rows_m = uncertainty_rows(key, out.conditions, ids, labels, job) if ids else (empty, empty)
+    tables = {"attacks": out.rows, "uncertainty": rows, "equal_passes": rows_m}
+    seconds = {name: out.seconds, "uncertainty": time.perf_counter() - t}
+    if isinstance(job.models[key], Ensemble) and ids and not ATTACKS[name].card.adaptive:
+        t = time.perf_counter()
+        tables["transfer"] = transfer_rows(job, key, name, images, labels, ids)
+        seconds["transfer"] = time.perf_counter() - t
     arrays = {"image_ids": np.asarray(ids, dtype=np.int64)}
     for point in TILED_POINTS:  # the pictures the site tiles (none when the shard has no image to attack)
         condition = condition_name(name, point)
@@ -147,8 +196,44 @@ def compute_attack(part: Part, job: Job) -> dict[str, Any]:
     for c in out.conditions:
         if c.operating_point in TILED_POINTS and not c.noise:  # noise controls are not pictured
             arrays[f"images-{c.name}"], arrays[f"positions-{c.name}"] = c.images, c.positions
-    return {"rows": {"attacks": out.rows, "uncertainty": rows}, "arrays": arrays,
-            "seconds": {name: out.seconds, "uncertainty": time.perf_counter() - t}}
+    return {"rows": tables, "arrays": arrays, "seconds": seconds}
+
+
+def attack_images(job: Job, key: str, name: str) -> int:
+    """How many evenly spaced test images attack ``name`` runs on against model ``key`` (0: all): its own
+    ``max_images``, and for an ensemble at most ``uncertainty.ensemble_images`` as well."""
+    own = getattr(job.attack_cfg, name).subset()
+    cap = job.cfg.uncertainty.ensemble_images if job.specs[key]["method"] in ENSEMBLE_METHODS else 0
+    limits = [v for v in (own, cap) if v > 0]
+    return min(limits) if limits else 0
+
+
+def transfer_rows(job: Job, key: str, name: str, images: torch.Tensor, labels: torch.Tensor,
+                  ids: list[int]) -> dict[str, list]:
+    """Attack ``name`` run against the first member of ensemble ``key`` alone, on the same images, and
+    its minimal and confident adversarials scored on the whole ensemble (how ensembles are attacked in
+    practice: Tramèr et al. 2018): table ``transfer``, one row per image and point."""
+    member = representative(job.models[key])
+    made = run_attack(name, member, images, labels, ids, key, job.specs[key]["dropout_p"], job.attack_cfg, job.device,
+                      False, job.cfg.seed)
+    frame = pd.DataFrame(made.rows)
+    sets = [c for c in made.conditions if c.operating_point in TILED_POINTS and not c.noise]
+    scored, _ = uncertainty_rows(key, sets, ids, labels, job)
+    scores = pd.DataFrame(scored).set_index(["image_id", "operating_point"])
+    out: dict[str, list] = {k: [] for k in SCHEMAS["transfer"].names}
+    for point in TILED_POINTS:
+        rows = frame[frame["operating_point"] == point]
+        for image_id, correct, success in zip(rows["image_id"], rows["clean_correct"], rows["success"]):
+            measured = scores.loc[(image_id, point)]
+            for column, value in (("image_id", int(image_id)), ("model", key), ("dropout_p", None), ("attack", name),
+                                  ("operating_point", point), ("member", 0), ("member_correct", bool(correct)),
+                                  ("member_success", bool(success)),
+                                  ("fooled", bool(measured["plain_pred"] != measured["label"])),
+                                  ("pred", int(measured["plain_pred"]))):
+                out[column].append(value)
+            for column in ("entropy", "mutual_info", "variation_ratio", "max_prob", "top_prob"):
+                out[column].append(float(measured[column]))
+    return out
 
 
 def compute_activations(part: Part, job: Job) -> dict[str, Any]:
@@ -171,7 +256,8 @@ def compute_activations(part: Part, job: Job) -> dict[str, Any]:
         images = to_float(stored[f"images-{part.condition}"][[attacked[int(ids[i])] for i in chosen]])
     arrays = {"image_ids": np.asarray([ids[i] for i in chosen], dtype=np.int64)}
     if chosen:
-        maps = activations.feature_maps(job.models[part.model], images.to(job.device), job.cfg.activations.max_maps)
+        maps = activations.feature_maps(representative(job.models[part.model]), images.to(job.device),
+                                        job.cfg.activations.max_maps)
         arrays.update({f"layer-{layer}": values for layer, values in maps.items()})
     return {"arrays": arrays, "seconds": {"activations": time.perf_counter() - t}}
 
@@ -184,7 +270,7 @@ def compute_features(part: Part, job: Job) -> dict[str, Any]:
     t = time.perf_counter()
     if part.condition == REFERENCE:
         # Whole MC batches of the reference sample (pipeline.reference_shard): same batches in any sharding.
-        model, ids = job.models[part.model], job.train.image_ids[job.reference].numpy()
+        model, ids = representative(job.models[part.model]), job.train.image_ids[job.reference].numpy()
         size = job.cfg.uncertainty.batch_size
         values = [embedding.features(model, to_float(job.train.images[torch.as_tensor(job.reference[i:i + size])],
                                                      job.device))
@@ -204,7 +290,7 @@ def compute_features(part: Part, job: Job) -> dict[str, Any]:
     # Batches are runs of test positions cut at multiples of the MC batch size, which shards respect:
     # every image meets the same batch mates in any sharding, so the floats agree to the last bit.
     where = dict(zip(job.image_ids, job.positions.tolist()))
-    model, arrays = job.models[part.model], {}
+    model, arrays = representative(job.models[part.model]), {}
     for name, (ids, pixels) in sets.items():
         group = np.asarray([where[int(i)] // job.cfg.uncertainty.batch_size for i in ids], dtype=np.int64)
         values = by_batch(lambda x: embedding.features(model, x), pixels, group, job.device,

@@ -44,6 +44,9 @@ class Run:
     neighbours: pd.DataFrame
     map_faithfulness: pd.DataFrame
     adaptive: pd.DataFrame
+    transfer: pd.DataFrame  # an ensemble's first member's adversarials scored on the whole ensemble
+    equal_passes: pd.DataFrame  # MC dropout's measures from its first M passes
+    methods: pd.DataFrame  # the uncertainty methods compared at equal cost (compute/equal_cost.py)
 
     @property
     def name(self) -> str:

@@ -30,7 +30,8 @@ TINY = {
     "data": {"test_size": 1000, "train_limit": 600, "test_limit": 120},
     "model": {"dropout": [0.2, 0.3]},
     "train": {"epochs": 2},
-    "uncertainty": {"passes": 10, "batch_size": 32},
+    # Both ensembles, of 3 members (MC dropout at T = 3 beside), attacked on 40 images.
+    "uncertainty": {"passes": 10, "batch_size": 32, "members": 3, "ensemble_images": 40},
     # The adaptive attacker on its documented subset, small: the tests check what it does, not its strength.
     "attacks": {"eot_pgd": {"max_images": 40, "steps": 4, "masks": 3}},
     "embedding": {"reference_images": 100},  # of the 600 training images, so they are a sample

@@ -183,11 +183,13 @@ def mc_probs(model: Classifier, images: torch.Tensor, image_ids: Sequence[int], 
     return torch.cat(chunks, dim=1) if chunks else torch.zeros((passes, 0, 0))
 
 
-def plan(model_cfg: Any) -> dict[str, dict[str, Any]]:
-    """The registry's plan: one model per dropout rate of ``model_cfg.dropout``, tagged ``p0.2`` and
-    labelled "dropout p = 0.2", each trained with its own seed offset (its place in the list)."""
-    return {f"p{p:g}": {"label": f"dropout p = {p:g}", "dropout_p": p, "seed_offset": i}
-            for i, p in enumerate(model_cfg.dropout)}
+def plan(cfg: Any) -> dict[str, dict[str, Any]]:
+    """The registry's plan: one model per dropout rate of ``cfg.model.dropout``, tagged ``p0.2`` and
+    labelled "MC dropout p = 0.2", one checkpoint trained on the whole training set with its own seed
+    offset (its place in the list)."""
+    return {f"p{p:g}": {"label": f"MC dropout p = {p:g}", "dropout_p": p,
+                        "members": [{"seed_offset": i, "share": 1.0, "dropout_p": p}]}
+            for i, p in enumerate(cfg.model.dropout)}
 
 
 def pass_probs(model: Classifier, images: torch.Tensor, image_ids: Sequence[int], passes: int, seed: int | str,
