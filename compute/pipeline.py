@@ -12,7 +12,6 @@ import math
 import os
 import platform
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -126,33 +125,19 @@ def ids_sha256(image_ids: np.ndarray) -> str:
     return hashlib.sha256(np.asarray(image_ids, dtype=np.int64).tobytes()).hexdigest()
 
 
-def _train_in_worker(cfg: RunConfig, member: dict[str, Any], path: Path, threads: int) -> float:
-    torch.set_num_threads(threads)
-    train, test = datasets.load(cfg.data)
-    return train_member(cfg, train, test, member, path, resolve_device(cfg.device), progress=False)
-
-
 def train_all(cfg: RunConfig, progress: bool = True) -> StageSummary:
     """Train every checkpoint of every planned model (``results/<run>/models/<key>.pt``, and
-    ``<key>-m<k>.pt`` per ensemble member), in ``cfg.workers`` processes side by side on a CPU."""
+    ``<key>-m<k>.pt`` per ensemble member), one after another with every core (two processes of one
+    thread each were no faster on the demo: docs/benchmarks.md)."""
     start = time.perf_counter()
     ensure_writable(cfg.results_dir / MODELS_DIR)
     device = resolve_device(cfg.device)
     train, test = datasets.load(cfg.data)
     jobs = [(key, member, path) for key, spec in planned_models(cfg, train.image_shape).items()
             for member, path in zip(spec["members"], member_paths(cfg, key, spec))]
-    count = min(workers.auto_workers(cfg.workers, device.type, len(test), cfg.attacks.batch_size), len(jobs))
     accuracies: dict[str, list[float]] = {}
-    if count <= 1:
-        for key, member, path in tqdm(jobs, desc="train", unit="model", disable=not progress or len(jobs) < 2):
-            accuracies.setdefault(key, []).append(train_member(cfg, train, test, member, path, device, progress))
-    else:
-        with workers.fresh_processes() as context, ProcessPoolExecutor(count, mp_context=context) as pool:
-            futures = [pool.submit(_train_in_worker, cfg, member, path, workers.threads_per_worker(count))
-                       for _, member, path in jobs]
-            for (key, _, _), future in zip(jobs, tqdm(futures, desc=f"train ({count} workers)", unit="model",
-                                                      disable=not progress)):
-                accuracies.setdefault(key, []).append(future.result())
+    for key, member, path in tqdm(jobs, desc="train", unit="checkpoint", disable=not progress or len(jobs) < 2):
+        accuracies.setdefault(key, []).append(train_member(cfg, train, test, member, path, device, progress))
     # An ensemble's line shows its members' mean accuracy; the ensemble's own is in the manifest after compute.
     return StageSummary("train", len(train), {k: float(np.mean(v)) for k, v in accuracies.items()},
                         time.perf_counter() - start, cfg.results_dir / MODELS_DIR)

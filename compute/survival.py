@@ -77,11 +77,14 @@ def transformed(name: str, images: np.ndarray, image_ids: np.ndarray, seed: int)
 
 
 def judge(model: str, models: list[str], adversarials: np.ndarray, at: np.ndarray, image_ids: np.ndarray,
-          originals: np.ndarray, labels: np.ndarray, predict, seed: int) -> dict[str, list]:
+          originals: np.ndarray, labels: np.ndarray, predict, seed: int,
+          judged_on: dict[str, np.ndarray] | None = None) -> dict[str, list]:
     """Survival rows (image_id, transform, target, pred, fooled) of ``model``'s successful adversarials
     (uint8, at positions ``at`` among ``originals`` and ``labels``): each transformation judged by
-    ``model``, and ``transfer`` by every other of ``models``, on the images whose original it gets right.
-    ``predict(key, pixels, at)``: model ``key``'s dropout-off predictions of the images at ``at``."""
+    ``model``, and ``transfer`` by every other of ``models``, on the images whose original it gets right
+    (and, for a target in ``judged_on``, only the image ids listed there: an ensemble judges the images
+    it was itself attacked on). ``predict(key, pixels, at)``: model ``key``'s dropout-off predictions of
+    the images at ``at``."""
     rows: dict[str, list] = {"image_id": [], "transform": [], "target": [], "pred": [], "fooled": []}
     y = labels[at]
 
@@ -96,6 +99,9 @@ def judge(model: str, models: list[str], adversarials: np.ndarray, at: np.ndarra
         add(name, model, everyone, predict(model, transformed(name, adversarials, image_ids, seed), at))
     for other in models:
         if other != model:
-            right = predict(other, originals[at], at) == y
+            right = np.zeros(len(at), dtype=bool)
+            seen = everyone if judged_on is None or other not in judged_on else np.isin(image_ids, judged_on[other])
+            if seen.any():
+                right[seen] = predict(other, originals[at[seen]], at[seen]) == y[seen]
             add(TRANSFER, other, right, predict(other, adversarials[right], at[right]))
     return rows

@@ -41,10 +41,9 @@ def accuracy(model: Classifier, data: Dataset, device: torch.device, batch_size:
     return correct / max(len(data), 1)
 
 
-def train_model(train: Dataset, test: Dataset, p: float, model_cfg: ModelConfig, cfg: TrainConfig,
-                seed: int, device: torch.device, progress: bool = True) -> TrainResult:
-    """Train one classifier with dropout rate ``p``; returns it in eval mode with its test accuracy."""
-    start = time.perf_counter()
+def fresh_model(train: Dataset, p: float, model_cfg: ModelConfig, seed: int) -> Classifier:
+    """The untrained classifier that training with ``seed`` starts from (its initial weights drawn
+    from the global generator seeded with ``seed``), normalised by ``train``'s channel statistics."""
     torch.manual_seed(seed)
     architecture = resolve_architecture(model_cfg.architecture, train.image_shape)
     if architecture == "alexnet" and model_cfg.pretrained:
@@ -54,7 +53,16 @@ def train_model(train: Dataset, test: Dataset, p: float, model_cfg: ModelConfig,
     model = build_model(architecture, train.image_shape, train.class_names, p, mean, std)
     if architecture == "alexnet" and model_cfg.pretrained:
         load_imagenet_weights(model, model_cfg.pretrained)
-    model.to(device).train()
+    return model
+
+
+def train_model(train: Dataset, test: Dataset, p: float, model_cfg: ModelConfig, cfg: TrainConfig,
+                seed: int, device: torch.device, progress: bool = True) -> TrainResult:
+    """Train one classifier with dropout rate ``p``; returns it in eval mode with its test accuracy."""
+    start = time.perf_counter()
+    model = fresh_model(train, p, model_cfg, seed)
+    # Channels-last: the convolutions' gradients run about a fifth faster on the CPU (docs/benchmarks.md).
+    model.to(device, memory_format=torch.channels_last).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed)
     steps = cfg.epochs * -(-len(train) // cfg.batch_size)
@@ -63,7 +71,8 @@ def train_model(train: Dataset, test: Dataset, p: float, model_cfg: ModelConfig,
         order = torch.randperm(len(train), generator=gen)
         for i in range(0, len(train), cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
-            x, y = train.floats(idx).to(device), train.labels[idx].to(device)
+            x = train.floats(idx).to(device).contiguous(memory_format=torch.channels_last)
+            y = train.labels[idx].to(device)
             loss = F.cross_entropy(model(x), y)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

@@ -26,7 +26,7 @@ from .attacks import ATTACKS
 from .attacks.runner import Condition, run_attack
 from .attacks.spec import subset_positions
 from .config import AttacksConfig, RunConfig
-from .contract import ENSEMBLE_METHODS, REFERENCE, SCHEMAS, TILED_POINTS, condition_name
+from .contract import BUDGET, CONFIDENT, ENSEMBLE_METHODS, REFERENCE, SCHEMAS, TILED_POINTS, condition_name
 from .methods import METHODS
 from .methods.ensemble import Ensemble, representative
 from .metrics import image_measures
@@ -67,15 +67,25 @@ def equal_passes(job: Job, key: str) -> int:
     return u.members if spec["method"] == "mc_dropout" and ensembles and u.members < u.passes else 0
 
 
+def compared(s: Condition) -> bool:
+    """Whether the comparison at equal cost reads image set ``s`` (compute/equal_cost.py): the clean
+    images, the confident adversarials, and the adaptive attacker's budgets; their T = M measures are kept."""
+    if s.noise:
+        return False
+    return s.attack is None or s.operating_point == CONFIDENT or (ATTACKS[s.attack].card.adaptive and
+                                                                 s.operating_point == BUDGET)
+
+
 def uncertainty_rows(key: str, sets: list[Condition], image_ids: list[int], labels: torch.Tensor,
-                     job: Job) -> tuple[dict[str, list], dict[str, list]]:
+                     job: Job, timer: dict[str, float] | None = None) -> tuple[dict[str, list], dict[str, list]]:
     """The uncertainty method's measures of every image set (clean or a condition of an attack;
     ``positions`` ascending among ``image_ids``) for model ``key``, as uncertainty-table columns, with
     the prediction of the model the attacks are judged on (``plain_pred``: dropout off, or an ensemble's
     mean) and the top probability of the baseline (``max_prob``: one model with dropout off, for an
     ensemble its first member). In each batch of images every set goes through the same masks, drawn
-    once. The second table holds the same measures from the first M passes (``equal_passes``; empty
-    when it does not apply)."""
+    once. The second table holds the same measures from the first M passes (``equal_passes``) of the
+    sets ``compared`` reads (empty when it does not apply). ``timer["passes"]`` adds up the seconds spent
+    drawing the passes."""
     cfg, device, model, spec = job.cfg, job.device, job.models[key], job.specs[key]
     pass_probs = METHODS[spec["method"]].pass_probs
     first = equal_passes(job, key)
@@ -106,15 +116,18 @@ def uncertainty_rows(key: str, sets: list[Condition], image_ids: list[int], labe
             len(unique), *sets[0].images.shape[1:])
         x = to_float(torch.from_numpy(pixels), device)
         where = np.asarray([flat[k][0] for k in range(len(unique))]) - start
+        t = time.perf_counter()
         probs = pass_probs(model, x, image_ids[start:stop], cfg.uncertainty.passes, cfg.seed,
                            positions=where).cpu().numpy()
+        if timer is not None:
+            timer["passes"] = timer.get("passes", 0.0) + time.perf_counter() - t
         with torch.no_grad():
             plain = torch.softmax(model.eval()(x), dim=1).cpu()
             baseline = plain if not isinstance(model, Ensemble) else \
                 torch.softmax(representative(model).eval()(x), dim=1).cpu()
         for s, r, at in picked:
             batch_labels = all_labels[start + r]
-            for table, passes in ((rows, probs.shape[1]), (rows_m, first)):
+            for table, passes in ((rows, probs.shape[1]), (rows_m, first if compared(s) else 0)):
                 if not passes:
                     continue
                 measures = image_measures(probs[at][:, :passes], batch_labels)
@@ -140,13 +153,14 @@ def compute_data(part: Part, job: Job) -> dict[str, Any]:
 
 def compute_clean(part: Part, job: Job) -> dict[str, Any]:
     """The uncertainty method's measures of the clean images (and, for MC dropout beside ensembles, at
-    T = M). Timed on their own, per image, for the comparison at equal cost: ``inference`` (all passes)
-    and ``inference_m`` (MC dropout's M passes, run again by themselves)."""
+    T = M). Timed per image, for the comparison at equal cost: ``inference``, the time spent drawing the
+    passes (an ensemble: its members), and ``inference_m``, MC dropout's M passes run again by themselves."""
     t = time.perf_counter()
     clean = Condition.clean(job.test.images[job.positions].numpy())
-    rows, rows_m = uncertainty_rows(part.model, [clean], job.image_ids, job.labels, job)
+    timer: dict[str, float] = {}
+    rows, rows_m = uncertainty_rows(part.model, [clean], job.image_ids, job.labels, job, timer)
     seconds = {"uncertainty": time.perf_counter() - t}
-    timed = {"inference": inference_seconds(job, part.model, job.cfg.uncertainty.passes)}
+    timed = {"inference": timer.get("passes", 0.0)}
     if equal_passes(job, part.model):
         timed["inference_m"] = inference_seconds(job, part.model, equal_passes(job, part.model))
     return {"rows": {"uncertainty": rows, "equal_passes": rows_m}, "seconds": seconds,
@@ -328,13 +342,18 @@ def compute_survival(part: Part, job: Job) -> dict[str, Any]:
             return by_batch(lambda x: model(x).argmax(1).cpu().numpy(), pixels, job.positions[at] // size,
                             job.device, (), np.int64)
     out: dict[str, list] = {k: [] for k in SCHEMAS["survival"].names}
+    # An ensemble is judged on the test images it was attacked on (uncertainty.ensemble_images), where its
+    # M forwards per image stay affordable.
+    subset = subset_positions(len(job.test), job.cfg.uncertainty.ensemble_images)
+    judged_on = {key: job.test.image_ids.numpy()[subset] for key, spec in job.specs.items()
+                 if spec["method"] in ENSEMBLE_METHODS}
     for point in TILED_POINTS:
         name = condition_name(part.condition, point)
         ids = stored.arrays["image_ids"][stored.arrays[f"positions-{name}"]]
         keep = np.isin(ids, won.loc[won["operating_point"] == point, "image_id"])
         at = np.asarray([where[int(i)] for i in ids[keep]], dtype=np.int64)
         rows = survival.judge(part.model, list(job.models), stored.arrays[f"images-{name}"][keep], at, ids[keep],
-                              originals, labels, predict, job.cfg.seed)
+                              originals, labels, predict, job.cfg.seed, judged_on)
         for column, value in (("model", part.model), ("dropout_p", job.specs[part.model]["dropout_p"]),
                               ("attack", part.condition), ("operating_point", point)):
             out[column] += [value] * len(rows["image_id"])

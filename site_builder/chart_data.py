@@ -234,3 +234,28 @@ def success_rows(summary: pd.DataFrame, attack_labels: dict[str, str], labels: d
                          "model": s["model"].map(labels), "value": s["success_rate"].round(4),
                          "low": s["success_low"].round(4), "high": s["success_high"].round(4),
                          "n": s["n_attacked"].astype(int), "verdict": ""}).reset_index(drop=True)
+
+
+# The equal-cost figure's panels: the methods table's column -> its label, in panel order.
+EQUAL_COST_PANELS = {"accuracy": "accuracy (clean)", "nll": "NLL (clean)", "ece": "ECE (clean)",
+                     "delta_confident": "detection Δ, confident sets", "seconds_per_image": "ms per image",
+                     "train_images": "training images (epochs × images)"}
+
+
+def equal_cost_rows(methods: pd.DataFrame) -> pd.DataFrame:
+    """The methods table (compute/equal_cost.py) as ``charts.equal_cost`` draws it: per row of the table
+    (its label) and panel, value with its 95% interval (``cost``: a cost, no interval, drawn as a bar),
+    method label, N; a figure not measured (no adaptive attack) has no row."""
+    frames = []
+    for column, panel in EQUAL_COST_PANELS.items():
+        scale = 1000.0 if column == "seconds_per_image" else 1.0
+        has = f"{column}_low" in methods
+        n = methods["n_confident"] if column == "delta_confident" else methods["n_images"]
+        value = (methods[column].astype(float) * scale).round(6)
+        frames.append(pd.DataFrame({
+            "panel": panel, "row": methods["label"], "method": methods["method_label"], "value": value,
+            "low": methods[f"{column}_low"].astype(float).round(6) if has else value,
+            "high": methods[f"{column}_high"].astype(float).round(6) if has else value,
+            "cost": not has, "n": n.astype(int)}))
+    rows = pd.concat(frames, ignore_index=True)
+    return rows[rows[["value", "low", "high"]].notna().all(axis=1)].reset_index(drop=True)  # JSON has no NaN

@@ -18,7 +18,7 @@ import pandas as pd
 from compute.config import to_plain
 from compute.findings import MIN_IMAGES, SEED_BASELINES, SUBJECT
 from compute.ranking import extremes, ranked
-from compute.contract import MC_SCORES, NOISE_PREFIX, SCORES, BUDGET, CLEAN, CONFIDENT, MINIMAL, PALETTE, condition_name
+from compute.contract import METHOD_LABELS, MC_SCORES, NOISE_PREFIX, SCORES, BUDGET, CLEAN, CONFIDENT, MINIMAL, PALETTE, condition_name
 from compute.contract import model_colours as model_colours_of
 
 from . import chart_data, charts, explorer_data, image_data, tiles
@@ -144,6 +144,7 @@ def uncertainty_page(run: Run) -> Page:
     return Page(f"{run_dir(run)}/uncertainty.html", "uncertainty.html",
                 {"title": f"{run.name}: uncertainty", "run": run_summary(run), "sections": sections,
                  "passes": run.config.uncertainty.passes, "bins": run.config.uncertainty.bins,
+                 "members": run.config.uncertainty.members,
                  "summary_spec": chart_json(charts.accuracy_by_model(run.metrics, labels(run)))})
 
 
@@ -277,7 +278,7 @@ def detection_answer(detection: pd.DataFrame, key: str) -> tuple[str, str]:
                 f"N = {_int(rows['n_clean'].min())}–{_int(rows['n_clean'].max())} clean-correct images) and an MC "
                 f"score, ΔAUROC against the plain max-probability baseline runs from {rows['delta_vs_baseline'].min():+.3f} "
                 f"to {rows['delta_vs_baseline'].max():+.3f}; its paired 95% interval lies above 0 for {_pairs(above)} "
-                f"(MC dropout better), below 0 for {below} (the softmax better) and contains 0 for "
+                f"(the uncertainty better), below 0 for {below} (the softmax better) and contains 0 for "
                 f"{len(rows) - above - below}.")
     return verdict, sentence
 
@@ -469,6 +470,7 @@ def detection_page(run: Run) -> Page:
         sections.append({**model_section(run, key), "n_clean": n_clean, "rows": rows,
                          "full": points.to_dict("records"),
                          "answer": detection_answer(run.detection, key)[0],
+                         "method": "MC dropout" if run.model(key)["method"] == "mc_dropout" else f"the {run.model(key)['label']}'s spread",
                          "takeaway": detection_takeaway(run.detection, run.adaptive, key, run.cards),
                          "aurc": [{"condition": names[c], "n_images": _int(g["n_images"].iloc[0]),
                                    "random_aurc": float(g["random_aurc"].iloc[0]),
@@ -692,6 +694,7 @@ def findings_page(run: Run) -> Page:
         "fits": tuple(chart_data.FITS), "min_images": MIN_IMAGES,
         "links_a": [{"label": label_of[k], "href": explorer_link(k)} for k in run.model_keys],
         "b": claim_b(run, label_of), "c": claim_c(run, label_of), "d": claim_d(run, label_of),
+        "e": claim_e(run, label_of),
         "questions": QUESTIONS, "quote_b": SEED_CLAIMS["iaa"]})
 
 
@@ -847,6 +850,36 @@ def claim_d(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
                                                       "AUROC(adaptive) − AUROC(non-adaptive)", columns=2)),
             "links": [{"label": label_of[k], "href": explorer_link(k, f"eps{top:g}", **{first["attack"]: "fooled"})}
                       for k in run.model_keys]}
+
+
+def claim_e(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
+    """Claim (e)'s card: the methods table (compute/equal_cost.py) drawn and tabled, and the verdict on
+    "more efficient with similar benefits", per ensemble and overall, from findings.parquet."""
+    methods = run.methods
+    rows = run.findings[run.findings["claim"] == "mc_efficient"]
+    if methods.empty or rows.empty:
+        return None
+    methods = methods.assign(method_label=methods["method"].map(METHOD_LABELS))
+    colours = dict(zip(METHOD_LABELS.values(), model_colours_of(len(METHOD_LABELS))))
+    reference = methods[(methods["model"] == methods["reference"].iloc[0])].iloc[0]
+    per = []
+    for key, g in rows.groupby("model", sort=False):
+        m = g.set_index("measure")
+        row = methods[methods["model"] == key].iloc[0]
+        better = [MEASURE_NAMES[n] for n in ("accuracy", "nll", "ece")
+                  if m.loc[f"{n}_vs_mc", "verdict"] == "does not hold"]
+        per.append({"label": label_of[key], "verdict": m.loc["overall", "verdict"], "better": better,
+                    "train_ratio": m.loc["train_images_ratio", "value"], "time_ratio": m.loc["seconds_ratio", "value"],
+                    "n": int(m.loc["overall", "n"]), "row": row.to_dict()})
+    verdicts = {p["verdict"] for p in per}
+    overall = verdicts.pop() if len(verdicts) == 1 else "partly"
+    return {"rows": methods.to_dict("records"), "per": per, "verdict": overall, "reference": reference.to_dict(),
+            "spec": chart_json(charts.equal_cost(chart_data.equal_cost_rows(methods), colours)),
+            "members": run.config.uncertainty.members, "passes": run.config.uncertainty.passes,
+            "ensemble_images": run.config.uncertainty.ensemble_images}
+
+
+MEASURE_NAMES = {"accuracy": "accuracy", "nll": "NLL", "ece": "ECE"}
 
 
 STANDARD_EPS = (0.1, 0.3)

@@ -51,21 +51,23 @@ class Ensemble(nn.Module):
         self.register_buffer("std", torch.stack([m.normalize.std.detach().float().flatten() for m in members]))
         self.channels = first.normalize.out_channels
         self.steps: list[tuple[str, Any]] = []  # (kind, settings) in layer order
+        # The weights are buffers: the ensemble is never trained, and attacks ask no gradient of them.
+        keep = lambda name, value: self.register_buffer(name, value.clone())  # noqa: E731
         for name, module in first.layers.named_children():
             same = [dict(m.layers.named_children())[name] for m in members]
             if isinstance(module, nn.Conv2d):
-                self.register_buffer(f"{name}_weight", torch.cat([m.weight.detach() for m in same]))
-                self.register_buffer(f"{name}_bias", torch.cat([m.bias.detach() for m in same]))
+                keep(f"{name}_weight", torch.cat([m.weight.detach() for m in same]))
+                keep(f"{name}_bias", torch.cat([m.bias.detach() for m in same]))
                 self.steps.append(("conv", (name, module.stride, module.padding, module.dilation,
                                             module.groups * self.size)))
             elif isinstance(module, nn.Linear):
-                self.register_buffer(f"{name}_weight", torch.stack([m.weight.detach() for m in same]))
-                self.register_buffer(f"{name}_bias", torch.stack([m.bias.detach() for m in same]))
+                keep(f"{name}_weight", torch.stack([m.weight.detach() for m in same]))
+                keep(f"{name}_bias", torch.stack([m.bias.detach() for m in same]))
                 self.steps.append(("linear", name))
             elif isinstance(module, nn.Flatten):
                 self.steps.append(("flatten", None))
             elif isinstance(module, nn.Dropout):
-                continue  # off at inference; no dropout module is kept (nothing takes this for MC dropout)
+                continue  # off at inference; no dropout module is kept (nothing takes an ensemble for MC dropout)
             elif isinstance(module, (nn.ReLU, nn.MaxPool2d, nn.AdaptiveAvgPool2d)):
                 self.steps.append(("same", copy.deepcopy(module)))  # acts per channel: the wide tensor as it is
             else:
@@ -75,13 +77,16 @@ class Ensemble(nn.Module):
                                          weights_sha256=_combined([m.meta.get("weights_sha256", "") for m in members]))
 
     def member_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Every member's logits (M, N, C) in one batched pass, dropout off."""
-        n = x.shape[0]
-        z = (x.unsqueeze(1) - self.mean[None, :, :, None, None]) / self.std[None, :, :, None, None]  # (N, M, C, H, W)
+        """Every member's logits (M, N, C) in one batched pass, dropout off: of the same images ``x``
+        (N, C, H, W), or of each member's own (M, N, C, H, W)."""
+        n = x.shape[-4]
+        channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        x = x.unsqueeze(1) if x.dim() == 4 else x.transpose(0, 1)
+        z = (x - self.mean[None, :, :, None, None]) / self.std[None, :, :, None, None]  # (N, M, C, H, W)
         if z.shape[2] != self.channels:
             z = z.expand(-1, -1, self.channels, -1, -1)
         z = z.reshape(n, -1, *z.shape[3:])
-        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        if channels_last:
             z = z.contiguous(memory_format=torch.channels_last)
         for kind, settings in self.steps:
             if kind == "conv":
