@@ -39,7 +39,8 @@ def flag_score(frame: pd.DataFrame, score: str) -> np.ndarray:
 def _counts(rng: np.random.Generator, n: int, resamples: int) -> np.ndarray:
     """How often each of n items is drawn in each of ``resamples`` resamples with replacement: (resamples, n)."""
     draws = rng.integers(0, n, (resamples, n)) + np.arange(resamples)[:, None] * n
-    return np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n)
+    # int32: every count and every sum of them below stays exact (at most resamples x n), in half the memory
+    return np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.int32)
 
 
 @dataclass(frozen=True)

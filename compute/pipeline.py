@@ -12,6 +12,7 @@ import math
 import os
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -125,19 +126,44 @@ def ids_sha256(image_ids: np.ndarray) -> str:
     return hashlib.sha256(np.asarray(image_ids, dtype=np.int64).tobytes()).hexdigest()
 
 
+_WORKER_DATA: dict[str, tuple[datasets.Dataset, datasets.Dataset]] = {}  # a training worker's data, loaded once
+
+
+def _train_in_worker(cfg: RunConfig, member: dict[str, Any], path: Path, threads: int) -> float:
+    torch.set_num_threads(threads)
+    if "data" not in _WORKER_DATA:
+        _WORKER_DATA["data"] = datasets.load(cfg.data)
+    train, test = _WORKER_DATA["data"]
+    return train_member(cfg, train, test, member, path, resolve_device(cfg.device), progress=False)
+
+
 def train_all(cfg: RunConfig, progress: bool = True) -> StageSummary:
     """Train every checkpoint of every planned model (``results/<run>/models/<key>.pt``, and
-    ``<key>-m<k>.pt`` per ensemble member), one after another with every core (two processes of one
-    thread each were no faster on the demo: docs/benchmarks.md)."""
+    ``<key>-m<k>.pt`` per ensemble member), in ``cfg.workers`` processes side by side on a CPU (two
+    processes of one thread each train about a fifth faster than one of two threads: docs/benchmarks.md)."""
     start = time.perf_counter()
     ensure_writable(cfg.results_dir / MODELS_DIR)
     device = resolve_device(cfg.device)
     train, test = datasets.load(cfg.data)
     jobs = [(key, member, path) for key, spec in planned_models(cfg, train.image_shape).items()
             for member, path in zip(spec["members"], member_paths(cfg, key, spec))]
+    count = min(workers.auto_workers(cfg.workers, device.type, len(test), cfg.attacks.batch_size), len(jobs))
     accuracies: dict[str, list[float]] = {}
-    for key, member, path in tqdm(jobs, desc="train", unit="checkpoint", disable=not progress or len(jobs) < 2):
-        accuracies.setdefault(key, []).append(train_member(cfg, train, test, member, path, device, progress))
+    if count <= 1:
+        for key, member, path in tqdm(jobs, desc="train", unit="checkpoint", disable=not progress or len(jobs) < 2):
+            accuracies.setdefault(key, []).append(train_member(cfg, train, test, member, path, device, progress))
+    else:
+        # The largest first (a share of the training set trains faster), so that the two end together.
+        order = sorted(range(len(jobs)), key=lambda k: -jobs[k][1]["share"])
+        found: dict[int, float] = {}
+        with workers.fresh_processes() as context, ProcessPoolExecutor(count, mp_context=context) as pool:
+            futures = {pool.submit(_train_in_worker, cfg, jobs[k][1], jobs[k][2], workers.threads_per_worker(count)): k
+                       for k in order}
+            for future in tqdm(as_completed(futures), total=len(futures), desc=f"train ({count} workers)",
+                               unit="checkpoint", disable=not progress):
+                found[futures[future]] = future.result()
+        for k, (key, _, _) in enumerate(jobs):
+            accuracies.setdefault(key, []).append(found[k])
     # An ensemble's line shows its members' mean accuracy; the ensemble's own is in the manifest after compute.
     return StageSummary("train", len(train), {k: float(np.mean(v)) for k, v in accuracies.items()},
                         time.perf_counter() - start, cfg.results_dir / MODELS_DIR)
@@ -267,8 +293,10 @@ def make_plan(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset, m
         for m, model in models.items():
             # Batch sizes are inputs too: float kernels round differently for different batch shapes.
             common = {"schema": parts.PARTS_VERSION, "data": data_key, "weights": model.meta["weights_sha256"],
-                      "seed": cfg.seed, "uncertainty": {"passes": cfg.uncertainty.passes,
-                                                        "batch_size": cfg.uncertainty.batch_size},
+                      # and the methods compared: MC dropout keeps its T = M measures beside ensembles,
+                      # which are attacked (and judged for transfer) on their own images
+                      "seed": cfg.seed, "uncertainty": {k: v for k, v in to_plain(cfg.uncertainty).items()
+                                                        if k != "bins"},
                       "attack_batch": cfg.attacks.batch_size}
             made = {CLEAN: add(k, m, "clean", CLEAN, parts.key(unit="clean", **common))}
             for a in attack_cfg.enabled:

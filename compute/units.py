@@ -187,7 +187,7 @@ def compute_attack(part: Part, job: Job) -> dict[str, Any]:
     over all of them. An attack with a subset (``subset()`` > 0) runs on the shard's images among its
     evenly spaced subset."""
     key, name = part.model, part.condition
-    chosen = subset_positions(len(job.test), attack_images(job, key, name))
+    chosen = attacked_positions(job, key, name)
     mine = np.flatnonzero(np.isin(job.positions, chosen))
     ids, labels = [job.image_ids[i] for i in mine], job.labels[mine]
     images = job.test.floats(torch.as_tensor(job.positions[mine]))
@@ -198,7 +198,7 @@ def compute_attack(part: Part, job: Job) -> dict[str, Any]:
     rows, rows_m = uncertainty_rows(key, out.conditions, ids, labels, job) if ids else (empty, empty)
     tables = {"attacks": out.rows, "uncertainty": rows, "equal_passes": rows_m}
     seconds = {name: out.seconds, "uncertainty": time.perf_counter() - t}
-    if isinstance(job.models[key], Ensemble) and ids and not ATTACKS[name].card.adaptive:
+    if isinstance(job.models[key], Ensemble) and ids and name in job.cfg.uncertainty.transfer_attacks:
         t = time.perf_counter()
         tables["transfer"] = transfer_rows(job, key, name, images, labels, ids)
         seconds["transfer"] = time.perf_counter() - t
@@ -213,13 +213,23 @@ def compute_attack(part: Part, job: Job) -> dict[str, Any]:
     return {"rows": tables, "arrays": arrays, "seconds": seconds}
 
 
-def attack_images(job: Job, key: str, name: str) -> int:
-    """How many evenly spaced test images attack ``name`` runs on against model ``key`` (0: all): its own
-    ``max_images``, and for an ensemble at most ``uncertainty.ensemble_images`` as well."""
-    own = getattr(job.attack_cfg, name).subset()
-    cap = job.cfg.uncertainty.ensemble_images if job.specs[key]["method"] in ENSEMBLE_METHODS else 0
-    limits = [v for v in (own, cap) if v > 0]
-    return min(limits) if limits else 0
+def attacked_positions(job: Job, key: str, name: str) -> np.ndarray:
+    """The test-set positions attack ``name`` runs on against model ``key``: its own evenly spaced subset
+    (``max_images``), and for an ensemble ``ensemble_positions``, which lie inside every attack's subset."""
+    if job.specs[key]["method"] in ENSEMBLE_METHODS:
+        return ensemble_positions(len(job.test), job.attack_cfg, job.cfg.uncertainty.ensemble_images)
+    return subset_positions(len(job.test), getattr(job.attack_cfg, name).subset())
+
+
+def ensemble_positions(total: int, attack_cfg: AttacksConfig, limit: int) -> np.ndarray:
+    """The test-set positions every attack runs on against an ensemble: ``limit`` (0: no limit) evenly
+    spaced among the smallest subset of an enabled attack (EOT-PGD's and PGD's 200), itself evenly
+    spaced. So they lie inside every attack's own subset, and every model is attacked by every attack on
+    them: the comparison at equal cost pairs the methods there (compute/equal_cost.py)."""
+    own = [getattr(attack_cfg, a).subset() for a in attack_cfg.enabled]
+    smallest = min([s for s in own if 0 < s < total], default=0)
+    base = subset_positions(total, smallest)
+    return base[subset_positions(len(base), limit)]
 
 
 def transfer_rows(job: Job, key: str, name: str, images: torch.Tensor, labels: torch.Tensor,
@@ -344,7 +354,7 @@ def compute_survival(part: Part, job: Job) -> dict[str, Any]:
     out: dict[str, list] = {k: [] for k in SCHEMAS["survival"].names}
     # An ensemble is judged on the test images it was attacked on (uncertainty.ensemble_images), where its
     # M forwards per image stay affordable.
-    subset = subset_positions(len(job.test), job.cfg.uncertainty.ensemble_images)
+    subset = ensemble_positions(len(job.test), job.attack_cfg, job.cfg.uncertainty.ensemble_images)
     judged_on = {key: job.test.image_ids.numpy()[subset] for key, spec in job.specs.items()
                  if spec["method"] in ENSEMBLE_METHODS}
     for point in TILED_POINTS:

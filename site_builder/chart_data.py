@@ -88,7 +88,8 @@ def success_points(success_rates: pd.DataFrame, model: str, labels: dict[str, st
     return out.drop(columns=["order", "eps"]).reset_index(drop=True)
 
 
-KINDS = {"adversarial": "adversarial", "noise": "noise control", "unattacked": "unattacked"}  # reference -> name
+KINDS = {"adversarial": "adversarial", "noise": "noise control", "unattacked": "unattacked",
+         "transfer": "made on one member"}  # reference -> name (transfer: an ensemble's, table transfer)
 
 
 def variant(attack: str, operating_point: str, eps: float | None, labels: dict[str, str],

@@ -285,22 +285,24 @@ def image_probs_chart(class_names: list[str], condition_colours: dict[str, str])
                         scale=alt.Scale(domain=conditions, range=list(condition_colours.values()))),
         tooltip=["condition:N", "class_name:N", alt.Tooltip("prob:Q", format=".3f")],
     ).properties(title=alt.Title("Class probabilities before and after each attack",
-                                 subtitle="mean of the 50 MC-dropout passes (the table above: dropout off)"),
+                                 subtitle="mean of the passes: MC dropout's, or an ensemble's members (the table above: the model as attacked)"),
                  width=420, height=200)
 
 
 def pass_histogram_chart(conditions: list[str], passes: int) -> alt.Chart:
-    """Spread of the true-class probability over the ``passes`` MC-dropout passes, one strip per
-    condition (a histogram drawn as a heat strip); the page fills the named dataset
-    ``pass_histogram`` with rows (condition, lower, upper, count)."""
+    """Spread of the true-class probability over the passes (MC dropout's ``passes``, or an ensemble's
+    members), one strip per condition (a histogram drawn as a heat strip, coloured by the share of the
+    passes in each bin); the page fills the named dataset ``pass_histogram`` with rows (condition, lower,
+    upper, count, share)."""
     return alt.Chart(alt.NamedData(name="pass_histogram")).mark_rect(stroke="white", strokeWidth=0.5).encode(
         x=alt.X("lower:Q", title="probability of the true class in one pass", scale=alt.Scale(domain=[0, 1])),
         x2="upper:Q",
         y=alt.Y("condition:N", title=None, sort=conditions),
-        color=alt.Color("count:Q", title="passes", scale=alt.Scale(domain=[0, passes], range=["#ffffff", "#08306b"])),
+        color=alt.Color("share:Q", title="share of passes", scale=alt.Scale(domain=[0, 1], range=["#ffffff", "#08306b"])),
         tooltip=["condition:N", alt.Tooltip("lower:Q", format=".2f"), alt.Tooltip("upper:Q", format=".2f"),
                  alt.Tooltip("count:Q", title="passes")],
-    ).properties(title=f"Spread of the {passes} MC-dropout passes", width=420, height=30 * len(conditions))
+    ).properties(title=alt.Title("Spread of the passes", subtitle=f"MC dropout: {passes} passes; an ensemble: one per member"),
+                 width=420, height=30 * len(conditions))
 
 
 SCORE_NAMES = list(SCORES)

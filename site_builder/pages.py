@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from compute.config import to_plain
+from compute.metrics import wilson
 from compute.findings import MIN_IMAGES, SEED_BASELINES, SUBJECT
 from compute.ranking import extremes, ranked
 from compute.contract import METHOD_LABELS, MC_SCORES, NOISE_PREFIX, SCORES, BUDGET, CLEAN, CONFIDENT, MINIMAL, PALETTE, condition_name
@@ -675,7 +676,8 @@ def findings_page(run: Run) -> Page:
     a = table[table["claim"] == "confidence_accuracy"]
     clean = a[a["attack"].isna()]
     rows = []
-    for key in run.model_keys:
+    mc = [k for k in run.model_keys if run.model(k)["method"] == "mc_dropout"]  # claim (a) is about MC dropout
+    for key in mc:
         m = clean[clean["model"] == key].set_index("measure")
         if m.empty:
             continue
@@ -686,13 +688,14 @@ def findings_page(run: Run) -> Page:
         m = g.set_index("measure")
         attacked.append({"label": label_of[key], "attack": run.cards[attack]["label"], "point": point,
                          "n": int(m.loc["pearson", "n"]), **{name: m.loc[name].to_dict() for name in m.index}})
-    points, fits = chart_data.confidence_fit_points(run.uncertainty, run.findings, label_of)
-    spec = chart_json(charts.confidence_fits(points, fits, [label_of[k] for k in run.model_keys])) if rows else None
+    points, fits = chart_data.confidence_fit_points(run.uncertainty[run.uncertainty["model"].isin(mc)], run.findings,
+                                                    {k: label_of[k] for k in mc})
+    spec = chart_json(charts.confidence_fits(points, fits, [label_of[k] for k in mc])) if rows else None
     return Page(f"{run_dir(run)}/findings.html", "findings.html", {
         "title": f"{run.name}: findings", "run": run_summary(run), "rows": rows, "attacked": attacked,
         "claim": SEED_CLAIMS["confidence_accuracy"], "spec": spec, "resamples": run.config.detection.resamples,
         "fits": tuple(chart_data.FITS), "min_images": MIN_IMAGES,
-        "links_a": [{"label": label_of[k], "href": explorer_link(k)} for k in run.model_keys],
+        "links_a": [{"label": label_of[k], "href": explorer_link(k)} for k in mc],
         "b": claim_b(run, label_of), "c": claim_c(run, label_of), "d": claim_d(run, label_of),
         "e": claim_e(run, label_of),
         "questions": QUESTIONS, "quote_b": SEED_CLAIMS["iaa"]})
@@ -869,11 +872,28 @@ def claim_e(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
         better = [MEASURE_NAMES[n] for n in ("accuracy", "nll", "ece")
                   if m.loc[f"{n}_vs_mc", "verdict"] == "does not hold"]
         per.append({"label": label_of[key], "verdict": m.loc["overall", "verdict"], "better": better,
-                    "train_ratio": m.loc["train_images_ratio", "value"], "time_ratio": m.loc["seconds_ratio", "value"],
+                    "train_ratio": m.loc["train_images_ratio", "value"],
+                    "time_ratio": reference["seconds_per_image"] / row["seconds_per_image"],
                     "n": int(m.loc["overall", "n"]), "row": row.to_dict()})
     verdicts = {p["verdict"] for p in per}
     overall = verdicts.pop() if len(verdicts) == 1 else "partly"
+    transfer = []
+    det = run.detection[(run.detection["reference"] == "transfer") & (run.detection["score"] == "entropy")]
+    for (key, attack, point), made in run.transfer.groupby(["model", "attack", "operating_point"], sort=False):
+        attacked = run.attacks[(run.attacks["model"] == key) & (run.attacks["attack"] == attack)
+                               & (run.attacks["operating_point"] == point) & run.attacks["clean_correct"]]
+        both = made[made["member_success"] & made["image_id"].isin(attacked["image_id"])]
+        fooled = int(both["fooled"].sum())
+        low, high = wilson(fooled, len(both))
+        row = det[(det["model"] == key) & (det["attack"] == attack) & (det["operating_point"] == point)]
+        transfer.append({"label": label_of[key], "attack": run.cards[attack]["label"], "point": point,
+                         "made": len(both), "fooled": fooled, "rate": fooled / len(both) if len(both) else None,
+                         "low": low, "high": high, "n_clean": int(row["n_clean"].iloc[0]) if len(row) else 0,
+                         "auroc": row["auroc"].iloc[0] if len(row) else None,
+                         "auroc_low": row["auroc_low"].iloc[0] if len(row) else None,
+                         "auroc_high": row["auroc_high"].iloc[0] if len(row) else None})
     return {"rows": methods.to_dict("records"), "per": per, "verdict": overall, "reference": reference.to_dict(),
+            "transfer": transfer,
             "spec": chart_json(charts.equal_cost(chart_data.equal_cost_rows(methods), colours)),
             "members": run.config.uncertainty.members, "passes": run.config.uncertainty.passes,
             "ensemble_images": run.config.uncertainty.ensemble_images}

@@ -258,8 +258,8 @@
 
   function uncertainty(section, conditions, key) {
     var names = index.class_names;
-    section.appendChild(fold("MC-dropout figures of the image and its adversarials (" + conditions.length + " image sets)",
-      R.dom.table(["image", "MC prediction", "entropy", "mutual information", "passes wrong"], conditions.map(function (c) {
+    section.appendChild(fold("Uncertainty figures of the image and its adversarials (" + conditions.length + " image sets)",
+      R.dom.table(["image", "mean prediction", "entropy", "mutual information", "passes wrong"], conditions.map(function (c) {
         return [c.condition, names[c.pred], fmt(c.entropy, 3), fmt(c.mutual_info, 3), fmt(100 * c.fooled_share, 0) + "%"];
       }))));
     var row = el("div", "charts-row");
@@ -269,12 +269,13 @@
       if (c.mean_probs === null) return;  // noise controls: the table gives their figures
       c.mean_probs.forEach(function (prob, k) { probs.push({ condition: c.condition, class_name: names[k], prob: prob }); });
       var width = 1 / c.pass_histogram.length;
+      var total = c.pass_histogram.reduce(function (a, b) { return a + b; }, 0) || 1;
       c.pass_histogram.forEach(function (count, k) {
-        histogram.push({ condition: c.condition, lower: k * width, upper: (k + 1) * width, count: count });
+        histogram.push({ condition: c.condition, lower: k * width, upper: (k + 1) * width, count: count, share: count / total });
       });
     });
     chart(row, probsTemplate, "probs", probs, "class probabilities before and after each attack", key);
-    chart(row, passHistogramTemplate, "pass_histogram", histogram, "spread of the MC-dropout passes", key);
+    chart(row, passHistogramTemplate, "pass_histogram", histogram, "spread of the passes", key);
   }
 
   function neighbours(section, m) {

@@ -4,7 +4,7 @@ without training (tables, tiles and manifest; no checkpoints or parts, which the
     .venv/bin/python tests/make_fixture.py
 
 Run it whenever the results schema changes (tests/test_fixture.py says when). It trains two tiny
-models on the embedded MNIST sample and computes every table for 40 test images (about 40 s).
+MC-dropout models and two ensembles of 3 on the embedded MNIST sample and computes every table for 40 test images (about 40 s).
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ CONFIG = {
     "data": {"test_size": 40},  # 4 test images per class (stratified); the other 4,960 train
     "model": {"dropout": [0.2, 0.3]},
     "train": {"epochs": 2},
-    "uncertainty": {"passes": 10, "batch_size": 20},
+    # Both ensembles beside MC dropout, of 3 members, attacked on 20 images.
+    "uncertainty": {"passes": 10, "batch_size": 20, "members": 3, "ensemble_images": 20},
     # EOT-PGD on its subset (20 images, evenly spaced), so the site tests meet an attack that skips images.
     "attacks": {"batch_size": 20, "eot_pgd": {"max_images": 20, "steps": 4, "masks": 3}},
 }

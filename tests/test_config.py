@@ -91,11 +91,17 @@ def test_the_ranking_attack_must_rank_images():
 def test_an_unknown_uncertainty_method_is_named_with_the_valid_ones():
     from compute import pipeline
 
-    cfg = config.load(None, model__method="ensemble-of-guesses")
-    with pytest.raises(ConfigError, match="model.method names unknown uncertainty method 'ensemble-of-guesses'; "
-                                          "valid methods: mc_dropout"):
-        pipeline.planned_models(cfg, (1, 28, 28))
+    with pytest.raises(ConfigError, match="uncertainty.methods names unknown uncertainty method 'ensemble-of-guesses'; "
+                                          "valid methods: mc_dropout, deep_ensemble, subset_ensemble"):
+        config.load(None, uncertainty__methods=("mc_dropout", "ensemble-of-guesses"))
     keys = pipeline.planned_models(config.load(None), (1, 28, 28))
-    assert list(keys) == ["cnn-p0.2", "cnn-p0.25", "cnn-p0.3"]
-    assert keys["cnn-p0.25"] == {"label": "dropout p = 0.25", "dropout_p": 0.25, "seed_offset": 1,
-                                 "method": "mc_dropout", "architecture": "mnist-cnn"}
+    assert list(keys) == ["cnn-p0.2", "cnn-p0.25", "cnn-p0.3", "cnn-deep5", "cnn-subset5"]
+    assert keys["cnn-p0.25"] == {"label": "MC dropout p = 0.25", "dropout_p": 0.25, "method": "mc_dropout",
+                                 "members": [{"seed_offset": 1, "share": 1.0, "dropout_p": 0.25}],
+                                 "architecture": "mnist-cnn"}
+    deep, subset = keys["cnn-deep5"], keys["cnn-subset5"]
+    assert deep["dropout_p"] is None and [m["seed_offset"] for m in deep["members"]] == [100, 101, 102, 103, 104]
+    assert {m["share"] for m in deep["members"]} == {1.0} and {m["share"] for m in subset["members"]} == {0.5}
+    assert {m["dropout_p"] for m in deep["members"] + subset["members"]} == {0.2}  # the first rate, off at inference
+    only = pipeline.planned_models(config.load(None, uncertainty__methods=("mc_dropout",)), (1, 28, 28))
+    assert list(only) == ["cnn-p0.2", "cnn-p0.25", "cnn-p0.3"]

@@ -12,6 +12,7 @@ import torch
 
 from compute import config, datasets, pipeline
 from compute.attacks.eot_pgd import _objective
+from conftest import assert_same_tables, copy_models
 from compute.config import ConfigError
 from compute.contract import CLEAN, CONFIDENT, file_sha256
 from compute.equal_cost import methods_table, verdict
@@ -113,16 +114,16 @@ def test_bad_method_settings_are_refused_by_name(values, key):
         config.from_dict(values)
 
 
-def test_manifest_lists_each_ensemble_with_its_member_checkpoints(tiny_run):
-    out = tiny_run.results_dir
+def test_manifest_lists_each_ensemble_with_its_member_checkpoints(ensemble_run):
+    out = ensemble_run.results_dir
     manifest = json.loads((out / "manifest.json").read_text())
     by_method = {m["method"]: m for m in manifest["models"]}
     assert set(by_method) == {"mc_dropout", "deep_ensemble", "subset_ensemble"}
-    train, _ = datasets.load(tiny_run.data)
+    train, _ = datasets.load(ensemble_run.data)
     for method in ("deep_ensemble", "subset_ensemble"):
         m = by_method[method]
-        assert m["dropout_p"] is None and len(m["members"]) == tiny_run.uncertainty.members
-        share = 1.0 if method == "deep_ensemble" else tiny_run.uncertainty.subset_share
+        assert m["dropout_p"] is None and len(m["members"]) == ensemble_run.uncertainty.members
+        share = 1.0 if method == "deep_ensemble" else ensemble_run.uncertainty.subset_share
         weights = []
         for k, member in enumerate(m["members"]):
             path = out / member["checkpoint"]
@@ -143,8 +144,8 @@ def test_manifest_lists_each_ensemble_with_its_member_checkpoints(tiny_run):
     assert len(set(subsets)) == len(subsets)
 
 
-def test_every_method_has_detection_rows_and_the_ensembles_transfer_rows(tiny_run):
-    out = tiny_run.results_dir
+def test_every_method_has_detection_rows_and_the_ensembles_transfer_rows(ensemble_run):
+    out = ensemble_run.results_dir
     detection = pd.read_parquet(out / "detection.parquet")
     manifest = json.loads((out / "manifest.json").read_text())
     keys = [m["key"] for m in manifest["models"]]
@@ -163,16 +164,16 @@ def test_every_method_has_detection_rows_and_the_ensembles_transfer_rows(tiny_ru
     # attacks on an ensemble run on its evenly spaced subset
     n = attacks.loc[attacks["model"].isin(ensembles) & (attacks["operating_point"] == CONFIDENT)].groupby(
         ["model", "attack"])["image_id"].nunique()
-    assert (n <= tiny_run.uncertainty.ensemble_images).all()
+    assert (n <= ensemble_run.uncertainty.ensemble_images).all()
 
 
-def test_the_methods_table_recomputes_from_the_tables(tiny_run):
-    out = tiny_run.results_dir
+def test_the_methods_table_recomputes_from_the_tables(ensemble_run):
+    out = ensemble_run.results_dir
     methods = pd.read_parquet(out / "methods.parquet")
     unc = pd.read_parquet(out / "uncertainty.parquet")
     equal = pd.read_parquet(out / "equal_passes.parquet")
     manifest = json.loads((out / "manifest.json").read_text())
-    u = tiny_run.uncertainty
+    u = ensemble_run.uncertainty
     mc = [m["key"] for m in manifest["models"] if m["method"] == "mc_dropout"]
     # MC dropout at T and at T = M, and each ensemble at its M members
     assert sorted(methods.loc[methods["model"].isin(mc), "passes"].unique()) == [u.members, u.passes]
@@ -211,16 +212,24 @@ def test_the_verdict_follows_the_paired_intervals_and_the_costs():
     assert verdict(pd.DataFrame([mc, faster]))["verdict"] == "partly"
 
 
-def test_the_findings_page_states_the_verdict_from_the_methods_table(tiny_run):
-    page = (tiny_run.site_dir / "runs" / tiny_run.name / "findings.html").read_text()
+def test_the_findings_page_states_the_verdict_from_the_methods_table(ensemble_run):
+    page = (ensemble_run.site_dir / "runs" / ensemble_run.name / "findings.html").read_text()
     section = page[page.index('id="equal-cost"'):]
-    findings = pd.read_parquet(tiny_run.results_dir / "findings.parquet")
+    findings = pd.read_parquet(ensemble_run.results_dir / "findings.parquet")
     overall = findings[(findings["claim"] == "mc_efficient") & (findings["measure"] == "overall")]
     assert len(overall) == 2
     verdicts = set(overall["verdict"])
     word = {"holds": "Yes", "does not hold": "No", "partly": "Partly"}[verdicts.pop() if len(verdicts) == 1 else "partly"]
     assert f"<strong>{word}.</strong>" in section
     assert "spec-equal-cost" in section and "Not measured" not in section.split("</section>")[0]
-    methods = pd.read_parquet(tiny_run.results_dir / "methods.parquet")
+    methods = pd.read_parquet(ensemble_run.results_dir / "methods.parquet")
     for label in methods["label"]:
         assert label in section
+
+
+def test_an_ensemble_run_recomputed_from_its_checkpoints_gives_the_same_tables(ensemble_run, tmp_path):
+    """Part keys, member loading, subsets and transfer are all deterministic: the same checkpoints, config
+    and seed give the same tables (timings aside)."""
+    cfg = copy_models(ensemble_run, tmp_path)
+    pipeline.compute(cfg, progress=False)
+    assert_same_tables(ensemble_run.results_dir, cfg.results_dir)

@@ -50,7 +50,7 @@ def test_checkpoint_of_another_architecture(run_dir, capsys, tmp_path):
     (tmp_path / "alex.toml").write_text(text)
     # The model's key names its architecture: an alexnet run looks for alexnet-p0.2.pt, and says what is there.
     err = fails(capsys, "compute", "--config", str(tmp_path / "alex.toml"), "--quiet",
-                match="no checkpoint for model alexnet-p0.2 (dropout p = 0.2)")
+                match="no checkpoint for model alexnet-p0.2 (MC dropout p = 0.2)")
     assert "models/ holds cnn-p0.2.pt, cnn-p0.3.pt: trained with another config" in err
     no_results(cfg)
 

@@ -275,4 +275,4 @@ def test_outcome_differs_between_models_selects_the_images_one_resists_and_the_o
                                "differs=fgsm (needs versus=, the model to compare with)"]
     assert alone["dropped"] == ["differs=fgsm (needs versus=, the model to compare with)"] and alone["filters"] == {}
     assert unknown["dropped"] == ["differs=nope (no such attack)"]
-    assert words == ["FGSM fools one of this model and dropout p = 0.3, not the other"]
+    assert words == ["FGSM fools one of this model and MC dropout p = 0.3, not the other"]

@@ -256,7 +256,7 @@ def test_explorer_data_holds_every_image_with_its_outcomes_scores_and_map(run):
     data = explorer_data.explorer_data(run)
     n = len(run.images)
     assert data["ids"] == run.images["image_id"].tolist()  # sprite-sheet order: position = tile
-    assert [m["key"] for m in data["models"]] == run.model_keys == ["cnn-p0.2", "cnn-p0.3"]
+    assert [m["key"] for m in data["models"]] == run.model_keys == ["cnn-p0.2", "cnn-p0.3", "cnn-deep3", "cnn-subset3"]
     assert data["colours"]["classes"] == class_colours(len(run.class_names))  # the one palette
     assert data["colours"]["attacks"] == {a: run.cards[a]["colour"] for a in run.attack_names}
     for m in data["models"]:
@@ -282,7 +282,9 @@ def test_explorer_data_holds_every_image_with_its_outcomes_scores_and_map(run):
                     assert named[code] == expected, (point, attack)
         assert data["ranking"]["attack"] == "fgsm"  # attacks.ranking: FGSM's smallest flipping epsilon
         ranked = minimal[minimal["attack"] == "fgsm"].set_index("image_id").reindex(data["ids"])
-        expected = [None if not ok else round(v * data["scale"]) for v, ok in zip(ranked["min_eps"], ranked["success"])]
+        # None: not fooled, or not attacked (an ensemble is attacked on a subset)
+        expected = [None if ok != ok or not ok else round(v * data["scale"])
+                    for v, ok in zip(ranked["min_eps"], ranked["success"])]
         assert m["ranking"] == expected
         assert set(m["maps"]) == {"pca", "tsne"}
         for conditions in m["maps"].values():
@@ -312,11 +314,11 @@ def test_robustness_curve_starts_at_clean_accuracy(run):
     clean = {m["label"]: m["accuracy"] for m in run.manifest["models"]}
     points = chart_data.robustness_points(run.robustness, pages.labels(run))
     first = points[points["eps"] == 0].set_index("model")["accuracy"]
-    assert first["dropout p = 0.2"] == pytest.approx(clean["dropout p = 0.2"], abs=1e-5)
+    assert first["MC dropout p = 0.2"] == pytest.approx(clean["MC dropout p = 0.2"], abs=1e-5)
     eps = run.manifest["attacks"]["resolved"]["fgsm"]["eps"]
     assert len(points) == len(run.model_keys) * (1 + len(eps))
     fgsm = run.attacks[(run.attacks["attack"] == "fgsm") & (run.attacks["eps"] == eps[0]) & (run.attacks["model"] == "cnn-p0.3")]
-    at = points[(points["model"] == "dropout p = 0.3") & (points["eps"] == eps[0])]["accuracy"].iloc[0]
+    at = points[(points["model"] == "MC dropout p = 0.3") & (points["eps"] == eps[0])]["accuracy"].iloc[0]
     labels = fgsm["image_id"].map(run.images.set_index("image_id")["label"])
     assert at == pytest.approx((fgsm["adv_pred"] == labels).mean(), abs=1e-5)  # all images, wrong before = wrong
 
@@ -354,7 +356,7 @@ def test_detection_rows_are_recomputable_from_the_uncertainty_and_attacks_tables
     unc, att = run.uncertainty, run.attacks
     checked = 0
     for r in run.detection[run.detection["n_adv"] > 0].itertuples():
-        if r.score not in ("entropy", "max_prob"):
+        if r.score not in ("entropy", "max_prob") or r.reference == "transfer":  # transfer: tests/test_ensembles.py
             continue
         rows = att[(att["model"] == r.model) & (att["attack"] == r.attack) & (att["operating_point"] == r.operating_point)
                    & (att["eps"].fillna(-1) == (-1 if r.eps != r.eps else r.eps))]
@@ -378,7 +380,7 @@ def test_detection_rows_are_recomputable_from_the_uncertainty_and_attacks_tables
         checked += 1
     assert checked >= 20
     assert set(run.detection["attack"]) == set(run.attack_names)
-    assert set(run.detection["reference"]) == {"adversarial", "noise", "unattacked"}
+    assert set(run.detection["reference"]) == {"adversarial", "noise", "unattacked", "transfer"}
 
 
 def test_risk_coverage_is_recomputable(run):
@@ -759,7 +761,8 @@ def test_the_detection_page_opens_with_its_answer_for_every_model(run):
     verdicts = {key: pages.detection_answer(run.detection, key)[0] for key in run.model_keys}
     summary = (f"{verdicts[run.model_keys[0]]}, for every model." if len(set(verdicts.values())) == 1 else
                "; ".join(f"{pages.labels(run)[k]}: {v}" for k, v in verdicts.items()) + ".")
-    assert first == f"<strong>Does MC dropout flag attacks better than the softmax? {summary}</strong>"
+    assert first == (f"<strong>Does uncertainty (MC dropout, or an ensemble's spread) flag attacks better than the "
+                     f"softmax? {summary}</strong>")
     listed = after_title.split('<ul class="takeaway">', 1)[1].split("</ul>", 1)[0]
     assert after_title.index(first) < after_title.index('<p class="lead">')  # before the method
     for key, label in pages.labels(run).items():  # each model's N, range of Δ and counts, from the table

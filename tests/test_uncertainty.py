@@ -206,26 +206,36 @@ def test_the_masks_are_freed_when_the_context_ends_without_waiting_for_the_garba
 
 @pytest.mark.parametrize("name", sorted(__import__("compute.methods", fromlist=["METHODS"]).METHODS))
 def test_every_registered_method_keeps_the_shared_contract(name):
-    """A method plans its models and draws (n, T, C) probabilities keyed by image id, whatever the batch."""
-    from compute.config import ModelConfig
-    from compute.contract import model_key
+    """A method plans its models and draws (n, T, C) probabilities keyed by image id, whatever the batch
+    (an ensemble's T is its members, and its passes need no seed)."""
+    from compute.config import from_dict
+    from compute.contract import ENSEMBLE_METHODS, model_key
     from compute.methods import METHODS
+    from compute.methods.ensemble import Ensemble
 
     method = METHODS[name]
-    planned = method.plan(ModelConfig(dropout=(0.2, 0.3)))
+    planned = method.plan(from_dict({"model": {"dropout": [0.2, 0.3]}, "uncertainty": {"members": 3}}))
     keys = [model_key("mnist-cnn", tag) for tag in planned]
-    assert len(set(keys)) == len(keys) >= 1 and all({"label", "dropout_p", "seed_offset"} <= set(s) for s in planned.values())
-    net = model(0.3)
+    assert len(set(keys)) == len(keys) >= 1 and all({"label", "dropout_p", "members"} <= set(s) for s in planned.values())
+    assert all({"seed_offset", "share", "dropout_p"} <= set(m) for s in planned.values() for m in s["members"])
+    ensemble = name in ENSEMBLE_METHODS
+    net = Ensemble([model(0.3, seed=k) for k in range(3)]) if ensemble else model(0.3)
+    passes = 3 if ensemble else 7
+    if ensemble:
+        assert all(len(s["members"]) == 3 and s["dropout_p"] is None for s in planned.values())
     torch.manual_seed(0)
     x = torch.rand(6, 1, 28, 28)
     ids = [10, 11, 12, 13, 14, 15]
     probs = method.pass_probs(net, x, ids, 7, 2)
-    assert probs.shape == (6, 7, 10) and probs.dtype == torch.float32
-    assert torch.allclose(probs.sum(2), torch.ones(6, 7), atol=1e-5)
+    assert probs.shape == (6, passes, 10) and probs.dtype == torch.float32
+    assert torch.allclose(probs.sum(2), torch.ones(6, passes), atol=1e-5)
     alone = method.pass_probs(net, x[2:3], ids[2:3], 7, 2)
-    assert torch.allclose(alone[0], probs[2], atol=1e-6)  # an image's passes do not depend on its batch
+    assert torch.allclose(alone[0], probs[2], atol=1e-5)  # an image's passes do not depend on its batch
     again = method.pass_probs(net, x[[4, 1]], ids, 7, 2, positions=[4, 1])
-    assert torch.allclose(again, probs[[4, 1]], atol=1e-6)  # positions say which image of the batch each is
-    assert not torch.allclose(method.pass_probs(net, x, ids, 7, 3), probs)  # the seed matters
+    assert torch.allclose(again, probs[[4, 1]], atol=1e-5)  # positions say which image of the batch each is
+    if ensemble:  # its members are its passes: no randomness
+        assert torch.allclose(method.pass_probs(net, x, ids, 7, 3), probs)
+    else:
+        assert not torch.allclose(method.pass_probs(net, x, ids, 7, 3), probs)  # the seed matters
     measures = image_measures(probs.numpy(), np.zeros(6, dtype=int))
     assert np.allclose(measures["mean_probs"], probs.mean(1).numpy(), atol=1e-6)  # (n, T, C): T is axis 1

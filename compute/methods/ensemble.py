@@ -27,6 +27,11 @@ from torch.nn import functional as F
 from ..models import Classifier
 
 
+# Images per grouped pass on the CPU: 16 images' activations for 5 members stay in cache; at 256 the
+# batched pass was slower than a loop over members, at 16 faster (bench/ensemble.py, docs/benchmarks.md).
+CPU_CHUNK = 16
+
+
 class Ensemble(nn.Module):
     """M classifiers of one architecture as one model: ``forward(x)`` = log of their mean softmax (N, C).
 
@@ -78,7 +83,15 @@ class Ensemble(nn.Module):
 
     def member_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Every member's logits (M, N, C) in one batched pass, dropout off: of the same images ``x``
-        (N, C, H, W), or of each member's own (M, N, C, H, W)."""
+        (N, C, H, W), or of each member's own (M, N, C, H, W). On the CPU the images go through in
+        chunks of ``CPU_CHUNK``, whose M-wide activations stay in cache (bench/ensemble.py)."""
+        n = x.shape[-4]
+        if x.device.type == "cpu" and n > CPU_CHUNK:
+            dim = 0 if x.dim() == 4 else 1
+            return torch.cat([self._members(part) for part in torch.split(x, CPU_CHUNK, dim=dim)], dim=1)
+        return self._members(x)
+
+    def _members(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[-4]
         channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
         x = x.unsqueeze(1) if x.dim() == 4 else x.transpose(0, 1)
