@@ -484,8 +484,9 @@ def interval_panels(rows: pd.DataFrame, panels: list[str], model_colours: dict[s
 def equal_cost(rows: pd.DataFrame, methods: dict[str, str]) -> alt.FacetChart:
     """The uncertainty methods at equal cost, one panel per measure (``rows``: panel, row, method, value,
     low, high, cost, n; the rows of the methods table as labelled, top to bottom in table order): a dot with
-    its 95% interval where the measure has one (accuracy, NLL, ECE), a bar where it is a cost (seconds
-    per image, training images). Colour: the method (``methods``: label -> colour)."""
+    its 95% interval where the measure has one (accuracy, NLL, ECE, detection Δ), a dot alone for a cost
+    (milliseconds per image, training images: low = high = value). Colour: the method (``methods``:
+    label -> colour). Every panel has every layer's rows, so none is drawn empty."""
     names = list(methods)
     colour = alt.Color("method:N", title="method", sort=names, scale=alt.Scale(domain=names, range=list(methods.values())))
     y = alt.Y("row:N", title=None, sort=list(dict.fromkeys(rows["row"])))
@@ -495,10 +496,7 @@ def equal_cost(rows: pd.DataFrame, methods: dict[str, str]) -> alt.FacetChart:
     whiskers = alt.Chart().mark_rule(strokeWidth=2).encode(
         x=alt.X("low:Q", title=None, scale=alt.Scale(zero=False)), x2="high:Q", y=y, color=colour)
     dots = alt.Chart().mark_point(size=50, filled=True).encode(x="value:Q", y=y, color=colour, tooltip=tooltip)
-    bars = alt.Chart().mark_bar(height=10).encode(x=alt.X("value:Q", title=None), y=y, color=colour, tooltip=tooltip)
-    is_cost = "datum.cost"
-    layered = alt.layer(whiskers.transform_filter(f"!({is_cost})"), dots.transform_filter(f"!({is_cost})"),
-                        bars.transform_filter(is_cost), data=rows)
+    layered = alt.layer(whiskers, dots, data=rows)
     return layered.properties(width=200, height=max(60, 18 * rows["row"].nunique())).facet(
         facet=alt.Facet("panel:N", sort=list(dict.fromkeys(rows["panel"])), title=None), columns=3).resolve_scale(
         x="independent")

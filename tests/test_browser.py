@@ -710,7 +710,7 @@ def test_coming_back_from_an_image_keeps_the_place_and_the_model(browser, fixtur
     # The image view shows the model picked in the explorer, and its switch links are real links.
     assert visit.page.get_attribute("#image-view", "data-model") == "cnn-p0.3"
     switch = visit.page.eval_on_selector_all(".model-switch a", "els => els.map(a => a.getAttribute('href'))")
-    assert len(switch) == 2 and all(h.startswith("#") and f"id={picked}" in h and "model=" in h for h in switch)
+    assert len(switch) == 4 and all(h.startswith("#") and f"id={picked}" in h and "model=" in h for h in switch)
     # Back: the grid is scrolled to the same image, which is the active cell.
     visit.page.go_back()
     visit.page.wait_for_function(f"() => (document.querySelector('#grid a.thumb.active') || {{}}).dataset?.imageId === '{picked}'",

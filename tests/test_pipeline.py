@@ -199,7 +199,7 @@ def test_cli_reports_bad_input_with_exit_code_2(tmp_path, capsys):
 def test_cli_demo_trains_computes_and_builds(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text('name = "cli"\n[data]\ntrain_limit = 200\ntest_limit = 40\n[model]\ndropout = [0.25]\n'
-                   '[train]\nepochs = 1\n[uncertainty]\npasses = 4\n')
+                   '[train]\nepochs = 1\n[uncertainty]\npasses = 4\nmethods = ["mc_dropout"]\n')
     assert cli.main(["demo", "--config", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("train: 200 images") and lines[1].startswith("compute: 40 images")

@@ -25,7 +25,7 @@ def hostile_site(tmp_path_factory):
         "name": "hostile", "out": str(root / "out"),
         "data": {"name": "stl10", "root": str(root / "data")},
         "model": {"dropout": [0.5]}, "train": {"epochs": 1, "batch_size": 8},
-        "uncertainty": {"passes": 3, "batch_size": 6},
+        "uncertainty": {"passes": 3, "batch_size": 6, "methods": ["mc_dropout"]},
         "attacks": {"enabled": ["fgsm", "iaa"], "batch_size": 6, "iaa": {"max_iterations": 5}},
     })
     pipeline.train_all(cfg, progress=False)
