@@ -30,9 +30,6 @@ from .survival import TRANSFER, TRANSFORMS
 from .provenance import provenance
 
 TILES_DIR = "tiles"
-# The uncertainty table's columns that risk-coverage (detection.selective) reads.
-SELECTIVE_COLUMNS = ("image_id", "model", "dropout_p", "condition", "attack", "operating_point", "eps", "noise", "label",
-                     "pred", "plain_pred", "entropy", "mutual_info", "variation_ratio", "max_prob")
 
 
 class IncompleteError(RuntimeError):
@@ -372,11 +369,6 @@ def assemble(results: Path, command: Sequence[str] | None = None) -> dict[str, A
     with workers.fresh_processes(OMP_WAIT_POLICY="PASSIVE") as context, \
             ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         mapping = pool.submit(_maps_timed, features, fooled, label_of) if beside else None
-        # Risk-coverage reads a few columns of the uncertainty table: it follows the maps in that process,
-        # which leaves the statistics here, the longer side, a quarter shorter (measured, docs/benchmarks.md).
-        needed = unc[list(SELECTIVE_COLUMNS)]
-        risk = pool.submit(selective, needed, cfg.detection.attacked_share, cfg.seed, cfg.detection.resamples) \
-            if beside else None
         t = time.perf_counter()
         placed = write_tiles(results / TILES_DIR, loaded, originals, ids, labels, att, class_names)
         tiles_seconds = time.perf_counter() - t
@@ -394,13 +386,11 @@ def assemble(results: Path, command: Sequence[str] | None = None) -> dict[str, A
                                                {m["key"]: m["accuracy"] for m in models}, label_of),
             "success_rates": summaries.success_rates(att, label_of, class_names),
             **detected,
-            "risk_coverage": None,  # below, once the findings no longer need this process
+            "risk_coverage": selective(unc, cfg.detection.attacked_share, cfg.seed, cfg.detection.resamples),
             "methods": compared,
             "findings": findings(unc, att, found["survival"], detected["detection"], detected.get("adaptive"),
                                  cfg.detection.resamples, cfg.seed, compared),
         }
-        statistics["risk_coverage"] = risk.result() if risk else selective(unc, cfg.detection.attacked_share, cfg.seed,
-                                                                           cfg.detection.resamples)
         maps, embedding_seconds = mapping.result() if mapping else _maps_timed(features, fooled, label_of)
     frames = {**found, **placed, **maps, **statistics}
     dropout = {m["key"]: m["dropout_p"] for m in models}
