@@ -218,9 +218,14 @@ def test_the_findings_page_states_the_verdict_from_the_methods_table(ensemble_ru
     findings = pd.read_parquet(ensemble_run.results_dir / "findings.parquet")
     overall = findings[(findings["claim"] == "mc_efficient") & (findings["measure"] == "overall")]
     assert len(overall) == 2
+    words = {"holds": "Yes", "does not hold": "No", "partly": "Partly"}
     verdicts = set(overall["verdict"])
-    word = {"holds": "Yes", "does not hold": "No", "partly": "Partly"}[verdicts.pop() if len(verdicts) == 1 else "partly"]
-    assert f"<strong>{word}.</strong>" in section
+    word = words[verdicts.pop() if len(verdicts) == 1 else "partly"]
+    assert f"<strong>{word}, one ensemble at a time:</strong>" in section
+    labels = json.loads((ensemble_run.results_dir / "manifest.json").read_text())["models"]
+    label_of = {m["key"]: m["label"] for m in labels}
+    for r in overall.itertuples():  # each ensemble's own answer, from its row
+        assert f"<strong>Against the {label_of[r.model]}: {words[r.verdict]}.</strong>" in section
     assert "spec-equal-cost" in section and "Not measured" not in section.split("</section>")[0]
     methods = pd.read_parquet(ensemble_run.results_dir / "methods.parquet")
     for label in methods["label"]:
