@@ -55,16 +55,22 @@ def attack_summary(attacks: pd.DataFrame, uncertainty: pd.DataFrame, attack_name
 def robustness(attacks: pd.DataFrame, attack: str | None, clean_accuracy: dict[str, float],
                labels: pd.Series) -> pd.DataFrame:
     """Accuracy (dropout off) under ``attack`` (the ranking attack; None: no rows) per (model, eps) over
-    all images, the ones wrong before the attack counting as wrong; eps = 0 is the clean accuracy.
-    ``clean_accuracy``: model key -> accuracy, in model order; ``labels``: image_id -> label."""
+    the images it attacked (all of them, but an ensemble's subset), the ones wrong before the attack
+    counting as wrong; eps = 0 is the clean accuracy on those same images, so that one curve has one N.
+    ``clean_accuracy``: model key -> accuracy on every image, in model order; ``labels``: image_id -> label."""
     rows = attacks[(attacks["attack"] == attack) & (attacks["operating_point"] == BUDGET)]
     if attack is None or rows.empty:
         return pd.DataFrame(columns=["model", "attack", "eps", "accuracy", "n_images"])
     correct = rows["adv_pred"].to_numpy() == rows["image_id"].map(labels).to_numpy()
     curve = rows.assign(correct=correct).groupby(["model", "eps"], as_index=False, sort=False).agg(
         accuracy=("correct", "mean"), n_images=("correct", "size"))
-    zero = pd.DataFrame({"model": list(clean_accuracy), "eps": 0.0, "accuracy": list(clean_accuracy.values()),
-                         "n_images": len(labels)})
+    first = rows[rows["eps"] == rows.groupby("model")["eps"].transform("min")]
+    seen = first.groupby("model")["clean_correct"].agg(["mean", "size"])
+    zero = pd.DataFrame({"model": list(clean_accuracy), "eps": 0.0,
+                         "accuracy": [clean_accuracy[k] if k not in seen.index or seen.loc[k, "size"] == len(labels)
+                                      else float(seen.loc[k, "mean"]) for k in clean_accuracy],
+                         "n_images": [len(labels) if k not in seen.index else int(seen.loc[k, "size"])
+                                      for k in clean_accuracy]})
     order = {key: k for k, key in enumerate(clean_accuracy)}
     out = pd.concat([zero, curve], ignore_index=True)
     out = out.iloc[np.lexsort((out["eps"].to_numpy(), out["model"].map(order).to_numpy()))]

@@ -219,7 +219,8 @@ def attacks_page(run: Run) -> Page:
     return Page(f"{run_dir(run)}/attacks.html", "attacks.html", {
         "title": f"{run.name}: attacks", "run": run_summary(run), "sections": sections, "curve_spec": curve,
         "curve_caption": everyone,
-        "curve_rows": curve_rows, "curve_attack": run.cards[ranking]["label"] if ranking else "",
+        "curve_rows": curve_rows, "ensemble_images": run.config.uncertainty.ensemble_images
+        if any(m["method"] != "mc_dropout" for m in run.models) else None, "curve_attack": run.cards[ranking]["label"] if ranking else "",
         "cards": [run.cards[a] for a in run.attack_names],
         "kappa": run.config.attacks.kappa, "params": to_plain(run.config.attacks), "subsets": subsets(run),
         "overview_spec": chart_json(charts.interval_panels(
@@ -863,7 +864,7 @@ def claim_e(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
     if methods.empty or rows.empty:
         return None
     methods = methods.assign(method_label=methods["method"].map(METHOD_LABELS))
-    colours = dict(zip(METHOD_LABELS.values(), model_colours_of(len(METHOD_LABELS))))
+    colours = dict(zip(METHOD_LABELS.values(), METHOD_COLOURS))
     reference = methods[(methods["model"] == methods["reference"].iloc[0])].iloc[0]
     per = []
     for key, g in rows.groupby("model", sort=False):
@@ -871,7 +872,13 @@ def claim_e(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
         row = methods[methods["model"] == key].iloc[0]
         better = [MEASURE_NAMES[n] for n in ("accuracy", "nll", "ece")
                   if m.loc[f"{n}_vs_mc", "verdict"] == "does not hold"]
-        per.append({"label": label_of[key], "verdict": m.loc["overall", "verdict"], "better": better,
+        # distinguishably worse than MC dropout: the paired interval on MC dropout's side of 0
+        worse = [MEASURE_NAMES[n] for n, sign in (("accuracy", 1), ("nll", -1), ("ece", -1))
+                 if (m.loc[f"{n}_vs_mc", "high"] < 0 if sign > 0 else m.loc[f"{n}_vs_mc", "low"] > 0)]
+        at_m = methods[(methods["model"] == reference["model"]) & (methods["passes"] == row["passes"])]
+        per.append({"label": label_of[key], "verdict": m.loc["overall", "verdict"], "better": better, "worse": worse,
+                    "images": (int(reference["train_images"]), int(row["train_images"])),
+                    "time_ratio_m": at_m["seconds_per_image"].iloc[0] / row["seconds_per_image"] if len(at_m) else None,
                     "train_ratio": m.loc["train_images_ratio", "value"],
                     "time_ratio": reference["seconds_per_image"] / row["seconds_per_image"],
                     "n": int(m.loc["overall", "n"]), "row": row.to_dict()})
@@ -887,6 +894,10 @@ def claim_e(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
         low, high = wilson(fooled, len(both))
         row = det[(det["model"] == key) & (det["attack"] == attack) & (det["operating_point"] == point)]
         transfer.append({"label": label_of[key], "attack": run.cards[attack]["label"], "point": point,
+                         "positives": int(row["n_adv"].iloc[0]) if len(row) else 0,
+                         "delta": row["delta_vs_baseline"].iloc[0] if len(row) else None,
+                         "delta_low": row["delta_low"].iloc[0] if len(row) else None,
+                         "delta_high": row["delta_high"].iloc[0] if len(row) else None,
                          "made": len(both), "fooled": fooled, "rate": fooled / len(both) if len(both) else None,
                          "low": low, "high": high, "n_clean": int(row["n_clean"].iloc[0]) if len(row) else 0,
                          "auroc": row["auroc"].iloc[0] if len(row) else None,
@@ -900,6 +911,9 @@ def claim_e(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
 
 
 MEASURE_NAMES = {"accuracy": "accuracy", "nll": "NLL", "ece": "ECE"}
+# The equal-cost card's method colours: Paul Tol's muted indigo, green and purple, none of them a model's colour
+# (contract.MODEL_COLOURS), so that a method is never read as one dropout rate.
+METHOD_COLOURS = ("#332288", "#117733", "#AA4499")
 
 
 STANDARD_EPS = (0.1, 0.3)
