@@ -200,9 +200,7 @@ def verdict(methods: pd.DataFrame) -> dict[str, Any]:
         faster = ref["seconds_per_image"] < row["seconds_per_image"]
         out.append({"model": row["model"], "label": row["label"], "better": better, "worse": worse,
                     "cheaper_training": bool(cheaper_training), "faster_inference": bool(faster),
-                    "train_ratio": float(row["train_images"] / ref["train_images"]) if ref["train_images"] else None,
-                    "time_ratio": float(ref["seconds_per_image"] / row["seconds_per_image"])
-                    if row["seconds_per_image"] else None})
+                    "train_ratio": float(row["train_images"] / ref["train_images"]) if ref["train_images"] else None})
     if not out:
         return {"verdict": "not measured", "ensembles": []}
     similar = all(not e["better"] for e in out)
