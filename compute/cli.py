@@ -20,7 +20,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help=f"run this attack (repeat for several; default all: {', '.join(ATTACKS)})")
     p.add_argument("--data-root", metavar="DIR", help="folder holding the dataset's files")
     p.add_argument("--download", action="store_true", default=None,
-                   help="let torchvision download mnist or stl10 if missing")
+                   help="let torchvision download mnist, fashion-mnist or stl10 if missing")
     p.add_argument("--name", help="run name (folder under results/)")
     p.add_argument("--seed", type=int, help="seed for training, dropout masks and attacks")
     p.add_argument("--workers", type=int, metavar="N",

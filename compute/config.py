@@ -16,7 +16,7 @@ from typing import Any
 from .attacks import ATTACKS
 from .contract import METHOD_LABELS as METHODS
 
-DATASETS = ("mnist-sample", "mnist", "stl10", "imagefolder")
+DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "stl10", "imagefolder")
 ARCHITECTURES = ("auto", "mnist-cnn", "alexnet")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -32,9 +32,11 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "mnist-sample"  # mnist-sample (embedded, offline) | mnist | stl10 | imagefolder
-    root: str = "data"  # where mnist / stl10 / imagefolder files live (imagefolder: the folder itself)
-    download: bool = False  # let torchvision fetch mnist / stl10 when the network allows
+    name: str = "mnist-sample"  # mnist-sample (embedded, offline) | mnist | fashion-mnist | stl10 | imagefolder
+    # Where mnist / fashion-mnist / stl10 / imagefolder files live (imagefolder: the folder itself);
+    # fashion-mnist with root "data" and no files there reads Debian's /usr/share/datasets/fashion-mnist.
+    root: str = "data"
+    download: bool = False  # let torchvision fetch mnist / fashion-mnist / stl10 when the network allows
     test_size: int = 500  # mnist-sample and imagefolder: images held out for testing (stratified; 500 keeps the demo within 3 min)
     train_limit: int = 0  # use at most this many training images (0 = all)
     test_limit: int = 0  # use at most this many test images (0 = all); the first ones by image_id

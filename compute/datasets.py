@@ -1,4 +1,5 @@
-"""Datasets as in-memory uint8 tensors: the embedded MNIST sample, full MNIST, STL-10 and image folders.
+"""Datasets as in-memory uint8 tensors: the embedded MNIST sample, full MNIST, Fashion-MNIST, STL-10 and
+image folders.
 
 Every loader returns a train and a test :class:`Dataset`; nothing is downloaded unless asked
 (``download = true``), and a missing dataset raises :class:`DataError` saying what to put where.
@@ -8,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.resources
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,10 @@ import torch
 from .config import DataConfig
 from .pixels import to_float
 
+FASHION_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                       "t10k-labels-idx1-ubyte")
+# Where Debian's package dataset-fashion-mnist puts the original idx files (gzipped).
+FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
 STL10_FILES = ("train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin", "class_names.txt")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -143,6 +149,75 @@ def load_mnist(root: str, download: bool) -> tuple[Dataset, Dataset]:
     return splits[0], splits[1]
 
 
+def read_idx(path: Path, dims: int) -> np.ndarray:
+    """An idx file (LeCun's format, plain or gzipped) of unsigned bytes with ``dims`` dimensions."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path} cannot be read ({exc}); it is truncated or corrupt, install or download it again") from exc
+    if len(raw) < 4 + 4 * dims or raw[:4] != bytes([0, 0, 8, dims]):
+        raise DataError(f"{path} is not an idx file of unsigned bytes with {dims} dimension(s) "
+                        f"(its header is {raw[:4].hex() or 'empty'}); install or download it again")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims))
+    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims)
+    if body.size != math.prod(shape):
+        raise DataError(f"{path} holds {body.size} bytes of data where its header promises {shape}; "
+                        f"it is truncated, install or download it again")
+    return body.reshape(shape)
+
+
+def _find_idx(root: Path, name: str) -> Path | None:
+    """``name`` under ``root``, plain or gzipped, flat (Debian) or in torchvision's FashionMNIST/raw/."""
+    for folder in (root, root / "FashionMNIST" / "raw"):
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def load_fashion_mnist(root: str, download: bool) -> tuple[Dataset, Dataset]:
+    """Fashion-MNIST (Xiao et al. 2017): 60,000 training and 10,000 test images, 28x28 grey, 10 classes.
+
+    Reads the four original idx files, gzipped or not, from ``root`` or from torchvision's layout
+    ``root/FashionMNIST/raw/``; the default root ("data") without them falls back to
+    /usr/share/datasets/fashion-mnist, where Debian's package dataset-fashion-mnist puts them; ``download`` lets torchvision fetch them there when they are missing.
+    Class names are torchvision's, the dataset's own.
+    """
+    from torchvision.datasets import FashionMNIST
+
+    folder = Path(root or FASHION_MNIST_ROOT)
+    # The config's default root ("data") falls back to Debian's folder: that is where the files usually are.
+    if root in ("", "data") and _find_idx(folder, FASHION_MNIST_FILES[0]) is None and not download:
+        folder = Path(FASHION_MNIST_ROOT)
+    if download and any(_find_idx(folder, f) is None for f in FASHION_MNIST_FILES):
+        FashionMNIST(str(folder), train=False, download=True)
+    paths = {}
+    for name in FASHION_MNIST_FILES:
+        path = _find_idx(folder, name)
+        if path is None:
+            raise DataError(
+                f"Fashion-MNIST not found: expected {folder / name}.gz (or {name} uncompressed, or under "
+                f"{folder / 'FashionMNIST' / 'raw'}). Install it with `sudo apt-get install dataset-fashion-mnist` "
+                f"(files in {FASHION_MNIST_ROOT}), point --data-root at the folder that holds the four idx "
+                f"files, or add --download where a network exists")
+        paths[name] = path
+    names = tuple(FashionMNIST.classes)
+    out = []
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        images = read_idx(paths[f"{prefix}-images-idx3-ubyte"], 3)
+        labels = read_idx(paths[f"{prefix}-labels-idx1-ubyte"], 1).astype(np.int64)
+        if len(images) != len(labels):
+            raise DataError(f"{paths[prefix + '-images-idx3-ubyte']} holds {len(images)} images but "
+                            f"{paths[prefix + '-labels-idx1-ubyte']} {len(labels)} labels; install or download them again")
+        if labels.size and labels.max() >= len(names):
+            raise DataError(f"{paths[prefix + '-labels-idx1-ubyte']} holds label {labels.max()}, outside 0..{len(names) - 1}")
+        out.append(Dataset("fashion-mnist", split, torch.from_numpy(images[:, None].copy()), torch.from_numpy(labels),
+                           torch.arange(len(labels), dtype=torch.int64), names))
+    return out[0], out[1]
+
+
 def _read_stl10_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     x_path, y_path = folder / f"{split}_X.bin", folder / f"{split}_y.bin"
     raw = np.fromfile(x_path, dtype=np.uint8)
@@ -241,6 +316,8 @@ def load(cfg: DataConfig) -> tuple[Dataset, Dataset]:
         train, test = load_mnist_sample(cfg.test_size)
     elif cfg.name == "mnist":
         train, test = load_mnist(cfg.root, cfg.download)
+    elif cfg.name == "fashion-mnist":
+        train, test = load_fashion_mnist(cfg.root, cfg.download)
     elif cfg.name == "stl10":
         train, test = load_stl10(cfg.root, cfg.download)
     elif cfg.name == "imagefolder":
