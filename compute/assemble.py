@@ -21,7 +21,7 @@ from . import activations, embedding, parts, summaries, tables, tiles, workers
 from .attacks import ATTACKS
 from .config import RunConfig, from_manifest
 from .contract import CLEAN, OPERATING_POINTS, REFERENCE, SCHEMA_VERSION, SCHEMAS, TILED_POINTS, condition_name
-from .detection import detection, selective, transfer_detection
+from .detection import detection, ood_detection, selective, transfer_detection
 from .equal_cost import methods_table
 from .findings import findings
 from .metrics import calibration_bins, run_metrics
@@ -123,9 +123,15 @@ def gather_rows(loaded: Loaded, attack_names: list[str], position: pd.Series) ->
     transfer = pd.concat(moved, ignore_index=True) if moved else pd.DataFrame(columns=SCHEMAS["transfer"].names)
     if len(transfer):
         transfer = _ordered(transfer, models, attack_names, position)
+    # The OOD images (none for a run without an OOD set), by model as planned, then position in the set.
+    found = [loaded.stored[part].tables["ood"] for part in loaded.plan.parts if part.unit == "ood"]
+    ood = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=SCHEMAS["ood"].names)
+    if len(ood):
+        ood = ood.assign(_m=ood["model"].map({m: k for k, m in enumerate(models)})).sort_values(
+            ["_m", "image_id"], kind="stable").drop(columns="_m").reset_index(drop=True)
     return {"uncertainty": _ordered(unc, models, attack_names, position), "attacks": att, "survival": surv,
             "equal_passes": _ordered(equal_frame, models, attack_names, position) if len(equal_frame) else equal_frame,
-            "transfer": transfer}
+            "transfer": transfer, "ood": ood}
 
 
 def with_attributes(frame: pd.DataFrame, dropout: dict[str, float | None]) -> pd.DataFrame:
@@ -159,6 +165,21 @@ def model_summaries(loaded: Loaded, unc: pd.DataFrame) -> list[dict[str, Any]]:
         models.append({**m, "accuracy": float(np.mean(clean["plain_pred"].to_numpy() == clean["label"].to_numpy())),
                        "mc_accuracy": float(np.mean(clean["pred"].to_numpy() == clean["label"].to_numpy()))})
     return models
+
+
+def write_ood_tiles(tile_dir: Path, loaded: Loaded, ood: pd.DataFrame, fmt: str) -> pd.DataFrame:
+    """Sprite sheets ``ood-NNN`` of the OOD images, in the order of their ids; returns the ood table
+    with each row's tile (sheet, sheet_col, sheet_row). Every model scored the same images: the first
+    model's parts hold them."""
+    if ood.empty:
+        return ood.assign(sheet=pd.Series(dtype=str), sheet_col=pd.Series(dtype="int64"),
+                          sheet_row=pd.Series(dtype="int64"))
+    stored = [loaded.stored[p] for p in loaded.plan.parts if p.unit == "ood" and p.model == loaded.models[0]]
+    ids = np.concatenate([s.arrays["image_ids"] for s in stored])
+    order = np.argsort(ids, kind="stable")
+    placed = pd.DataFrame(tiles.write_sheets(np.concatenate([s.arrays["images"] for s in stored])[order], tile_dir,
+                                             "ood", fmt), index=ids[order])
+    return ood.drop(columns=["sheet", "sheet_col", "sheet_row"], errors="ignore").join(placed, on="image_id")
 
 
 def write_tiles(tile_dir: Path, loaded: Loaded, originals: np.ndarray, ids: np.ndarray, labels: np.ndarray,
@@ -371,11 +392,15 @@ def assemble(results: Path, command: Sequence[str] | None = None) -> dict[str, A
         mapping = pool.submit(_maps_timed, features, fooled, label_of) if beside else None
         t = time.perf_counter()
         placed = write_tiles(results / TILES_DIR, loaded, originals, ids, labels, att, class_names)
+        found["ood"] = write_ood_tiles(results / TILES_DIR, loaded, found["ood"], fmt=tiles.sheet_format(originals.shape[1]))
         tiles_seconds = time.perf_counter() - t
         detected = detection(unc, att, loaded.models, cfg.detection.resamples, cfg.seed, run["attacks"]["cards"])
         moved = transfer_detection(found["transfer"], unc, att, cfg.detection.resamples, cfg.seed)
-        if len(moved):
-            detected["detection"] = pd.concat([detected["detection"], moved], ignore_index=True)
+        flagged, flagged_roc = ood_detection(unc, found["ood"], loaded.models, cfg.detection.resamples, cfg.seed)
+        detected["detection"] = pd.concat([f for f in (detected["detection"], moved, flagged) if len(f)]
+                                          or [detected["detection"]], ignore_index=True)
+        if len(flagged_roc):
+            detected["roc"] = pd.concat([detected["roc"], flagged_roc], ignore_index=True)
         compared = methods_table(unc, found["equal_passes"], att, models, inference_timings(loaded),
                                  run["attacks"]["cards"], cfg.uncertainty.passes, cfg.uncertainty.members,
                                  cfg.model.dropout[0], cfg.uncertainty.bins, cfg.detection.resamples, cfg.seed)
@@ -405,7 +430,8 @@ def assemble(results: Path, command: Sequence[str] | None = None) -> dict[str, A
     timings["total"] = computed + timings["assemble"]  # every part (possibly on several machines) + assembly
     manifest = {
         "schema_version": SCHEMA_VERSION, "run": run["run"], "dataset": run["dataset"], "models": models,
-        "config": run["config"], "attacks": run["attacks"], "device": run["device"], "versions": run["versions"],
+        "config": run["config"], "attacks": run["attacks"], "ood": run.get("ood"), "device": run["device"],
+        "versions": run["versions"],
         "timings": {k: round(v, 3) for k, v in sorted(timings.items())}, "tables": hashes,
         "parts": {"shards": plan.shards, "count": len(plan.parts)}, "provenance": provenance(command),
         "tiles": {"directory": TILES_DIR, "tile_width": int(originals.shape[3]), "tile_height": int(originals.shape[2]),

@@ -21,6 +21,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", metavar="DIR", help="folder holding the dataset's files")
     p.add_argument("--download", action="store_true", default=None,
                    help="let torchvision download mnist, fashion-mnist or stl10 if missing")
+    p.add_argument("--ood", metavar="SET", help="out-of-distribution images every model scores: letters (default; "
+                                                 "rendered, offline), a dataset other than the run's, or \"\" for none")
     p.add_argument("--name", help="run name (folder under results/)")
     p.add_argument("--seed", type=int, help="seed for training, dropout masks and attacks")
     p.add_argument("--workers", type=int, metavar="N",
@@ -31,7 +33,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> RunConfig:
     return load(args.config, out=args.out, device=args.device, name=args.name, seed=args.seed, workers=args.workers,
-                data__name=args.dataset, data__root=args.data_root, data__download=args.download,
+                data__name=args.dataset, data__root=args.data_root, data__download=args.download, ood__dataset=args.ood,
                 attacks__enabled=tuple(args.attack) if args.attack else None)
 
 

@@ -126,6 +126,15 @@ class EmbeddingConfig:
 
 
 @dataclass(frozen=True)
+class OODConfig:
+    # Out-of-distribution images scored by every model and method (compute/ood.py): "letters" (rendered
+    # with Pillow: nothing to install), a dataset of DATASETS other than the run's, or "" for none.
+    dataset: str = "letters"
+    root: str = "data"  # where that dataset's files live (as data.root)
+    images: int = 500  # use this many, evenly spaced (0 = all; letters: 0 draws 500)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str = "mnist-sample"  # run name: results/<name>/ and the site's URLs
     seed: int = 0  # seeds training, dropout masks and attacks; same seed, same tables
@@ -143,6 +152,7 @@ class RunConfig:
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     activations: ActivationsConfig = field(default_factory=ActivationsConfig)
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    ood: OODConfig = field(default_factory=OODConfig)
 
     @property
     def results_dir(self) -> Path:
@@ -289,6 +299,17 @@ def validate(cfg: RunConfig) -> RunConfig:
     if e.reference_images < 10 or e.pca_components < 2 or e.perplexity <= 0 or e.neighbours < 0 or e.threads < 1:
         bad("embedding", "needs reference_images >= 10, pca_components >= 2, perplexity > 0, neighbours >= 0 "
             "and threads >= 1")
+    o = cfg.ood
+    if o.dataset and o.dataset not in ("letters", *DATASETS):
+        bad("ood.dataset", f"must be \"letters\" (rendered, nothing to install), a dataset ({', '.join(DATASETS)}) "
+                           f"or \"\" for none, got {o.dataset!r}")
+    family = {"mnist-sample": "mnist"}  # the embedded sample is drawn from MNIST
+    if o.dataset and family.get(o.dataset, o.dataset) == family.get(cfg.data.name, cfg.data.name) and (
+            o.dataset != "imagefolder" or o.root == cfg.data.root):
+        bad("ood.dataset", f"is the run's own dataset ({o.dataset!r}): its images are in distribution; name "
+                           f"another, e.g. \"letters\", or \"\" for none")
+    if o.images < 0:
+        bad("ood.images", f"must be >= 0 (0 = all), got {o.images}")
     return cfg
 
 
@@ -300,7 +321,8 @@ def from_dict(values: dict[str, Any]) -> RunConfig:
 def from_manifest(manifest: dict[str, Any]) -> RunConfig:
     """The typed config a finished run was computed with, its attacks resolved for the data (the
     data-dependent defaults filled), rebuilt from its manifest: what the assembly and the site read."""
-    return from_dict({**manifest["config"], "attacks": manifest["attacks"]["resolved"]})
+    # Runs from before [ood] existed scored no OOD set.
+    return from_dict({"ood": {"dataset": ""}, **manifest["config"], "attacks": manifest["attacks"]["resolved"]})
 
 
 def load(path: str | Path | None, **overrides: Any) -> RunConfig:

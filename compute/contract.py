@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 # An attack's adversarial of an image sits at one of these operating points: just across the decision
 # boundary, a wrong class at probability >= kappa, or a fixed budget (eps set).
@@ -25,6 +25,8 @@ OPERATING_POINTS = (MINIMAL, CONFIDENT, BUDGET)
 TILED_POINTS = (MINIMAL, CONFIDENT)  # the points whose adversarials are tiled and have a per-image view
 CLEAN = "clean"  # the condition of the unattacked test images
 REFERENCE = "reference"  # the training images the feature maps are fitted on (features only; never shown)
+# Out-of-distribution images (compute/ood.py): their table, their detection rows' reference and attack.
+OOD = "ood"
 NOISE_PREFIX = "noise-"  # a noise control's condition: the prefix, then its adversarials' condition
 
 
@@ -289,5 +291,14 @@ SCHEMAS["methods"] = pa.schema([
     ("auroc_top_prob_confident", f64), ("delta_confident", f64), ("delta_confident_low", f64),
     ("delta_confident_high", f64), ("n_adaptive", i64), ("delta_adaptive", f64), ("delta_adaptive_low", f64),
     ("delta_adaptive_high", f64),
+])
+# One row per (OOD image, model): the run's out-of-distribution images ([ood]; image_id: their position
+# in the OOD set, not a test image) scored by the model's uncertainty method as the uncertainty table
+# scores clean images; no label, so no correctness. dataset names the OOD set; sheet, sheet_col and
+# sheet_row place the image's tile (tiles/ood-NNN), as in the images table.
+SCHEMAS["ood"] = pa.schema([
+    ("image_id", i64), ("model", s), ("dropout_p", f64), ("dataset", s), ("plain_pred", i64), ("max_prob", f64),
+    ("pred", i64), ("top_prob", f64), ("entropy", f64), ("mutual_info", f64), ("variation_ratio", f64),
+    ("mean_probs", pa.list_(f32)), ("sheet", s), ("sheet_col", i64), ("sheet_row", i64),
 ])
 TABLES = tuple(SCHEMAS)

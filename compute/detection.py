@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import auroc
-from .contract import BASELINE_SCORE, CLEAN, SCORES, condition_name
+from .contract import BASELINE_SCORE, CLEAN, OOD, SCORES, condition_name
 
 CURVE_POINTS = 101  # at most this many points per stored ROC or risk-coverage curve
 
@@ -292,6 +292,54 @@ def transfer_detection(transfer: pd.DataFrame, uncertainty: pd.DataFrame, attack
             rows.append({"model": model, "attack": attack, "operating_point": point, "eps": None,
                          "reference": "transfer", **_row(neg, pos, score, interval, paired, {})})
     return pd.DataFrame(rows)
+
+
+def ood_detection(uncertainty: pd.DataFrame, ood: pd.DataFrame, models: list[str], resamples: int = 1000,
+                  seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Detection rows (reference and attack ``ood``) and their ROC curves for the out-of-distribution
+    images (table ``ood``): per model and score, negatives the model's clean-correct test images (as for
+    every attack on all of them), positives every OOD image. Same columns as every detection row; the
+    delta against the baseline is paired over the images: each resample draws the negatives and the
+    OOD images once (two independent samples), and every score is judged on that same draw. No noise gap."""
+    rows, curves = [], []
+    if ood.empty:
+        return pd.DataFrame(rows), pd.DataFrame(curves)
+    for model in models:
+        unc = uncertainty[uncertainty["model"] == model]
+        clean = unc[unc["condition"] == CLEAN]
+        negatives = clean[clean["plain_pred"] == clean["label"]]
+        positives = ood[ood["model"] == model]
+        if negatives.empty or positives.empty:
+            continue
+        neg = {score: flag_score(negatives, score) for score in SCORES}
+        pos = {score: flag_score(positives, score) for score in SCORES}
+        salt = _salt(unc)
+        name = f"{OOD}:{positives['dataset'].iloc[0]}"
+        neg_counts = _counts(np.random.default_rng(_seed(seed, salt, name, "negatives")), len(negatives), resamples)
+        pos_counts = _counts(np.random.default_rng(_seed(seed, salt, name, "positives")), len(positives), resamples)
+        paired = {score: _weighted_aurocs(neg[score], pos[score], neg_counts, pos_counts) for score in SCORES}
+        for score in SCORES:
+            interval = percentile_interval(paired[score])
+            rows.append({"model": model, "attack": OOD, "operating_point": None, "eps": None, "reference": OOD,
+                         **_row(neg, pos, score, interval, paired, {})})
+            curves.append(roc_points(neg[score], pos[score]).assign(model=model, score=score, reference=OOD,
+                                                                    attack=OOD, operating_point=None, eps=None))
+    roc_columns = ["model", "attack", "operating_point", "eps", "reference", "score", "fpr", "tpr"]
+    return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)[roc_columns] if curves else pd.DataFrame(
+        columns=roc_columns)
+
+
+def _weighted_aurocs(negatives: np.ndarray, positives: np.ndarray, neg_counts: np.ndarray,
+                     pos_counts: np.ndarray) -> np.ndarray:
+    """The AUROC of every resample in which negative i is drawn ``neg_counts[r, i]`` times and positive j
+    ``pos_counts[r, j]`` times (ties count half): (R,)."""
+    order = np.argsort(negatives, kind="stable")
+    ranked = negatives[order]
+    cum = np.concatenate([np.zeros((len(neg_counts), 1)), np.cumsum(neg_counts[:, order], axis=1)], axis=1)
+    below = np.searchsorted(ranked, positives, side="left")
+    upto = np.searchsorted(ranked, positives, side="right")
+    wins = (cum[:, below] + cum[:, upto]) / 2
+    return (pos_counts * wins).sum(axis=1) / (neg_counts.sum(axis=1) * pos_counts.sum(axis=1))
 
 
 def _noise_gaps(adversarial: pd.DataFrame, noise: pd.DataFrame, resamples: int,

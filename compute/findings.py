@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .contract import CLEAN, CONFIDENT, MINIMAL
+from .contract import CLEAN, CONFIDENT, MINIMAL, OOD
 from .detection import percentile_interval
 
 HOLDS, FAILS, UNCLEAR = "holds", "does not hold", "not distinguishable"
@@ -206,6 +206,17 @@ def detection_answer(detection: pd.DataFrame) -> list[dict]:
             for r in d.itertuples()]
 
 
+def ood_answer(detection: pd.DataFrame) -> list[dict]:
+    """Claim (f), "MC dropout's uncertainty flags inputs of no known class": per model and MC score,
+    AUROC(score) − AUROC(softmax) on the out-of-distribution images against the clean-correct test
+    images (the detection rows of reference ``ood``), paired over the same resampled images; "holds"
+    when the score beats the softmax."""
+    d = detection[(detection["reference"] == OOD) & detection["delta_vs_baseline"].notna()]
+    return [{"claim": "mc_flags_ood", "measure": r.score, "model": r.model, "attack": OOD, "baseline": "max_prob",
+             "value": r.delta_vs_baseline, "low": r.delta_low, "high": r.delta_high, "n": int(r.n_adv),
+             "verdict": verdict(r.delta_low, r.delta_high)} for r in d.itertuples()]
+
+
 def adaptive_effect(adaptive: pd.DataFrame) -> list[dict]:
     """Claim (d), "an attacker who knows MC dropout evades it": per model, adaptive attack, budget and MC
     score, AUROC(adaptive) − AUROC(its non-adaptive baseline) on the images both attacked (from the
@@ -259,8 +270,8 @@ def findings(uncertainty: pd.DataFrame, attacks: pd.DataFrame | None = None, sur
     """Every finding of the run (``COLUMNS``): claim (a) per MC-dropout model from the uncertainty table,
     on the clean images (attack and operating point empty) and under each attack at its minimal and
     confident points (the clean-correct images it attacked, as attacked); claim (b) from the attacks and
-    survival tables (every model), (c) from detection and (d) from adaptive (MC-dropout models: the claims
-    are about MC dropout), (e) from the methods table (each when given)."""
+    survival tables (every model), (c) and (f) from detection and (d) from adaptive (MC-dropout models: the
+    claims are about MC dropout), (e) from the methods table (each when given)."""
     out = []
     mc = set(uncertainty.loc[uncertainty["dropout_p"].notna(), "model"])  # MC dropout's models have a rate
     uncertainty = uncertainty[uncertainty["model"].isin(mc)]
@@ -289,6 +300,7 @@ def findings(uncertainty: pd.DataFrame, attacks: pd.DataFrame | None = None, sur
         out += robustness(survival, resamples, seed + 2000)
     if detection is not None and len(detection):
         out += detection_answer(detection)
+        out += ood_answer(detection)
     if adaptive is not None and len(adaptive):
         out += adaptive_effect(adaptive)
     if methods is not None and len(methods):

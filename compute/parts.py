@@ -16,6 +16,8 @@ A ``Part`` says what one piece of work reads and where it writes; compute/units.
 - ``survival``: an attack's minimal and confident adversarials (read from ``source``) judged afresh:
   do they still fool after JPEG, noise and a median filter, and on every other model of the run
   (compute/survival.py)?
+- ``ood``: the uncertainty method's passes over the shard's share of the out-of-distribution images
+  (compute/ood.py; whole MC batches, cut in order).
 Each part is keyed by the sha256 of what it depends on (the shard's data, the model's weights, the
 config it uses, the parts' format version), so a re-run reuses every part whose inputs did not change. A
 part is written into a temporary directory and renamed into place: it exists whole or not at all.
@@ -38,7 +40,7 @@ from . import tables
 
 PARTS_DIR = "parts"
 PLAN_FILE = "plan.json"
-UNITS = ("data", "clean", "attack", "activations", "features", "survival")
+UNITS = ("data", "clean", "attack", "activations", "features", "survival", "ood")
 # The parts' own format: part keys depend on it, not on the results' schema version, so a change to
 # the final tables alone reuses every computed part.
 PARTS_VERSION = 7

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import assemble, attacks, datasets, embedding, parts, survival, workers
+from . import assemble, attacks, datasets, embedding, ood, parts, survival, workers
 from .config import AttacksConfig, ConfigError, RunConfig, to_plain
 from .contract import CLEAN, ENSEMBLE_METHODS, METHOD_LABELS, REFERENCE, SCHEMA_VERSION, TILED_POINTS, file_sha256, model_key
 from .methods import METHODS
@@ -225,9 +225,9 @@ def batch_block(cfg: RunConfig) -> int:
 
 
 def run_metadata(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset, models: dict[str, Classifier],
-                 attack_cfg: AttacksConfig, device: torch.device) -> dict[str, Any]:
+                 attack_cfg: AttacksConfig, device: torch.device, ood_set: datasets.Dataset | None = None) -> dict[str, Any]:
     """What the manifest says about the run besides its results: config, data, models, attacks (their
-    cards: what the site shows of each), versions."""
+    cards: what the site shows of each), the OOD set (None without one), versions."""
     specs = planned_models(cfg, test.image_shape)
     return {
         "schema_version": SCHEMA_VERSION, "run": cfg.name, "config": cfg.to_dict(),
@@ -237,6 +237,8 @@ def run_metadata(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset
                     "image_shape": list(test.image_shape), "n_test_images": len(test), "n_train_images": len(train),
                     "sha256": test.fingerprint()},
         "models": [model_entry(cfg, key, specs[key]) for key in models],
+        "ood": None if ood_set is None else {"dataset": ood_set.name, "label": ood.set_label(ood_set.name),
+                                             "n_images": len(ood_set), "sha256": ood_set.fingerprint()},
         "device": str(device), "versions": versions(),
     }
 
@@ -272,7 +274,7 @@ def reference_shard(cfg: RunConfig, n_train: int, shard: int, shards: int) -> np
 
 
 def make_plan(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset, models: dict[str, Classifier],
-              attack_cfg: AttacksConfig, shards: int) -> tuple[Part, ...]:
+              attack_cfg: AttacksConfig, shards: int, ood_set: datasets.Dataset | None = None) -> tuple[Part, ...]:
     """Every part of every shard. Keys name exactly what each part depends on."""
     images, labels, ids = test.images.numpy(), test.labels.numpy(), test.image_ids.numpy()
     plan: list[Part] = []
@@ -321,6 +323,10 @@ def make_plan(cfg: RunConfig, train: datasets.Dataset, test: datasets.Dataset, m
                     source=made[a].path)
             add(k, m, "features", REFERENCE, parts.key(unit="features", condition=REFERENCE,
                                                         **{**common, "data": ref_key}))
+            if ood_set is not None:
+                at = ood.shard_positions(len(ood_set), k, shards, cfg.uncertainty.batch_size)
+                add(k, m, "ood", ood_set.name, parts.key(unit="ood", **{**common, "data": parts.data_fingerprint(
+                    ood_set.images.numpy()[at], ood_set.labels.numpy()[at], ood_set.image_ids.numpy()[at])}))
     return tuple(plan)
 
 
@@ -340,9 +346,12 @@ def make_job(cfg: RunConfig, shard: tuple[int, int], specs: dict[str, dict[str, 
         train, test = datasets.load(cfg.data)
     if models is None:
         models = models_on(cfg, test, device)
+    ood_set = ood.load(cfg.ood, cfg.data, test.image_shape, cfg.seed)
+    ood_positions = (ood.shard_positions(len(ood_set), k, n, cfg.uncertainty.batch_size) if ood_set is not None
+                     else np.zeros(0, dtype=np.int64))
     return Job(cfg, attacks.resolve(cfg.attacks, test.image_shape[0]),
                test, parts.shard_positions(len(test), k, n, batch_block(cfg)), models, specs, device, progress, train,
-               reference_shard(cfg, len(train), k, n))
+               reference_shard(cfg, len(train), k, n), ood_set, ood_positions)
 
 
 def compute_part(part: Part, job: Job) -> None:
@@ -382,8 +391,9 @@ def compute(cfg: RunConfig, progress: bool = True, shard: tuple[int, int] = (0, 
     train, test = datasets.load(cfg.data)
     models = models_on(cfg, test, device)
     attack_cfg = attacks.resolve(cfg.attacks, test.image_shape[0])
-    run = run_metadata(cfg, train, test, models, attack_cfg, device)
-    plan = Plan(n, run, make_plan(cfg, train, test, models, attack_cfg, n))
+    ood_set = ood.load(cfg.ood, cfg.data, test.image_shape, cfg.seed)
+    run = run_metadata(cfg, train, test, models, attack_cfg, device, ood_set)
+    plan = Plan(n, run, make_plan(cfg, train, test, models, attack_cfg, n, ood_set))
     plan.write(out)
     specs = {m["key"]: m for m in run["models"]}
     mine = [part for part in plan.parts if part.shard == k]

@@ -9,11 +9,12 @@ the part's tables ("rows"), arrays and timings ("seconds"); compute/pipeline.py 
 - ``features``: penultimate features of the clean images or of an attack's tiled adversarials;
 - ``survival``: an attack's tiled adversarials judged afresh: do they still fool after each
   transformation, and on every other model (compute/survival.py)?
+- ``ood``: the uncertainty method's passes over the shard's out-of-distribution images.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,8 @@ class Job:
     progress: bool
     train: datasets.Dataset
     reference: np.ndarray  # the shard's reference positions in the training set (the feature maps' fit)
+    ood: datasets.Dataset | None = None  # the run's out-of-distribution images (compute/ood.py), if any
+    ood_positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # the shard's share
 
     @property
     def image_ids(self) -> list[int]:
@@ -372,6 +375,43 @@ def compute_survival(part: Part, job: Job) -> dict[str, Any]:
     return {"rows": {"survival": out}, "seconds": {"survival": time.perf_counter() - t}}
 
 
+def compute_ood(part: Part, job: Job) -> dict[str, Any]:
+    """The uncertainty method's measures of the shard's out-of-distribution images (table ``ood``), as
+    ``uncertainty_rows`` measures clean images: the method's passes in MC batches (their masks drawn
+    from a stream of their own, ``ood:<seed>``, since OOD ids are not test ids), the prediction of the
+    model the attacks are judged on, and the baseline's top probability. No label, so no correctness."""
+    t = time.perf_counter()
+    cfg, key, spec, ood_set = job.cfg, part.model, job.specs[part.model], job.ood
+    if ood_set is None:  # make_plan plans ood parts only for a run with an OOD set
+        raise RuntimeError(f"part {part.path} needs the run's OOD set, and the job has none")
+    model, pass_probs = job.models[key], METHODS[spec["method"]].pass_probs
+    out: dict[str, list] = {k: [] for k in SCHEMAS["ood"].names}
+    size = cfg.uncertainty.batch_size
+    for start in range(0, len(job.ood_positions), size):
+        at = job.ood_positions[start:start + size]
+        x = to_float(ood_set.images[torch.as_tensor(at)], job.device)
+        ids = ood_set.image_ids[torch.as_tensor(at)].tolist()
+        probs = pass_probs(model, x, ids, cfg.uncertainty.passes, f"ood:{cfg.seed}").cpu().numpy()
+        with torch.no_grad():
+            plain = torch.softmax(model.eval()(x), dim=1).cpu()
+            baseline = plain if not isinstance(model, Ensemble) else \
+                torch.softmax(representative(model).eval()(x), dim=1).cpu()
+        measures = image_measures(probs, np.zeros(len(at), dtype=np.int64))  # a dummy label: its columns are dropped
+        out["image_id"] += ids
+        out["model"] += [key] * len(at)
+        out["dropout_p"] += [spec["dropout_p"]] * len(at)
+        out["dataset"] += [ood_set.name] * len(at)
+        out["plain_pred"] += plain.argmax(1).tolist()
+        out["max_prob"] += baseline.amax(1).tolist()
+        for name in ("pred", "top_prob", "entropy", "mutual_info", "variation_ratio", "mean_probs"):
+            out[name] += list(measures[name])
+        for name in ("sheet", "sheet_col", "sheet_row"):  # placed at assembly (assemble.write_ood_tiles)
+            out[name] += [None] * len(at)
+    arrays = {"images": ood_set.images[torch.as_tensor(job.ood_positions)].numpy(),
+              "image_ids": ood_set.image_ids[torch.as_tensor(job.ood_positions)].numpy()}  # for the tiles
+    return {"rows": {"ood": out}, "arrays": arrays, "seconds": {"ood": time.perf_counter() - t}}
+
+
 # unit -> function computing a part's tables ("rows"), arrays and timings ("seconds").
 UNITS = {"data": compute_data, "clean": compute_clean, "attack": compute_attack, "activations": compute_activations,
-         "features": compute_features, "survival": compute_survival}
+         "features": compute_features, "survival": compute_survival, "ood": compute_ood}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from compute.contract import BUDGET, CLEAN, MINIMAL, OPERATING_POINTS
+from compute.contract import BUDGET, CLEAN, MINIMAL, OOD, OPERATING_POINTS
 from compute.findings import verdict
 
 POINT_COLUMNS = ["image_id", "class_name", "pred_name", "correct", "confidence", "true_prob", "top_prob",
@@ -89,14 +89,18 @@ def success_points(success_rates: pd.DataFrame, model: str, labels: dict[str, st
 
 
 KINDS = {"adversarial": "adversarial", "noise": "noise control", "unattacked": "unattacked",
-         "transfer": "made on one member"}  # reference -> name (transfer: an ensemble's, table transfer)
+         "transfer": "made on one member", OOD: "out-of-distribution"}  # reference -> name (transfer: an
+# ensemble's, table transfer; ood: the run's out-of-distribution images, table ood)
 
 
 def variant(attack: str, operating_point: str, eps: float | None, labels: dict[str, str],
             reference: str = "adversarial") -> str:
     """How a detection row's positives are named on the page: "FGSM minimal", "L-BFGS confident",
     "FGSM ε=0.1"; "noise ~ FGSM minimal" for its noise control and "unattacked ~ FGSM minimal" for the
-    same images unattacked (``labels``: attack -> card label)."""
+    same images unattacked (``labels``: attack -> card label); the OOD rows (attack and reference
+    ``ood``) by ``labels["ood"]``, the OOD set's name."""
+    if reference == OOD:
+        return labels[OOD]
     point = f"ε={eps:g}" if operating_point == BUDGET else operating_point
     name = f"{labels[attack]} {point}"
     return name if reference == "adversarial" else f"{reference} ~ {name}"
@@ -141,7 +145,8 @@ def eps_curve_points(detection: pd.DataFrame, model: str, attack: str, label: st
     rows = detection[(detection["model"] == model) & (detection["operating_point"] == BUDGET)
                      & (detection["attack"] == attack) & detection["reference"].isin(["adversarial", "noise"])
                      & (detection["n_adv"] > 0)]
-    sign = rows["score"].map(lambda s: -1.0 if s == "max_prob" else 1.0)
+    # Float whatever the rows (an empty selection: no budget fooled the model; its scores typed as strings).
+    sign = pd.Series(np.where(rows["score"].to_numpy() == "max_prob", -1.0, 1.0), index=rows.index)
     out = pd.DataFrame({"score": rows["score"].to_numpy(), "eps": rows["eps"].to_numpy(),
                         "image": ["noise control" if r == "noise" else f"{label} adversarial" for r in rows["reference"]],
                         "mean": (rows["mean_adv"] * sign).to_numpy(), "n_images": rows["n_adv"].to_numpy()})
@@ -212,11 +217,12 @@ def delta_rows(detection: pd.DataFrame, models: dict[str, str], attack_labels: d
     attack at its minimal and confident points and every budget, named as the detection view names
     them) and model (``models``: key -> label), AUROC(score) − AUROC(max_prob) on the same successful
     adversarials and clean-correct images, with its paired image-level 95% interval and N (positives);
-    the verdict says whether the interval clears 0."""
+    the verdict says whether the interval clears 0. The OOD images, where the run has them, are one
+    comparison more, against the same clean-correct images."""
     frames = []
     for key, label in models.items():
         p = detection_points(detection, key, attack_labels)
-        p = p[(p["reference"] == "adversarial") & p["delta_vs_baseline"].notna()]
+        p = p[p["reference"].isin(["adversarial", OOD]) & p["delta_vs_baseline"].notna()]
         frames.append(pd.DataFrame({"panel": p["score"].str.replace("_", " "), "comparison": p["variant"],
                                     "model": label, "value": p["delta_vs_baseline"], "low": p["delta_low"],
                                     "high": p["delta_high"], "n": p["n_adv"].astype(int),

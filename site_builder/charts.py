@@ -358,8 +358,9 @@ def detection_dashboard(points: pd.DataFrame, roc: pd.DataFrame, eps: pd.DataFra
                                                scale=alt.Scale(domain=[0, 1])), x2="auroc_high:Q")
     dot = base.mark_point(filled=True, size=40).encode(
         x="auroc:Q", shape=alt.Shape("kind:N", title="positives",
-                                     scale=alt.Scale(domain=["adversarial", "noise control", "unattacked"],
-                                                   range=["circle", "triangle", "square"])),
+                                     scale=alt.Scale(domain=["adversarial", "noise control", "unattacked",
+                                                             "made on one member", "out-of-distribution"],
+                                                     range=["circle", "triangle", "square", "cross", "diamond"])),
         opacity=alt.condition(variant_pick, alt.value(1.0), alt.value(0.45)))
     chance = alt.Chart(pd.DataFrame({"x": [0.5]})).mark_rule(strokeDash=[4, 4], color="#999").encode(x="x:Q")
     aurocs = alt.layer(interval, dot.add_params(variant_pick, score_pick), chance).properties(

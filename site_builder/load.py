@@ -47,6 +47,7 @@ class Run:
     transfer: pd.DataFrame  # an ensemble's first member's adversarials scored on the whole ensemble
     equal_passes: pd.DataFrame  # MC dropout's measures from its first M passes
     methods: pd.DataFrame  # the uncertainty methods compared at equal cost (compute/equal_cost.py)
+    ood: pd.DataFrame  # the out-of-distribution images scored by every model (compute/ood.py); empty without
 
     @property
     def name(self) -> str:

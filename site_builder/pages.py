@@ -19,7 +19,7 @@ from compute.config import to_plain
 from compute.metrics import wilson
 from compute.findings import MIN_IMAGES, SEED_BASELINES, SUBJECT
 from compute.ranking import extremes, ranked
-from compute.contract import METHOD_LABELS, MC_SCORES, NOISE_PREFIX, SCORES, BUDGET, CLEAN, CONFIDENT, MINIMAL, PALETTE, condition_name
+from compute.contract import METHOD_LABELS, MC_SCORES, NOISE_PREFIX, OOD, SCORES, BUDGET, CLEAN, CONFIDENT, MINIMAL, PALETTE, condition_name
 from compute.contract import model_colours as model_colours_of
 
 from . import chart_data, charts, explorer_data, image_data, tiles
@@ -74,8 +74,12 @@ def labels(run: Run) -> dict[str, str]:
 
 
 def attack_labels(run: Run) -> dict[str, str]:
-    """Each attack of the run with its label (from its card): how every page names it."""
-    return {a: run.cards[a]["label"] for a in run.attack_names}
+    """Each attack of the run with its label (from its card): how every page names it; and the OOD
+    images (key ``ood``), where the run has them, by their set's name."""
+    out = {a: run.cards[a]["label"] for a in run.attack_names}
+    if run.manifest.get("ood"):
+        out[OOD] = f"OOD: {run.manifest['ood']['label']}"
+    return out
 
 
 def model_colours(run: Run) -> dict[str, str]:
@@ -413,6 +417,42 @@ def figure_sentences(points: pd.DataFrame, detection: pd.DataFrame, risk: pd.Dat
     return out
 
 
+OOD_SHOWN = 24  # OOD images pictured on the detection page, evenly spaced over the set
+
+
+def ood_section(run: Run) -> dict[str, Any] | None:
+    """The detection page's out-of-distribution block: per model, does its uncertainty flag the OOD
+    images (positives, all of them) against its clean-correct test images better than the softmax?
+    Entropy's and max_prob's AUROC with their intervals and the paired Δ, with N; and ``OOD_SHOWN`` of
+    the images with the first model's prediction and entropy. None for a run without an OOD set."""
+    info = run.manifest.get("ood")
+    rows = run.detection[run.detection["reference"] == OOD]
+    if not info or rows.empty:
+        return None
+    label_of, names = labels(run), run.class_names
+    models = []
+    for key in run.model_keys:
+        mine = rows[rows["model"] == key].set_index("score")
+        if not {"entropy", "max_prob"} <= set(mine.index):
+            continue
+        e, b = mine.loc["entropy"], mine.loc["max_prob"]
+        models.append({"label": label_of[key], "n_ood": _int(e["n_adv"]), "n_clean": _int(e["n_clean"]),
+                       "entropy": _auroc_with(e), "max_prob": _auroc_with(b),
+                       "delta": f"{e['delta_vs_baseline']:+.3f} [{e['delta_low']:+.3f}, {e['delta_high']:+.3f}]",
+                       "verdict": versus(e["delta_low"], e["delta_high"]),
+                       "fpr": float(e["fpr_at_95tpr"]), "fpr_baseline": float(b["fpr_at_95tpr"])})
+    first = run.ood[run.ood["model"] == run.model_keys[0]].sort_values("image_id")
+    shown = first.iloc[np.unique(np.linspace(0, len(first) - 1, min(OOD_SHOWN, len(first))).round().astype(int))]
+    size = run.manifest["tiles"]
+    pictures = [{"tile": tiles.tile(r.sheet, r.sheet_col, r.sheet_row, size["tile_width"], size["tile_height"]),
+                 "caption": f"{names[int(r.plain_pred)]} · H {r.entropy:.2f}",
+                 "alt": f"OOD image {int(r.image_id)}: taken for {names[int(r.plain_pred)]}, entropy {r.entropy:.2f}"}
+                for r in shown.itertuples()]
+    return {"label": info["label"], "n": int(info["n_images"]), "dataset": info["dataset"], "models": models,
+            "pictures": pictures, "first": label_of[run.model_keys[0]],
+            "confident": float((first["max_prob"] >= run.config.attacks.kappa).mean())}
+
+
 def detection_page(run: Run) -> Page:
     """Does uncertainty flag the attack? Detection with intervals, ROC, uncertainty against epsilon
     beside the noise control, selective prediction."""
@@ -489,7 +529,7 @@ def detection_page(run: Run) -> Page:
                                    if run.attacks[(run.attacks["attack"] == a)
                                                   & (run.attacks["operating_point"] == BUDGET)].size]) or "no attack",
         "resamples": run.config.detection.resamples, "attacked_share": run.config.detection.attacked_share,
-        "passes": run.config.uncertainty.passes,
+        "passes": run.config.uncertainty.passes, "ood": ood_section(run),
         "overview_spec": chart_json(charts.interval_panels(
             chart_data.delta_rows(run.detection, labels(run), attack_labels(run)),
             [s.replace("_", " ") for s in MC_SCORES], model_colours(run), "ΔAUROC vs max_prob [95%]",
@@ -698,7 +738,7 @@ def findings_page(run: Run) -> Page:
         "fits": tuple(chart_data.FITS), "min_images": MIN_IMAGES,
         "links_a": [{"label": label_of[k], "href": explorer_link(k)} for k in mc],
         "b": claim_b(run, label_of), "c": claim_c(run, label_of), "d": claim_d(run, label_of),
-        "e": claim_e(run, label_of),
+        "e": claim_e(run, label_of), "f": claim_f(run, label_of),
         "questions": QUESTIONS, "quote_b": SEED_CLAIMS["iaa"]})
 
 
@@ -708,6 +748,7 @@ SEED_CLAIMS = {"confidence_accuracy": "Confidence and accuracy are linearly depe
 # The questions the other cards answer (not the seed's words, so not quoted).
 QUESTIONS = {"mc_detects": "Does MC-dropout uncertainty flag adversarial images better than the softmax alone?",
              "adaptive_evades": "Does an attacker who knows MC dropout get past it?",
+             "mc_flags_ood": "Does MC-dropout uncertainty flag images of no class the model knows better than the softmax alone?",
              "equal_cost": "The seed holds that MC dropout is cheaper than an ensemble, with similar benefits. Is it?"}
 MEASURE_LABELS = {"l0": "L0 (pixels changed)", "l2": "L2", "linf": "L∞", "perceptual_distance": "D (IAA's perceptual distance)",
                   "ssim": "SSIM (1 = identical)"}
@@ -854,6 +895,23 @@ def claim_d(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
                                                       "AUROC(adaptive) − AUROC(non-adaptive)", columns=2)),
             "links": [{"label": label_of[k], "href": explorer_link(k, f"eps{top:g}", **{first["attack"]: "fooled"})}
                       for k in run.model_keys]}
+
+
+def claim_f(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
+    """Claim (f)'s card: each MC score's AUROC against the softmax's on the out-of-distribution images,
+    paired, per model (from the detection rows of reference ``ood``)."""
+    rows = run.findings[run.findings["claim"] == "mc_flags_ood"]
+    if rows.empty or not run.manifest.get("ood"):
+        return None
+    name = attack_labels(run)[OOD]
+    scores = {s: s.replace("_", " ") for s in MC_SCORES}
+    spec_rows = chart_data.comparison_rows(rows, "mc_flags_ood", label_of, scores, lambda r: name)
+    clean = run.detection[(run.detection["reference"] == OOD)]
+    return {"question": QUESTIONS["mc_flags_ood"], "label": run.manifest["ood"]["label"],
+            "n": int(run.manifest["ood"]["n_images"]), "n_clean": n_range(clean["n_clean"]),
+            "grid": verdict_grid(rows, lambda r: r.attack, {OOD: name}, lambda r: r.measure, scores, label_of),
+            "spec": chart_json(charts.interval_panels(spec_rows, list(scores.values()), model_colours(run),
+                                                      "AUROC(score) − AUROC(softmax)"))}
 
 
 def claim_e(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
@@ -1007,9 +1065,10 @@ HEADLINES = {  # claim -> the sentence's subject: the overview's candidates
     "iaa_robust": "IAA's adversarials survive more often than FGSM's and L-BFGS's",
     "mc_detects": "An MC-dropout score flags adversarials better than the softmax",
     "adaptive_evades": "Knowing the defence lowers detection",
+    "mc_flags_ood": "An MC-dropout score flags out-of-distribution images better than the softmax",
 }
 SECTIONS = {"confidence_accuracy": "confidence-accuracy", "iaa_imperceptible": "iaa", "iaa_robust": "iaa",
-            "mc_detects": "detection", "adaptive_evades": "adaptive"}
+            "mc_detects": "detection", "adaptive_evades": "adaptive", "mc_flags_ood": "ood"}
 
 
 def headline(run: Run, count: int = 3) -> list[dict[str, Any]]:
@@ -1021,7 +1080,7 @@ def headline(run: Run, count: int = 3) -> list[dict[str, Any]]:
     label_of = labels(run)
     claims = {"confidence_accuracy": f[(f["claim"] == "confidence_accuracy") & f["attack"].isna()
                                        & (f["measure"] == "r2_gap")]}
-    for claim in ("iaa_imperceptible", "iaa_robust", "mc_detects", "adaptive_evades"):
+    for claim in ("iaa_imperceptible", "iaa_robust", "mc_detects", "adaptive_evades", "mc_flags_ood"):
         claims[claim] = f[(f["claim"] == claim) & f["baseline"].notna()]
     out = []
     for claim, rows in claims.items():

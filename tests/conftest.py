@@ -35,6 +35,7 @@ TINY = {
     # The adaptive attacker on its documented subset, small: the tests check what it does, not its strength.
     "attacks": {"eot_pgd": {"max_images": 40, "steps": 4, "masks": 3}},
     "embedding": {"reference_images": 100},  # of the 600 training images, so they are a sample
+    "ood": {"images": 64},  # rendered letters, two MC batches
 }
 
 

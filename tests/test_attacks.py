@@ -95,7 +95,7 @@ def test_config_sections_and_cli_choices_come_from_the_registry():
     with pytest.raises(SystemExit):
         cli.main(["compute", "--attack", "nonesuch"])
     cfg = cli._config(cli.argparse.Namespace(config=None, out=None, device=None, name=None, seed=None, dataset=None,
-                                             data_root=None, download=None, workers=None, attack=["iaa", "fgsm"]))
+                                             data_root=None, download=None, workers=None, ood=None, attack=["iaa", "fgsm"]))
     assert cfg.attacks.enabled == ("iaa", "fgsm")
 
 

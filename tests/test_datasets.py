@@ -89,3 +89,50 @@ def test_full_mnist_truncated_gives_a_clear_error(tmp_path):
     write_mnist(tmp_path, corrupt=True)
     with pytest.raises(DataError, match="truncated or corrupt.*download them again"):
         datasets.load(DataConfig(name="mnist", root=str(tmp_path)))
+
+
+def write_fashion(root, n=(12, 5), gz=True, layout="flat", truncate=None):
+    """Fashion-MNIST's four idx files (big-endian headers, uint8 payload) for tiny train and test sets."""
+    import gzip
+    import struct
+
+    folder = root if layout == "flat" else root / "FashionMNIST" / "raw"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    out = {}
+    for prefix, count in (("train", n[0]), ("t10k", n[1])):
+        images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=count, dtype=np.uint8)
+        out[prefix] = (images, labels)
+        for name, data in ((f"{prefix}-images-idx3-ubyte", struct.pack(">IIII", 2051, count, 28, 28) + images.tobytes()),
+                           (f"{prefix}-labels-idx1-ubyte", struct.pack(">II", 2049, count) + labels.tobytes())):
+            if truncate == name:
+                data = data[:-10]
+            if gz:
+                (folder / f"{name}.gz").write_bytes(gzip.compress(data))
+            else:
+                (folder / name).write_bytes(data)
+    return out
+
+
+@pytest.mark.parametrize("gz,layout", [(True, "flat"), (False, "flat"), (True, "torchvision")])
+def test_fashion_mnist_reads_the_idx_files_gzipped_or_not_in_either_layout(tmp_path, gz, layout):
+    written = write_fashion(tmp_path, gz=gz, layout=layout)
+    train, test = datasets.load(DataConfig(name="fashion-mnist", root=str(tmp_path)))
+    assert (len(train), len(test), test.image_shape, test.name) == (12, 5, (1, 28, 28), "fashion-mnist")
+    assert np.array_equal(test.images.numpy()[:, 0], written["t10k"][0])
+    assert np.array_equal(train.labels.numpy(), written["train"][1])
+    assert test.class_names[0] == "T-shirt/top" and test.class_names[9] == "Ankle boot"
+
+
+def test_fashion_mnist_missing_or_truncated_says_what_and_how(tmp_path):
+    with pytest.raises(DataError, match=r"expected .*train-images-idx3-ubyte\.gz.*apt-get install dataset-fashion-mnist"
+                                        r".*--data-root.*--download"):
+        datasets.load(DataConfig(name="fashion-mnist", root=str(tmp_path / "none")))
+    write_fashion(tmp_path / "cut", truncate="t10k-images-idx3-ubyte")
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz holds .* bytes .* truncated"):
+        datasets.load(DataConfig(name="fashion-mnist", root=str(tmp_path / "cut")))
+    write_fashion(tmp_path / "odd", n=(12, 5))
+    (tmp_path / "odd" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte\.gz cannot be read"):
+        datasets.load(DataConfig(name="fashion-mnist", root=str(tmp_path / "odd")))
