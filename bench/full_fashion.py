@@ -42,6 +42,7 @@ def run_config(args: argparse.Namespace) -> config.RunConfig:
         "train": {"epochs": args.epochs},
         "uncertainty": {"methods": ["mc_dropout"]},
         "attacks": {"eot_pgd": {"max_images": args.adaptive_images}, "pgd": {"max_images": args.adaptive_images}},
+        "ood": {"dataset": "mnist-sample", "images": 0},
     })
 
 

@@ -478,7 +478,9 @@ def detection_page(run: Run) -> Page:
                                 eps_label)
         populations = {
             "auroc": _lines(f"negatives: {negatives}; positives: successful adversarials "
-                            f"(or their noise controls), N per row in the tooltip. Click a row to pick it.")
+                            f"(or their noise controls)" + (f", or all N = {run.manifest['ood']['n_images']} "
+                                                            f"out-of-distribution images" if run.manifest.get("ood") else "")
+                            + ", N per row in the tooltip. Click a row to pick it.")
             + _lines(said["auroc"]),
             "roc": _lines("the picked positives against the clean-correct clean images of their attack (N in the title)")
             + _lines(said["roc"]),

@@ -356,7 +356,8 @@ def test_detection_rows_are_recomputable_from_the_uncertainty_and_attacks_tables
     unc, att = run.uncertainty, run.attacks
     checked = 0
     for r in run.detection[run.detection["n_adv"] > 0].itertuples():
-        if r.score not in ("entropy", "max_prob") or r.reference == "transfer":  # transfer: tests/test_ensembles.py
+        # transfer: tests/test_ensembles.py; ood: tests/test_ood.py
+        if r.score not in ("entropy", "max_prob") or r.reference in ("transfer", "ood"):
             continue
         rows = att[(att["model"] == r.model) & (att["attack"] == r.attack) & (att["operating_point"] == r.operating_point)
                    & (att["eps"].fillna(-1) == (-1 if r.eps != r.eps else r.eps))]
@@ -379,8 +380,8 @@ def test_detection_rows_are_recomputable_from_the_uncertainty_and_attacks_tables
         assert r.auroc_low <= r.auroc <= r.auroc_high
         checked += 1
     assert checked >= 20
-    assert set(run.detection["attack"]) == set(run.attack_names)
-    assert set(run.detection["reference"]) == {"adversarial", "noise", "unattacked", "transfer"}
+    assert set(run.detection["attack"]) == {*run.attack_names, "ood"}  # and the OOD images' rows
+    assert set(run.detection["reference"]) == {"adversarial", "noise", "unattacked", "transfer", "ood"}
 
 
 def test_risk_coverage_is_recomputable(run):
@@ -408,7 +409,7 @@ def test_risk_coverage_is_recomputable(run):
 
 def test_detection_dashboard_is_linked(run):
     points = chart_data.detection_points(run.detection, "cnn-p0.2", pages.attack_labels(run))
-    assert set(points["kind"]) == {"adversarial", "noise control", "unattacked"}
+    assert set(points["kind"]) == {"adversarial", "noise control", "unattacked", "out-of-distribution"}
     chart = charts.detection_dashboard(points, chart_data.roc_curve_points(run.roc, "cnn-p0.2", pages.attack_labels(run)),
                                        chart_data.eps_curve_points(run.detection, "cnn-p0.2", "fgsm", "FGSM"),
                                        chart_data.risk_points(run.risk_coverage, "cnn-p0.2", pages.attack_labels(run)), "FGSM confident",
@@ -744,10 +745,12 @@ def test_the_detection_pages_cross_model_chart_is_every_sets_paired_delta_agains
         spec = json.loads(str(pages.detection_page(run).context["overview_spec"]))
     columns = [unpacked(d["packed"]) for d in spec["datasets"].values()]
     rows = pd.DataFrame([dict(zip(c, v)) for c in columns if "comparison" in c for v in zip(*c.values())])
-    det = run.detection[(run.detection["reference"] == "adversarial") & (run.detection["score"] != "max_prob")
+    # Every adversarial set and the OOD images, one comparison more.
+    det = run.detection[run.detection["reference"].isin(["adversarial", "ood"]) & (run.detection["score"] != "max_prob")
                         & run.detection["delta_vs_baseline"].notna() & (run.detection["n_adv"] > 0)]
     assert len(rows) == len(det) and set(rows["panel"]) == {"entropy", "mutual info", "variation ratio"}
     assert {"budget"} <= set(det["operating_point"])  # the fixed budgets are in it, not only the stopping points
+    assert "OOD: rendered letters" in set(rows["comparison"])
     assert np.allclose(sorted(rows["value"]), sorted(det["delta_vs_baseline"].round(4)), atol=1e-4)
     for r in rows.itertuples():
         assert r.verdict == ("not distinguishable" if r.low <= 0 <= r.high else "holds" if r.low > 0 else "does not hold")
