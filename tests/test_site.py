@@ -453,7 +453,11 @@ def test_the_detection_answer_is_decided_by_the_paired_intervals():
     tie = _answer_rows([(0.03, 0.01, 0.05), (-0.03, -0.05, -0.01), (0.0, -0.01, 0.01)])
     assert pages.detection_answer(wins, "m")[0] == "Yes"
     assert pages.detection_answer(loses, "m")[0] == "No"
-    assert pages.detection_answer(tie, "m")[0] == "Not distinguishable"
+    assert pages.detection_answer(tie, "m")[0] == "Mixed"  # one pair each way: the answer depends on the set
+    unclear = _answer_rows([(0.01, -0.01, 0.03), (-0.01, -0.03, 0.01)])
+    assert pages.detection_answer(unclear, "m")[0] == "Not distinguishable"
+    # Many pairs above do not outvote a few below: the sentence counts both.
+    assert pages.detection_answer(pd.concat([wins, wins.assign(attack="b"), loses.iloc[:1]]), "m")[0] == "Mixed"
     sentence = pages.detection_answer(loses, "m")[1]
     assert sentence.startswith("No: over 3 pairs") and "from -0.030 to +0.010" in sentence
     assert "above 0 for 0 pairs" in sentence and "below 0 for 2" in sentence and "N = 480" in sentence
