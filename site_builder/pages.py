@@ -923,7 +923,10 @@ def claim_f(run: Run, label_of: dict[str, str]) -> dict[str, Any] | None:
     return {"question": QUESTIONS["mc_flags_ood"], "label": run.manifest["ood"]["label"],
             "n": int(run.manifest["ood"]["n_images"]), "n_clean": n_range(clean["n_clean"]),
             "grid": verdict_grid(rows, lambda r: r.attack, {OOD: name}, lambda r: r.measure, scores, label_of),
-            "spec": chart_json(charts.interval_panels(spec_rows, list(scores.values()), model_colours(run),
+            # The claim is about MC dropout: the legend lists the models drawn, not the ensembles.
+            "spec": chart_json(charts.interval_panels(spec_rows, list(scores.values()),
+                                                      {k: v for k, v in model_colours(run).items()
+                                                       if k in set(spec_rows["model"])},
                                                       "AUROC(score) − AUROC(softmax)"))}
 
 

@@ -92,8 +92,8 @@ def test_tables_follow_the_contract(tiny_run):
         assert (whole["n_clean"] == correct).all()
     done = detection[detection["n_adv"] > 0]
     assert ((done["auroc_low"] <= done["auroc"] + 1e-12) & (done["auroc"] <= done["auroc_high"] + 1e-12)).all()
-    assert set(detection["reference"]) == {"adversarial", "noise", "unattacked"}
-    assert set(detection["attack"]) == {"fgsm", "lbfgs", "iaa", "eot_pgd", "pgd"}
+    assert set(detection["reference"]) == {"adversarial", "noise", "unattacked", "ood"}
+    assert set(detection["attack"]) == {"fgsm", "lbfgs", "iaa", "eot_pgd", "pgd", "ood"}  # ood: the OOD images
     subset = detection[detection["attack"].isin(["eot_pgd", "pgd"])]
     assert (subset["n_clean"] <= 40).all()  # an attack on a subset: the clean-correct images of its subset
     assert (acts.loc[acts["layer"] == "conv1", "maps"] == 16).all()

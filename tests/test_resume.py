@@ -59,9 +59,9 @@ def test_retraining_one_model_recomputes_only_its_parts(tiny_run, tmp_path):
     save_checkpoint(model, pipeline.checkpoint_path(cfg, "cnn-p0.3"))
     second = pipeline.compute(cfg, progress=False)
     # its clean, attack, activation, feature and survival parts (the reference images' features among them),
-    # and the other model's survival parts, whose transfer it judges
+    # its OOD images' part, and the other model's survival parts, whose transfer it judges
     of_model = [p for p in plan if p.model == "cnn-p0.3" or p.unit == "survival"]
-    assert len(of_model) == 2 + 4 * len(cfg.attacks.enabled) + 2 + len(cfg.attacks.enabled)
+    assert len(of_model) == 2 + 4 * len(cfg.attacks.enabled) + 2 + 1 + len(cfg.attacks.enabled)
     assert (second.reused, second.computed) == (len(plan) - len(of_model), len(of_model))
     changed = config.from_dict({**cfg.to_dict(), "attacks": {**cfg.to_dict()["attacks"],
                                                               "iaa": {**cfg.to_dict()["attacks"]["iaa"], "d_max": 50.0}}})
